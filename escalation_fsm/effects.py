@@ -1,0 +1,103 @@
+"""How each default trigger changes the ticket's data (stage, history and version aside).
+
+Effects are pure: they read the :class:`~escalation_fsm.policy.GuardContext` and return the field
+updates for the new ticket. The machine applies them to a copy; the old ticket is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from .models import Escalation, Feedback, FollowUp, Notification, Step
+from .payloads import (
+    EscalatePayload,
+    FeedbackPayload,
+    FollowUpPayload,
+    NotifyPayload,
+    ResolvePayload,
+    StepPayload,
+)
+from .policy import GuardContext
+
+__all__ = [
+    "TIER2_REVIEW_TAG",
+    "add_follow_up",
+    "add_notification",
+    "add_step",
+    "open_escalation",
+    "record_feedback",
+    "reopen",
+    "set_solution",
+]
+
+TIER2_REVIEW_TAG = "tier2-review"
+"""The tag that marks a ticket for Tier 2 review (procedure step 4)."""
+
+
+def add_step(ctx: GuardContext) -> Mapping[str, Any]:
+    """Append the step to ``ticket.steps``."""
+    payload = cast("StepPayload", ctx.payload)
+    step = Step(text=payload.step, at=ctx.now, by=ctx.actor.id)
+    return {"steps": (*ctx.ticket.steps, step)}
+
+
+def open_escalation(ctx: GuardContext) -> Mapping[str, Any]:
+    """Tag for Tier 2 review, raise the tier to 2, and keep the hand-over with the policy's reasons."""
+    payload = cast("EscalatePayload", ctx.payload)
+    assert payload.assessment is not None  # the escalation_warranted guard passed
+    policy = ctx.decisions.get("escalation_warranted")
+    ticket = ctx.ticket
+    tags = ticket.tags if TIER2_REVIEW_TAG in ticket.tags else (*ticket.tags, TIER2_REVIEW_TAG)
+    return {
+        "tier": max(ticket.tier, 2),
+        "tags": tags,
+        "priority": payload.assessment.urgency,
+        "escalation": Escalation(
+            summary=payload.summary,
+            assessment=payload.assessment,
+            reasons=policy.reasons if policy is not None else (),
+            steps_taken=ticket.steps,
+            at=ctx.now,
+            by=ctx.actor.id,
+        ),
+    }
+
+
+def add_notification(ctx: GuardContext) -> Mapping[str, Any]:
+    """Record what the customer was told about the escalation."""
+    payload = cast("NotifyPayload", ctx.payload)
+    escalation = ctx.ticket.escalation
+    if escalation is None:  # only reachable in a custom spec that notifies outside escalation
+        return {}
+    note = Notification(message=payload.message, eta=payload.eta, at=ctx.now, by=ctx.actor.id)
+    return {"escalation": escalation.model_copy(
+        update={"notifications": (*escalation.notifications, note)})}
+
+
+def add_follow_up(ctx: GuardContext) -> Mapping[str, Any]:
+    """Record a Tier 2 update and what was communicated to the customer."""
+    payload = cast("FollowUpPayload", ctx.payload)
+    escalation = ctx.ticket.escalation
+    if escalation is None:  # only reachable in a custom spec that follows up outside escalation
+        return {}
+    follow_up = FollowUp(update=payload.update, customer_message=payload.customer_message,
+                         at=ctx.now, by=ctx.actor.id)
+    return {"escalation": escalation.model_copy(
+        update={"follow_ups": (*escalation.follow_ups, follow_up)})}
+
+
+def set_solution(ctx: GuardContext) -> Mapping[str, Any]:
+    """Document the solution."""
+    return {"solution": cast("ResolvePayload", ctx.payload).solution}
+
+
+def record_feedback(ctx: GuardContext) -> Mapping[str, Any]:
+    """Keep the customer's rating and comment (a later one replaces it; both stay in history)."""
+    payload = cast("FeedbackPayload", ctx.payload)
+    return {"feedback": Feedback(rating=payload.rating, comment=payload.comment, at=ctx.now)}
+
+
+def reopen(ctx: GuardContext) -> Mapping[str, Any]:
+    """Clear the solution and feedback so that a new solution must be documented."""
+    return {"solution": None, "feedback": None}

@@ -1,0 +1,128 @@
+"""The exception hierarchy of escalation_fsm.
+
+Every error the library raises on purpose derives from :class:`EscalationError`, carries its
+context as attributes, and where it makes sense also subclasses the builtin a caller would
+already catch (``ValueError``, ``PermissionError``, ``RuntimeError``).
+
+This module imports nothing else from the package so that any module may import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "EscalationError",
+    "HookFailed",
+    "InvalidTransition",
+    "PermissionDenied",
+    "SpecError",
+    "TransitionRefused",
+]
+
+
+def _listing(items: Iterable[str]) -> str:
+    names = sorted(str(item) for item in items)
+    return ", ".join(names) if names else "none"
+
+
+class EscalationError(Exception):
+    """Base class of every error raised by escalation_fsm."""
+
+
+class SpecError(EscalationError, ValueError):
+    """A machine spec is malformed; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"invalid machine spec ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class InvalidTransition(EscalationError, ValueError):
+    """The trigger is not defined from the ticket's current stage (or not at all)."""
+
+    def __init__(
+        self, *, ticket_id: str, stage: str, trigger: str, defined: Iterable[str], known: bool = True
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.stage = stage
+        self.trigger = trigger
+        self.defined: frozenset[str] = frozenset(defined)
+        what = f"trigger {trigger!r}" if known else f"unknown trigger {trigger!r}"
+        super().__init__(
+            f"ticket {ticket_id}: {what} cannot be fired from stage {stage!r}; "
+            f"triggers defined there: {_listing(self.defined)}"
+        )
+
+
+class TransitionRefused(EscalationError):
+    """The trigger is defined from this stage but its guards refused it.
+
+    ``reasons`` holds one readable sentence per failing guard, ready to show an agent.
+    ``allowed`` holds the triggers the same actor could fire from this stage right now.
+    """
+
+    def __init__(
+        self,
+        *,
+        ticket_id: str,
+        stage: str,
+        trigger: str,
+        reasons: Sequence[str],
+        allowed: Iterable[str] = (),
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.stage = stage
+        self.trigger = trigger
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        self.allowed: frozenset[str] = frozenset(allowed)
+        because = "\n".join(f"  - {reason}" for reason in self.reasons)
+        super().__init__(
+            f"ticket {ticket_id}: {trigger!r} refused in stage {stage!r} because:\n{because}\n"
+            f"allowed now: {_listing(self.allowed)}"
+        )
+
+
+class PermissionDenied(EscalationError, PermissionError):
+    """The actor's role may not fire this trigger from this stage."""
+
+    def __init__(
+        self, *, ticket_id: str, stage: str, trigger: str, actor_id: str, role: str,
+        allowed_roles: Iterable[str],
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.stage = stage
+        self.trigger = trigger
+        self.actor_id = actor_id
+        self.role = role
+        self.allowed_roles: frozenset[str] = frozenset(allowed_roles)
+        super().__init__(
+            f"ticket {ticket_id}: actor {actor_id!r} with role {role!r} may not fire {trigger!r} "
+            f"from stage {stage!r}; roles allowed: {_listing(self.allowed_roles)}"
+        )
+
+
+class HookFailed(EscalationError, RuntimeError):
+    """One or more host hooks raised.
+
+    ``phase`` is ``"before"`` (the transition was vetoed: ``ticket`` is the unchanged ticket) or
+    ``"after"`` (the transition was committed: ``ticket`` is the new ticket, so it is never lost).
+    ``failures`` pairs each failing hook's name with the exception it raised; the first one is
+    also chained as ``__cause__``.
+    """
+
+    def __init__(
+        self, *, phase: str, trigger: str, ticket: object, failures: Sequence[tuple[str, BaseException]]
+    ) -> None:
+        self.phase = phase
+        self.trigger = trigger
+        self.ticket = ticket
+        self.failures: tuple[tuple[str, BaseException], ...] = tuple(failures)
+        listing = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.failures)
+        outcome = (
+            "the transition was vetoed and nothing changed"
+            if phase == "before"
+            else "the transition WAS committed; the new ticket is on .ticket"
+        )
+        super().__init__(f"{len(self.failures)} {phase}-hook(s) failed on {trigger!r} ({outcome}): {listing}")

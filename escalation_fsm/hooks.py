@@ -1,0 +1,109 @@
+"""Host hooks: what the host system does when a ticket moves, and how their failures are handled.
+
+Semantics (also in the README):
+
+* ``before`` hooks run after the guards passed and before the transition commits. They see the
+  proposed new ticket. If one raises, the transition is **vetoed**: ``fire`` raises
+  :class:`~escalation_fsm.errors.HookFailed` (``phase="before"``, the original exception chained)
+  and nothing changes; the remaining before-hooks do not run. A before-hook may raise
+  :class:`~escalation_fsm.errors.TransitionRefused` itself to refuse with its own reasons.
+* ``after`` hooks (per trigger) and ``enter`` hooks (per stage entered) run once the transition is
+  committed. **All** of them run even if some fail. If any failed, ``fire`` raises ``HookFailed``
+  (``phase="after"``) whose ``.ticket`` is the committed new ticket, so it is never lost and the
+  failure is never silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
+
+from .errors import HookFailed, TransitionRefused
+from .models import Actor, AuditRecord, Ticket
+from .payloads import Payload
+
+__all__ = ["Hook", "HookRegistry", "Phase", "TransitionEvent"]
+
+Phase = Literal["before", "after", "enter"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionEvent:
+    """What a hook is told: who fired what, with which payload, and the ticket before and after."""
+
+    trigger: str
+    source: str
+    dest: str
+    actor: Actor
+    payload: Payload
+    before: Ticket
+    after: Ticket
+    record: AuditRecord
+
+
+class Hook(Protocol):
+    """A host callback. Its return value is ignored; raising is how it reports failure."""
+
+    def __call__(self, event: TransitionEvent, /) -> object:
+        """React to a committed (or, for before-hooks, proposed) transition."""
+        ...
+
+
+H = TypeVar("H", bound=Hook)
+
+
+def _name(hook: Hook) -> str:
+    return getattr(hook, "__qualname__", None) or repr(hook)
+
+
+class HookRegistry:
+    """Hooks registered on one machine, by phase and trigger (or stage, for ``enter``).
+
+    The key ``None`` means "every trigger" (or "every stage entered").
+    """
+
+    def __init__(self) -> None:
+        self._hooks: dict[tuple[Phase, str | None], list[Hook]] = {}
+
+    def __bool__(self) -> bool:
+        """Whether any hook is registered (lets ``fire`` skip building hook events)."""
+        return bool(self._hooks)
+
+    def add(self, phase: Phase, key: str | None, hook: Hook) -> None:
+        """Register ``hook`` for ``phase`` on trigger/stage ``key`` (``None``: all)."""
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got {hook!r}")
+        self._hooks.setdefault((phase, None if key is None else str(key)), []).append(hook)
+
+    def decorator(self, phase: Phase, key: str | None) -> Callable[[H], H]:
+        """``@registry.decorator("after", "escalate")`` registers and returns the function."""
+        def register(hook: H) -> H:
+            self.add(phase, key, hook)
+            return hook
+        return register
+
+    def _for(self, phase: Phase, key: str) -> list[Hook]:
+        return [*self._hooks.get((phase, None), ()), *self._hooks.get((phase, key), ())]
+
+    def run_before(self, event: TransitionEvent) -> None:
+        """Run the before-hooks; the first failure vetoes the transition."""
+        for hook in self._for("before", event.trigger):
+            try:
+                hook(event)
+            except TransitionRefused:
+                raise
+            except Exception as exc:
+                raise HookFailed(phase="before", trigger=event.trigger, ticket=event.before,
+                                 failures=[(_name(hook), exc)]) from exc
+
+    def run_after(self, event: TransitionEvent) -> list[tuple[str, BaseException]]:
+        """Run every enter- and after-hook; return the failures instead of stopping at one."""
+        hooks = self._for("enter", event.dest) if event.dest != event.source else []
+        failures: list[tuple[str, BaseException]] = []
+        for hook in (*hooks, *self._for("after", event.trigger)):
+            try:
+                hook(event)
+            except Exception as exc:  # noqa: BLE001 (every after-hook runs; failures are re-raised together)
+                failures.append((_name(hook), exc))
+        return failures

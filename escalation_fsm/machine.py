@@ -1,0 +1,292 @@
+"""The escalation machine: the spec's rules enforced through the ``transitions`` engine.
+
+This is the only module that imports ``transitions``. The engine is fenced off:
+
+* one ``transitions.Machine`` per spec, built once and shared (no per-ticket engine objects, no
+  ``add_model``); each ``fire`` hands the engine a small throw-away adapter instead of the ticket,
+  because the engine would otherwise ``setattr`` trigger methods onto our pydantic models;
+* ``auto_transitions=False`` (its ``to_<stage>()`` methods bypass guards) and
+  ``ignore_invalid_triggers=False``;
+* the engine's silent ``False`` on a failed condition becomes :class:`TransitionRefused` with
+  every failing guard's sentence;
+* its INFO-level logging of every callback is quietened (it slowed triggers ~3x under a host
+  logging at INFO), unless the host configured that logger itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+from pydantic import ValidationError
+from transitions import EventData, Machine, State
+
+from .clock import Clock, SystemClock
+from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
+from .hooks import H, HookRegistry, TransitionEvent
+from .models import Actor, AuditRecord, Ticket
+from .payloads import NoPayload
+from .policy import Decision, EscalationPolicy, GuardContext
+from .procedure import default_spec
+from .spec import MachineSpec, TransitionSpec
+
+__all__ = ["EscalationMachine", "Explanation"]
+
+_ENGINE_LOGGER = logging.getLogger("transitions.core")
+if _ENGINE_LOGGER.level == logging.NOTSET:
+    # Only when the host has not chosen a level for this logger itself.
+    _ENGINE_LOGGER.setLevel(logging.WARNING)
+
+_RESERVED = frozenset({"stage", "history", "version", "id"})
+_TICKET_FIELDS = frozenset(Ticket.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The outcome of a dry run: would this trigger succeed now, and every reason if not.
+
+    ``error`` names the exception ``fire`` would raise (``None`` when ``ok``).
+    """
+
+    trigger: str
+    stage: str
+    ok: bool
+    dest: str | None
+    reasons: tuple[str, ...]
+    error: str | None = None
+
+
+class _Run:
+    """The engine's model for one ``fire``: holds the state the engine reads and writes.
+
+    A fresh one per call keeps the shared engine free of per-ticket state.
+    """
+
+    __slots__ = ("ctx", "dest_ticket", "event", "failures", "machine", "reasons", "state",
+                 "transition")
+
+    def __init__(self, machine: EscalationMachine, transition: TransitionSpec, ctx: GuardContext) -> None:
+        self.state = transition.source
+        self.machine = machine
+        self.transition = transition
+        self.ctx = ctx
+        self.reasons: tuple[str, ...] = ()
+        self.dest_ticket: Ticket | None = None
+        self.event: TransitionEvent | None = None
+        self.failures: list[tuple[str, BaseException]] = []
+
+
+def _engine_condition(event: EventData) -> bool:
+    run = cast("_Run", event.model)
+    decisions, reasons = run.machine._evaluate(run.transition, run.ctx, include_payload=True)
+    run.reasons = reasons
+    run.ctx.decisions.update(decisions)
+    return not reasons
+
+
+def _engine_before(event: EventData) -> None:
+    run = cast("_Run", event.model)
+    run.dest_ticket, run.event = run.machine._commit(run.transition, run.ctx)
+    if run.event is not None:
+        run.machine.hooks.run_before(run.event)
+
+
+def _engine_after(event: EventData) -> None:
+    run = cast("_Run", event.model)
+    if run.event is not None:
+        run.failures = run.machine.hooks.run_after(run.event)
+
+
+@lru_cache(maxsize=32)
+def _engine(spec: MachineSpec) -> Machine:
+    return Machine(
+        model=None,
+        states=[State(name) for name in spec.stage_names],
+        initial=spec.initial,
+        transitions=[
+            {
+                "trigger": t.trigger,
+                "source": t.source,
+                "dest": t.dest,
+                "conditions": [_engine_condition],
+                "before": [_engine_before],
+                "after": [_engine_after],
+            }
+            for t in spec.transitions
+        ],
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+        send_event=True,
+        name=f"{spec.name}: ",
+    )
+
+
+class EscalationMachine:
+    """Fires triggers on tickets according to a :class:`MachineSpec`.
+
+    Without a spec it enforces the default procedure. Tickets are values: every method leaves the
+    ticket passed in unchanged.
+
+    ``policy`` decides whether an assessment warrants escalation; ``clock`` stamps the history.
+    """
+
+    def __init__(
+        self,
+        spec: MachineSpec | None = None,
+        *,
+        policy: EscalationPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.spec = default_spec() if spec is None else spec
+        self.policy = EscalationPolicy() if policy is None else policy
+        self.clock: Clock = SystemClock() if clock is None else clock
+        self.hooks = HookRegistry()
+        self._engine = _engine(self.spec)
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def before(self, trigger: str | None = None) -> Callable[[H], H]:
+        """Decorator: run before ``trigger`` commits (``None``: every trigger); raising vetoes."""
+        return self.hooks.decorator("before", trigger)
+
+    def after(self, trigger: str | None = None) -> Callable[[H], H]:
+        """Decorator: run after ``trigger`` committed (``None``: every trigger)."""
+        return self.hooks.decorator("after", trigger)
+
+    def on_enter(self, stage: str | None = None) -> Callable[[H], H]:
+        """Decorator: run after a transition into ``stage`` committed (``None``: any stage)."""
+        return self.hooks.decorator("enter", stage)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def new_ticket(self, **fields: Any) -> Ticket:
+        """A new ticket in this spec's initial stage (fields as for :class:`Ticket`)."""
+        return Ticket(**{"stage": self.spec.initial, **fields})
+
+    def allowed(self, ticket: Ticket, actor: Actor | None = None) -> set[str]:
+        """The triggers that would succeed now, given a valid payload.
+
+        Roles are checked when ``actor`` is given; guards that look at the payload are skipped.
+        """
+        ctx = GuardContext(ticket=ticket, actor=actor or _ANYONE, payload=_NO_PAYLOAD,
+                           policy=self.policy, now=self.clock.now())
+        return {
+            t.trigger for t in self.spec.transitions_from(ticket.stage)
+            if (actor is None or actor.role in t.roles)
+            and not self._evaluate(t, ctx, include_payload=False)[1]
+        }
+
+    def explain(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Explanation:
+        """Dry run of :meth:`fire`.
+
+        Roles, payload and guards are evaluated; hooks are not run, nothing is raised and nothing
+        changes.
+        """
+        trigger = str(trigger)
+        try:
+            transition, ctx = self._prepare(ticket, trigger, actor, payload)
+        except (InvalidTransition, PermissionDenied) as exc:
+            return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
+        except ValidationError as exc:
+            reasons = tuple(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
+                            for e in exc.errors())
+            return Explanation(trigger, ticket.stage, False, None, reasons, "ValidationError")
+        decisions, reasons = self._evaluate(transition, ctx, include_payload=True)
+        if reasons:
+            return Explanation(trigger, ticket.stage, False, transition.target, reasons,
+                               "TransitionRefused")
+        passed = tuple(r for d in decisions.values() for r in d.reasons)
+        return Explanation(trigger, ticket.stage, True, transition.target, passed)
+
+    # -- firing ---------------------------------------------------------------------------------
+
+    def fire(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
+        """Fire ``trigger`` on ``ticket`` as ``actor`` and return the new ticket.
+
+        Raises :class:`InvalidTransition` (not defined from this stage), :class:`PermissionDenied`
+        (role), pydantic ``ValidationError`` (payload shape), :class:`TransitionRefused` (guards,
+        all reasons listed) or :class:`HookFailed` (see :mod:`escalation_fsm.hooks`). In every
+        case but an after-hook failure nothing changed.
+        """
+        transition, ctx = self._prepare(ticket, str(trigger), actor, payload)
+        run = _Run(self, transition, ctx)
+        if not self._engine.events[transition.trigger].trigger(run):
+            raise TransitionRefused(
+                ticket_id=ticket.id, stage=ticket.stage, trigger=transition.trigger,
+                reasons=run.reasons, allowed=self.allowed(ticket, actor),
+            )
+        assert run.dest_ticket is not None  # set by the engine's before-callback
+        if run.failures:
+            raise HookFailed(phase="after", trigger=transition.trigger, ticket=run.dest_ticket,
+                             failures=run.failures) from run.failures[0][1]
+        return run.dest_ticket
+
+    # -- internals shared by fire, explain and allowed ------------------------------------------
+
+    def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
+                 payload: Mapping[str, Any]) -> tuple[TransitionSpec, GuardContext]:
+        spec = self.spec
+        transition = spec.transition(ticket.stage, trigger)
+        if transition is None:
+            raise InvalidTransition(
+                ticket_id=ticket.id, stage=ticket.stage, trigger=trigger,
+                defined=(t.trigger for t in spec.transitions_from(ticket.stage)),
+                known=spec.has_trigger(trigger),
+            )
+        if actor.role not in transition.roles:
+            raise PermissionDenied(
+                ticket_id=ticket.id, stage=ticket.stage, trigger=trigger, actor_id=actor.id,
+                role=actor.role, allowed_roles=transition.roles,
+            )
+        model = spec.trigger(trigger).payload.model_validate(payload)
+        ctx = GuardContext(ticket=ticket, actor=actor, payload=model, policy=self.policy,
+                           now=self.clock.now(), trigger=trigger)
+        return transition, ctx
+
+    def _evaluate(self, transition: TransitionSpec, ctx: GuardContext, *,
+                  include_payload: bool) -> tuple[dict[str, Decision], tuple[str, ...]]:
+        """Every guard's decision (not just up to the first failure) and the failing reasons."""
+        decisions: dict[str, Decision] = {}
+        reasons: list[str] = []
+        for name in transition.guards:
+            guard = self.spec.guard(name)
+            if guard.uses_payload and not include_payload:
+                continue
+            decision = guard.check(ctx)
+            decisions[name] = decision
+            if not decision.ok:
+                reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
+        return decisions, tuple(reasons)
+
+    def _commit(self, transition: TransitionSpec,
+                ctx: GuardContext) -> tuple[Ticket, TransitionEvent | None]:
+        """Build the new ticket (effect, audit record, stage, version) without touching the old."""
+        ticket = ctx.ticket
+        effect = self.spec.trigger(transition.trigger).effect
+        updates = dict(effect(ctx)) if effect is not None else {}
+        if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
+            raise SpecError([
+                f"the effect of trigger {transition.trigger!r} returned fields "
+                f"{sorted(updates)}; allowed: {sorted(_TICKET_FIELDS - _RESERVED)}"
+            ])
+        record = AuditRecord(
+            seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id, actor_role=ctx.actor.role,
+            trigger=transition.trigger, source=transition.source, dest=transition.target,
+            payload=ctx.payload.model_dump(mode="json"),
+        )
+        updates.update(stage=transition.target, history=(*ticket.history, record),
+                       version=record.seq)
+        new = ticket.model_copy(update=updates)
+        if not self.hooks:
+            return new, None
+        return new, TransitionEvent(trigger=transition.trigger, source=transition.source,
+                                    dest=transition.target, actor=ctx.actor, payload=ctx.payload,
+                                    before=ticket, after=new, record=record)
+
+
+_ANYONE = Actor(id="anyone", role="system")
+_NO_PAYLOAD = NoPayload()
+

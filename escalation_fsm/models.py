@@ -1,0 +1,246 @@
+"""Pydantic data: enums, actors, assessments and the immutable :class:`Ticket` with its history.
+
+Every model here is frozen. A ticket is a value: the machine returns a new one for every committed
+transition and never mutates the one it was given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "Actor",
+    "Assessment",
+    "AuditRecord",
+    "Category",
+    "Escalation",
+    "Feedback",
+    "FollowUp",
+    "Level",
+    "Notification",
+    "Role",
+    "Stage",
+    "Step",
+    "Ticket",
+    "Trigger",
+    "Urgency",
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+"""A non-empty identifier-like string (ticket ids, actor ids)."""
+
+
+class Stage(StrEnum):
+    """The stages of the default procedure. Custom specs may add more; compare with ``==``."""
+
+    IDENTIFIED = "identified"
+    ATTEMPTED = "attempted"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    FEEDBACK = "feedback"
+
+
+class Trigger(StrEnum):
+    """The triggers of the default procedure. Custom specs may add more."""
+
+    ATTEMPT = "attempt"
+    RECORD_STEP = "record_step"
+    ESCALATE = "escalate"
+    NOTIFY_CUSTOMER = "notify_customer"
+    FOLLOW_UP = "follow_up"
+    RESOLVE = "resolve"
+    REQUEST_FEEDBACK = "request_feedback"
+    RECORD_FEEDBACK = "record_feedback"
+    REOPEN = "reopen"
+
+
+class Category(StrEnum):
+    """The nature of the customer's issue (procedure step 1)."""
+
+    BILLING = "billing"
+    TECHNICAL = "technical"
+    ACCOUNT_ACCESS = "account_access"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    """Who acts on a ticket. Custom specs may use other role names (for example ``"tier3"``)."""
+
+    AGENT = "agent"
+    TIER2 = "tier2"
+    SUPERVISOR = "supervisor"
+    CUSTOMER = "customer"
+    SYSTEM = "system"
+
+
+class Level(StrEnum):
+    """Complexity and customer frustration, ordered low < medium < high."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order, for threshold comparisons."""
+        return _LEVEL_RANK[self]
+
+
+class Urgency(StrEnum):
+    """How urgent the issue is, ordered low < normal < high < critical."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order, for threshold comparisons."""
+        return _URGENCY_RANK[self]
+
+
+_LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
+_URGENCY_RANK = {level: rank for rank, level in enumerate(Urgency)}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(_Frozen):
+    """Someone (or something) firing triggers. ``role`` is a :class:`Role` or a custom role name."""
+
+    id: Name
+    role: Name
+
+
+class Assessment(_Frozen):
+    """Procedure step 3: how complex, frustrating and urgent the issue is."""
+
+    complexity: Level
+    frustration: Level
+    urgency: Urgency
+
+
+class Step(_Frozen):
+    """A resolution step taken or a knowledge-base resource used."""
+
+    text: str
+    at: AwareDatetime
+    by: str
+
+
+class Notification(_Frozen):
+    """What the customer was told about the escalation, with the estimated response time if known."""
+
+    message: str
+    at: AwareDatetime
+    by: str
+    eta: timedelta | None = None
+
+    @property
+    def respond_by(self) -> datetime | None:
+        """When the promised response is due, if an estimate was given."""
+        return None if self.eta is None else self.at + self.eta
+
+
+class FollowUp(_Frozen):
+    """A Tier 2 update and what was communicated to the customer about it."""
+
+    update: str
+    customer_message: str
+    at: AwareDatetime
+    by: str
+
+
+class Escalation(_Frozen):
+    """The Tier 2 hand-over: summary, the steps already taken, and why escalation was decided."""
+
+    summary: str
+    assessment: Assessment
+    reasons: tuple[str, ...]
+    steps_taken: tuple[Step, ...]
+    at: AwareDatetime
+    by: str
+    notifications: tuple[Notification, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
+
+
+class Feedback(_Frozen):
+    """The customer's rating (1-5) and comment on the resolution process."""
+
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: str | None = None
+    at: AwareDatetime
+
+
+class AuditRecord(_Frozen):
+    """One committed transition. ``payload`` is the validated payload dumped to JSON-ready data."""
+
+    seq: Annotated[int, Field(ge=1)]
+    at: AwareDatetime
+    actor_id: str
+    actor_role: str
+    trigger: str
+    source: str
+    dest: str
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Ticket(_Frozen):
+    """A support ticket as an immutable value.
+
+    ``stage`` is a plain string so that custom specs can add stages; the default stages are the
+    :class:`Stage` members, which compare equal to their values. ``history`` holds one
+    :class:`AuditRecord` per committed transition and ``version`` always equals its length.
+    """
+
+    id: Name
+    customer_id: Name
+    category: Category | None = None
+    details: str = ""
+    stage: str = Stage.IDENTIFIED.value
+    tier: Annotated[int, Field(ge=1)] = 1
+    priority: Urgency = Urgency.NORMAL
+    tags: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    escalation: Escalation | None = None
+    solution: str | None = None
+    feedback: Feedback | None = None
+    history: tuple[AuditRecord, ...] = ()
+    version: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _plain_stage(cls, value: object) -> object:
+        # Store enum members as their plain value so JSON, repr and equality agree.
+        return str(value) if isinstance(value, StrEnum) else value
+
+    @model_validator(mode="after")
+    def _history_is_consistent(self) -> Ticket:
+        if self.version != len(self.history):
+            raise ValueError(
+                f"ticket {self.id}: version {self.version} does not match "
+                f"its history length {len(self.history)}"
+            )
+        for expected, record in enumerate(self.history, start=1):
+            if record.seq != expected:
+                raise ValueError(
+                    f"ticket {self.id}: history sequence numbers must be 1..{len(self.history)} "
+                    f"without gaps; found {record.seq} at position {expected}"
+                )
+        return self

@@ -1,0 +1,83 @@
+"""The validated payload of each default trigger.
+
+Payload models check types and shapes (pydantic ``ValidationError`` for a wrong type, an unknown
+keyword or a rating of 7). Whether a text is *present* is a guard of the spec instead, so that a
+refusal lists every missing piece at once as readable sentences.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models import Assessment
+
+__all__ = [
+    "EscalatePayload",
+    "FeedbackPayload",
+    "FollowUpPayload",
+    "NoPayload",
+    "NotifyPayload",
+    "Payload",
+    "ReopenPayload",
+    "ResolvePayload",
+    "StepPayload",
+]
+
+
+class Payload(BaseModel):
+    """Base of every trigger payload: frozen, unknown keywords refused, text stripped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class NoPayload(Payload):
+    """For triggers that take no keyword arguments."""
+
+
+class StepPayload(Payload):
+    """``record_step``: a step taken or a knowledge-base resource used."""
+
+    step: str = ""
+
+
+class EscalatePayload(Payload):
+    """``escalate``: the Tier 2 summary and the escalation assessment."""
+
+    summary: str = ""
+    assessment: Assessment | None = None
+
+
+class NotifyPayload(Payload):
+    """``notify_customer``: the message and, when known, the estimated response time."""
+
+    message: str = ""
+    eta: Annotated[timedelta, Field(gt=timedelta(0))] | None = None
+
+
+class FollowUpPayload(Payload):
+    """``follow_up``: the Tier 2 update and what the customer was told."""
+
+    update: str = ""
+    customer_message: str = ""
+
+
+class ResolvePayload(Payload):
+    """``resolve``: the (final) solution."""
+
+    solution: str = ""
+
+
+class FeedbackPayload(Payload):
+    """``record_feedback``: the customer's rating from 1 to 5 and an optional comment."""
+
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)]
+    comment: str | None = None
+
+
+class ReopenPayload(Payload):
+    """``reopen``: why the resolved ticket is being reopened."""
+
+    reason: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+from .errors import SpecError
 from .models import Escalation, Feedback, FollowUp, Notification, Step
 from .payloads import (
     EscalatePayload,
@@ -64,12 +65,21 @@ def open_escalation(ctx: GuardContext) -> Mapping[str, Any]:
     }
 
 
+def _open_escalation(ctx: GuardContext) -> Escalation:
+    # Only a custom spec that notifies or follows up outside an escalation gets here; dropping
+    # the message silently would lose what the customer was told, so say what is wrong instead.
+    if ctx.ticket.escalation is None:
+        raise SpecError([
+            f"trigger {ctx.trigger!r} records on the ticket's escalation, but ticket "
+            f"{ctx.ticket.id} in stage {ctx.ticket.stage!r} has none: only use it after escalate"
+        ])
+    return ctx.ticket.escalation
+
+
 def add_notification(ctx: GuardContext) -> Mapping[str, Any]:
     """Record what the customer was told about the escalation."""
     payload = cast("NotifyPayload", ctx.payload)
-    escalation = ctx.ticket.escalation
-    if escalation is None:  # only reachable in a custom spec that notifies outside escalation
-        return {}
+    escalation = _open_escalation(ctx)
     note = Notification(message=payload.message, eta=payload.eta, at=ctx.now, by=ctx.actor.id)
     return {"escalation": escalation.model_copy(
         update={"notifications": (*escalation.notifications, note)})}
@@ -78,9 +88,7 @@ def add_notification(ctx: GuardContext) -> Mapping[str, Any]:
 def add_follow_up(ctx: GuardContext) -> Mapping[str, Any]:
     """Record a Tier 2 update and what was communicated to the customer."""
     payload = cast("FollowUpPayload", ctx.payload)
-    escalation = ctx.ticket.escalation
-    if escalation is None:  # only reachable in a custom spec that follows up outside escalation
-        return {}
+    escalation = _open_escalation(ctx)
     follow_up = FollowUp(update=payload.update, customer_message=payload.customer_message,
                          at=ctx.now, by=ctx.actor.id)
     return {"escalation": escalation.model_copy(

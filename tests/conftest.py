@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support import START
 
-from escalation_fsm import Actor, EscalationMachine, ManualClock, Role
+from escalation_fsm import EscalationMachine, ManualClock
 
 # CI machines have 2 noisy cores: no deadline there, and more examples for the stateful tests.
 settings.register_profile("ci", deadline=None, max_examples=200,
@@ -16,7 +17,6 @@ settings.register_profile("ci", deadline=None, max_examples=200,
 settings.register_profile("dev", deadline=None, max_examples=60)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -28,9 +28,3 @@ def clock() -> ManualClock:
 def machine(clock: ManualClock) -> EscalationMachine:
     return EscalationMachine(clock=clock)
 
-
-AGENT = Actor(id="a-1", role=Role.AGENT)
-TIER2 = Actor(id="t2-1", role=Role.TIER2)
-SUPERVISOR = Actor(id="s-1", role=Role.SUPERVISOR)
-CUSTOMER = Actor(id="c-1", role=Role.CUSTOMER)
-SYSTEM = Actor(id="sys", role=Role.SYSTEM)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from .errors import SpecError
-from .models import Escalation, Feedback, FollowUp, Notification, Step
+from .models import Escalation, Feedback, FollowUp, Notification, Step, trusted
 from .payloads import (
     EscalatePayload,
     FeedbackPayload,
@@ -39,7 +39,7 @@ TIER2_REVIEW_TAG = "tier2-review"
 def add_step(ctx: GuardContext) -> Mapping[str, Any]:
     """Append the step to ``ticket.steps``."""
     payload = cast("StepPayload", ctx.payload)
-    step = Step(text=payload.step, at=ctx.now, by=ctx.actor.id)
+    step = trusted(Step, text=payload.step, at=ctx.now, by=ctx.actor.id)
     return {"steps": (*ctx.ticket.steps, step)}
 
 

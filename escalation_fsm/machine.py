@@ -16,7 +16,7 @@ This is the only module that imports ``transitions``. The engine is fenced off:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -27,11 +27,11 @@ from transitions import EventData, Machine, State
 from .clock import Clock, SystemClock
 from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
 from .hooks import H, HookRegistry, TransitionEvent
-from .models import Actor, AuditRecord, Ticket
-from .payloads import NoPayload
+from .models import Actor, AuditRecord, Ticket, evolve, trusted
+from .payloads import NoPayload, Payload
 from .policy import Decision, EscalationPolicy, GuardContext
 from .procedure import default_spec
-from .spec import MachineSpec, TransitionSpec
+from .spec import Effect, GuardSpec, MachineSpec
 
 __all__ = ["EscalationMachine", "Explanation"]
 
@@ -59,45 +59,74 @@ class Explanation:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One transition of the spec, pre-resolved for the hot path (plain attributes, no lookups)."""
+
+    trigger: str
+    source: str
+    target: str
+    roles: frozenset[str]
+    payload: type[Payload]
+    guards: tuple[GuardSpec, ...]
+    effect: Effect | None
+
+
+def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
+    return {
+        t.key: _Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
+                     payload=spec.trigger(t.trigger).payload,
+                     guards=tuple(spec.guard(g) for g in t.guards),
+                     effect=spec.trigger(t.trigger).effect)
+        for t in spec.transitions
+    }
+
+
 class _Run:
     """The engine's model for one ``fire``: holds the state the engine reads and writes.
 
     A fresh one per call keeps the shared engine free of per-ticket state.
     """
 
-    __slots__ = ("ctx", "dest_ticket", "event", "failures", "machine", "reasons", "state",
-                 "transition")
+    __slots__ = ("ctx", "dest_ticket", "event", "machine", "move", "reasons", "state")
 
-    def __init__(self, machine: EscalationMachine, transition: TransitionSpec, ctx: GuardContext) -> None:
-        self.state = transition.source
+    def __init__(self, machine: EscalationMachine, move: _Move, ctx: GuardContext) -> None:
+        self.state = move.source
         self.machine = machine
-        self.transition = transition
+        self.move = move
         self.ctx = ctx
         self.reasons: tuple[str, ...] = ()
         self.dest_ticket: Ticket | None = None
         self.event: TransitionEvent | None = None
-        self.failures: list[tuple[str, BaseException]] = []
 
 
 def _engine_condition(event: EventData) -> bool:
     run = cast("_Run", event.model)
-    decisions, reasons = run.machine._evaluate(run.transition, run.ctx, include_payload=True)
-    run.reasons = reasons
+    decisions, run.reasons = _evaluate(run.move, run.ctx, include_payload=True)
     run.ctx.decisions.update(decisions)
-    return not reasons
+    return not run.reasons
 
 
 def _engine_before(event: EventData) -> None:
     run = cast("_Run", event.model)
-    run.dest_ticket, run.event = run.machine._commit(run.transition, run.ctx)
+    run.dest_ticket, run.event = run.machine._commit(run.move, run.ctx)
     if run.event is not None:
         run.machine.hooks.run_before(run.event)
 
 
-def _engine_after(event: EventData) -> None:
-    run = cast("_Run", event.model)
-    if run.event is not None:
-        run.failures = run.machine.hooks.run_after(run.event)
+def _evaluate(move: _Move, ctx: GuardContext, *,
+              include_payload: bool) -> tuple[dict[str, Decision], tuple[str, ...]]:
+    """Every guard's decision (not just up to the first failure) and the failing reasons."""
+    decisions: dict[str, Decision] = {}
+    reasons: list[str] = []
+    for guard in move.guards:
+        if guard.uses_payload and not include_payload:
+            continue
+        decision = guard.check(ctx)
+        decisions[guard.name] = decision
+        if not decision.ok:
+            reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
+    return decisions, tuple(reasons)
 
 
 @lru_cache(maxsize=32)
@@ -113,7 +142,6 @@ def _engine(spec: MachineSpec) -> Machine:
                 "dest": t.dest,
                 "conditions": [_engine_condition],
                 "before": [_engine_before],
-                "after": [_engine_after],
             }
             for t in spec.transitions
         ],
@@ -145,6 +173,8 @@ class EscalationMachine:
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
         self._engine = _engine(self.spec)
+        self._moves = _moves(self.spec)
+        self._events = self._engine.events
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -173,10 +203,11 @@ class EscalationMachine:
         """
         ctx = GuardContext(ticket=ticket, actor=actor or _ANYONE, payload=_NO_PAYLOAD,
                            policy=self.policy, now=self.clock.now())
+        moves = (self._moves[t.key] for t in self.spec.transitions_from(ticket.stage))
         return {
-            t.trigger for t in self.spec.transitions_from(ticket.stage)
-            if (actor is None or actor.role in t.roles)
-            and not self._evaluate(t, ctx, include_payload=False)[1]
+            move.trigger for move in moves
+            if (actor is None or actor.role in move.roles)
+            and not _evaluate(move, ctx, include_payload=False)[1]
         }
 
     def explain(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Explanation:
@@ -187,19 +218,18 @@ class EscalationMachine:
         """
         trigger = str(trigger)
         try:
-            transition, ctx = self._prepare(ticket, trigger, actor, payload)
+            move, ctx = self._prepare(ticket, trigger, actor, payload)
         except (InvalidTransition, PermissionDenied) as exc:
             return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
         except ValidationError as exc:
             reasons = tuple(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
                             for e in exc.errors())
             return Explanation(trigger, ticket.stage, False, None, reasons, "ValidationError")
-        decisions, reasons = self._evaluate(transition, ctx, include_payload=True)
+        decisions, reasons = _evaluate(move, ctx, include_payload=True)
         if reasons:
-            return Explanation(trigger, ticket.stage, False, transition.target, reasons,
-                               "TransitionRefused")
+            return Explanation(trigger, ticket.stage, False, move.target, reasons, "TransitionRefused")
         passed = tuple(r for d in decisions.values() for r in d.reasons)
-        return Explanation(trigger, ticket.stage, True, transition.target, passed)
+        return Explanation(trigger, ticket.stage, True, move.target, passed)
 
     # -- firing ---------------------------------------------------------------------------------
 
@@ -211,82 +241,70 @@ class EscalationMachine:
         all reasons listed) or :class:`HookFailed` (see :mod:`escalation_fsm.hooks`). In every
         case but an after-hook failure nothing changed.
         """
-        transition, ctx = self._prepare(ticket, str(trigger), actor, payload)
-        run = _Run(self, transition, ctx)
-        if not self._engine.events[transition.trigger].trigger(run):
+        move, ctx = self._prepare(ticket, trigger, actor, payload)
+        run = _Run(self, move, ctx)
+        if not self._events[move.trigger].trigger(run):
             raise TransitionRefused(
-                ticket_id=ticket.id, stage=ticket.stage, trigger=transition.trigger,
+                ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger,
                 reasons=run.reasons, allowed=self.allowed(ticket, actor),
             )
         assert run.dest_ticket is not None  # set by the engine's before-callback
-        if run.failures:
-            raise HookFailed(phase="after", trigger=transition.trigger, ticket=run.dest_ticket,
-                             failures=run.failures) from run.failures[0][1]
+        if run.event is not None:  # committed: now the after- and enter-hooks
+            failures = self.hooks.run_after(run.event)
+            if failures:
+                raise HookFailed(phase="after", trigger=move.trigger, ticket=run.dest_ticket,
+                                 failures=failures) from failures[0][1]
         return run.dest_ticket
 
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
-                 payload: Mapping[str, Any]) -> tuple[TransitionSpec, GuardContext]:
-        spec = self.spec
-        transition = spec.transition(ticket.stage, trigger)
-        if transition is None:
+                 payload: dict[str, Any]) -> tuple[_Move, GuardContext]:
+        move = self._moves.get((ticket.stage, trigger))
+        if move is None:
+            trigger = str(trigger)
             raise InvalidTransition(
                 ticket_id=ticket.id, stage=ticket.stage, trigger=trigger,
-                defined=(t.trigger for t in spec.transitions_from(ticket.stage)),
-                known=spec.has_trigger(trigger),
+                defined=(t.trigger for t in self.spec.transitions_from(ticket.stage)),
+                known=self.spec.has_trigger(trigger),
             )
-        if actor.role not in transition.roles:
+        if actor.role not in move.roles:
             raise PermissionDenied(
-                ticket_id=ticket.id, stage=ticket.stage, trigger=trigger, actor_id=actor.id,
-                role=actor.role, allowed_roles=transition.roles,
+                ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger, actor_id=actor.id,
+                role=actor.role, allowed_roles=move.roles,
             )
-        model = spec.trigger(trigger).payload.model_validate(payload)
-        ctx = GuardContext(ticket=ticket, actor=actor, payload=model, policy=self.policy,
-                           now=self.clock.now(), trigger=trigger)
-        return transition, ctx
+        model = _NO_PAYLOAD if not payload and move.payload is NoPayload else (
+            move.payload.model_validate(payload))
+        now = self.clock.now()
+        if now.tzinfo is None:  # history timestamps must be aware; records skip re-validation
+            raise ValueError(f"the machine's clock returned a naive datetime {now!r}; "
+                             "a Clock must return timezone-aware datetimes")
+        ctx = GuardContext(ticket=ticket, actor=actor, payload=model, policy=self.policy, now=now,
+                           trigger=move.trigger)
+        return move, ctx
 
-    def _evaluate(self, transition: TransitionSpec, ctx: GuardContext, *,
-                  include_payload: bool) -> tuple[dict[str, Decision], tuple[str, ...]]:
-        """Every guard's decision (not just up to the first failure) and the failing reasons."""
-        decisions: dict[str, Decision] = {}
-        reasons: list[str] = []
-        for name in transition.guards:
-            guard = self.spec.guard(name)
-            if guard.uses_payload and not include_payload:
-                continue
-            decision = guard.check(ctx)
-            decisions[name] = decision
-            if not decision.ok:
-                reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
-        return decisions, tuple(reasons)
-
-    def _commit(self, transition: TransitionSpec,
-                ctx: GuardContext) -> tuple[Ticket, TransitionEvent | None]:
+    def _commit(self, move: _Move, ctx: GuardContext) -> tuple[Ticket, TransitionEvent | None]:
         """Build the new ticket (effect, audit record, stage, version) without touching the old."""
         ticket = ctx.ticket
-        effect = self.spec.trigger(transition.trigger).effect
-        updates = dict(effect(ctx)) if effect is not None else {}
+        updates = dict(move.effect(ctx)) if move.effect is not None else {}
         if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
             raise SpecError([
-                f"the effect of trigger {transition.trigger!r} returned fields "
+                f"the effect of trigger {move.trigger!r} returned fields "
                 f"{sorted(updates)}; allowed: {sorted(_TICKET_FIELDS - _RESERVED)}"
             ])
-        record = AuditRecord(
-            seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id, actor_role=ctx.actor.role,
-            trigger=transition.trigger, source=transition.source, dest=transition.target,
+        record = trusted(
+            AuditRecord, seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id, actor_role=ctx.actor.role,
+            trigger=move.trigger, source=move.source, dest=move.target,
             payload=ctx.payload.model_dump(mode="json"),
         )
-        updates.update(stage=transition.target, history=(*ticket.history, record),
-                       version=record.seq)
-        new = ticket.model_copy(update=updates)
+        updates.update(stage=move.target, history=(*ticket.history, record), version=record.seq)
+        new = evolve(ticket, updates)
         if not self.hooks:
             return new, None
-        return new, TransitionEvent(trigger=transition.trigger, source=transition.source,
-                                    dest=transition.target, actor=ctx.actor, payload=ctx.payload,
-                                    before=ticket, after=new, record=record)
+        return new, TransitionEvent(trigger=move.trigger, source=move.source, dest=move.target,
+                                    actor=ctx.actor, payload=ctx.payload, before=ticket, after=new,
+                                    record=record)
 
 
 _ANYONE = Actor(id="anyone", role="system")
 _NO_PAYLOAD = NoPayload()
-

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -37,6 +37,8 @@ __all__ = [
     "Ticket",
     "Trigger",
     "Urgency",
+    "evolve",
+    "trusted",
 ]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -244,3 +246,37 @@ class Ticket(_Frozen):
                     f"without gaps; found {record.seq} at position {expected}"
                 )
         return self
+
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _assemble(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
+    # callers pass every field already valid. Tests pin equality with validated construction.
+    new = object.__new__(cls)
+    object.__setattr__(new, "__dict__", values)
+    object.__setattr__(new, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
+
+
+def evolve(model: _M, updates: dict[str, Any]) -> _M:
+    """A copy of frozen ``model`` with ``updates`` applied, without re-validation.
+
+    The same contract as ``model.model_copy(update=...)`` (the caller passes valid values), at
+    about half its cost on the firing hot path.
+    """
+    return _assemble(type(model), {**model.__dict__, **updates},
+                     model.__pydantic_fields_set__ | updates.keys())
+
+
+def trusted(cls: type[_M], **values: Any) -> _M:
+    """A ``cls`` instance from values already validated elsewhere, every field given.
+
+    The machine builds audit records and effect data from validated payloads, the clock's checked
+    time and spec names; validating them again cost more than the rest of a ``fire``.
+    """
+    return _assemble(cls, values, set(values))

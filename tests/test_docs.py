@@ -25,7 +25,7 @@ def test_python_blocks_run(path: Path) -> None:
     """Each documented example runs and its assertions hold."""
     namespace: dict[str, object] = {"__name__": f"doc:{path.name}"}
     for number, block in enumerate(python_blocks(path), start=1):
-        code = compile(block, f"{path.name}[block {number}]", "exec")
+        code = compile(block, f"{path.name}[block {number}]", "exec", dont_inherit=True)
         exec(code, namespace)  # noqa: S102 (running our own documentation is the point)
 
 

@@ -125,3 +125,17 @@ def test_new_ticket_starts_in_the_spec_initial_stage() -> None:
     assert t.stage == "triage" == spec.initial
     assert spec.has_stage("triage") and not spec.has_stage("nowhere")
     assert spec.trigger("identify").description == "Categorise."
+
+
+class NaiveClock:
+    def now(self) -> Any:
+        from datetime import datetime
+
+        return datetime(2026, 1, 1)
+
+
+def test_a_naive_clock_is_refused_before_anything_is_recorded() -> None:
+    """Records are built without re-validation, so the machine checks the clock's answer itself."""
+    machine = EscalationMachine(clock=NaiveClock())
+    with pytest.raises(ValueError, match="naive datetime"):
+        machine.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)

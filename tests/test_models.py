@@ -95,3 +95,29 @@ def test_audit_record_needs_aware_timestamp() -> None:
     with pytest.raises(ValidationError, match="timezone"):
         AuditRecord(seq=1, at=datetime(2026, 1, 1), actor_id="a", actor_role="agent",
                     trigger="attempt", source="identified", dest="attempted")
+
+
+def test_evolve_matches_model_copy() -> None:
+    """The hot-path copy gives exactly what pydantic's model_copy gives, and stays frozen."""
+    from escalation_fsm.models import evolve
+
+    t = Ticket(id="T-1", customer_id="C-1", category=Category.BILLING, details="x")
+    updates = {"stage": "attempted", "history": (_record(1),), "version": 1, "tier": 2}
+    fast, slow = evolve(t, updates), t.model_copy(update=updates)
+    assert fast == slow
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert Ticket.model_validate_json(fast.model_dump_json()) == fast
+    assert t.stage == "identified" and t.version == 0
+    with pytest.raises(ValidationError, match="frozen"):
+        fast.tier = 3  # type: ignore[misc]
+
+
+def test_trusted_record_matches_a_validated_one() -> None:
+    """The machine's unvalidated record construction equals pydantic's validated one."""
+    from escalation_fsm.models import trusted
+
+    values = _record(1).model_dump()
+    fast = trusted(AuditRecord, **values)
+    assert fast == AuditRecord(**values)
+    assert fast.model_dump_json() == AuditRecord(**values).model_dump_json()

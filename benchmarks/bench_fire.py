@@ -1,0 +1,162 @@
+"""Cost of firing, cold starts and memory per live ticket, next to bare `transitions` in the same run.
+
+Run on demand (not in CI):  python benchmarks/bench_fire.py [--tickets 100000]
+
+Figures are medians of several repeats of timeit loops; ratios compare escalation_fsm with the bare
+engine measured moments before on the same machine, so machine noise mostly cancels out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import statistics
+import timeit
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from transitions import Machine
+
+from escalation_fsm import (
+    Actor,
+    Category,
+    EscalationMachine,
+    ManualClock,
+    Role,
+    Stage,
+    Ticket,
+    Trigger,
+)
+
+AGENT = Actor(id="a-1", role=Role.AGENT)
+STATES = [str(s) for s in Stage]
+
+
+class BareModel:
+    """What a bare transitions user would attach: a plain object."""
+
+    def __init__(self, stage: str = "identified") -> None:
+        self.state = stage
+
+
+def bare_machine(model: object | None, *, callbacks: bool, initial: str = "identified") -> Machine:
+    extra: dict[str, Any] = {}
+    if callbacks:
+        extra = {"conditions": [lambda event: True], "before": [lambda event: None],
+                 "after": [lambda event: None]}
+    return Machine(model=model, states=STATES, initial=initial, auto_transitions=False,
+                   send_event=True,
+                   transitions=[{"trigger": "attempt", "source": "identified", "dest": "attempted", **extra},
+                                {"trigger": "record_step", "source": "attempted", "dest": None, **extra}])
+
+
+def per_call_us(fn: Callable[[], object], number: int, repeat: int = 7) -> float:
+    times = timeit.repeat(fn, number=number, repeat=repeat)
+    return statistics.median(times) / number * 1e6
+
+
+def trigger_costs(number: int) -> dict[str, float]:
+    model = BareModel()
+    bare_machine(model, callbacks=False, initial="attempted")
+    model_cb = BareModel()
+    bare_machine(model_cb, callbacks=True, initial="attempted")
+    machine = EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC), tick=timedelta(0)))
+    fresh = Ticket(id="T-1", customer_id="C-1", category=Category.TECHNICAL, details="d")
+    ticket = machine.fire(fresh, Trigger.ATTEMPT, actor=AGENT)
+    return {
+        "bare trigger (self-loop, no callbacks)": per_call_us(model.record_step, number),  # type: ignore[attr-defined]
+        "bare trigger (self-loop, condition+before+after)": per_call_us(model_cb.record_step, number),  # type: ignore[attr-defined]
+        "fire record_step (guard, role, payload, history, new ticket)": per_call_us(
+            lambda: machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="Checked KB-1"), number),
+        "fire attempt (2 guards, stage change)": per_call_us(
+            lambda: machine.fire(fresh, Trigger.ATTEMPT, actor=AGENT), number),
+    }
+
+
+def cold_costs(number: int) -> dict[str, float]:
+    shared = bare_machine(None, callbacks=False)
+
+    def bare_add_model_and_trigger() -> None:
+        m = BareModel()
+        shared.add_model(m)
+        m.attempt()  # type: ignore[attr-defined]
+        shared.remove_model(m)  # otherwise the machine keeps every model alive and add_model slows
+
+    def bare_machine_per_ticket() -> None:
+        m = BareModel()
+        bare_machine(m, callbacks=False)
+        m.attempt()  # type: ignore[attr-defined]
+
+    machine = EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))
+
+    def ours() -> None:
+        t = Ticket(id="T-1", customer_id="C-1", category=Category.TECHNICAL, details="d")
+        machine.fire(t, Trigger.ATTEMPT, actor=AGENT)
+
+    return {
+        "bare: add_model + trigger + remove_model": per_call_us(bare_add_model_and_trigger, number // 4),
+        "bare: Machine per ticket + trigger": per_call_us(bare_machine_per_ticket, number // 20),
+        "escalation_fsm: new Ticket + fire (no engine objects)": per_call_us(ours, number // 4),
+    }
+
+
+def memory_per_ticket(count: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    shared = bare_machine(None, callbacks=False)
+    models = [BareModel() for _ in range(count)]
+    shared.add_model(models)
+    results["bare: plain model attached with add_model"] = (tracemalloc.get_traced_memory()[0] - base) / count
+    del models, shared
+    gc.collect()
+    tracemalloc.stop()
+
+    machine = EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    template = Ticket(id="T-0", customer_id="C-1", category=Category.TECHNICAL, details="d")
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tickets = [machine.fire(template.model_copy(update={"id": f"T-{i}"}), Trigger.ATTEMPT, actor=AGENT)
+               for i in range(count)]
+    results["escalation_fsm: Ticket after one fire (incl. its audit record)"] = (
+        tracemalloc.get_traced_memory()[0] - base) / count
+    assert machine._engine.models == []  # no per-ticket engine objects
+    del tickets
+    tracemalloc.stop()
+    return results
+
+
+def show(title: str, figures: dict[str, float], unit: str, reference: str) -> None:
+    print(f"\n{title}")
+    ref = figures[reference]
+    for name, value in figures.items():
+        print(f"  {value:10.2f} {unit}  {value / ref:5.2f}x  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, default=100_000, help="live tickets for the memory figure")
+    parser.add_argument("--number", type=int, default=20_000, help="calls per timing loop")
+    args = parser.parse_args()
+
+    costs = trigger_costs(args.number)
+    show("Per trigger (median of 7 repeats)", costs, "us", "bare trigger (self-loop, no callbacks)")
+    logging.basicConfig(level=logging.INFO)  # a host that logs at INFO
+    logging.getLogger().handlers[0].setLevel(logging.INFO)
+    at_info = trigger_costs(args.number // 4)
+    show("Per trigger with the root logger at INFO (engine logger left as the library set it)",
+         at_info, "us", "bare trigger (self-loop, no callbacks)")
+    logging.getLogger().setLevel(logging.WARNING)
+    show("Cold: first fire of a new ticket", cold_costs(args.number), "us",
+         "bare: add_model + trigger + remove_model")
+    show(f"Memory per live ticket ({args.tickets:,} tickets, tracemalloc)", memory_per_ticket(args.tickets),
+         "B ", "bare: plain model attached with add_model")
+
+
+if __name__ == "__main__":
+    main()

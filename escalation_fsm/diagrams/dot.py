@@ -8,7 +8,9 @@ dropped and line breaks written by this module only. User text can therefore nei
 string and add statements nor turn into markup in the SVG.
 
 Stage and trigger descriptions and the guards' sentences go into ``tooltip`` attributes: they
-show on hover in the SVG without crowding the picture.
+show on hover in the SVG without crowding the picture. Graphviz (2.43 at least) un-escapes
+tooltips twice, so a doubled backslash there still becomes ``\N`` (the node name); tooltips
+therefore show a backslash as the look-alike U+FF3C, whatever the Graphviz version.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ def quote(text: str) -> str:
     return '"' + text.replace("\n", "\\n") + '"'
 
 
+_BACKSLASH_LOOKALIKE = "\uff3c"
+
+
 def _attrs(attrs: dict[str, str]) -> str:
-    return "[" + ", ".join(f"{key}={quote(value)}" for key, value in attrs.items()) + "]"
+    quoted = {key: quote(value.replace("\\", _BACKSLASH_LOOKALIKE) if key == "tooltip" else value)
+              for key, value in attrs.items()}
+    return "[" + ", ".join(f"{key}={value}" for key, value in quoted.items()) + "]"
 
 
 def render_dot(graph: Graph) -> str:

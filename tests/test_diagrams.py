@@ -90,7 +90,7 @@ def test_graph_is_plain_data_without_views() -> None:
 
 MERMAID_LINE = re.compile(
     r"^(stateDiagram-v2"
-    r"|    direction LR"
+    r"|    direction (TB|LR)"
     r'|    state "[^"\n]*" as s_[a-z][a-z0-9_]*'
     r"|    s_[a-z][a-z0-9_]* : [^\n]*"
     r"|    (\[\*\]|s_[a-z][a-z0-9_]*) --> (\[\*\]|s_[a-z][a-z0-9_]*)( : [^\n]+)?"
@@ -108,7 +108,7 @@ def test_mermaid_default_procedure() -> None:
     """Every stage, the initial and final markers and every transition's trigger are drawn."""
     text = to_mermaid(default_spec())
     lines = text.splitlines()
-    assert lines[:2] == ["stateDiagram-v2", "    direction LR"]
+    assert lines[:2] == ["stateDiagram-v2", "    direction TB"]
     for stage in Stage:
         assert f'    state "{stage}" as s_{stage}' in lines
     assert "    [*] --> s_identified" in lines
@@ -222,7 +222,8 @@ def test_dot_default_procedure() -> None:
     assert re.search(r'"feedback" \[label="feedback", tooltip="[^"]*", peripheries="2"\];', text)
     loop = next(line for line in text.splitlines() if line.strip().startswith('"escalated" -> "escalated"'))
     assert 'label="record_step\\nnotify_customer\\nfollow_up"' in loop
-    assert 'headport="n", tailport="n"' in loop
+    assert 'headport="e", tailport="e"' in loop
+    assert 'rankdir="TB"' in text
     assert text.count(" -> ") == len(build_graph(default_spec()).edges) + 1
 
 
@@ -372,3 +373,14 @@ def test_roles_are_sorted_for_stable_output() -> None:
     spec = default_spec()
     lines = to_mermaid(spec, show_roles=True).splitlines()
     assert "    s_feedback --> s_feedback : record_feedback<br/>by customer, system" in lines
+
+
+def test_left_to_right_layout() -> None:
+    """``direction="LR"`` lays out left to right, with loops moved above the stages."""
+    assert "    direction LR" in to_mermaid(default_spec(), direction="LR").splitlines()
+    text = to_dot(default_spec(), direction="LR")
+    assert 'rankdir="LR"' in text
+    loop = next(line for line in text.splitlines() if '"feedback" -> "feedback"' in line)
+    assert 'headport="n", tailport="n"' in loop
+    assert render(default_spec(), "mermaid", direction="LR") == to_mermaid(default_spec(),
+                                                                           direction="LR")

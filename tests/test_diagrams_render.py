@@ -130,6 +130,8 @@ def test_cli_dot_with_guards_and_roles_to_a_file(tmp_path: Path) -> None:
     out = tmp_path / "procedure.dot"
     assert main(["diagram", "--format", "dot", "--guards", "--roles", "-o", str(out)]) == 0
     assert out.read_text() == to_dot(default_spec(), show_guards=True, show_roles=True)
+    assert main(["diagram", "--format", "dot", "--direction", "LR", "-o", str(out)]) == 0
+    assert out.read_text() == to_dot(default_spec(), direction="LR")
 
 
 @pytest.mark.usefixtures("dot_program")

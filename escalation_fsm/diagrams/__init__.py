@@ -19,6 +19,9 @@ Options shared by all three:
     scale with ``n`` (never-taken transitions are dashed).
 ``show_guards`` / ``show_roles``
     Add ``if <guard names>`` and ``by <roles>`` lines to each transition's label.
+``direction``
+    ``"TB"`` (top to bottom, the default: a five-stage procedure drawn left to right is scaled
+    down to illegibility in a page column) or ``"LR"``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from ..models import Ticket
 from ..spec import MachineSpec
 from .dot import render_dot
 from .mermaid import render_mermaid
-from .model import Edge, EdgeItem, Graph, Node, build_graph
+from .model import Direction, Edge, EdgeItem, Graph, Node, build_graph
 from .render import GraphvizUnavailable, dot_to_image
 
 __all__ = [
+    "Direction",
     "Edge",
     "EdgeItem",
     "Format",
@@ -60,15 +64,17 @@ def to_mermaid(
     show_guards: bool = False,
     show_roles: bool = False,
     descriptions: bool = False,
+    direction: Direction = "TB",
 ) -> str:
     """Mermaid ``stateDiagram-v2`` source for ``spec``.
 
-    ``descriptions`` writes each stage's description under its name. See the module docstring
-    for the other options; invalid ``ticket`` or ``counts`` raise ``ValueError``.
+    ``descriptions`` writes each stage's description under its name; ``direction`` is ``"TB"``
+    (top to bottom, the default: it stays legible in a page column) or ``"LR"``. See the module
+    docstring for the other options; invalid ``ticket`` or ``counts`` raise ``ValueError``.
     """
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
                         show_roles=show_roles)
-    return render_mermaid(graph, descriptions=descriptions)
+    return render_mermaid(graph, descriptions=descriptions, direction=direction)
 
 
 def to_dot(
@@ -78,25 +84,32 @@ def to_dot(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    direction: Direction = "TB",
 ) -> str:
-    """Graphviz DOT source for ``spec`` (descriptions and guard sentences are tooltips)."""
+    """Graphviz DOT source for ``spec`` (descriptions and guard sentences are tooltips).
+
+    ``direction`` is ``"TB"`` (top to bottom, the default) or ``"LR"`` (left to right).
+    """
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
                         show_roles=show_roles)
-    return render_dot(graph)
+    return render_dot(graph, direction=direction)
 
 
 @overload
 def render(spec: MachineSpec, format: Literal["mermaid", "dot", "svg"], *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False) -> str: ...
+           show_guards: bool = False, show_roles: bool = False,
+           direction: Direction = "TB") -> str: ...
 @overload
 def render(spec: MachineSpec, format: Literal["png"], *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False) -> bytes: ...
+           show_guards: bool = False, show_roles: bool = False,
+           direction: Direction = "TB") -> bytes: ...
 @overload
 def render(spec: MachineSpec, format: Format, *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False) -> str | bytes: ...
+           show_guards: bool = False, show_roles: bool = False,
+           direction: Direction = "TB") -> str | bytes: ...
 def render(
     spec: MachineSpec,
     format: Format,  # noqa: A002 (the public contract names it like the CLI's --format)
@@ -105,6 +118,7 @@ def render(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    direction: Direction = "TB",
 ) -> str | bytes:
     """``spec`` as ``format``: Mermaid, DOT or SVG text (``str``), or PNG bytes.
 
@@ -116,8 +130,8 @@ def render(
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
                         show_roles=show_roles)
     if format == "mermaid":
-        return render_mermaid(graph)
-    dot = render_dot(graph)
+        return render_mermaid(graph, direction=direction)
+    dot = render_dot(graph, direction=direction)
     if format == "dot":
         return dot
     image = dot_to_image(dot, format)

@@ -60,7 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     except _UsageError as exc:
         args.parser.error(str(exc))  # exits with status 2, like any other usage error
     try:
-        output = render(spec, args.format, show_guards=args.guards, show_roles=args.roles)
+        output = render(spec, args.format, show_guards=args.guards, show_roles=args.roles,
+                        direction=args.direction)
     except EscalationError as exc:  # GraphvizUnavailable: the message says what to install
         sys.stderr.write(f"escalation-fsm diagram: {exc}\n")
         return 1
@@ -91,5 +92,7 @@ def add_diagram_command(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.add_argument("--guards", action="store_true", help="label transitions with guards")
     parser.add_argument("--roles", action="store_true", help="label transitions with roles")
+    parser.add_argument("--direction", choices=("TB", "LR"), default="TB",
+                        help="top to bottom (default) or left to right")
     parser.set_defaults(handler=_run, parser=parser)
     return parser

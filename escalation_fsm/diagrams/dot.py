@@ -16,7 +16,7 @@ therefore show a backslash as the look-alike U+FF3C, whatever the Graphviz versi
 from __future__ import annotations
 
 from .labels import edge_lines
-from .model import Edge, Graph, Node
+from .model import Direction, Edge, Graph, Node
 
 __all__ = ["quote", "render_dot"]
 
@@ -50,11 +50,11 @@ def _attrs(attrs: dict[str, str]) -> str:
     return "[" + ", ".join(f"{key}={value}" for key, value in quoted.items()) + "]"
 
 
-def render_dot(graph: Graph) -> str:
-    """The DOT source of ``graph`` (a ``digraph`` laid out left to right)."""
+def render_dot(graph: Graph, *, direction: Direction = "TB") -> str:
+    """The DOT source of ``graph``, top to bottom unless ``direction`` is ``"LR"``."""
     lines = [
         f"digraph {quote(graph.name)} {{",
-        f"    graph {_attrs({'rankdir': 'LR', 'fontname': _FONT, 'nodesep': '0.5'})};",
+        f"    graph {_attrs({'rankdir': direction, 'fontname': _FONT, 'nodesep': '0.5'})};",
         f"    node {_attrs({'shape': 'box', 'style': 'rounded', 'fontname': _FONT})};",
         f"    edge {_attrs({'fontname': _FONT, 'fontsize': '10'})};",
         f"    {quote(_START)} {_attrs({'shape': 'point', 'width': '0.15', 'label': ''})};",
@@ -62,7 +62,8 @@ def render_dot(graph: Graph) -> str:
     lines += [f"    {quote(node.name)} {_attrs(_node_attrs(node))};" for node in graph.nodes]
     lines.append(f"    {quote(_START)} -> {quote(graph.initial)};")
     lines += [
-        f"    {quote(edge.source)} -> {quote(edge.target)} {_attrs(_edge_attrs(edge, graph))};"
+        f"    {quote(edge.source)} -> {quote(edge.target)} "
+        f"{_attrs(_edge_attrs(edge, graph, direction))};"
         for edge in graph.edges
     ]
     lines.append("}")
@@ -80,11 +81,12 @@ def _node_attrs(node: Node) -> dict[str, str]:
     return attrs
 
 
-def _edge_attrs(edge: Edge, graph: Graph) -> dict[str, str]:
+def _edge_attrs(edge: Edge, graph: Graph, direction: Direction) -> dict[str, str]:
     attrs = {"label": "\n".join(edge_lines(edge, graph)), "tooltip": _tooltip(edge)}
     if edge.self_loop:
-        # Loops drawn above the stage keep their labels clear of the left-to-right arrows.
-        attrs.update(headport="n", tailport="n")
+        # A loop on the side across the flow keeps its label clear of the stage's other arrows.
+        side = "n" if direction == "LR" else "e"
+        attrs.update(headport=side, tailport=side)
     count = edge.count
     if count is not None:
         if count == 0:

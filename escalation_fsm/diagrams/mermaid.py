@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from .labels import edge_lines
-from .model import Graph, Node
+from .model import Direction, Graph, Node
 
 __all__ = ["escape", "render_mermaid", "state_id"]
 
@@ -44,9 +44,13 @@ def state_id(name: str) -> str:
     return f"s_{name}"
 
 
-def render_mermaid(graph: Graph, *, descriptions: bool = False) -> str:
-    """The Mermaid source of ``graph``; ``descriptions`` adds each stage's description."""
-    lines = ["stateDiagram-v2", "    direction LR"]
+def render_mermaid(graph: Graph, *, descriptions: bool = False, direction: Direction = "TB") -> str:
+    """The Mermaid source of ``graph``; ``descriptions`` adds each stage's description.
+
+    ``direction`` defaults to top-to-bottom: Mermaid scales a diagram to the page's width, and a
+    left-to-right procedure of five stages ends up too small to read in a docs column.
+    """
+    lines = ["stateDiagram-v2", f"    direction {direction}"]
     for node in graph.nodes:
         lines.append(f'    state "{escape(node.name)}" as {state_id(node.name)}')
         if descriptions:

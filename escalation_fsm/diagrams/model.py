@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from ..models import Ticket
 from ..spec import MachineSpec, TransitionSpec
 
-__all__ = ["Edge", "EdgeItem", "Graph", "Node", "build_graph"]
+__all__ = ["Direction", "Edge", "EdgeItem", "Graph", "Node", "build_graph"]
+
+Direction = Literal["TB", "LR"]
+"""Layout direction: top to bottom, or left to right."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ Locally::
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import http.server
 import os
 import re
@@ -271,3 +273,56 @@ def test_browser_check_fails_on_a_request_outside_localhost(browser: Any, tmp_pa
         "</head>", '<script src="https://cdn.example.invalid/mermaid.min.js"></script></head>', 1))
     with pytest.raises(AssertionError, match="outside localhost"):
         check_page(browser, copy, "procedure.html", timeout=10)
+
+
+def test_built_site_references_no_cdn() -> None:
+    """No page or script of the built site points at a CDN (every page, not just the one opened)."""
+    site = _built_site()
+    hits = [
+        str(path.relative_to(site)) for path in site.rglob("*")
+        if path.suffix in {".html", ".js", ".mjs", ".css"}
+        and re.search(r"cdn\.jsdelivr|unpkg\.com|cdnjs|googleapis", path.read_text(errors="replace"))
+    ]
+    assert hits == []
+    assert (site / "_static" / "mermaid" / "mermaid.esm.min.mjs").is_file()
+
+
+# -- the extension that serves Mermaid locally -------------------------------------------------
+
+@pytest.fixture
+def local_mermaid(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """docs/_ext/local_mermaid.py, imported as Sphinx imports it."""
+    pytest.importorskip("sphinx")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    import local_mermaid as module  # type: ignore[import-not-found]
+
+    return module
+
+
+def test_mermaid_tarball_with_the_wrong_hash_is_refused(local_mermaid: Any, tmp_path: Path) -> None:
+    """A tarball whose sha512 differs from the pin in conf.py stops the build."""
+    from sphinx.errors import ConfigError
+
+    tarball = tmp_path / "mermaid-0.0.0.tgz"
+    tarball.write_bytes(b"not the pinned release")
+    with pytest.raises(ConfigError, match=r"conf\.py pins"):
+        local_mermaid._verify(tarball, "sha512-AAAA")
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(b"not the pinned release").digest()).decode()
+    local_mermaid._verify(tarball, digest)  # the right hash passes
+
+
+def test_mermaid_from_a_local_dist_folder(local_mermaid: Any, tmp_path: Path) -> None:
+    """ESCALATION_MERMAID_DIST copies the entry module and its chunks, without source maps."""
+    from sphinx.errors import ConfigError
+
+    dist = tmp_path / "dist"
+    (dist / local_mermaid.CHUNKS).mkdir(parents=True)
+    (dist / local_mermaid.ENTRY).write_text("export default {}")
+    (dist / local_mermaid.CHUNKS / "chunk-A.mjs").write_text("export const a = 1")
+    (dist / local_mermaid.CHUNKS / "chunk-A.mjs.map").write_text("{}")
+    target = tmp_path / "static" / "mermaid"
+    local_mermaid._from_dist(dist, target)
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == ["chunk-A.mjs",
+                                                                        local_mermaid.ENTRY]
+    with pytest.raises(ConfigError, match="has no"):
+        local_mermaid._from_dist(tmp_path / "empty", target)

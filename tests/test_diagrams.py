@@ -42,6 +42,8 @@ HOSTILE = (
 def hostile_spec() -> MachineSpec:
     """A custom spec whose every free-text field is hostile (names are validated identifiers)."""
     return default_spec().extend(
+        name=HOSTILE,
+        description=HOSTILE,
         stages=[
             StageSpec(name="feedback", description=HOSTILE),
             StageSpec(name="end", description=HOSTILE, final=True),  # a Mermaid keyword as a name

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .demo import run_demo
+from .replay.cli import add_replay_command
 
 __all__ = ["main"]
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the built-in sample tickets through the procedure")
     demo.set_defaults(handler=_demo)
+    add_replay_command(commands)
     return parser
 
 

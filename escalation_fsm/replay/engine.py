@@ -1,0 +1,324 @@
+"""Replaying cases through :class:`~escalation_fsm.machine.EscalationMachine`.
+
+Every trigger is fired through the machine on the observable projection of the mapping's spec,
+with a :class:`~escalation_fsm.clock.ManualClock` set to the event's recorded time: the same rules
+as live firing. A deviating event is reported and skipped, and the replay goes on from the same
+stage, so one case can show several deviations (the first is the one that decides the review).
+
+Bulk speed comes from replaying each distinct *trace prefix* once: traces (the sequence of trigger
+choices and roles, per value of the ticket data the observable guards read) are kept in a trie, and
+a case only fires the steps past the longest prefix already replayed. That is exact as long as no
+observable guard reads the time; pass ``cache_traces=False`` for a spec whose guards do.
+``tests/test_replay_differential.py`` checks the trie against firing every case through the
+machine, and both against an independent replayer, on random logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from ..clock import ManualClock
+from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
+from ..machine import EscalationMachine
+from ..models import Actor, Category, Ticket, Trigger
+from ..spec import MachineSpec
+from .mapping import LogMapping
+from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
+from .specs import NotObservable, observable_projection, resolve_spec
+
+__all__ = ["CaseResult", "Deviation", "Replayer", "Status"]
+
+Status = Literal["fits", "deviates", "open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    """An event the spec did not allow: where it was, what was tried, and why it was refused.
+
+    ``index`` is the 0-based position of the event in the case (in replay order); ``line`` its
+    line in the log file. ``rule`` groups deviations for counting (e.g. ``resolve from
+    identified: not allowed``); ``reason`` is the machine's explanation in words.
+    """
+
+    index: int
+    line: int
+    at: datetime
+    activity: str
+    stage: str
+    trigger: str
+    kind: Literal["not_allowed", "refused", "role", "payload"]
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The replay of one case.
+
+    ``status``: ``fits`` (every event allowed, ended in a final stage), ``deviates`` (at least one
+    event not allowed) or ``open`` (every event allowed but the log ends before a final stage,
+    when the mapping has ``require_final``). ``fired`` lists the ``(source, trigger)`` of every
+    transition the machine committed; ``stage_seconds`` the time spent in each stage.
+    """
+
+    case_id: str
+    status: Status
+    events: int
+    start: datetime
+    end: datetime
+    final_stage: str
+    deviations: tuple[Deviation, ...]
+    fired: tuple[tuple[str, str], ...]
+    stage_seconds: dict[str, float]
+    category: str | None
+    priority: str | None
+    escalated: bool
+    reopened: bool
+    resolved_at: datetime | None
+
+    @property
+    def fits(self) -> bool:
+        """Whether the case followed the (observable) rules to a final stage."""
+        return self.status == "fits"
+
+    @property
+    def first_deviation(self) -> Deviation | None:
+        """The first event the spec did not allow, if any."""
+        return self.deviations[0] if self.deviations else None
+
+    @property
+    def resolution_seconds(self) -> float | None:
+        """From the first event to the last resolution, if the case was resolved."""
+        return None if self.resolved_at is None else (self.resolved_at - self.start).total_seconds()
+
+
+# One step: (event index, trigger alternatives, role or None). An outcome per step is either
+# ("ok", source, trigger, dest) or ("dev", stage, trigger, kind, rule, reason).
+_Step = tuple[int, tuple[str, ...], str | None]
+_Outcome = tuple[str, ...]
+_Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_NODES = 200_000
+_ESCALATE, _REOPEN, _RESOLVE = str(Trigger.ESCALATE), str(Trigger.REOPEN), str(Trigger.RESOLVE)
+
+
+class Replayer:
+    """Replays cases of a log mapped by ``mapping`` against its spec (or ``spec`` if given)."""
+
+    def __init__(self, mapping: LogMapping, *, spec: MachineSpec | None = None,
+                 cache_traces: bool = True) -> None:
+        self.mapping = mapping
+        self.spec = resolve_spec(mapping.spec) if spec is None else spec
+        mapping.check_against(self.spec)
+        self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
+        projected, hidden = observable_projection(self.spec, mapping.guards_observable(),
+                                                  roles_observable=self.roles_observable)
+        self.replay_spec: MachineSpec = projected
+        self.not_observable: tuple[NotObservable, ...] = hidden
+        self.clock = ManualClock(_EPOCH)
+        self.machine = EscalationMachine(projected, clock=self.clock)
+        self.cache_traces = cache_traces
+        # The ticket each replay starts from: only the data the log shows (the category, if any).
+        self._blank = {flag: Ticket(id="blank", customer_id="unknown", stage=projected.initial,
+                                    category=Category.OTHER if flag else None)
+                       for flag in (False, True)}
+        self._trie: dict[bool, _Node] = {}
+        self._nodes = 0
+        self._choices = {activity: (choice,) if isinstance(choice, str) else tuple(choice)
+                         for activity, choice in mapping.activities.items()}
+        self._ignored = frozenset(mapping.ignore)
+        self._conditions = tuple((c.op, c.value, c.activity, c.trigger, c.position)
+                                 for c in mapping.conditions)
+
+    def replay(self, path: str | Path, stats: LogStats | None = None, *,
+               progress: Progress | None = None) -> Iterator[CaseResult]:
+        """Read the log at ``path`` and yield one :class:`CaseResult` per case, streamed."""
+        for case in read_cases(path, self.mapping, stats, progress=progress):
+            yield self.replay_case(case)
+
+    def replay_case(self, case: RawCase) -> CaseResult:
+        """Replay one case's events (already in replay order)."""
+        steps = self._steps(case)
+        outcomes, final_stage = self._fire_all(case, steps)
+        return self._result(case, steps, outcomes, final_stage)
+
+    # -- mapping events to trigger steps ---------------------------------------------------------
+
+    def _steps(self, case: RawCase) -> list[_Step]:
+        changes_only = self.mapping.columns.activity_changes_only
+        conditions = self._conditions
+        choices_of, ignored = self._choices, self._ignored
+        steps: list[_Step] = []
+        previous_activity: str | None = None
+        previous_values: tuple[str | None, ...] | None = None
+        for index, event in enumerate(case.events):
+            role = self._role(event.resource) if self.roles_observable else None
+            activity = event.activity
+            main: tuple[str, ...] = ()
+            if activity not in ignored and not (changes_only and activity == previous_activity):
+                main = choices_of[activity]
+            if not conditions:
+                if main:
+                    steps.append((index, main, role))
+                previous_activity = activity
+                continue
+            before: list[_Step] = []
+            after: list[_Step] = []
+            for position, (op, expected, only, trigger, where) in enumerate(conditions):
+                if only is not None and only != activity:
+                    continue
+                old = None if previous_values is None else previous_values[position]
+                if _matches(op, event.conditions[position], old, expected, previous_values is None):
+                    if where == "instead":
+                        main = (trigger,)
+                    else:
+                        (before if where == "before" else after).append((index, (trigger,), role))
+            steps += before
+            if main:
+                steps.append((index, main, role))
+            steps += after
+            previous_activity, previous_values = activity, event.conditions
+        return steps
+
+    def _role(self, resource: str | None) -> str:
+        role = self.mapping.roles.get(resource or "", self.mapping.default_role)
+        return role if role is not None else "unknown"
+
+    # -- firing through the machine ---------------------------------------------------------------
+
+    def _fire_all(self, case: RawCase, steps: list[_Step]) -> tuple[list[_Outcome], str]:
+        ticket = self._blank[case.category is not None].model_copy(update={"id": case.case_id})
+        if not self.cache_traces:
+            outcomes = []
+            for index, choices, role in steps:
+                outcome, ticket = self._fire(ticket, choices, role, case.events[index].at)
+                outcomes.append(outcome)
+            return outcomes, ticket.stage
+        # Walk the trie of traces replayed so far; fire only past the longest known prefix.
+        if self._nodes > _MAX_NODES:  # bound the memory on logs with endless distinct traces
+            self._trie.clear()
+            self._nodes = 0
+        node = self._trie.setdefault(ticket.category is not None, {})
+        outcomes = []
+        for index, choices, role in steps:
+            entry = node.get((choices, role))
+            if entry is None:
+                outcome, after = self._fire(ticket, choices, role, case.events[index].at)
+                entry = node[(choices, role)] = (outcome, after, {})
+                self._nodes += 1
+            outcomes.append(entry[0])
+            ticket, node = entry[1], entry[2]
+        return outcomes, ticket.stage
+
+    def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
+              at: datetime) -> tuple[_Outcome, Ticket]:
+        """Fire the first of ``choices`` defined in the ticket's stage through the machine."""
+        spec = self.replay_spec
+        stage = ticket.stage
+        trigger = next((c for c in choices if spec.transition(stage, c) is not None), choices[0])
+        transition = spec.transition(stage, trigger)
+        if role is None:  # roles not observable: act with a role the transition allows
+            role = min(transition.roles) if transition is not None else "system"
+        self.clock.set(at)
+        try:
+            after = self.machine.fire(ticket, trigger, actor=Actor(id="log", role=role))
+        except (EscalationError, ValidationError) as exc:
+            return ("dev", stage, trigger, *_describe(exc, stage, trigger)), ticket
+        record = after.history[-1]
+        return ("ok", record.source, record.trigger, record.dest), after
+
+    # -- per-case result ----------------------------------------------------------------------------
+
+    def _result(self, case: RawCase, steps: list[_Step], outcomes: list[_Outcome],
+                final_stage: str) -> CaseResult:
+        events = case.events
+        fired: list[tuple[str, str]] = []
+        deviations: list[Deviation] = []
+        escalated = reopened = False
+        resolved_at: datetime | None = None
+        entered: dict[int, str] = {}  # event index -> stage after its last committed step
+        for (index, _, _), outcome in zip(steps, outcomes, strict=True):
+            trigger = outcome[2]
+            if outcome[0] == "ok":
+                fired.append((outcome[1], trigger))
+                entered[index] = outcome[3]
+            else:
+                deviations.append(_deviation(index, events[index], outcome))
+            if trigger == _ESCALATE:
+                escalated = True
+            elif trigger == _REOPEN:
+                reopened = True
+            elif trigger == _RESOLVE:
+                resolved_at = events[index].at
+        seconds, start, end = _stage_seconds(events, entered, self.replay_spec.initial)
+        if deviations:
+            status: Status = "deviates"
+        elif self.mapping.require_final and final_stage not in self.replay_spec.finals:
+            status = "open"
+        else:
+            status = "fits"
+        return CaseResult(
+            case_id=case.case_id, status=status, events=len(events),
+            start=start, end=end,
+            final_stage=final_stage, deviations=tuple(deviations), fired=tuple(fired),
+            stage_seconds=seconds, category=case.category, priority=case.priority,
+            escalated=escalated, reopened=reopened, resolved_at=resolved_at,
+        )
+
+
+def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
+                   stage: str) -> tuple[dict[str, float], datetime, datetime]:
+    """Seconds per stage (a stage lasts from an event to the next), and the first and last time."""
+    seconds: dict[str, float] = {}
+    start = end = events[0].at
+    for index in range(len(events) - 1):
+        stage = entered.get(index, stage)
+        at, following = events[index].at, events[index + 1].at
+        if following > at:  # never backwards, if the order column disagrees with the clock
+            seconds[stage] = seconds.get(stage, 0.0) + (following - at).total_seconds()
+        start = min(start, following)
+        end = max(end, following)
+    return seconds, start, end
+
+
+def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
+    return Deviation(index=index, line=event.line, at=event.at, activity=event.activity,
+                     stage=outcome[1], trigger=outcome[2],
+                     kind=outcome[3],  # type: ignore[arg-type]
+                     rule=outcome[4], reason=outcome[5])
+
+
+def _matches(op: str, value: str | None, old: str | None, expected: str | None,
+             first: bool) -> bool:
+    if op == "equals":
+        return value == expected
+    if first:
+        return False  # nothing to compare the first row of a case with
+    if op == "changed":
+        return value != old
+    try:
+        return int(value or "") > int(old or "")
+    except ValueError:
+        return False
+
+
+def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:
+    """(kind, rule, reason) for a refusal by the machine."""
+    if isinstance(exc, InvalidTransition):
+        allowed = ", ".join(sorted(exc.defined)) or "none"
+        return ("not_allowed", f"{trigger} from {stage}: not allowed",
+                f"{trigger!r} is not allowed in stage {stage!r} (allowed there: {allowed})")
+    if isinstance(exc, TransitionRefused):
+        return ("refused", f"{trigger} from {stage}: refused", "; ".join(exc.reasons))
+    if isinstance(exc, PermissionDenied):
+        allowed = ", ".join(sorted(exc.allowed_roles))
+        return ("role", f"{trigger} from {stage}: role {exc.role} not allowed",
+                f"role {exc.role!r} may not fire {trigger!r} in stage {stage!r} "
+                f"(roles allowed: {allowed})")
+    return ("payload", f"{trigger} from {stage}: rejected", str(exc).splitlines()[0])

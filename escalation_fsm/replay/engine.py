@@ -104,7 +104,7 @@ _Step = tuple[int, tuple[str, ...], str | None]
 _Outcome = tuple[str, ...]
 _Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_NODES = 200_000
+_MAX_NODES = 50_000
 _ESCALATE, _REOPEN, _RESOLVE = str(Trigger.ESCALATE), str(Trigger.REOPEN), str(Trigger.RESOLVE)
 
 

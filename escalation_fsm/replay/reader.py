@@ -30,6 +30,7 @@ Progress = Callable[[int, int], None]
 """Called now and then with (bytes read, total bytes) while a log is read."""
 
 _PROGRESS_EVERY = 4096
+_MEMO = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +227,9 @@ class _Timestamps:
         parsed = self.seen.get(value)
         if parsed is None:
             parsed = self._parse(value)
-            if len(self.seen) < 1_000_000:  # bounded memo for huge logs
-                self.seen[value] = parsed
+            if len(self.seen) >= _MEMO:  # bounded memory on huge logs of unique timestamps
+                self.seen.clear()
+            self.seen[value] = parsed
         return parsed
 
     def _parse(self, value: str) -> datetime:

@@ -74,7 +74,7 @@ def logged_procedure_spec() -> MachineSpec:
 
     Added: ``classify`` (record seriousness or priority while identified), ``waiting`` and
     ``waiting_tier2`` (on hold for the customer or a third party, during first-contact work or
-    after escalation), taking a ticket over (``attempt`` again), re-escalation to a further group
+    after escalation; waiting again while on hold is allowed, e.g. on another party), taking a ticket over (``attempt`` again), re-escalation to a further group
     (``escalate`` while escalated or on hold), resolving after a wait, and ``close`` to a final ``closed``
     stage. Every default transition and guard is kept.
     """
@@ -104,6 +104,8 @@ def logged_procedure_spec() -> MachineSpec:
                                                                      Role.SYSTEM})),
         _t("wait", Stage.ATTEMPTED, "waiting"),
         _t("wait", Stage.ESCALATED, "waiting_tier2"),
+        _t("wait", "waiting", None),                         # still waiting, maybe on another party
+        _t("wait", "waiting_tier2", None),
         _t(Trigger.ATTEMPT, "waiting", Stage.ATTEMPTED),
         _t(Trigger.ATTEMPT, "waiting_tier2", Stage.ESCALATED),
         _t(Trigger.RESOLVE, "waiting", Stage.RESOLVED, "has_solution"),

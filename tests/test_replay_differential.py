@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 from replay_helpers import HELPDESK, SERVICENOW
 
 from escalation_fsm import MachineSpec
-from escalation_fsm.replay import (LogMapping, Replayer, logged_procedure_spec, parse_mapping,
-                                  shipped_mapping)
+from escalation_fsm.replay import LogMapping, Replayer, logged_procedure_spec, parse_mapping, shipped_mapping
 
 Outcome = tuple[str, str, tuple[int, str, str, str] | None, tuple[tuple[str, str], ...]]
 

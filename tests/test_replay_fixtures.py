@@ -54,10 +54,10 @@ HELPDESK_EXPECTED = {
 }
 
 SERVICENOW_EXPECTED = {
-    **{case: ("fits", "closed", None, 0) for case in (
+    **dict.fromkeys((
         "INC0000045", "INC0000047", "INC0000060", "INC0000062", "INC0000064", "INC0000071",
         "INC0000079", "INC0000112", "INC0000114", "INC0000130", "INC0000132", "INC0000134",
-        "INC0000164", "INC0000356", "INC0000508", "INC0028089")},
+        "INC0000164", "INC0000356", "INC0000508", "INC0028089"), ("fits", "closed", None, 0)),
     # Still being worked when the log ends.
     "INC0029233": ("open", "attempted", None, 0),
     # Created straight as "Resolved": the first-contact attempt was never recorded.

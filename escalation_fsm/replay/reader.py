@@ -270,6 +270,7 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
     start, end = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
     single = len(i_conditions) == 1
     finished: set[str] = set()
+    held: dict[str, tuple[RawCase, list[tuple[Any, int]]]] = {}
     current: RawCase | None = None
     keys: list[tuple[Any, int]] = []
     for line, row in rows:
@@ -301,16 +302,20 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
         start = min(start, at)
         end = max(end, at)
         if current is None or case_id != current.case_id:
-            if current is not None:
-                finished.add(current.case_id)
-                if skip_unknown or not stats.unknown:
-                    yield _finish(current, keys, stats)
-            if case_id in finished and mapping.grouped:
-                raise LogError(source, f"case {case_id!r} appears again after its rows ended: "
-                                       f"the log is not grouped by case. Sort it by case first, "
-                                       f"or set grouped = false (reads the whole log into "
-                                       f"memory)", line=line)
-            current, keys = RawCase(case_id, [], None, None, False), []
+            if not mapping.grouped:  # every case stays in memory until the end of the log
+                current, keys = held.setdefault(case_id, (RawCase(case_id, [], None, None, False),
+                                                          []))
+            else:
+                if current is not None:
+                    finished.add(current.case_id)
+                    if skip_unknown or not stats.unknown:
+                        yield _finish(current, keys, stats)
+                if case_id in finished:
+                    raise LogError(source, f"case {case_id!r} appears again after its rows "
+                                           f"ended: the log is not grouped by case. Sort it by "
+                                           f"case first, or set grouped = false (reads the whole "
+                                           f"log into memory)", line=line)
+                current, keys = RawCase(case_id, [], None, None, False), []
         resource = row[i_resource] if i_resource is not None else None
         if not i_conditions:
             conditions: tuple[str | None, ...] = ()
@@ -330,8 +335,11 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
         if current.priority is None and i_priority is not None:
             value = row[i_priority]
             current.priority = None if value in missing else value
-    if current is not None and (skip_unknown or not stats.unknown):
-        yield _finish(current, keys, stats)
+    if current is not None and mapping.grouped:
+        held[current.case_id] = (current, keys)
+    if skip_unknown or not stats.unknown:
+        for case, case_keys in held.values():
+            yield _finish(case, case_keys, stats)
     if stats.cases:
         stats.start, stats.end = start, end
 

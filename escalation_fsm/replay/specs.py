@@ -74,9 +74,10 @@ def logged_procedure_spec() -> MachineSpec:
 
     Added: ``classify`` (record seriousness or priority while identified), ``waiting`` and
     ``waiting_tier2`` (on hold for the customer or a third party, during first-contact work or
-    after escalation; waiting again while on hold is allowed, e.g. on another party), taking a ticket over (``attempt`` again), re-escalation to a further group
-    (``escalate`` while escalated or on hold), resolving after a wait, and ``close`` to a final ``closed``
-    stage. Every default transition and guard is kept.
+    after escalation; waiting again while on hold is allowed, e.g. on another party), taking a
+    ticket over (``attempt`` again), re-escalation to a further group (``escalate`` while
+    escalated or on hold), resolving after a wait, and ``close`` to a final ``closed`` stage.
+    Every default transition and guard is kept.
     """
     base = default_spec()
     attempt = base.trigger(Trigger.ATTEMPT)

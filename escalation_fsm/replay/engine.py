@@ -125,7 +125,7 @@ class Replayer:
         self.machine = EscalationMachine(projected, clock=self.clock)
         self.cache_traces = cache_traces
         # The ticket each replay starts from: only the data the log shows (the category, if any).
-        self._blank = {flag: Ticket(id="blank", customer_id="unknown", stage=projected.initial,
+        self._blank = {flag: Ticket(id="replay", customer_id="unknown", stage=projected.initial,
                                     category=Category.OTHER if flag else None)
                        for flag in (False, True)}
         self._trie: dict[bool, _Node] = {}
@@ -193,8 +193,9 @@ class Replayer:
     # -- firing through the machine ---------------------------------------------------------------
 
     def _fire_all(self, case: RawCase, steps: list[_Step]) -> tuple[list[_Outcome], str]:
-        ticket = self._blank[case.category is not None].model_copy(update={"id": case.case_id})
+        ticket = self._blank[case.category is not None]
         if not self.cache_traces:
+            ticket = ticket.model_copy(update={"id": case.case_id})
             outcomes = []
             for index, choices, role in steps:
                 outcome, ticket = self._fire(ticket, choices, role, case.events[index].at)

@@ -295,7 +295,7 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
         at = seen.get(raw_ts)
         if at is None:
             try:
-                at = parse(raw_ts)
+                at = parse(raw_ts)  # memoises it
             except ValueError as exc:
                 raise LogError(source, f"cannot parse timestamp {raw_ts!r} with format "
                                        f"{cols.timestamp_format!r}: {exc}", line=line) from exc

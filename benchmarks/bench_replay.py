@@ -94,10 +94,10 @@ def main() -> None:
             out = Path(folder) / "report.json"
             command = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
                        name, "--format", "json", "-o", str(out), "--quiet"]
-            cli, _ = best(repeat, lambda c=command: subprocess.run(c, check=True, env=env))
+            cli, _ = best(repeat, lambda c=command: subprocess.run(c, check=True, env=env))  # noqa: S603 (our own command line)
         inproc, report = best(repeat, lambda log=log, name=name: review(log, name))
         bare_cmd = [sys.executable, "-c", BARE, name, str(log)]
-        bare, output = best(repeat, lambda c=bare_cmd: subprocess.run(
+        bare, output = best(repeat, lambda c=bare_cmd: subprocess.run(  # noqa: S603 (our own script)
             c, check=True, env=env, capture_output=True, text=True).stdout)
         bare_replay = float(str(output).split()[0])
         k = report.overall  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -120,13 +121,19 @@ def test_table_and_markdown_say_the_same(helpdesk: ReviewReport) -> None:
     assert markdown.count("\n# ") == 0  # one top-level heading
 
 
+def assert_offline(page: str) -> None:
+    """No scripts and nothing fetched: SVG namespace names are identifiers, not downloads."""
+    page = re.sub(r'xmlns(:\w+)?="[^"]*"', "", page)
+    for external in ("<script", "src=", "href=", "url(", "@import", "http://", "https://"):
+        assert external not in page
+
+
 def test_html_is_one_offline_file(servicenow: ReviewReport) -> None:
     """The HTML report is self-contained: inline style, no scripts, no external resources."""
     page = render_report(servicenow, "html")
     assert page.startswith("<!DOCTYPE html>")
     assert "<style>" in page
-    for external in ("<script", "src=", "href=", "http://", "https://"):
-        assert external not in page
+    assert_offline(page)
     assert "By priority" in page
     assert "escalation_fsm.diagrams is not available" in page
 
@@ -158,17 +165,18 @@ def fake_diagrams(svg: object) -> types.ModuleType:
 def test_diagram_when_the_module_exists(monkeypatch: pytest.MonkeyPatch,
                                         helpdesk: ReviewReport) -> None:
     """With the diagrams module, Mermaid (and SVG for HTML) carry the counts into the report."""
-    monkeypatch.setitem(sys.modules, "escalation_fsm.diagrams",
-                        fake_diagrams(b'<?xml version="1.0"?><svg id="d"></svg>'))
+    monkeypatch.setitem(sys.modules, "escalation_fsm.diagrams", fake_diagrams(
+        b'<?xml version="1.0"?><svg id="d" xmlns="http://www.w3.org/2000/svg"></svg>'))
     from escalation_fsm.replay import logged_procedure_spec
 
     diagram = annotated_diagram(logged_procedure_spec(), helpdesk.counts(), svg=True)
     assert diagram.available
     assert diagram.mermaid is not None
     assert diagram.mermaid.startswith("stateDiagram-v2 %% escalation-procedure-as-logged")
-    assert diagram.svg == '<?xml version="1.0"?><svg id="d"></svg>'
+    assert diagram.svg == '<?xml version="1.0"?><svg id="d" xmlns="http://www.w3.org/2000/svg"></svg>'
     page = render_report(helpdesk.model_copy(update={"diagram": diagram}), "html")
-    assert '<div class="svg"><svg id="d"></svg></div>' in page
+    assert '<div class="svg"><svg id="d" xmlns="http://www.w3.org/2000/svg"></svg></div>' in page
+    assert_offline(page)
     markdown = render_report(helpdesk.model_copy(update={"diagram": diagram}), "markdown")
     assert "```mermaid\nstateDiagram-v2" in markdown
 

@@ -283,3 +283,25 @@ def _eager_bar_init(self: ProgressBar, stream: io.StringIO, *, width: int = 30,
     self.every = 0.0
     self.started = 0.0
     self.drawn = 0.0
+
+
+def test_cli_writes_every_case_as_json_lines(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """``--cases FILE`` writes one JSON object per case; on an error no file is left behind."""
+    cases = tmp_path / "cases.jsonl"
+    assert main(["replay", str(SERVICENOW), "--mapping", "servicenow", "--cases", str(cases),
+                 "--quiet"]) == 0
+    records = {r["case_id"]: r for r in map(json.loads, cases.read_text().splitlines())}
+    assert len(records) == 30
+    first = records["INC0000358"]["first_deviation"]
+    assert (first["index"], first["stage"], first["trigger"], first["kind"]) == (
+        0, "identified", "attempt", "refused")
+    assert records["INC0000045"]["status"] == "fits"
+    assert records["INC0000045"]["first_deviation"] is None
+    capsys.readouterr()
+    broken = tmp_path / "broken.csv"
+    broken.write_text("case:concept:name,concept:name\n", encoding="utf-8")
+    failed = tmp_path / "failed.jsonl"
+    assert main(["replay", str(broken), "--mapping", "helpdesk", "--cases", str(failed)]) == 2
+    assert "missing column(s)" in capsys.readouterr().err
+    assert list(tmp_path.glob("failed*")) == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +30,8 @@ def add_replay_command(commands: Any) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt",
                         help="report format (default: table)")
     parser.add_argument("-o", "--output", type=Path, help="write the report here (default: stdout)")
+    parser.add_argument("--cases", type=Path, metavar="FILE",
+                        help="also write every case's result here, as JSON Lines")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_replay)
 
@@ -36,14 +40,25 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
     """Run the sub-command; errors go to stderr with exit status 2 and no report is written."""
     err = sys.stderr if stderr is None else stderr
     bar = None if args.quiet or not err.isatty() else ProgressBar(err)
-    try:
-        report = review(args.log, args.mapping, svg=args.fmt == "html",
-                        progress=bar.update if bar else None)
-    except (ReplayError, SpecError) as exc:
-        if bar:
-            bar.clear()
-        print(f"escalation-fsm replay: error: {exc}", file=err)
-        return 2
+    with ExitStack() as stack:
+        on_case = None
+        if args.cases is not None:
+            # Written next to the target and renamed at the end: never a partial file.
+            partial = args.cases.with_name(args.cases.name + ".partial")
+            stack.callback(partial.unlink, missing_ok=True)
+            handle = stack.enter_context(partial.open("w", encoding="utf-8"))
+            on_case = lambda case: handle.write(json.dumps(case.as_record()) + "\n")  # noqa: E731
+        try:
+            report = review(args.log, args.mapping, svg=args.fmt == "html",
+                            progress=bar.update if bar else None, on_case=on_case)
+        except (ReplayError, SpecError) as exc:
+            if bar:
+                bar.clear()
+            print(f"escalation-fsm replay: error: {exc}", file=err)
+            return 2
+        if args.cases is not None:
+            handle.close()
+            partial.replace(args.cases)
     if bar:
         bar.clear()
     text = render_report(report, args.fmt)

@@ -92,6 +92,23 @@ class CaseResult:
         """The first event the spec did not allow, if any."""
         return self.deviations[0] if self.deviations else None
 
+    def as_record(self) -> dict[str, object]:
+        """The result as JSON-ready data (one line of ``escalation-fsm replay --cases``)."""
+        first = self.first_deviation
+        return {
+            "case_id": self.case_id, "status": self.status, "events": self.events,
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "final_stage": self.final_stage, "deviations": len(self.deviations),
+            "first_deviation": None if first is None else {
+                "index": first.index, "line": first.line, "at": first.at.isoformat(),
+                "activity": first.activity, "stage": first.stage, "trigger": first.trigger,
+                "kind": first.kind, "rule": first.rule, "reason": first.reason},
+            "stage_hours": {k: round(v / 3600, 3) for k, v in self.stage_seconds.items()},
+            "category": self.category, "priority": self.priority, "escalated": self.escalated,
+            "reopened": self.reopened,
+            "resolved_at": None if self.resolved_at is None else self.resolved_at.isoformat(),
+        }
+
     @property
     def resolution_seconds(self) -> float | None:
         """From the first event to the last resolution, if the case was resolved."""

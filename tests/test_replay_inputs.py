@@ -235,6 +235,16 @@ def test_unknown_activities_skipped_and_ignored_ones_kept(tmp_path: Path) -> Non
         "fits", 4, {"Ping": 1}, 1)
 
 
+def test_period_of_a_one_event_log(tmp_path: Path) -> None:
+    """The period runs from the earliest to the latest event, also when there is only one."""
+    log = write(tmp_path, "case,activity,at\n1,Open,2024-01-01T10:00:00+00:00\n")
+    stats = LogStats(source="x")
+    list(read_cases(log, parse_mapping(MINIMAL), stats))
+    assert stats.start == stats.end
+    assert stats.start is not None
+    assert stats.start.isoformat() == "2024-01-01T10:00:00+00:00"
+
+
 def test_events_out_of_order_are_sorted(tmp_path: Path) -> None:
     """Rows of a case out of time order are replayed in time order (ties keep file order)."""
     log = write(tmp_path, "case,activity,at\n1,Close,2024-01-04\n1,Open,2024-01-01\n"

@@ -167,7 +167,7 @@ class Replayer:
 
     # -- mapping events to trigger steps ---------------------------------------------------------
 
-    def _steps(self, case: RawCase) -> list[_Step]:
+    def _steps(self, case: RawCase) -> list[_Step]:  # noqa: PLR0912 (per-event loop, kept inline)
         changes_only = self.mapping.columns.activity_changes_only
         conditions = self._conditions
         choices_of, ignored = self._choices, self._ignored
@@ -190,8 +190,16 @@ class Replayer:
             for position, (op, expected, only, trigger, where) in enumerate(conditions):
                 if only is not None and only != activity:
                     continue
-                old = None if previous_values is None else previous_values[position]
-                if _matches(op, event.conditions[position], old, expected, previous_values is None):
+                value = event.conditions[position]
+                if op == "equals":
+                    hit = value == expected
+                elif previous_values is None:
+                    hit = False  # nothing to compare the first event of a case with
+                elif op == "changed":
+                    hit = value != previous_values[position]
+                else:
+                    hit = _increased(value, previous_values[position])
+                if hit:
                     if where == "instead":
                         main = (trigger,)
                     else:
@@ -294,15 +302,13 @@ def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
                    stage: str) -> tuple[dict[str, float], datetime, datetime]:
     """Seconds per stage (a stage lasts from an event to the next), and the first and last time."""
     seconds: dict[str, float] = {}
-    start = end = events[0].at
-    for index in range(len(events) - 1):
+    times = [event.at for event in events]
+    for index in range(len(times) - 1):
         stage = entered.get(index, stage)
-        at, following = events[index].at, events[index + 1].at
-        if following > at:  # never backwards, if the order column disagrees with the clock
-            seconds[stage] = seconds.get(stage, 0.0) + (following - at).total_seconds()
-        start = min(start, following)
-        end = max(end, following)
-    return seconds, start, end
+        gap = (times[index + 1] - times[index]).total_seconds()
+        if gap > 0:  # never backwards, if the order column disagrees with the clock
+            seconds[stage] = seconds.get(stage, 0.0) + gap
+    return seconds, min(times), max(times)
 
 
 def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
@@ -312,18 +318,11 @@ def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
                      rule=outcome[4], reason=outcome[5])
 
 
-def _matches(op: str, value: str | None, old: str | None, expected: str | None,
-             first: bool) -> bool:
-    if op == "equals":
-        return value == expected
-    if first:
-        return False  # nothing to compare the first row of a case with
-    if op == "changed":
-        return value != old
+def _increased(value: str | None, old: str | None) -> bool:
     try:
         return int(value or "") > int(old or "")
     except ValueError:
-        return False
+        return False  # not numbers (or missing): not an increase
 
 
 def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:

@@ -206,21 +206,21 @@ class _Acc:
         self.resolved = self.fcr = self.escalated = self.reopened = 0
         self.ttr = array("d")  # 8 bytes a case: memory grows with cases, never with events
 
-    def add(self, case: CaseResult) -> None:
+    def add(self, status: str, escalated: bool, reopened: bool, hours: float | None) -> None:
+        """Count one case (its resolution time in ``hours``, ``None`` if unresolved)."""
         self.cases += 1
-        if case.status == "fits":
+        if status == "fits":
             self.fitting += 1
-        elif case.status == "deviates":
+        elif status == "deviates":
             self.deviating += 1
         else:
             self.open += 1
-        self.escalated += case.escalated
-        seconds = case.resolution_seconds
-        if seconds is not None:
+        self.escalated += escalated
+        if hours is not None:
             self.resolved += 1
-            self.ttr.append(seconds / _HOUR)
-            self.reopened += case.reopened
-            self.fcr += not (case.escalated or case.reopened)
+            self.ttr.append(hours)
+            self.reopened += reopened
+            self.fcr += not (escalated or reopened)
 
     def kpis(self) -> Kpis:
         judged = self.fitting + self.deviating
@@ -286,15 +286,20 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
     stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
     fired: Counter[tuple[str, str]] = Counter()
     events = 0
+    by_category, by_priority, by_month = groups["category"], groups["priority"], groups["month"]
     for case in results:
         events += case.events
-        overall.add(case)
+        seconds = case.resolution_seconds
+        figures = (case.status, case.escalated, case.reopened,
+                   None if seconds is None else seconds / _HOUR)
+        overall.add(*figures)
         if case.category is not None:
-            groups["category"][case.category].add(case)
+            by_category[case.category].add(*figures)
         if case.priority is not None:
-            groups["priority"][case.priority].add(case)
-        groups["month"][f"{case.start:%Y-%m}"].add(case)
-        deviations.add(case)
+            by_priority[case.priority].add(*figures)
+        by_month[f"{case.start.year:04d}-{case.start.month:02d}"].add(*figures)
+        if case.deviations:
+            deviations.add(case)
         for stage, seconds in case.stage_seconds.items():
             stage_times[stage].append(seconds / _HOUR)
         fired.update(case.fired)

@@ -235,6 +235,15 @@ def test_unknown_activities_skipped_and_ignored_ones_kept(tmp_path: Path) -> Non
         "fits", 4, {"Ping": 1}, 1)
 
 
+def test_byte_order_mark_and_wrong_delimiter(tmp_path: Path) -> None:
+    """A spreadsheet's byte-order mark is ignored; a wrong delimiter gets a hint."""
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffcase,activity,at\n1,Open,2024-01-01\n".encode())
+    assert replay(bom) == [("1", "open")]
+    with pytest.raises(LogError, match=r"is `delimiter` right\?"):
+        replay(write(tmp_path, "case;activity;at\n1;Open;2024-01-01\n"))
+
+
 def test_period_of_a_one_event_log(tmp_path: Path) -> None:
     """The period runs from the earliest to the latest event, also when there is only one."""
     log = write(tmp_path, "case,activity,at\n1,Open,2024-01-01T10:00:00+00:00\n")

@@ -81,6 +81,9 @@ class CaseResult:
     escalated: bool
     reopened: bool
     resolved_at: datetime | None
+    clock_backwards: bool = False
+    """Some event is timed earlier than the one before it in replay order (that gap is not
+    counted in ``stage_seconds``)."""
 
     @property
     def fits(self) -> bool:
@@ -105,7 +108,7 @@ class CaseResult:
                 "kind": first.kind, "rule": first.rule, "reason": first.reason},
             "stage_hours": {k: round(v / 3600, 3) for k, v in self.stage_seconds.items()},
             "category": self.category, "priority": self.priority, "escalated": self.escalated,
-            "reopened": self.reopened,
+            "reopened": self.reopened, "clock_backwards": self.clock_backwards,
             "resolved_at": None if self.resolved_at is None else self.resolved_at.isoformat(),
         }
 
@@ -282,7 +285,7 @@ class Replayer:
                 reopened = True
             elif trigger == _RESOLVE:
                 resolved_at = events[index].at
-        seconds, start, end = _stage_seconds(events, entered, self.replay_spec.initial)
+        seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial)
         if deviations:
             status: Status = "deviates"
         elif self.mapping.require_final and final_stage not in self.replay_spec.finals:
@@ -295,20 +298,27 @@ class Replayer:
             final_stage=final_stage, deviations=tuple(deviations), fired=tuple(fired),
             stage_seconds=seconds, category=case.category, priority=case.priority,
             escalated=escalated, reopened=reopened, resolved_at=resolved_at,
+            clock_backwards=backwards,
         )
 
 
 def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
-                   stage: str) -> tuple[dict[str, float], datetime, datetime]:
-    """Seconds per stage (a stage lasts from an event to the next), and the first and last time."""
+                   stage: str) -> tuple[dict[str, float], datetime, datetime, bool]:
+    """Seconds per stage, the first and last time, and whether the clock ever runs backwards.
+
+    A stage lasts from the event that entered it to the next event, in replay order.
+    """
     seconds: dict[str, float] = {}
     times = [event.at for event in events]
+    backwards = False
     for index in range(len(times) - 1):
         stage = entered.get(index, stage)
         gap = (times[index + 1] - times[index]).total_seconds()
-        if gap > 0:  # never backwards, if the order column disagrees with the clock
+        if gap > 0:
             seconds[stage] = seconds.get(stage, 0.0) + gap
-    return seconds, min(times), max(times)
+        elif gap < 0:  # the order column disagrees with the clock: that gap is not counted
+            backwards = True
+    return seconds, min(times), max(times), backwards
 
 
 def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:

@@ -145,6 +145,8 @@ def _csv_rows(text: IO[str], mapping: LogMapping, source: str) -> tuple[list[str
                                f"`encoding`", line=1) from exc
     if header is None:
         raise LogError(source, "the log is empty (no header row)")
+    if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
+        header[0] = header[0][1:]
 
     def rows() -> Rows:
         width = len(header)
@@ -378,5 +380,6 @@ def _check_columns(header: list[str], mapping: LogMapping, source: str) -> None:
     absent = [f"{column!r} ({key})" for key, column in _named_columns(mapping).items()
               if column is not None and column not in present]
     if absent:
+        hint = " (a single column: is `delimiter` right?)" if len(header) == 1 else ""
         raise LogError(source, f"missing column(s) {', '.join(absent)}; the log has: "
-                               f"{', '.join(map(repr, header))}")
+                               f"{', '.join(map(repr, header))}{hint}")

@@ -285,10 +285,11 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
     deviations = _Deviations()
     stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
     fired: Counter[tuple[str, str]] = Counter()
-    events = 0
+    events = backwards = 0
     by_category, by_priority, by_month = groups["category"], groups["priority"], groups["month"]
     for case in results:
         events += case.events
+        backwards += case.clock_backwards
         seconds = case.resolution_seconds
         figures = (case.status, case.escalated, case.reopened,
                    None if seconds is None else seconds / _HOUR)
@@ -304,7 +305,7 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
             stage_times[stage].append(seconds / _HOUR)
         fired.update(case.fired)
     spec = replayer.spec
-    warnings = _warnings(stats, replayer)
+    warnings = _warnings(stats, replayer, backwards)
     if diagram is None:
         diagram = Diagram(available=False, note="state diagram not requested")
     return ReviewReport(
@@ -343,7 +344,7 @@ def _breakdown(groups: dict[str, _Acc], *, by_size: bool) -> list[Breakdown]:
     return [Breakdown(key=key, kpis=groups[key].kpis()) for key in keys]
 
 
-def _warnings(stats: LogStats, replayer: Replayer) -> list[str]:
+def _warnings(stats: LogStats, replayer: Replayer, backwards: int) -> list[str]:
     warnings: list[str] = []
     if stats.unknown:
         total = sum(stats.unknown.values())
@@ -353,4 +354,7 @@ def _warnings(stats: LogStats, replayer: Replayer) -> list[str]:
         column = replayer.mapping.columns.order or replayer.mapping.columns.timestamp
         warnings.append(f"{stats.reordered_cases} case(s) had rows out of order in the file; "
                         f"they were replayed in {column!r} order")
+    if backwards:
+        warnings.append(f"{backwards} case(s) have events timed earlier than the event before "
+                        f"them in replay order; those gaps are not counted as time in a stage")
     return warnings

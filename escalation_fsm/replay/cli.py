@@ -24,12 +24,13 @@ def add_replay_command(commands: Any) -> None:
         "replay", help="replay a recorded ticket log against the procedure and report",
         description="Replay a helpdesk event log (CSV, CSV in a .zip, JSON Lines) against the "
                     "spec its mapping names, and write the escalation review report.")
-    parser.add_argument("log", type=Path, help="the event log")
+    parser.add_argument("log", type=Path, metavar="LOG", help="the event log")
     parser.add_argument("--mapping", required=True,
                         help="a mapping TOML file, or a shipped mapping: helpdesk, servicenow")
     parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt",
                         help="report format (default: table)")
-    parser.add_argument("-o", "--output", type=Path, help="write the report here (default: stdout)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write the report here (default: stdout)")
     parser.add_argument("--cases", type=Path, metavar="FILE",
                         help="also write every case's result here, as JSON Lines")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -140,6 +140,7 @@ class Replayer:
         projected, hidden = observable_projection(self.spec, mapping.guards_observable(),
                                                   roles_observable=self.roles_observable)
         self.replay_spec: MachineSpec = projected
+        self._finals = projected.finals
         self.not_observable: tuple[NotObservable, ...] = hidden
         self.clock = ManualClock(_EPOCH)
         self.machine = EscalationMachine(projected, clock=self.clock)
@@ -201,7 +202,8 @@ class Replayer:
                 elif op == "changed":
                     hit = value != previous_values[position]
                 else:
-                    hit = _increased(value, previous_values[position])
+                    old = previous_values[position]
+                    hit = value != old and _increased(value, old)
                 if hit:
                     if where == "instead":
                         main = (trigger,)
@@ -288,7 +290,7 @@ class Replayer:
         seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial)
         if deviations:
             status: Status = "deviates"
-        elif self.mapping.require_final and final_stage not in self.replay_spec.finals:
+        elif self.mapping.require_final and final_stage not in self._finals:
             status = "open"
         else:
             status = "fits"

@@ -305,3 +305,11 @@ def test_cli_writes_every_case_as_json_lines(tmp_path: Path,
     assert main(["replay", str(broken), "--mapping", "helpdesk", "--cases", str(failed)]) == 2
     assert "missing column(s)" in capsys.readouterr().err
     assert list(tmp_path.glob("failed*")) == []
+
+
+def test_committed_json_schema_is_current() -> None:
+    """docs/replay-report.schema.json is the schema of the model (regenerate it when fields change:
+    ``python -c "import json; from escalation_fsm.replay import report_json_schema;
+    print(json.dumps(report_json_schema(), indent=2, sort_keys=True))"``)."""
+    committed = Path(__file__).resolve().parents[1] / "docs" / "replay-report.schema.json"
+    assert json.loads(committed.read_text(encoding="utf-8")) == report_json_schema()

@@ -313,3 +313,18 @@ def test_committed_json_schema_is_current() -> None:
     print(json.dumps(report_json_schema(), indent=2, sort_keys=True))"``)."""
     committed = Path(__file__).resolve().parents[1] / "docs" / "replay-report.schema.json"
     assert json.loads(committed.read_text(encoding="utf-8")) == report_json_schema()
+
+
+def test_a_log_with_nothing_to_replay(tmp_path: Path) -> None:
+    """When every event is skipped the report still renders, and says why it is empty."""
+    log = tmp_path / "log.csv"
+    log.write_text("case,activity,at\n1,Ping,2024-01-01\n", encoding="utf-8")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('name = "m"\non_unknown = "skip"\n[columns]\ncase = "case"\n'
+                       'activity = "activity"\ntimestamp = "at"\n[activities]\n"Open" = "attempt"\n',
+                       encoding="utf-8")
+    report = review(log, mapping)
+    assert (report.rows, report.cases, report.overall.conformance_rate) == (1, 0, None)
+    assert "no cases to review" in render_report(report, "table")
+    for fmt in ("markdown", "json", "html"):
+        assert render_report(report, fmt)  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """Reading event logs: CSV (plain or inside a ``.zip``) and JSON Lines, streamed case by case.
 
 Only the columns the mapping names are kept. With ``grouped = true`` (the default) the rows of a
-case must be contiguous and only one case is held in memory at a time, so a log of any size is
-read in bounded memory; a case that reappears later is an error that says how to fix it.
+case must be contiguous and only one case's events are held in memory at a time (plus the ids of
+the cases already read, to detect a case that reappears later: an error that says how to fix it),
+so memory grows with the number of cases, never with the number of events.
 """
 
 from __future__ import annotations

@@ -98,7 +98,9 @@ def _sections(r: ReviewReport) -> list[_Section]:
     for d in r.top_deviations[:10]:
         deviations.rows.append([d.rule, _n(d.cases), _n(d.events), ", ".join(d.examples)])
         deviations.rows.append([f"  why: {d.reason}", "", "", ""])
-    if not r.top_deviations:
+    if not r.cases:
+        deviations.notes.append("no cases to review: every event was skipped (see Data notes)")
+    elif not r.top_deviations:
         deviations.notes.append("no deviations: every case followed the observable rules")
     sections = [summary, deviations]
     if r.by_priority:

@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import SpecError
+from .engine import CaseResult
 from .errors import ReplayError
 from .render import FORMATS, render_report
 from .review import review
@@ -42,13 +44,16 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
     err = sys.stderr if stderr is None else stderr
     bar = None if args.quiet or not err.isatty() else ProgressBar(err)
     with ExitStack() as stack:
-        on_case = None
+        on_case: Callable[[CaseResult], None] | None = None
         if args.cases is not None:
             # Written next to the target and renamed at the end: never a partial file.
             partial = args.cases.with_name(args.cases.name + ".partial")
             stack.callback(partial.unlink, missing_ok=True)
             handle = stack.enter_context(partial.open("w", encoding="utf-8"))
-            on_case = lambda case: handle.write(json.dumps(case.as_record()) + "\n")  # noqa: E731
+
+            def on_case(case: CaseResult) -> None:
+                handle.write(json.dumps(case.as_record()) + "\n")
+
         try:
             report = review(args.log, args.mapping, svg=args.fmt == "html",
                             progress=bar.update if bar else None, on_case=on_case)

@@ -28,6 +28,8 @@ class _Section:
     rows: list[Sequence[str]] = field(default_factory=list)
     right: frozenset[int] = frozenset()
     """Columns aligned right (numbers)."""
+    details: dict[int, str] = field(default_factory=dict)
+    """A line of explanation shown under the row with this index."""
 
 
 def render_report(report: ReviewReport, fmt: Format) -> str:
@@ -96,8 +98,8 @@ def _sections(r: ReviewReport) -> list[_Section]:
                           right=frozenset({1, 2}))
     deviations.notes = ["cases: where it was the first deviation; events: every occurrence"]
     for d in r.top_deviations[:10]:
+        deviations.details[len(deviations.rows)] = f"why: {d.reason}"
         deviations.rows.append([d.rule, _n(d.cases), _n(d.events), ", ".join(d.examples)])
-        deviations.rows.append([f"  why: {d.reason}", "", "", ""])
     if not r.cases:
         deviations.notes.append("no cases to review: every event was skipped (see Data notes)")
     elif not r.top_deviations:
@@ -128,7 +130,7 @@ def _sections(r: ReviewReport) -> list[_Section]:
 
 
 def _widths(section: _Section) -> list[int]:
-    rows = [row for row in (section.headers, *section.rows) if not row[0].startswith("  why: ")]
+    rows = (section.headers, *section.rows)
     return [max(len(row[i]) for row in rows) for i in range(len(section.headers))]
 
 
@@ -138,13 +140,12 @@ def _text(r: ReviewReport, sections: list[_Section]) -> str:
         out += [section.title, "-" * len(section.title), *section.notes]
         if section.headers:
             widths = _widths(section)
-            for row in (section.headers, *section.rows):
-                if row[0].startswith("  why: "):
-                    out.append(f"    {row[0].strip()}")
-                    continue
+            for index, row in enumerate((section.headers, *section.rows), start=-1):
                 out.append("  ".join(
                     cell.rjust(w) if i in section.right else cell.ljust(w)
                     for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+                if index in section.details:
+                    out.append(f"    {section.details[index]}")
         out.append("")
     out += ["Diagram", "-------", r.diagram.note]
     if r.diagram.available:
@@ -167,7 +168,11 @@ def _markdown(r: ReviewReport, sections: list[_Section]) -> str:
             out.append("| " + " | ".join(section.headers) + " |")
             out.append("|" + "|".join("---:" if i in section.right else "---"
                                       for i in range(len(section.headers))) + "|")
-            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+            for index, row in enumerate(section.rows):
+                cells = [_md_cell(c) for c in row]
+                if index in section.details:
+                    cells[0] += f"<br>{_md_cell(html.escape(section.details[index], quote=False))}"
+                out.append("| " + " | ".join(cells) + " |")
             out.append("")
     out += ["## State diagram", "", r.diagram.note, ""]
     if r.diagram.mermaid:
@@ -200,12 +205,12 @@ def _html(r: ReviewReport, sections: list[_Section]) -> str:
         out.append("<table><thead><tr>" + "".join(
             f'<th{" class=n" if i in section.right else ""}>{e(h)}</th>'
             for i, h in enumerate(section.headers)) + "</tr></thead><tbody>")
-        for row in section.rows:
-            if row[0].startswith("  why: "):
-                out.append(f'<tr class="why"><td colspan="{len(row)}">{e(row[0].strip())}</td></tr>')
-                continue
+        for index, row in enumerate(section.rows):
             out.append("<tr>" + "".join(f'<td{" class=n" if i in section.right else ""}>{e(c)}</td>'
                                         for i, c in enumerate(row)) + "</tr>")
+            if index in section.details:
+                out.append(f'<tr class="why"><td colspan="{len(row)}">'
+                           f"{e(section.details[index])}</td></tr>")
         out.append("</tbody></table>")
     out += ["<h2>State diagram</h2>", f'<p class="note">{e(r.diagram.note)}</p>']
     if r.diagram.svg:

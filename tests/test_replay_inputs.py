@@ -390,3 +390,35 @@ def test_logs_are_streamed_in_bounded_memory(tmp_path: Path) -> None:
     assert long.stat().st_size > 10 * short.stat().st_size
     # Only one case's events are held at a time: 10x the events, about the same peak.
     assert peak_memory(long, mapping) < 1.5 * peak_memory(short, mapping) + 200_000
+
+
+def test_conditions_instead_before_after(tmp_path: Path) -> None:
+    """A condition replaces the activity's trigger (``instead``) or adds one before/after it, and
+    can be limited to one activity; ``equals`` needs no previous row, ``changed`` does."""
+    log = write(tmp_path, "case,activity,at,level,tier\n"
+                          "1,Open,2024-01-01T10:00,1,one\n"
+                          "1,Note,2024-01-01T11:00,2,one\n"       # level 2: escalate instead
+                          "1,Solve,2024-01-02T09:00,2,two\n"      # tier changed: follow_up after
+                          "1,Close,2024-01-03T09:00,2,two\n")
+    text = MINIMAL + '"Note" = "record_step"\n' + """
+[[conditions]]
+column = "level"
+op = "equals"
+value = "2"
+activity = "Note"
+trigger = "escalate"
+
+[[conditions]]
+column = "tier"
+op = "changed"
+trigger = "follow_up"
+position = "before"
+"""
+    [result] = Replayer(parse_mapping(text)).replay(log)
+    assert result.fired == (("identified", "attempt"), ("attempted", "escalate"),
+                            ("escalated", "follow_up"), ("escalated", "resolve"),
+                            ("resolved", "close"))
+    assert result.fits
+    after = text.replace('position = "before"', 'position = "after"')
+    [result] = Replayer(parse_mapping(after)).replay(log)
+    assert [d.rule for d in result.deviations] == ["follow_up from resolved: not allowed"]

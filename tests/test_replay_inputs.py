@@ -422,3 +422,14 @@ position = "before"
     after = text.replace('position = "before"', 'position = "after"')
     [result] = Replayer(parse_mapping(after)).replay(log)
     assert [d.rule for d in result.deviations] == ["follow_up from resolved: not allowed"]
+
+
+def test_the_documented_mapping_example_is_valid() -> None:
+    """Every TOML example in docs/replay.md is a valid mapping for the logged procedure."""
+    import re
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "replay.md"
+    blocks = re.findall(r"^```toml\n(.*?)^```", docs.read_text(encoding="utf-8"), re.S | re.M)
+    assert blocks
+    for block in blocks:
+        parse_mapping(block).check_against(logged_procedure_spec())

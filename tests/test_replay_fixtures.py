@@ -123,7 +123,7 @@ def test_servicenow_missing_category_is_refused_by_the_guard() -> None:
     results, _ = replay("servicenow")
     first = next(r for r in results if r.case_id == "INC0000358").first_deviation
     assert first is not None
-    assert first.rule == "attempt from identified: refused"
+    assert first.rule == "attempt from identified: refused by has_category"
     assert first.reason.startswith("the ticket has no category")
 
 

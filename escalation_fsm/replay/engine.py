@@ -27,7 +27,8 @@ from ..clock import ManualClock
 from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
 from ..machine import EscalationMachine
 from ..models import Actor, Category, Ticket, Trigger
-from ..spec import MachineSpec
+from ..policy import GuardContext
+from ..spec import MachineSpec, TransitionSpec
 from .mapping import LogMapping
 from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
 from .specs import NotObservable, observable_projection, resolve_spec
@@ -257,12 +258,29 @@ class Replayer:
         if role is None:  # roles not observable: act with a role the transition allows
             role = min(transition.roles) if transition is not None else "system"
         self.clock.set(at)
+        actor = Actor(id="log", role=role)
         try:
-            after = self.machine.fire(ticket, trigger, actor=Actor(id="log", role=role))
+            after = self.machine.fire(ticket, trigger, actor=actor)
         except (EscalationError, ValidationError) as exc:
-            return ("dev", stage, trigger, *_describe(exc, stage, trigger)), ticket
+            kind, rule, reason = _describe(exc, stage, trigger)
+            if isinstance(exc, TransitionRefused) and transition is not None:
+                rule += f" by {', '.join(self._failing_guards(transition, ticket, actor, at))}"
+            return ("dev", stage, trigger, kind, rule, reason), ticket
         record = after.history[-1]
         return ("ok", record.source, record.trigger, record.dest), after
+
+    def _failing_guards(self, transition: TransitionSpec, ticket: Ticket, actor: Actor,
+                        at: datetime) -> list[str]:
+        """Names the guards that refused, to count refusals per guard.
+
+        The machine decided; this only labels its decision. Guards are pure predicates, so asking
+        them again with the same context gives the same answers.
+        """
+        spec = self.replay_spec
+        ctx = GuardContext(ticket=ticket, actor=actor, policy=self.machine.policy, now=at,
+                           payload=spec.trigger(transition.trigger).payload.model_validate({}),
+                           trigger=transition.trigger)
+        return [name for name in transition.guards if not spec.guard(name).check(ctx).ok]
 
     # -- per-case result ----------------------------------------------------------------------------
 

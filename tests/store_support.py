@@ -1,0 +1,146 @@
+"""Shared helpers for the store tests: one way to open each backend, raw SQL access, PostgreSQL.
+
+PostgreSQL tests run against a real server whose DSN is in ``ESCALATION_FSM_PG_DSN``. Without one
+they are skipped with instructions, except under ``CI=true``, where a missing server fails the run.
+Each test gets its own PostgreSQL schema (through ``search_path``), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from escalation_fsm import EscalationMachine
+from escalation_fsm.stores import MemoryStore, PostgresStore, SQLiteStore, StoreBase
+
+PG_ENV = "ESCALATION_FSM_PG_DSN"
+KINDS = ("memory", "sqlite", "postgres")
+SQL_KINDS = ("sqlite", "postgres")
+
+HOW_TO_START = f"""no PostgreSQL server for the PostgreSQL store tests. To run them locally (as root on Debian):
+    apt-get install -y postgresql && pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main start
+    su postgres -c "psql -c \\"ALTER USER postgres PASSWORD 'postgres'\\"" && su postgres -c "createdb escalation_test"
+    export {PG_ENV}=postgresql://postgres:postgres@127.0.0.1:5432/escalation_test
+(see docs/stores.md; under CI=true a missing server fails instead of skipping)"""
+
+_pg_checked: dict[str, str] = {}
+
+
+def postgres_dsn() -> str:
+    """The test server's DSN; skip (or, in CI, fail) when there is none or it does not answer."""
+    if "dsn" in _pg_checked:
+        return _pg_checked["dsn"]
+    problem = _pg_checked.get("problem")
+    if problem is None:
+        dsn = os.environ.get(PG_ENV, "")
+        if not dsn:
+            problem = f"{PG_ENV} is not set"
+        else:
+            try:
+                import psycopg
+
+                psycopg.connect(dsn, connect_timeout=5).close()
+            except Exception as exc:  # noqa: BLE001 (any failure means: no usable server)
+                problem = f"cannot connect to {PG_ENV}: {type(exc).__name__}: {exc}"
+            else:
+                _pg_checked["dsn"] = dsn
+                return dsn
+        _pg_checked["problem"] = problem
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI must run the PostgreSQL store tests, but {problem}", pytrace=False)
+    pytest.skip(f"{problem}; {HOW_TO_START}")
+
+
+def open_store(kind: str, target: str, machine: EscalationMachine | None = None,
+               **options: Any) -> StoreBase:
+    """Open a SQL store by kind on ``target`` (a file path or a DSN); used by worker processes too."""
+    if kind == "sqlite":
+        return SQLiteStore(target, machine=machine, **options)
+    if kind == "postgres":
+        return PostgresStore(target, machine=machine, **options)
+    raise ValueError(kind)
+
+
+@dataclass
+class Backend:
+    """One fresh database of one kind; ``open`` gives as many store handles on it as needed."""
+
+    kind: str
+    target: str = ""
+    _memory: MemoryStore | None = None
+    _opened: list[StoreBase] = field(default_factory=list)
+
+    def open(self, machine: EscalationMachine | None = None, **options: Any) -> StoreBase:
+        if self.kind == "memory":
+            store: StoreBase = MemoryStore(machine=machine, shared_with=self._memory, **options)
+        else:
+            store = open_store(self.kind, self.target, machine, **options)
+        self._opened.append(store)
+        return store
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run raw SQL (``?`` placeholders) in its own committed transaction; return the rows."""
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.target, isolation_level=None)
+            try:
+                cursor = db.execute(query, params)
+                return cursor.fetchall() if cursor.description else []
+            finally:
+                db.close()
+        if self.kind == "postgres":
+            import psycopg
+
+            with psycopg.connect(self.target, autocommit=True) as conn:
+                cur = conn.execute(query.replace("?", "%s"), params)  # type: ignore[arg-type]
+                return cur.fetchall() if cur.description else []
+        raise ValueError(f"no SQL for the {self.kind} backend")
+
+    def close(self) -> None:
+        for store in self._opened:
+            store.close()
+
+
+@contextmanager
+def backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, empty database of ``kind`` for one test."""
+    if kind == "memory":
+        memory = MemoryStore()
+        found = Backend(kind, _memory=memory)
+        found._opened.append(memory)
+        try:
+            yield found
+        finally:
+            found.close()
+    elif kind == "sqlite":
+        found = Backend(kind, str(tmp_path / "tickets.db"))
+        try:
+            yield found
+        finally:
+            found.close()
+    else:
+        yield from _postgres_backend()
+
+
+def _postgres_backend() -> Iterator[Backend]:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    dsn = postgres_dsn()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+    found = Backend("postgres", make_conninfo(dsn, options=f"-c search_path={schema}"))
+    try:
+        yield found
+    finally:
+        found.close()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]

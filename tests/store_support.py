@@ -7,6 +7,8 @@ Each test gets its own PostgreSQL schema (through ``search_path``), dropped afte
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
 import sqlite3
 import uuid
@@ -57,6 +59,18 @@ def postgres_dsn() -> str:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI must run the PostgreSQL store tests, but {problem}", pytrace=False)
     pytest.skip(f"{problem}; {HOW_TO_START}")
+
+
+def processes() -> multiprocessing.context.BaseContext:
+    """Worker processes by plain fork: they start at once with the library imported ("spawn" and
+    "forkserver" re-import pytest in every child, ~0.5 s each on 2 cores). Callers close their
+    own connections before starting workers; every worker opens its own."""
+    return multiprocessing.get_context("fork")
+
+
+def open_and_close(kind: str, target: str) -> None:
+    """Open a store and close it again (run by many processes at once)."""
+    open_store(kind, target).close()
 
 
 def open_store(kind: str, target: str, machine: EscalationMachine | None = None,

@@ -109,16 +109,16 @@ class PostgresStore(StoreBase):
             found = self._schema_version()
             if found is None:
                 with self._conn.transaction():
-                    # Serialise concurrent first opens: CREATE ... IF NOT EXISTS alone is not
-                    # safe against a second process creating the same table at the same moment.
+                    # Serialise concurrent first opens: CREATE ... IF NOT EXISTS alone is not safe
+                    # against another process creating the same table at the same moment. The
+                    # DDL is idempotent and runs even if the other process just finished it: a
+                    # re-check here can miss its tables (stale catalog snapshot, seen in tests).
                     self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                    self._conn.execute(_SCHEMA)
+                    self._conn.execute(
+                        "INSERT INTO escalation_meta VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
                     found = self._schema_version()
-                    if found is None:
-                        self._conn.execute(_SCHEMA)
-                        self._conn.execute(
-                            "INSERT INTO escalation_meta VALUES ('schema_version', %s)",
-                            (str(SCHEMA_VERSION),))
-                        found = SCHEMA_VERSION
         if found != SCHEMA_VERSION:
             raise StoreError(f"PostgreSQL database has schema version {found}; this release reads "
                              f"version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")

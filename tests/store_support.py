@@ -158,3 +158,105 @@ def _postgres_backend() -> Iterator[Backend]:
         found.close()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+
+
+# -- reliability: worker processes and the consistency check ------------------------------------
+
+CYCLE = {  # triggers that keep tickets moving between attempted and resolved, forever
+    "attempted": ("record_step", "record_step", "record_step", "record_step", "resolve"),
+    "resolved": ("reopen",),
+}
+TOKEN_FIELD = {"record_step": "step", "resolve": "solution", "reopen": "reason"}
+
+
+def hammer(kind: str, target: str, worker: int, ticket_ids: Sequence[str], commits: int,
+           ) -> dict[str, Any]:
+    """Fire transitions on shared tickets until ``commits`` of them committed; log every outcome.
+
+    Each transition carries a unique token in its payload, so the history shows exactly which
+    ones landed. The trigger is picked from the stage this worker last saw, which other workers
+    keep changing: some fires then turn out invalid on the fresh read, some lose races.
+    """
+    import random
+
+    from escalation_fsm import Actor, ConcurrentUpdate, InvalidTransition, Role
+
+    rng = random.Random(worker)
+    actor = Actor(id=f"w{worker}", role=Role.AGENT)
+    seen = dict.fromkeys(ticket_ids, "attempted")
+    log: dict[str, Any] = {"committed": [], "conflicts": [], "invalid": [], "attempts": 0}
+    store = open_store(kind, target)
+    try:
+        while len(log["committed"]) < commits and log["attempts"] < commits * 4:
+            ticket_id = rng.choice(ticket_ids)
+            trigger = rng.choice(CYCLE[seen[ticket_id]])
+            token = f"w{worker}-{log['attempts']}"
+            log["attempts"] += 1
+            try:
+                new = store.apply(ticket_id, trigger, actor=actor, **{TOKEN_FIELD[trigger]: token})
+            except ConcurrentUpdate:
+                log["conflicts"].append((ticket_id, token))
+            except InvalidTransition as exc:
+                seen[ticket_id] = exc.stage
+                log["invalid"].append((ticket_id, token))
+            else:
+                seen[ticket_id] = new.stage
+                log["committed"].append((ticket_id, new.version, token))
+        log["stats"] = (store.stats.commits, store.stats.conflicts, store.stats.gave_up)
+    finally:
+        store.close()
+    return log
+
+
+def check_consistent(db: Backend, ticket_ids: Sequence[str]) -> dict[str, Any]:
+    """Assert the stored tickets are whole; return each ticket read back, by id.
+
+    Checks the raw rows (version = number of history rows = highest seq, lowest seq 1) and reads
+    every ticket through a fresh store (which validates the gapless sequence and the document).
+    """
+    rows = db.sql("SELECT t.id, t.version, count(h.seq), min(h.seq), max(h.seq) "
+                  "FROM escalation_tickets t LEFT JOIN escalation_history h ON h.ticket_id = t.id "
+                  "GROUP BY t.id, t.version ORDER BY t.id")
+    assert [row[0] for row in rows] == sorted(ticket_ids)
+    for ticket_id, version, count, low, high in rows:
+        assert version == count, (ticket_id, version, count)
+        assert (low, high) == ((1, version) if version else (None, None)), (ticket_id, low, high)
+    orphans = db.sql("SELECT count(*) FROM escalation_history h WHERE NOT EXISTS "
+                     "(SELECT 1 FROM escalation_tickets t WHERE t.id = h.ticket_id)")
+    assert orphans == [(0,)]
+    store = db.open()
+    tickets = {ticket_id: store.get(ticket_id) for ticket_id in ticket_ids}
+    for ticket in tickets.values():
+        assert ticket.version == len(ticket.history)
+        assert [r.seq for r in ticket.history] == list(range(1, ticket.version + 1))
+    return tickets
+
+
+def crash_writer(kind: str, target: str, ticket_id: str, log_path: str, die_at: int | None) -> None:
+    """Commit record_step transitions forever, logging each one the moment apply returns.
+
+    With ``die_at``, kill this process with SIGKILL inside the ``die_at``-th write transaction,
+    after the ticket row was updated and before its history row is inserted.
+    """
+    import signal
+
+    from escalation_fsm import Actor, Role
+
+    store = open_store(kind, target)
+    if die_at is not None:
+        append = store._append  # type: ignore[attr-defined]
+        calls = [0]
+
+        def dying(*args: Any) -> None:
+            calls[0] += 1
+            if calls[0] == die_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            append(*args)
+
+        store._append = dying  # type: ignore[attr-defined]
+    actor = Actor(id="crash", role=Role.AGENT)
+    with open(log_path, "a", encoding="utf-8") as log:  # noqa: PTH123
+        for n in range(1_000_000):
+            new = store.apply(ticket_id, "record_step", actor=actor, step=f"c-{n}")
+            log.write(f"{new.version} c-{n}\n")
+            log.flush()

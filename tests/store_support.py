@@ -27,9 +27,11 @@ PG_ENV = "ESCALATION_FSM_PG_DSN"
 KINDS = ("memory", "sqlite", "postgres")
 SQL_KINDS = ("sqlite", "postgres")
 
-HOW_TO_START = f"""no PostgreSQL server for the PostgreSQL store tests. To run them locally (as root on Debian):
-    apt-get install -y postgresql && pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main start
-    su postgres -c "psql -c \\"ALTER USER postgres PASSWORD 'postgres'\\"" && su postgres -c "createdb escalation_test"
+HOW_TO_START = f"""to run the PostgreSQL store tests locally, start a server (as root on Debian):
+    apt-get install -y postgresql
+    pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main start
+    su postgres -c "psql -c \\"ALTER USER postgres PASSWORD 'postgres'\\""
+    su postgres -c "createdb escalation_test"
     export {PG_ENV}=postgresql://postgres:postgres@127.0.0.1:5432/escalation_test
 (see docs/stores.md; under CI=true a missing server fails instead of skipping)"""
 
@@ -163,7 +165,7 @@ def _postgres_backend() -> Iterator[Backend]:
 # -- reliability: worker processes and the consistency check ------------------------------------
 
 CYCLE = {  # triggers that keep tickets moving between attempted and resolved, forever
-    "attempted": ("record_step", "record_step", "record_step", "record_step", "resolve"),
+    "attempted": ("record_step", "record_step", "resolve"),
     "resolved": ("reopen",),
 }
 TOKEN_FIELD = {"record_step": "step", "resolve": "solution", "reopen": "reason"}

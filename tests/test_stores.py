@@ -100,7 +100,8 @@ def test_create_refuses_a_taken_id(store: StoreBase) -> None:
     first = store.create(ticket())
     with pytest.raises(TicketExists, match="T-1") as caught:
         store.create(ticket(details="another"))
-    assert isinstance(caught.value, ValueError) and caught.value.ticket_id == "T-1"
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.ticket_id == "T-1"
     assert store.get("T-1") == first
 
 
@@ -110,7 +111,8 @@ def test_unknown_ids_raise_ticket_not_found(store: StoreBase) -> None:
                  lambda: store.apply("nope", Trigger.ATTEMPT, actor=AGENT)):
         with pytest.raises(TicketNotFound) as caught:
             call()
-        assert isinstance(caught.value, KeyError) and isinstance(caught.value, EscalationError)
+        assert isinstance(caught.value, KeyError)
+        assert isinstance(caught.value, EscalationError)
         assert caught.value.ticket_id == "nope"
         assert str(caught.value) == "ticket 'nope' is not in the store"
 
@@ -118,10 +120,13 @@ def test_unknown_ids_raise_ticket_not_found(store: StoreBase) -> None:
 def test_apply_saves_and_returns_the_new_ticket(store: StoreBase, db: Backend) -> None:
     """apply returns what fire would, and a fresh handle reads the same ticket back."""
     t = escalated(store)
-    assert t.stage == Stage.ESCALATED and t.version == 3 and t.tier == 2
+    assert t.stage == Stage.ESCALATED
+    assert t.version == 3
+    assert t.tier == 2
     assert db.open().get("T-1") == t
     assert [r.trigger for r in store.history("T-1")] == ["attempt", "record_step", "escalate"]
-    assert store.stats.commits == 3 and store.stats.conflicts == 0
+    assert store.stats.commits == 3
+    assert store.stats.conflicts == 0
 
 
 def test_refused_and_invalid_transitions_write_nothing(store: StoreBase) -> None:
@@ -192,8 +197,10 @@ def test_a_failing_after_hook_keeps_the_commit_and_surfaces(db: Backend,
     with pytest.raises(HookFailed) as caught:
         store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
     failed = caught.value
-    assert failed.phase == "after" and isinstance(failed.__cause__, ConnectionError)
-    assert isinstance(failed.ticket, Ticket) and failed.ticket.stage == Stage.ATTEMPTED
+    assert failed.phase == "after"
+    assert isinstance(failed.__cause__, ConnectionError)
+    assert isinstance(failed.ticket, Ticket)
+    assert failed.ticket.stage == Stage.ATTEMPTED
     assert store.get("T-1") == failed.ticket
     assert calls == ["T-1"]
 
@@ -244,7 +251,8 @@ def test_a_lost_race_is_retried_on_a_fresh_read(db: Backend, machine: Escalation
     store = db.open(machine, max_attempts=3)
     new = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="second")
     assert calls == [1, 2]  # fired on version 1, lost, fired again on version 2
-    assert new.version == 3 and tokens(store, "T-1") == ["first", "second"]
+    assert new.version == 3
+    assert tokens(store, "T-1") == ["first", "second"]
     assert store.get("T-1") == new
     assert (store.stats.commits, store.stats.conflicts, store.stats.gave_up) == (1, 1, 0)
 
@@ -262,7 +270,9 @@ def test_a_retry_reevaluates_the_rules_on_the_fresh_state(db: Backend,
         store.apply("T-1", Trigger.ESCALATE, actor=AGENT, summary="s", assessment=HIGH)
     assert caught.value.stage == Stage.RESOLVED
     final = store.get("T-1")
-    assert final.stage == Stage.RESOLVED and final.escalation is None and final.version == 3
+    assert final.stage == Stage.RESOLVED
+    assert final.escalation is None
+    assert final.version == 3
 
 
 def test_max_attempts_must_be_positive() -> None:
@@ -306,9 +316,11 @@ def test_query_filters_by_stage_category_tier_and_update_time(store: StoreBase,
     assert ids(updated_since=cutoff) == ["D", "E"]
     assert ids(stage=Stage.ESCALATED, updated_before=cutoff) == ["B"]    # escalated, no news
     # since is inclusive (B, updated at 09:04), before is exclusive (C, updated at 09:06):
-    assert ids(updated_since=START + timedelta(minutes=4), updated_before=START + timedelta(minutes=6)) == ["B"]
-    assert ids(updated_since=START + timedelta(minutes=5), updated_before=START + timedelta(minutes=7)) == ["C"]
-    assert ids(limit=2) == ["A", "B"] and ids(limit=0) == []
+    minute = timedelta(minutes=1)
+    assert ids(updated_since=START + 4 * minute, updated_before=START + 6 * minute) == ["B"]
+    assert ids(updated_since=START + 5 * minute, updated_before=START + 7 * minute) == ["C"]
+    assert ids(limit=2) == ["A", "B"]
+    assert ids(limit=0) == []
     assert store.query(stage=Stage.RESOLVED)[0] == store.get("E")        # full tickets
 
 
@@ -349,7 +361,8 @@ def test_a_reopened_store_sees_everything(db: Backend, machine: EscalationMachin
     first.close()
     first.close()  # closing twice is harmless
     again = db.open()
-    assert again.get("T-1") == t and [x.id for x in again.stream()] == ["T-1"]
+    assert again.get("T-1") == t
+    assert [x.id for x in again.stream()] == ["T-1"]
 
 
 # -- hostile input ------------------------------------------------------------------------------
@@ -375,7 +388,8 @@ def test_hostile_text_round_trips_in_every_field_and_injects_nothing(store: Stor
     store.apply(ticket_id, Trigger.ESCALATE, actor=actor, summary=text, assessment=HIGH)
     final = store.apply(ticket_id, Trigger.NOTIFY_CUSTOMER, actor=actor, message=text)
     assert store.get(ticket_id) == final
-    assert final.details == text and final.steps[0].text == text.strip()
+    assert final.details == text
+    assert final.steps[0].text == text.strip()
     assert final.history[-1].actor_id == "a " + text
     assert [t.id for t in store.stream()] == [ticket_id]
     assert [t.id for t in store.query(stage=Stage.ESCALATED)] == [ticket_id]
@@ -388,7 +402,9 @@ def test_huge_payloads_round_trip(store: StoreBase) -> None:
     store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
     final = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step=huge)
     again = store.get("T-1")
-    assert again == final and again.steps[0].text == huge and again.details == huge
+    assert again == final
+    assert again.steps[0].text == huge
+    assert again.details == huge
 
 
 # -- the optional PostgreSQL extra --------------------------------------------------------------
@@ -407,7 +423,7 @@ def test_the_package_imports_without_psycopg() -> None:
     """`import escalation_fsm.stores` never needs the optional extra."""
     code = ("import sys; sys.modules['psycopg'] = None; import escalation_fsm, escalation_fsm.stores; "
             "s = escalation_fsm.stores.SQLiteStore(':memory:'); s.close(); print('ok')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,  # noqa: S603 (our own interpreter and code)
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"

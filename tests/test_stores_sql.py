@@ -39,7 +39,7 @@ def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
     db.sql("UPDATE escalation_meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="schema version 2.*upgrade"):
+    with pytest.raises(StoreError, match=r"schema version 2.*upgrade"):
         db.open()
 
 
@@ -71,11 +71,12 @@ def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: 
         pytest.skip("PostgreSQL's json column type refuses invalid JSON on write already")
     store = _stored(db)
     _damage(db, document)
-    for read in (lambda: store.get("T-1"), lambda: store.query(), lambda: list(store.stream()),
+    for read in (lambda: store.get("T-1"), store.query, lambda: list(store.stream()),
                  lambda: store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):
         with pytest.raises(CorruptTicket, match=reason) as caught:
             read()
-        assert caught.value.ticket_id == "T-1" and "T-1" in str(caught.value)
+        assert caught.value.ticket_id == "T-1"
+        assert "T-1" in str(caught.value)
         assert isinstance(caught.value, ValueError)
 
 
@@ -88,7 +89,7 @@ def test_a_missing_history_row_is_detected(db: Backend) -> None:
            "WHERE id = 'T-1'")
     db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-2'",
            (str(document).replace('"T-1"', '"T-2"'),))
-    with pytest.raises(CorruptTicket, match="T-2.*version 2 does not match its history length 0"):
+    with pytest.raises(CorruptTicket, match=r"T-2.*version 2 does not match its history length 0"):
         db.open().get("T-2")
 
 
@@ -97,7 +98,7 @@ def test_a_damaged_history_row_is_detected(db: Backend) -> None:
     _stored(db)
     db.sql("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) "
            "VALUES ('T-1', 3, '2026-01-01T00:00:00Z', 'x', '{\"seq\": \"three\"}')")
-    with pytest.raises(CorruptTicket, match="T-1.*history row"):
+    with pytest.raises(CorruptTicket, match=r"T-1.*history row"):
         db.open().history("T-1")
 
 

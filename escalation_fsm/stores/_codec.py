@@ -68,14 +68,19 @@ def decode_records(ticket_id: str, records: Iterable[Any]) -> tuple[AuditRecord,
     return tuple(sorted(parsed, key=lambda record: record.seq))
 
 
-def decode(ticket_id: str, row: TicketRow, records: Iterable[Any]) -> Ticket:
-    """A full ticket from its row and its history rows, or :class:`CorruptTicket`."""
+def decode(ticket_id: str, row: TicketRow, records: Iterable[Any],
+           known: tuple[AuditRecord, ...] = ()) -> Ticket:
+    """A full ticket from its row and its history rows, or :class:`CorruptTicket`.
+
+    ``known`` is history already read (and validated) earlier; ``records`` then holds only the
+    rows after it.
+    """
     stage, version, document = row
     fields = _json(ticket_id, document, "the ticket document")
     if not isinstance(fields, dict):
         raise CorruptTicket(ticket_id=ticket_id,
                             reason=f"the ticket document is a {type(fields).__name__}, not an object")
-    history = decode_records(ticket_id, records)
+    history = known + decode_records(ticket_id, records)
     try:
         ticket = Ticket.model_validate({**fields, "history": history})
     except ValidationError as exc:

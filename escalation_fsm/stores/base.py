@@ -18,8 +18,10 @@ ticket on ``.ticket``, exactly like ``fire``.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,9 @@ __all__ = ["StoreBase", "StoreStats", "TicketFilter", "TicketStore"]
 
 DEFAULT_MAX_ATTEMPTS = 10
 """Lost races tolerated by one ``apply`` before :class:`ConcurrentUpdate` reaches the caller."""
+
+_KNOWN_TICKETS = 256
+"""Tickets a store remembers so that a re-read fetches only the history rows it has not seen."""
 
 
 @runtime_checkable
@@ -157,6 +162,8 @@ class StoreBase(ABC):
         self._firing = EscalationMachine(self.machine.spec, policy=self.machine.policy,
                                          clock=self.machine.clock)
         self._firing.hooks = _BeforeHooksOnly(self.machine.hooks)
+        self._known: OrderedDict[str, Ticket] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     # -- the protocol -----------------------------------------------------------------------------
 
@@ -192,6 +199,7 @@ class StoreBase(ABC):
             new = self._firing.fire(current, trigger, actor=actor, **payload)
             if self._swap(current.version, new, new.history[-1].at):
                 self.stats.commits += 1
+                self._remember(new)
                 self._after_commit(current, new, actor, payload)
                 return new
             self.stats.conflicts += 1
@@ -260,6 +268,25 @@ class StoreBase(ABC):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    # -- what this store has already read --------------------------------------------------------
+
+    def _seen(self, ticket_id: str) -> Ticket | None:
+        """The newest version of the ticket this store read or wrote, if it still remembers it.
+
+        History rows are append-only (the SQL stores enforce it with triggers), so the history of
+        a remembered ticket is a prefix of the stored one: a re-read needs only the newer rows.
+        """
+        with self._known_lock:
+            return self._known.get(ticket_id)
+
+    def _remember(self, ticket: Ticket) -> Ticket:
+        with self._known_lock:
+            self._known[ticket.id] = ticket
+            self._known.move_to_end(ticket.id)
+            if len(self._known) > _KNOWN_TICKETS:
+                self._known.popitem(last=False)
+        return ticket
 
     # -- hooks after commit -------------------------------------------------------------------------
 

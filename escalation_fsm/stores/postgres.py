@@ -61,6 +61,14 @@ CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalat
 """
 
 # json (not jsonb): it keeps the text as written, \\u0000 escapes included, which jsonb refuses.
+# Reading one ticket again: only the history rows after the ones the store already has.
+_SELECT_ONE = """
+SELECT t.id, t.stage, t.version, t.document::text,
+       (SELECT coalesce(json_agg(h.record ORDER BY h.seq), '[]')::text
+          FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)
+  FROM escalation_tickets t WHERE t.id = %s AND t.version >= %s
+"""
+
 _SELECT = """
 SELECT t.id, t.stage, t.version, t.document::text,
        (SELECT coalesce(json_agg(h.record ORDER BY h.seq), '[]')::text
@@ -163,16 +171,22 @@ class PostgresStore(StoreBase):
                 )
 
     def _load(self, ticket_id: str) -> Ticket:
+        known = self._seen(ticket_id)
         with self._errors("read", ticket_id):
-            row = self._conn.execute(_SELECT + " WHERE t.id = %s", (ticket_id,)).fetchone()
+            row = None
+            if known is not None:
+                row = self._conn.execute(_SELECT_ONE, (known.version, ticket_id, known.version)).fetchone()
+            if row is None:  # not remembered, or the stored version is older: read it all
+                known = None
+                row = self._conn.execute(_SELECT + " WHERE t.id = %s", (ticket_id,)).fetchone()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return self._decode(row)
+        return self._remember(self._decode(row, () if known is None else known.history))
 
     @staticmethod
-    def _decode(row: Sequence[Any]) -> Ticket:
+    def _decode(row: Sequence[Any], known: tuple[AuditRecord, ...] = ()) -> Ticket:
         ticket_id, stage, version, document, records = row
-        return decode(ticket_id, (stage, version, document), _records(ticket_id, records))
+        return decode(ticket_id, (stage, version, document), _records(ticket_id, records), known)
 
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]

@@ -166,15 +166,19 @@ class SQLiteStore(StoreBase):
             )
 
     def _load(self, ticket_id: str) -> Ticket:
+        known = self._seen(ticket_id)
         # One read transaction: the ticket row and its history come from the same snapshot.
         with self._lock, self._errors("read", ticket_id), self._transaction() as db:
             row = db.execute("SELECT id, stage, version, document FROM escalation_tickets WHERE id = ?",
                              (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
+            if known is not None and known.version > row[2]:
+                known = None  # not the database this store wrote to before: read it all
             records = [r for (r,) in db.execute(
-                "SELECT record FROM escalation_history WHERE ticket_id = ? ORDER BY seq", (ticket_id,))]
-        return decode(ticket_id, row[1:], records)
+                "SELECT record FROM escalation_history WHERE ticket_id = ? AND seq > ? ORDER BY seq",
+                (ticket_id, 0 if known is None else known.version))]
+        return self._remember(decode(ticket_id, row[1:], records, () if known is None else known.history))
 
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]

@@ -105,9 +105,7 @@ def test_a_damaged_history_row_is_detected(db: Backend) -> None:
 def test_a_database_error_is_a_store_error_naming_the_ticket(db: Backend) -> None:
     """Driver errors surface as StoreError (the driver's error chained), never raw."""
     store = _stored(db)
-    db.sql("DROP TRIGGER escalation_history_append_only ON escalation_history"
-           if db.kind == "postgres" else "DROP TRIGGER escalation_history_no_update")
-    db.sql("ALTER TABLE escalation_history RENAME TO gone")
+    db.sql("ALTER TABLE escalation_tickets RENAME TO gone")
     with pytest.raises(StoreError, match="ticket 'T-1'") as caught:
         store.get("T-1")
     assert caught.value.__cause__ is not None

@@ -162,7 +162,7 @@ class StoreBase(ABC):
         self._firing = EscalationMachine(self.machine.spec, policy=self.machine.policy,
                                          clock=self.machine.clock)
         self._firing.hooks = _BeforeHooksOnly(self.machine.hooks)
-        self._known: OrderedDict[str, Ticket] = OrderedDict()
+        self._known: OrderedDict[str, tuple[Ticket, str]] = OrderedDict()
         self._known_lock = threading.Lock()
 
     # -- the protocol -----------------------------------------------------------------------------
@@ -199,7 +199,6 @@ class StoreBase(ABC):
             new = self._firing.fire(current, trigger, actor=actor, **payload)
             if self._swap(current.version, new, new.history[-1].at):
                 self.stats.commits += 1
-                self._remember(new)
                 self._after_commit(current, new, actor, payload)
                 return new
             self.stats.conflicts += 1
@@ -271,18 +270,21 @@ class StoreBase(ABC):
 
     # -- what this store has already read --------------------------------------------------------
 
-    def _seen(self, ticket_id: str) -> Ticket | None:
-        """The newest version of the ticket this store read or wrote, if it still remembers it.
+    def _seen(self, ticket_id: str) -> tuple[Ticket, str] | None:
+        """The newest version of the ticket this store read or wrote, with its document's JSON.
 
         History rows are append-only (the SQL stores enforce it with triggers), so the history of
         a remembered ticket is a prefix of the stored one: a re-read needs only the newer rows.
+        When the stored version and document text are still the remembered ones, the remembered
+        ticket is returned without decoding it again (it was validated when first read).
         """
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket) -> Ticket:
+    def _remember(self, ticket: Ticket, document: str) -> Ticket:
+        """Remember ``ticket`` (whose stored document is ``document``) for the next read."""
         with self._known_lock:
-            self._known[ticket.id] = ticket
+            self._known[ticket.id] = (ticket, document)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)

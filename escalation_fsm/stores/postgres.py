@@ -61,7 +61,7 @@ CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalat
 """
 
 # json (not jsonb): it keeps the text as written, \\u0000 escapes included, which jsonb refuses.
-# Reading one ticket again: only the history rows after the ones the store already has.
+# Reading a ticket the store has seen: only the history rows after the ones it already has.
 _SELECT_ONE = """
 SELECT t.id, t.stage, t.version, t.document::text,
        (SELECT coalesce(json_agg(h.record ORDER BY h.seq), '[]')::text
@@ -171,17 +171,20 @@ class PostgresStore(StoreBase):
                 )
 
     def _load(self, ticket_id: str) -> Ticket:
-        known = self._seen(ticket_id)
+        seen = self._seen(ticket_id)
+        known = None if seen is None else seen[0]
         with self._errors("read", ticket_id):
             row = None
             if known is not None:
                 row = self._conn.execute(_SELECT_ONE, (known.version, ticket_id, known.version)).fetchone()
+                if seen is not None and row is not None and (row[2], row[3]) == (known.version, seen[1]):
+                    return known  # unchanged since this store last read or wrote it
             if row is None:  # not remembered, or the stored version is older: read it all
                 known = None
                 row = self._conn.execute(_SELECT + " WHERE t.id = %s", (ticket_id,)).fetchone()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return self._remember(self._decode(row, () if known is None else known.history))
+        return self._remember(self._decode(row, () if known is None else known.history), row[3])
 
     @staticmethod
     def _decode(row: Sequence[Any], known: tuple[AuditRecord, ...] = ()) -> Ticket:
@@ -190,16 +193,18 @@ class PostgresStore(StoreBase):
 
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]
+        document = encode_document(new)
         with self._errors("write", new.id), self._conn.transaction():
             swapped = self._conn.execute(
                 "UPDATE escalation_tickets SET stage = %s, category = %s, tier = %s, version = %s, "
                 "updated_at = %s, document = %s WHERE id = %s AND version = %s",
-                (new.stage, new.category, new.tier, new.version, updated_at, encode_document(new),
+                (new.stage, new.category, new.tier, new.version, updated_at, document,
                  new.id, expected_version),
             ).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
             self._append(new.id, record)
+        self._remember(new, document)
         return True
 
     def _append(self, ticket_id: str, record: AuditRecord) -> None:

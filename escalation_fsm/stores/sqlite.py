@@ -166,32 +166,36 @@ class SQLiteStore(StoreBase):
             )
 
     def _load(self, ticket_id: str) -> Ticket:
-        known = self._seen(ticket_id)
+        seen = self._seen(ticket_id)
         # One read transaction: the ticket row and its history come from the same snapshot.
         with self._lock, self._errors("read", ticket_id), self._transaction() as db:
             row = db.execute("SELECT id, stage, version, document FROM escalation_tickets WHERE id = ?",
                              (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
-            if known is not None and known.version > row[2]:
-                known = None  # not the database this store wrote to before: read it all
+            known = None if seen is None or seen[0].version > row[2] else seen[0]
+            if seen is not None and (seen[0].version, seen[1]) == (row[2], row[3]):
+                return seen[0]  # unchanged since this store last read or wrote it
             records = [r for (r,) in db.execute(
                 "SELECT record FROM escalation_history WHERE ticket_id = ? AND seq > ? ORDER BY seq",
                 (ticket_id, 0 if known is None else known.version))]
-        return self._remember(decode(ticket_id, row[1:], records, () if known is None else known.history))
+        ticket = decode(ticket_id, row[1:], records, () if known is None else known.history)
+        return self._remember(ticket, row[3])
 
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]
+        document = encode_document(new)
         with self._lock, self._errors("write", new.id), self._transaction("BEGIN IMMEDIATE") as db:
             swapped = db.execute(
                 "UPDATE escalation_tickets SET stage = ?, category = ?, tier = ?, version = ?, "
                 "updated_at = ?, document = ? WHERE id = ? AND version = ?",
-                (new.stage, new.category, new.tier, new.version, utc_text(updated_at),
-                 encode_document(new), new.id, expected_version),
+                (new.stage, new.category, new.tier, new.version, utc_text(updated_at), document,
+                 new.id, expected_version),
             ).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
             self._append(db, new.id, record)
+        self._remember(new, document)
         return True
 
     def _append(self, db: sqlite3.Connection, ticket_id: str, record: AuditRecord) -> None:

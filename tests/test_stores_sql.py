@@ -67,9 +67,12 @@ def _damage(db: Backend, document: str) -> None:
 ])
 def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: str, reason: str) -> None:
     """No half-built ticket: every read path raises CorruptTicket with the id and the cause."""
-    if db.kind == "postgres" and reason == "not JSON":
-        pytest.skip("PostgreSQL's json column type refuses invalid JSON on write already")
     store = _stored(db)
+    if db.kind == "postgres" and reason == "not JSON":
+        # PostgreSQL's json column refuses such a row on write: it can never be read back.
+        with pytest.raises(Exception, match="invalid input syntax for type json"):
+            _damage(db, document)
+        return
     _damage(db, document)
     for read in (lambda: store.get("T-1"), store.query, lambda: list(store.stream()),
                  lambda: store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):

@@ -27,13 +27,12 @@ PG_ENV = "ESCALATION_FSM_PG_DSN"
 KINDS = ("memory", "sqlite", "postgres")
 SQL_KINDS = ("sqlite", "postgres")
 
-HOW_TO_START = f"""to run the PostgreSQL store tests locally, start a server (as root on Debian):
-    apt-get install -y postgresql
-    pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main start
-    su postgres -c "psql -c \\"ALTER USER postgres PASSWORD 'postgres'\\""
-    su postgres -c "createdb escalation_test"
-    export {PG_ENV}=postgresql://postgres:postgres@127.0.0.1:5432/escalation_test
-(see docs/stores.md; under CI=true a missing server fails instead of skipping)"""
+HOW_TO_START = (
+    "to run them, start PostgreSQL (Debian, as root: apt-get install -y postgresql && "
+    "pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main start), give it a password and "
+    f"a database, and export {PG_ENV}=postgresql://postgres:PASSWORD@127.0.0.1:5432/DBNAME; "
+    "docs/stores.md has the exact steps (under CI=true a missing server fails instead of skipping)"
+)
 
 _pg_checked: dict[str, str] = {}
 

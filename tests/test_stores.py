@@ -290,7 +290,7 @@ def _population(store: StoreBase, clock: ManualClock) -> None:
     escalated(store, "B")                                                    # 09:01 .. 09:04
     store.create(ticket("C", category=Category.TECHNICAL))                    # 09:05
     store.apply("C", Trigger.ATTEMPT, actor=AGENT)                            # 09:06
-    clock.advance(timedelta(hours=2))
+    clock.set(START + timedelta(hours=2, minutes=7))
     store.create(ticket("D", category=Category.TECHNICAL))                    # 11:07
     escalated(store, "E")                                                    # 11:08 .. 11:11
     store.apply("E", Trigger.NOTIFY_CUSTOMER, actor=SYSTEM, message="On it")  # 11:12
@@ -363,6 +363,15 @@ def test_a_reopened_store_sees_everything(db: Backend, machine: EscalationMachin
     again = db.open()
     assert again.get("T-1") == t
     assert [x.id for x in again.stream()] == ["T-1"]
+
+
+def test_many_tickets_read_back_right_past_what_a_store_remembers(store: StoreBase) -> None:
+    """A store remembers only its latest 256 tickets; older ones are simply read again."""
+    created = [store.create(ticket(f"T-{n:03}")) for n in range(260)]
+    assert [store.get(t.id) for t in created] == created       # fills and overflows the memory
+    moved = store.apply("T-000", Trigger.ATTEMPT, actor=AGENT)  # forgotten by now: read afresh
+    assert store.get("T-000") == moved
+    assert list(store.stream()) == [moved, *created[1:]]
 
 
 # -- hostile input ------------------------------------------------------------------------------

@@ -37,26 +37,29 @@ HOW_TO_START = (
 _pg_checked: dict[str, str] = {}
 
 
+def _problem_with(dsn: str) -> str | None:
+    """Why the server at ``dsn`` cannot be used for the tests, or ``None`` when it can."""
+    if not dsn:
+        return f"{PG_ENV} is not set"
+    try:
+        import psycopg
+    except ImportError:
+        return f"{PG_ENV} is set but psycopg is not installed (pip install -e '.[test,postgres]')"
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except Exception as exc:  # noqa: BLE001 (any failure means: no usable server)
+        return f"cannot connect to {PG_ENV}: {type(exc).__name__}: {exc}"
+    return None
+
+
 def postgres_dsn() -> str:
     """The test server's DSN; skip (or, in CI, fail) when there is none or it does not answer."""
-    if "dsn" in _pg_checked:
-        return _pg_checked["dsn"]
-    problem = _pg_checked.get("problem")
-    if problem is None:
-        dsn = os.environ.get(PG_ENV, "")
-        if not dsn:
-            problem = f"{PG_ENV} is not set"
-        else:
-            try:
-                import psycopg
-
-                psycopg.connect(dsn, connect_timeout=5).close()
-            except Exception as exc:  # noqa: BLE001 (any failure means: no usable server)
-                problem = f"cannot connect to {PG_ENV}: {type(exc).__name__}: {exc}"
-            else:
-                _pg_checked["dsn"] = dsn
-                return dsn
-        _pg_checked["problem"] = problem
+    dsn = os.environ.get(PG_ENV, "")
+    if "problem" not in _pg_checked:  # probe once per test session
+        _pg_checked["problem"] = _problem_with(dsn) or ""
+    problem = _pg_checked["problem"]
+    if not problem:
+        return dsn
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI must run the PostgreSQL store tests, but {problem}", pytrace=False)
     pytest.skip(f"{problem}; {HOW_TO_START}")
@@ -145,10 +148,10 @@ def backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
 
 
 def _postgres_backend() -> Iterator[Backend]:
+    dsn = postgres_dsn()
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    dsn = postgres_dsn()
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]

@@ -31,6 +31,8 @@ __all__ = ["PostgresStore"]
 
 _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator at a time
 
+# Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
+# jsonb refuses), so a store can compare it with the text it wrote.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS escalation_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS escalation_tickets (
@@ -60,7 +62,6 @@ CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalat
     FOR EACH ROW EXECUTE FUNCTION escalation_history_append_only();
 """
 
-# json (not jsonb): it keeps the text as written, \\u0000 escapes included, which jsonb refuses.
 # Reading a ticket the store has seen: only the history rows after the ones it already has.
 _SELECT_ONE = """
 SELECT t.id, t.stage, t.version, t.document::text,

@@ -191,7 +191,7 @@ def hammer(kind: str, target: str, worker: int, ticket_ids: Sequence[str], commi
     log: dict[str, Any] = {"committed": [], "conflicts": [], "invalid": [], "attempts": 0}
     store = open_store(kind, target)
     try:
-        while len(log["committed"]) < commits and log["attempts"] < commits * 4:
+        while len(log["committed"]) < commits and log["attempts"] < commits * 8:
             ticket_id = rng.choice(ticket_ids)
             trigger = rng.choice(CYCLE[seen[ticket_id]])
             token = f"w{worker}-{log['attempts']}"

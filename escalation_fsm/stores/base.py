@@ -13,6 +13,10 @@ store knows whether the swap wins, which could notify a customer about a transit
 thrown away (or notify twice after a retry). If any fails, the transition stays committed and
 ``apply`` raises :class:`~escalation_fsm.errors.HookFailed` (``phase="after"``) with the committed
 ticket on ``.ticket``, exactly like ``fire``.
+
+To keep ``fire`` from running the after-hooks itself, a store fires through a twin of its machine
+(same spec, policy and clock) whose hook registry passes only the before-hooks on; behaviour added
+by subclassing :class:`~escalation_fsm.machine.EscalationMachine` is therefore not seen by stores.
 """
 
 from __future__ import annotations

@@ -205,6 +205,23 @@ def test_a_failing_after_hook_keeps_the_commit_and_surfaces(db: Backend,
     assert calls == ["T-1"]
 
 
+def test_a_store_fires_through_its_machine_subclass_too(db: Backend) -> None:
+    """Behaviour a host adds by subclassing the machine applies to transitions made by stores."""
+    class Audited(EscalationMachine):
+        fired: list[str]
+
+        def fire(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: object) -> Ticket:
+            self.fired.append(trigger)
+            return super().fire(ticket, trigger, actor=actor, **payload)
+
+    machine = Audited()
+    machine.fired = []
+    store = db.open(machine)
+    store.create(ticket())
+    store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
+    assert machine.fired == ["attempt"]
+
+
 # -- optimistic concurrency ---------------------------------------------------------------------
 
 

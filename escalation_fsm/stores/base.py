@@ -14,13 +14,13 @@ thrown away (or notify twice after a retry). If any fails, the transition stays 
 ``apply`` raises :class:`~escalation_fsm.errors.HookFailed` (``phase="after"``) with the committed
 ticket on ``.ticket``, exactly like ``fire``.
 
-To keep ``fire`` from running the after-hooks itself, a store fires through a twin of its machine
-(same spec, policy and clock) whose hook registry passes only the before-hooks on; behaviour added
-by subclassing :class:`~escalation_fsm.machine.EscalationMachine` is therefore not seen by stores.
+To keep ``fire`` from running the after-hooks itself, a store fires through a shallow copy of its
+machine (same class, spec, policy and clock) whose hook registry passes only the before-hooks on.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -162,9 +162,8 @@ class StoreBase(ABC):
         self.clock: Clock = self.machine.clock if clock is None else clock
         self.max_attempts = max_attempts
         self.stats = StoreStats()
-        # Same spec, policy and clock; only the hook dispatch differs (see the module docstring).
-        self._firing = EscalationMachine(self.machine.spec, policy=self.machine.policy,
-                                         clock=self.machine.clock)
+        # Same class, spec, policy and clock; only the hook dispatch differs (module docstring).
+        self._firing = copy.copy(self.machine)
         self._firing.hooks = _BeforeHooksOnly(self.machine.hooks)
         self._known: OrderedDict[str, tuple[Ticket, str]] = OrderedDict()
         self._known_lock = threading.Lock()

@@ -10,6 +10,10 @@ This module imports nothing else from the package so that any module may import 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotation only: at run time this module imports nothing from the package
+    from .models import Ticket
 
 __all__ = [
     "ConcurrentUpdate",
@@ -118,7 +122,7 @@ class HookFailed(EscalationError, RuntimeError):
     """
 
     def __init__(
-        self, *, phase: str, trigger: str, ticket: object, failures: Sequence[tuple[str, BaseException]]
+        self, *, phase: str, trigger: str, ticket: Ticket, failures: Sequence[tuple[str, BaseException]]
     ) -> None:
         self.phase = phase
         self.trigger = trigger

@@ -158,12 +158,15 @@ def transition_cover(spec: MachineSpec, *, policy: EscalationPolicy | None = Non
     maps trigger names to payloads to try before the generated ones. Raises
     :class:`~escalation_fsm.errors.SpecError` listing every transition no path could fire.
     """
-    first, found, _ = _search(spec, policy, start, examples)
+    first, found, reached = _search(spec, policy, start, examples)
     missing = [t for t in spec.transitions if t.key not in found]
     if missing:
-        raise SpecError([f"no fireable path reaches transition {_goal(t)}: its guards were never "
-                         f"satisfied; pass examples={{{t.trigger!r}: [...]}} or another start ticket"
-                         for t in missing])
+        raise SpecError([
+            f"no fireable path reaches transition {_goal(t)}: "
+            + (f"its guards were never satisfied; pass examples={{{t.trigger!r}: [...]}} or "
+               f"another start ticket" if t.source in reached
+               else f"its source stage {t.source!r} was never reached")
+            for t in missing])
     return tuple(CoverPath(goal=_goal(t), stage=t.target, steps=found[t.key], start=first, transition=t)
                  for t in spec.transitions)
 

@@ -67,9 +67,14 @@ def _numbers(metadata: Sequence[Any], one: Any, zero: Any) -> list[Any]:
     low, high, low_open, high_open = _bounds(metadata)
     start = one if low is None else low + one if low_open else low
     stop = None if high is None else high - one if high_open else high
-    values = [start, start + one, stop, zero]
-    return list(dict.fromkeys(v for v in values
-                              if v is not None and (stop is None or v <= stop) and v >= start))
+
+    def within(value: Any) -> bool:
+        above = low is None or (value > low if low_open else value >= low)
+        below = high is None or (value < high if high_open else value <= high)
+        return above and below
+
+    return list(dict.fromkeys(v for v in (start, start + one, stop, zero)
+                              if v is not None and within(v)))
 
 
 def _text(name: str, metadata: Sequence[Any]) -> list[str]:

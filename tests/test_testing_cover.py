@@ -12,8 +12,8 @@ from escalation_fsm import (
     EscalationMachine,
     EscalationPolicy,
     GuardSpec,
-    ManualClock,
     MachineSpec,
+    ManualClock,
     SpecError,
     Ticket,
     TransitionSpec,
@@ -166,8 +166,12 @@ def test_example_payloads_cover_field_types() -> None:
         when: object = None
 
     first = example_payloads(Odd)[0]
-    assert first["kind"] == "a" and first["count"] == 3 and 20 <= len(first["code"]) <= 25
-    assert first["tags"] == ("Example tags",) and first["flag"] is True and "when" not in first
+    assert first["kind"] == "a"
+    assert first["count"] == 3
+    assert 20 <= len(first["code"]) <= 25
+    assert first["tags"] == ("Example tags",)
+    assert first["flag"] is True
+    assert "when" not in first
     assert candidate_values(Annotated[float, Le(0.5)]) == [0.5, 0.0]
     assert example_payloads(Odd, {"x": [{"kind": "b"}]}, trigger="x")[0] == {"kind": "b"}
 

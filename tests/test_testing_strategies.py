@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 import pytest
 from annotated_types import Gt, Lt, MaxLen, MinLen
 from custom_spec import HINTS, SPEC
-from hypothesis import HealthCheck, find, given, settings, strategies as st
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from escalation_fsm import (
@@ -91,7 +92,8 @@ def test_tickets_without_a_stage_stop_anywhere(ticket: Ticket) -> None:
 @given(tickets(MACHINES["default"], "identified"))
 def test_tickets_in_the_initial_stage_are_new(ticket: Ticket) -> None:
     """Nothing leads back to ``identified``: the walk stops at once."""
-    assert ticket.stage == "identified" and ticket.version == 0
+    assert ticket.stage == "identified"
+    assert ticket.version == 0
 
 
 @given(actors(SPEC, include_strangers=True))
@@ -103,7 +105,8 @@ def test_actors_have_the_roles_of_the_spec(actor: Any) -> None:
 
 def test_roles_are_read_from_the_spec() -> None:
     """The custom role appears; nothing is hard-coded to the default procedure."""
-    assert "tier3" in roles_of(SPEC) and "tier3" not in roles_of(default_spec())
+    assert "tier3" in roles_of(SPEC)
+    assert "tier3" not in roles_of(default_spec())
 
 
 @SLOW_OK
@@ -216,7 +219,8 @@ def test_trigger_sequences_contain_every_kind_of_step() -> None:
 @given(new_tickets(default_spec(), complete=False))
 def test_incomplete_new_tickets_may_miss_category_or_details(ticket: Ticket) -> None:
     """New tickets are always in the initial stage with an empty history."""
-    assert ticket.stage == "identified" and ticket.history == ()
+    assert ticket.stage == "identified"
+    assert ticket.history == ()
 
 
 @given(st.data())
@@ -237,5 +241,5 @@ def test_value_strategy_honours_annotations(data: st.DataObject) -> None:
 def test_import_escalation_fsm_does_not_import_hypothesis() -> None:
     """The core stays free of the testing extra's dependency."""
     code = "import sys, escalation_fsm; print('hypothesis' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603 (our own code string)
     assert out.stdout.strip() == "False"

@@ -202,10 +202,10 @@ def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
     assert '"actor_id":"Alice from Tier 1","actor_role":"agent","trigger":"record_step"' in now
     triggers = [line.split(": ", 1)[1].split(" by ")[0] for line in fired]
     # Shrunk to attempt, record_step (escalate needs one), escalate; hypothesis's shrinker is
-    # not guaranteed to reach the global minimum, so allow one spare record_step.
+    # not guaranteed to reach the global minimum and may keep identical record_steps.
     assert triggers[0] == "'attempt'"
     assert triggers[-1] == "'escalate'"
-    assert len(triggers) <= 4
+    assert len(triggers) <= 8
     assert set(triggers[1:-1]) == {"'record_step'"}
 
 
@@ -238,9 +238,9 @@ def _without(guard: str) -> type[EscalationStateMachine]:
 def test_a_spec_that_dropped_a_guard_from_escalate_is_caught(guard: str, reasons: list[str]) -> None:
     """An escalation the reference procedure forbids is reported on the escalate step.
 
-    The shrunk run is: attempt, the record_step(s) escalate needs, escalate. Every detour of the
-    random run (resolving, reopening, other tickets) is gone. Hypothesis's shrinker does not
-    promise the global minimum; it may keep a spare record_step or a refused trigger.
+    The shrunk run is: attempt, record_step(s), escalate. Every detour of the random run
+    (resolving, reopening, notifying, other tickets) is gone. Hypothesis's shrinker does not
+    promise the global minimum: it sometimes keeps a few identical record_steps (seen: up to 4).
     """
     message, committed = failure_of(_without(guard))
     assert "'escalate' by" in message.split(": ")[1]
@@ -248,7 +248,7 @@ def test_a_spec_that_dropped_a_guard_from_escalate_is_caught(guard: str, reasons
     triggers = [line.split(": ", 1)[1].split(" by ")[0] for line in committed]
     assert triggers[0] == "'attempt'"
     assert set(triggers[1:]) <= {"'record_step'", "'escalate'"}
-    assert len(triggers) <= 4
+    assert len(triggers) <= 8
 
 
 class LossyStore(FakeStore):

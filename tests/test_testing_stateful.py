@@ -34,9 +34,12 @@ from escalation_fsm.testing import (
     ticket_invariant,
 )
 
-# Passing runs: the loaded profile's example count ("ci": 200, "dev": 60), shorter walks.
+# Passing runs: the default spec gets the loaded profile's example count ("ci": 200, "dev": 60);
+# the variants (custom spec, store, vetoing hooks) at most 50, which keeps the suite's run time
+# reasonable on 2 cores. Walks of 30 steps reach every stage of both specs.
 PASSING = settings(deadline=None, stateful_step_count=30,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+VARIANT = settings(PASSING, max_examples=min(50, PASSING.max_examples))
 SEEDED = settings(settings.get_profile("default"), database=None, derandomize=True, deadline=None,
                   report_multiple_bugs=False, phases=[p for p in Phase if p is not Phase.explain])
 
@@ -73,9 +76,21 @@ class DefaultProcedure(EscalationStateMachine):
     def tier2_tickets_are_tagged(self, ticket: Ticket) -> None:
         assert (ticket.escalation is None) == ("tier2-review" not in ticket.tags)
 
+    @outcome_invariant
+    def count(self, outcome: Outcome) -> None:
+        if outcome.committed:
+            FIRED.add((outcome.before.stage, outcome.trigger))
 
-TestDefaultProcedure = DefaultProcedure.TestCase
-TestDefaultProcedure.settings = PASSING
+
+FIRED: set[tuple[str, str]] = set()
+"""(source, trigger) of every transition committed by the runs, across examples."""
+
+
+def test_the_default_procedure_holds_and_every_transition_fires() -> None:
+    """The base passes on the default spec, and its runs are not vacuous: all transitions fire."""
+    FIRED.clear()
+    run_state_machine_as_test(DefaultProcedure, settings=PASSING)
+    assert {t.key for t in default_spec().transitions} == FIRED
 
 
 class Tier3Procedure(EscalationStateMachine):
@@ -92,10 +107,15 @@ class Tier3Procedure(EscalationStateMachine):
     def only_tier2_hands_to_tier3(self, outcome: Outcome) -> None:
         assert not (outcome.committed and outcome.trigger == "escalate_tier3") or \
             outcome.actor.role == "tier2"
+        if outcome.committed:
+            FIRED.add((outcome.before.stage, outcome.trigger))
 
 
-TestTier3Procedure = Tier3Procedure.TestCase
-TestTier3Procedure.settings = PASSING
+def test_a_custom_spec_with_tier3_and_closed_holds() -> None:
+    """The base passes on the custom spec and reaches its new stages (thanks to the hints)."""
+    FIRED.clear()
+    run_state_machine_as_test(Tier3Procedure, settings=VARIANT)
+    assert {("escalated", "escalate_tier3"), ("tier3", "resolve"), ("feedback", "close")} <= FIRED
 
 
 class FakeStore:
@@ -134,7 +154,7 @@ class WithStore(EscalationStateMachine):
 
 
 TestWithStore = WithStore.TestCase
-TestWithStore.settings = PASSING
+TestWithStore.settings = VARIANT
 
 
 class VetoingHooks(EscalationStateMachine):
@@ -158,7 +178,7 @@ class VetoingHooks(EscalationStateMachine):
 
 
 TestVetoingHooks = VetoingHooks.TestCase
-TestVetoingHooks.settings = PASSING
+TestVetoingHooks.settings = VARIANT
 
 
 # -- seeded bugs: the toolkit must fail, with a minimal example ---------------------------------

@@ -197,7 +197,7 @@ class HookRewritesAnEarlierRecord(EscalationStateMachine):
     """(a') A hook that rewrites the actor of the previous record (frozen models do not stop it)."""
 
     def register_hooks(self, machine: EscalationMachine) -> None:
-        @machine.after("escalate")
+        @machine.after("record_step")
         def show_display_name(event: TransitionEvent) -> None:
             object.__setattr__(event.before.history[-1], "actor_id", "Alice from Tier 1")
 
@@ -218,16 +218,14 @@ def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
     message, fired = failure_of(HookRewritesAnEarlierRecord)
     assert "the ticket passed in was changed" in message
     was, now = message.split("\n  now ")
-    assert '"actor_id":"agent-1","actor_role":"agent","trigger":"record_step"' in was
-    assert '"actor_id":"Alice from Tier 1","actor_role":"agent","trigger":"record_step"' in now
+    assert '"actor_id":"agent-1","actor_role":"agent","trigger":"attempt"' in was
+    assert '"actor_id":"Alice from Tier 1","actor_role":"agent","trigger":"attempt"' in now
     triggers = [line.split(": ", 1)[1].split(" by ")[0] for line in fired]
-    # The minimum is attempt, record_step (escalate needs one), escalate. Hypothesis's shrinker
-    # does not promise the global minimum: runs here ended with up to 8 committed steps (a
-    # resolve/reopen detour or repeated record_steps kept), from up to 50.
+    # The minimum is attempt, record_step. Hypothesis's shrinker does not promise the global
+    # minimum, so only the shape is pinned: it starts with attempt and ends with record_step.
     assert triggers[0] == "'attempt'"
-    assert triggers[-1] == "'escalate'"
-    assert "'record_step'" in triggers
-    assert len(triggers) <= 12
+    assert triggers[-1] == "'record_step'"
+    assert len(triggers) <= 8
 
 
 ESCALATE = default_spec().transition("attempted", "escalate")

@@ -188,6 +188,9 @@ def test_untracked_targets_start_no_clock() -> None:
     assert desk.machine.deadlines(t, now=MONDAY + H) == ()
     t = desk.at(MONDAY + H, t, Trigger.NOTIFY_CUSTOMER, message="On it", eta=H)
     assert [d.clock for d in desk.machine.deadlines(t, now=MONDAY + H)] == [SLAClock.PROMISED_RESPONSE]
+    t = desk.at(MONDAY + 2 * H, t, Trigger.RESOLVE, TIER2)
+    t = desk.at(MONDAY + 3 * H, t, Trigger.REOPEN, CUSTOMER)   # no resolution clock to resume
+    assert [d.is_open for d in desk.machine.deadlines(t, now=MONDAY + 4 * H)] == [False]
 
 
 def test_deadlines_use_the_machine_clock_and_refuse_naive_times() -> None:
@@ -317,3 +320,17 @@ def test_targets_must_cover_every_urgency() -> None:
     with pytest.raises(ValueError, match="missing for urgencies"):
         SLAPolicy(targets={Urgency.HIGH: SLATargets()})
     assert SLATargets(first_response=H).target(SLAClock.PROMISED_RESPONSE) is None
+
+
+def test_breach_rates_count_decided_runs_only() -> None:
+    """Met runs and open runs already over target count; open runs within target wait."""
+    from escalation_fsm.sla import breach_rates_of_tickets
+
+    desk = Desk()
+    on_time = desk.at(MONDAY + H, desk.escalated(), Trigger.FOLLOW_UP, TIER2)      # 30 min after
+    late = desk.escalated()                                                         # no follow-up
+    rates = {r.clock: r for r in breach_rates_of_tickets([on_time, late], POLICY, now=MONDAY + H)}
+    assert (rates[SLAClock.TIER2_UPDATE].decided, rates[SLAClock.TIER2_UPDATE].breached) == (1, 0)
+    rates = {r.clock: r for r in breach_rates_of_tickets([on_time, late], POLICY, now=MONDAY + 4 * H)}
+    assert rates[SLAClock.TIER2_UPDATE].rate == 0.5
+    assert rates[SLAClock.FIRST_RESPONSE].rate == 0.0 and SLAClock.PROMISED_RESPONSE not in rates

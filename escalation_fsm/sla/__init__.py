@@ -14,9 +14,11 @@ from .calendar import BusinessCalendar, WorkingPeriod
 from .clocks import Deadline, clock_runs, deadlines, next_due
 from .holidays import HolidaysUnavailable, PublicHolidays
 from .policy import DEFAULT_TARGETS, SLAClock, SLAPolicy, SLATargets, SLATriggers, default_sla_policy
+from .report import BreachRate, breach_rates, breach_rates_of_tickets
 
 __all__ = [
     "DEFAULT_TARGETS",
+    "BreachRate",
     "BusinessCalendar",
     "Deadline",
     "HolidaysUnavailable",
@@ -26,6 +28,8 @@ __all__ = [
     "SLATargets",
     "SLATriggers",
     "WorkingPeriod",
+    "breach_rates",
+    "breach_rates_of_tickets",
     "clock_runs",
     "deadlines",
     "default_sla_policy",

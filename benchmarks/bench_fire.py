@@ -1,9 +1,13 @@
 """Cost of firing, cold starts and memory per live ticket, next to bare `transitions` in the same run.
 
-Run on demand (not in CI):  python benchmarks/bench_fire.py [--tickets 100000]
+Run on demand (not in CI):
+    python benchmarks/bench_fire.py [--tickets 100000]      # wall-clock figures and memory
+    python benchmarks/bench_fire.py --instructions          # CPU instructions per trigger (valgrind)
 
-Figures are medians of several repeats of timeit loops; ratios compare escalation_fsm with the bare
-engine measured moments before on the same machine, so machine noise mostly cancels out.
+Time figures are medians of several repeats of timeit loops; ratios compare escalation_fsm with
+the bare engine measured moments before on the same machine. On a loaded machine wall-clock
+ratios drift; ``--instructions`` counts instructions with callgrind (same count whatever else the
+machine does) by running each loop with 0 and N iterations and dividing the difference by N.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import timeit
 import tracemalloc
 from collections.abc import Callable
@@ -131,6 +139,51 @@ def memory_per_ticket(count: int) -> dict[str, float]:
     return results
 
 
+LOOPS: dict[str, str] = {
+    "bare transitions trigger (self-loop, no callbacks)": "bare",
+    "bare transitions trigger (self-loop, condition+before callbacks)": "bare_cb",
+    "fire record_step (guard, role, payload, history, new ticket)": "fire_step",
+    "fire attempt (2 guards, stage change)": "fire_attempt",
+}
+
+
+def run_loop(kind: str, count: int) -> None:
+    """The body measured by --instructions (run in a child process under callgrind)."""
+    bare = BareModel()
+    bare_machine(bare, callbacks=False, initial="attempted")
+    bare_cb = BareModel()
+    bare_machine(bare_cb, callbacks=True, initial="attempted")
+    machine = EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    fresh = Ticket(id="T-1", customer_id="C-1", category=Category.TECHNICAL, details="d")
+    ticket = machine.fire(fresh, Trigger.ATTEMPT, actor=AGENT)
+    calls: dict[str, Callable[[], object]] = {
+        "bare": bare.record_step,  # type: ignore[attr-defined]
+        "bare_cb": bare_cb.record_step,  # type: ignore[attr-defined]
+        "fire_step": lambda: machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="Checked KB-1"),
+        "fire_attempt": lambda: machine.fire(fresh, Trigger.ATTEMPT, actor=AGENT),
+    }
+    call = calls[kind]
+    call()  # warm caches so both runs pay the same one-off costs
+    for _ in range(count):
+        call()
+
+
+def instructions(kind: str, count: int) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+         "--loop", kind, str(count)], capture_output=True, text=True, check=True).stderr
+    match = re.search(r"Collected : (\d+)", out)
+    assert match, out
+    return int(match.group(1))
+
+
+def instruction_figures(count: int) -> dict[str, float]:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian package: valgrind)")
+    return {name: (instructions(kind, count) - instructions(kind, 0)) / count
+            for name, kind in LOOPS.items()}
+
+
 def show(title: str, figures: dict[str, float], unit: str, reference: str) -> None:
     print(f"\n{title}")
     ref = figures[reference]
@@ -142,7 +195,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=100_000, help="live tickets for the memory figure")
     parser.add_argument("--number", type=int, default=20_000, help="calls per timing loop")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count CPU instructions per trigger with valgrind instead of timing")
+    parser.add_argument("--loop", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.loop:
+        run_loop(args.loop[0], int(args.loop[1]))
+        return
+    if args.instructions:
+        show("CPU instructions per trigger (callgrind, 2,000 calls)", instruction_figures(2000), "instr",
+             "bare transitions trigger (self-loop, no callbacks)")
+        return
 
     costs = trigger_costs(args.number)
     show("Per trigger (median of 7 repeats)", costs, "us", "bare trigger (self-loop, no callbacks)")

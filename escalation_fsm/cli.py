@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from . import __version__
 from .demo import run_demo
 from .diagrams.command import add_diagram_command
+from .replay.cli import add_replay_command
 
 __all__ = ["main"]
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the built-in sample tickets through the procedure")
     demo.set_defaults(handler=_demo)
     add_diagram_command(commands)
+    add_replay_command(commands)
     return parser
 
 

@@ -1,0 +1,54 @@
+"""Replay recorded ticket histories against a spec, and the escalation review report.
+
+``review(log, mapping)`` is the one-call entry point; :class:`Replayer` gives per-case results.
+The implementation lives in the submodules; the public names are re-exported here.
+"""
+
+from .engine import CaseResult, Deviation, Replayer
+from .errors import LogError, MappingError, ReplayError
+from .mapping import (
+    Columns,
+    Condition,
+    LogMapping,
+    load_mapping,
+    parse_mapping,
+    shipped_mapping,
+    shipped_mappings,
+)
+from .reader import LogStats, RawCase, RawEvent, read_cases
+from .render import FORMATS, render_report
+from .report import SCHEMA_VERSION, ReviewReport, build_report, report_json_schema
+from .review import resolve_mapping, review
+from .specs import GUARD_OBSERVABILITY, NotObservable, logged_procedure_spec, observable_projection
+
+__all__ = [
+    "FORMATS",
+    "GUARD_OBSERVABILITY",
+    "SCHEMA_VERSION",
+    "CaseResult",
+    "Columns",
+    "Condition",
+    "Deviation",
+    "LogError",
+    "LogMapping",
+    "LogStats",
+    "MappingError",
+    "NotObservable",
+    "RawCase",
+    "RawEvent",
+    "ReplayError",
+    "Replayer",
+    "ReviewReport",
+    "build_report",
+    "load_mapping",
+    "logged_procedure_spec",
+    "observable_projection",
+    "parse_mapping",
+    "read_cases",
+    "render_report",
+    "report_json_schema",
+    "resolve_mapping",
+    "review",
+    "shipped_mapping",
+    "shipped_mappings",
+]

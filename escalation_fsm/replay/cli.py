@@ -1,0 +1,106 @@
+"""The ``escalation-fsm replay`` sub-command (registered by :func:`add_replay_command`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import SpecError
+from .engine import CaseResult
+from .errors import ReplayError
+from .render import FORMATS, render_report
+from .review import review
+
+__all__ = ["ProgressBar", "add_replay_command"]
+
+
+def add_replay_command(commands: Any) -> None:
+    """Add ``replay`` to the CLI's sub-parsers (``commands`` from ``add_subparsers``)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "replay", help="replay a recorded ticket log against the procedure and report",
+        description="Replay a helpdesk event log (CSV, CSV in a .zip, JSON Lines) against the "
+                    "spec its mapping names, and write the escalation review report.")
+    parser.add_argument("log", type=Path, metavar="LOG", help="the event log")
+    parser.add_argument("--mapping", required=True,
+                        help="a mapping TOML file, or a shipped mapping: helpdesk, servicenow")
+    parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt",
+                        help="report format (default: table)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write the report here (default: stdout)")
+    parser.add_argument("--cases", type=Path, metavar="FILE",
+                        help="also write every case's result here, as JSON Lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> int:
+    """Run the sub-command; errors go to stderr with exit status 2 and no report is written."""
+    err = sys.stderr if stderr is None else stderr
+    bar = None if args.quiet or not err.isatty() else ProgressBar(err)
+    with ExitStack() as stack:
+        on_case: Callable[[CaseResult], None] | None = None
+        if args.cases is not None:
+            # Written next to the target and renamed at the end: never a partial file.
+            partial = args.cases.with_name(args.cases.name + ".partial")
+            stack.callback(partial.unlink, missing_ok=True)
+            handle = stack.enter_context(partial.open("w", encoding="utf-8"))
+
+            def on_case(case: CaseResult) -> None:
+                handle.write(json.dumps(case.as_record()) + "\n")
+
+        try:
+            report = review(args.log, args.mapping, svg=args.fmt == "html",
+                            progress=bar.update if bar else None, on_case=on_case)
+        except (ReplayError, SpecError) as exc:
+            if bar:
+                bar.clear()
+            print(f"escalation-fsm replay: error: {exc}", file=err)
+            return 2
+        if args.cases is not None:
+            handle.close()
+            partial.replace(args.cases)
+    if bar:
+        bar.clear()
+    text = render_report(report, args.fmt)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        if not args.quiet:
+            print(f"wrote {args.fmt} report to {args.output}", file=err)
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (standard library only: one line, redrawn)."""
+
+    def __init__(self, stream: IO[str], *, width: int = 30, every: float = 0.1) -> None:
+        self.stream = stream
+        self.width = width
+        self.every = every
+        self.started = time.monotonic()
+        self.drawn = 0.0
+
+    def update(self, done: int, total: int) -> None:
+        """Redraw with ``done`` of ``total`` bytes read (at most every ``every`` seconds)."""
+        now = time.monotonic()
+        if now - self.drawn < self.every:
+            return
+        self.drawn = now
+        share = min(done / total, 1.0) if total else 0.0
+        filled = int(share * self.width)
+        self.stream.write(f"\rreplaying [{'#' * filled}{'.' * (self.width - filled)}] "
+                          f"{share:6.1%} {now - self.started:5.1f}s")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Erase the bar (only if it was drawn)."""
+        if self.drawn:
+            self.stream.write("\r" + " " * (self.width + 30) + "\r")
+            self.stream.flush()

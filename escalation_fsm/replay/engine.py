@@ -1,0 +1,371 @@
+"""Replaying cases through :class:`~escalation_fsm.machine.EscalationMachine`.
+
+Every trigger is fired through the machine on the observable projection of the mapping's spec,
+with a :class:`~escalation_fsm.clock.ManualClock` set to the event's recorded time: the same rules
+as live firing. A deviating event is reported and skipped, and the replay goes on from the same
+stage, so one case can show several deviations (the first is the one that decides the review).
+
+Bulk speed comes from replaying each distinct *trace prefix* once: traces (the sequence of trigger
+choices and roles, per value of the ticket data the observable guards read) are kept in a trie, and
+a case only fires the steps past the longest prefix already replayed. That is exact as long as no
+observable guard reads the time; pass ``cache_traces=False`` for a spec whose guards do.
+``tests/test_replay_differential.py`` checks the trie against firing every case through the
+machine, and both against an independent replayer, on random logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from ..clock import ManualClock
+from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
+from ..machine import EscalationMachine
+from ..models import Actor, Category, Ticket, Trigger
+from ..policy import GuardContext
+from ..spec import MachineSpec, TransitionSpec
+from .mapping import LogMapping
+from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
+from .specs import NotObservable, observable_projection, resolve_spec
+
+__all__ = ["CaseResult", "Deviation", "Replayer", "Status"]
+
+Status = Literal["fits", "deviates", "open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    """An event the spec did not allow: where it was, what was tried, and why it was refused.
+
+    ``index`` is the 0-based position of the event in the case (in replay order); ``line`` its
+    line in the log file. ``rule`` groups deviations for counting (e.g. ``resolve from
+    identified: not allowed``); ``reason`` is the machine's explanation in words.
+    """
+
+    index: int
+    line: int
+    at: datetime
+    activity: str
+    stage: str
+    trigger: str
+    kind: Literal["not_allowed", "refused", "role", "payload"]
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The replay of one case.
+
+    ``status``: ``fits`` (every event allowed, ended in a final stage), ``deviates`` (at least one
+    event not allowed) or ``open`` (every event allowed but the log ends before a final stage,
+    when the mapping has ``require_final``). ``fired`` lists the ``(source, trigger)`` of every
+    transition the machine committed; ``stage_seconds`` the time spent in each stage.
+    """
+
+    case_id: str
+    status: Status
+    events: int
+    start: datetime
+    end: datetime
+    final_stage: str
+    deviations: tuple[Deviation, ...]
+    fired: tuple[tuple[str, str], ...]
+    stage_seconds: dict[str, float]
+    category: str | None
+    priority: str | None
+    escalated: bool
+    reopened: bool
+    resolved_at: datetime | None
+    clock_backwards: bool = False
+    """Some event is timed earlier than the one before it in replay order (that gap is not
+    counted in ``stage_seconds``)."""
+
+    @property
+    def fits(self) -> bool:
+        """Whether the case followed the (observable) rules to a final stage."""
+        return self.status == "fits"
+
+    @property
+    def first_deviation(self) -> Deviation | None:
+        """The first event the spec did not allow, if any."""
+        return self.deviations[0] if self.deviations else None
+
+    def as_record(self) -> dict[str, object]:
+        """The result as JSON-ready data (one line of ``escalation-fsm replay --cases``)."""
+        first = self.first_deviation
+        return {
+            "case_id": self.case_id, "status": self.status, "events": self.events,
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "final_stage": self.final_stage, "deviations": len(self.deviations),
+            "first_deviation": None if first is None else {
+                "index": first.index, "line": first.line, "at": first.at.isoformat(),
+                "activity": first.activity, "stage": first.stage, "trigger": first.trigger,
+                "kind": first.kind, "rule": first.rule, "reason": first.reason},
+            "stage_hours": {k: round(v / 3600, 3) for k, v in self.stage_seconds.items()},
+            "category": self.category, "priority": self.priority, "escalated": self.escalated,
+            "reopened": self.reopened, "clock_backwards": self.clock_backwards,
+            "resolved_at": None if self.resolved_at is None else self.resolved_at.isoformat(),
+        }
+
+    @property
+    def resolution_seconds(self) -> float | None:
+        """From the first event to the last resolution, if the case was resolved."""
+        return None if self.resolved_at is None else (self.resolved_at - self.start).total_seconds()
+
+
+# One step: (event index, trigger alternatives, role or None). An outcome per step is either
+# ("ok", source, trigger, dest) or ("dev", stage, trigger, kind, rule, reason).
+_Step = tuple[int, tuple[str, ...], str | None]
+_Outcome = tuple[str, ...]
+_Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_NODES = 50_000
+_ESCALATE, _REOPEN, _RESOLVE = str(Trigger.ESCALATE), str(Trigger.REOPEN), str(Trigger.RESOLVE)
+
+
+class Replayer:
+    """Replays cases of a log mapped by ``mapping`` against its spec (or ``spec`` if given)."""
+
+    def __init__(self, mapping: LogMapping, *, spec: MachineSpec | None = None,
+                 cache_traces: bool = True) -> None:
+        self.mapping = mapping
+        self.spec = resolve_spec(mapping.spec) if spec is None else spec
+        mapping.check_against(self.spec)
+        self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
+        projected, hidden = observable_projection(self.spec, mapping.guards_observable(),
+                                                  roles_observable=self.roles_observable)
+        self.replay_spec: MachineSpec = projected
+        self._finals = projected.finals
+        self.not_observable: tuple[NotObservable, ...] = hidden
+        self.clock = ManualClock(_EPOCH)
+        self.machine = EscalationMachine(projected, clock=self.clock)
+        self.cache_traces = cache_traces
+        # The ticket each replay starts from: only the data the log shows (the category, if any).
+        self._blank = {flag: Ticket(id="replay", customer_id="unknown", stage=projected.initial,
+                                    category=Category.OTHER if flag else None)
+                       for flag in (False, True)}
+        self._trie: dict[bool, _Node] = {}
+        self._nodes = 0
+        self._choices = {activity: (choice,) if isinstance(choice, str) else tuple(choice)
+                         for activity, choice in mapping.activities.items()}
+        self._ignored = frozenset(mapping.ignore)
+        self._conditions = tuple((c.op, c.value, c.activity, c.trigger, c.position)
+                                 for c in mapping.conditions)
+
+    def replay(self, path: str | Path, stats: LogStats | None = None, *,
+               progress: Progress | None = None) -> Iterator[CaseResult]:
+        """Read the log at ``path`` and yield one :class:`CaseResult` per case, streamed."""
+        for case in read_cases(path, self.mapping, stats, progress=progress):
+            yield self.replay_case(case)
+
+    def replay_case(self, case: RawCase) -> CaseResult:
+        """Replay one case's events (already in replay order)."""
+        steps = self._steps(case)
+        outcomes, final_stage = self._fire_all(case, steps)
+        return self._result(case, steps, outcomes, final_stage)
+
+    # -- mapping events to trigger steps ---------------------------------------------------------
+
+    def _steps(self, case: RawCase) -> list[_Step]:  # noqa: PLR0912 (per-event loop, kept inline)
+        changes_only = self.mapping.columns.activity_changes_only
+        conditions = self._conditions
+        choices_of, ignored = self._choices, self._ignored
+        steps: list[_Step] = []
+        previous_activity: str | None = None
+        previous_values: tuple[str | None, ...] | None = None
+        for index, event in enumerate(case.events):
+            role = self._role(event.resource) if self.roles_observable else None
+            activity = event.activity
+            main: tuple[str, ...] = ()
+            if activity not in ignored and not (changes_only and activity == previous_activity):
+                main = choices_of[activity]
+            if not conditions:
+                if main:
+                    steps.append((index, main, role))
+                previous_activity = activity
+                continue
+            before: list[_Step] = []
+            after: list[_Step] = []
+            for position, (op, expected, only, trigger, where) in enumerate(conditions):
+                if only is not None and only != activity:
+                    continue
+                value = event.conditions[position]
+                if op == "equals":
+                    hit = value == expected
+                elif previous_values is None:
+                    hit = False  # nothing to compare the first event of a case with
+                elif op == "changed":
+                    hit = value != previous_values[position]
+                else:
+                    old = previous_values[position]
+                    hit = value != old and _increased(value, old)
+                if hit:
+                    if where == "instead":
+                        main = (trigger,)
+                    else:
+                        (before if where == "before" else after).append((index, (trigger,), role))
+            steps += before
+            if main:
+                steps.append((index, main, role))
+            steps += after
+            previous_activity, previous_values = activity, event.conditions
+        return steps
+
+    def _role(self, resource: str | None) -> str:
+        role = self.mapping.roles.get(resource or "", self.mapping.default_role)
+        return role if role is not None else "unknown"
+
+    # -- firing through the machine ---------------------------------------------------------------
+
+    def _fire_all(self, case: RawCase, steps: list[_Step]) -> tuple[list[_Outcome], str]:
+        ticket = self._blank[case.category is not None]
+        if not self.cache_traces:
+            ticket = ticket.model_copy(update={"id": case.case_id})
+            outcomes = []
+            for index, choices, role in steps:
+                outcome, ticket = self._fire(ticket, choices, role, case.events[index].at)
+                outcomes.append(outcome)
+            return outcomes, ticket.stage
+        # Walk the trie of traces replayed so far; fire only past the longest known prefix.
+        if self._nodes > _MAX_NODES:  # bound the memory on logs with endless distinct traces
+            self._trie.clear()
+            self._nodes = 0
+        node = self._trie.setdefault(ticket.category is not None, {})
+        outcomes = []
+        for index, choices, role in steps:
+            entry = node.get((choices, role))
+            if entry is None:
+                outcome, after = self._fire(ticket, choices, role, case.events[index].at)
+                entry = node[(choices, role)] = (outcome, after, {})
+                self._nodes += 1
+            outcomes.append(entry[0])
+            ticket, node = entry[1], entry[2]
+        return outcomes, ticket.stage
+
+    def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
+              at: datetime) -> tuple[_Outcome, Ticket]:
+        """Fire the first of ``choices`` defined in the ticket's stage through the machine."""
+        spec = self.replay_spec
+        stage = ticket.stage
+        trigger = next((c for c in choices if spec.transition(stage, c) is not None), choices[0])
+        transition = spec.transition(stage, trigger)
+        if role is None:  # roles not observable: act with a role the transition allows
+            role = min(transition.roles) if transition is not None else "system"
+        self.clock.set(at)
+        actor = Actor(id="log", role=role)
+        try:
+            after = self.machine.fire(ticket, trigger, actor=actor)
+        except (EscalationError, ValidationError) as exc:
+            kind, rule, reason = _describe(exc, stage, trigger)
+            if isinstance(exc, TransitionRefused) and transition is not None:
+                rule += f" by {', '.join(self._failing_guards(transition, ticket, actor, at))}"
+            return ("dev", stage, trigger, kind, rule, reason), ticket
+        record = after.history[-1]
+        return ("ok", record.source, record.trigger, record.dest), after
+
+    def _failing_guards(self, transition: TransitionSpec, ticket: Ticket, actor: Actor,
+                        at: datetime) -> list[str]:
+        """Names the guards that refused, to count refusals per guard.
+
+        The machine decided; this only labels its decision. Guards are pure predicates, so asking
+        them again with the same context gives the same answers.
+        """
+        spec = self.replay_spec
+        ctx = GuardContext(ticket=ticket, actor=actor, policy=self.machine.policy, now=at,
+                           payload=spec.trigger(transition.trigger).payload.model_validate({}),
+                           trigger=transition.trigger)
+        return [name for name in transition.guards if not spec.guard(name).check(ctx).ok]
+
+    # -- per-case result ----------------------------------------------------------------------------
+
+    def _result(self, case: RawCase, steps: list[_Step], outcomes: list[_Outcome],
+                final_stage: str) -> CaseResult:
+        events = case.events
+        fired: list[tuple[str, str]] = []
+        deviations: list[Deviation] = []
+        escalated = reopened = False
+        resolved_at: datetime | None = None
+        entered: dict[int, str] = {}  # event index -> stage after its last committed step
+        for (index, _, _), outcome in zip(steps, outcomes, strict=True):
+            trigger = outcome[2]
+            if outcome[0] == "ok":
+                fired.append((outcome[1], trigger))
+                entered[index] = outcome[3]
+            else:
+                deviations.append(_deviation(index, events[index], outcome))
+            if trigger == _ESCALATE:
+                escalated = True
+            elif trigger == _REOPEN:
+                reopened = True
+            elif trigger == _RESOLVE:
+                resolved_at = events[index].at
+        seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial)
+        if deviations:
+            status: Status = "deviates"
+        elif self.mapping.require_final and final_stage not in self._finals:
+            status = "open"
+        else:
+            status = "fits"
+        return CaseResult(
+            case_id=case.case_id, status=status, events=len(events),
+            start=start, end=end,
+            final_stage=final_stage, deviations=tuple(deviations), fired=tuple(fired),
+            stage_seconds=seconds, category=case.category, priority=case.priority,
+            escalated=escalated, reopened=reopened, resolved_at=resolved_at,
+            clock_backwards=backwards,
+        )
+
+
+def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
+                   stage: str) -> tuple[dict[str, float], datetime, datetime, bool]:
+    """Seconds per stage, the first and last time, and whether the clock ever runs backwards.
+
+    A stage lasts from the event that entered it to the next event, in replay order.
+    """
+    seconds: dict[str, float] = {}
+    times = [event.at for event in events]
+    backwards = False
+    for index in range(len(times) - 1):
+        stage = entered.get(index, stage)
+        gap = (times[index + 1] - times[index]).total_seconds()
+        if gap > 0:
+            seconds[stage] = seconds.get(stage, 0.0) + gap
+        elif gap < 0:  # the order column disagrees with the clock: that gap is not counted
+            backwards = True
+    return seconds, min(times), max(times), backwards
+
+
+def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
+    return Deviation(index=index, line=event.line, at=event.at, activity=event.activity,
+                     stage=outcome[1], trigger=outcome[2],
+                     kind=outcome[3],  # type: ignore[arg-type]
+                     rule=outcome[4], reason=outcome[5])
+
+
+def _increased(value: str | None, old: str | None) -> bool:
+    try:
+        return int(value or "") > int(old or "")
+    except ValueError:
+        return False  # not numbers (or missing): not an increase
+
+
+def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:
+    """(kind, rule, reason) for a refusal by the machine."""
+    if isinstance(exc, InvalidTransition):
+        allowed = ", ".join(sorted(exc.defined)) or "none"
+        return ("not_allowed", f"{trigger} from {stage}: not allowed",
+                f"{trigger!r} is not allowed in stage {stage!r} (allowed there: {allowed})")
+    if isinstance(exc, TransitionRefused):
+        return ("refused", f"{trigger} from {stage}: refused", "; ".join(exc.reasons))
+    if isinstance(exc, PermissionDenied):
+        allowed = ", ".join(sorted(exc.allowed_roles))
+        return ("role", f"{trigger} from {stage}: role {exc.role} not allowed",
+                f"role {exc.role!r} may not fire {trigger!r} in stage {stage!r} "
+                f"(roles allowed: {allowed})")
+    return ("payload", f"{trigger} from {stage}: rejected", str(exc).splitlines()[0])

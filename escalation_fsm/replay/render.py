@@ -1,0 +1,224 @@
+"""Rendering a :class:`~escalation_fsm.replay.report.ReviewReport`: table, Markdown, JSON, HTML.
+
+The report is first laid out as a list of sections (title, note lines, one table each); the
+terminal, Markdown and HTML renderers only format those, so the three always say the same.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .report import Breakdown, Kpis, ReviewReport
+
+__all__ = ["FORMATS", "Format", "render_report"]
+
+Format = Literal["table", "markdown", "json", "html"]
+FORMATS: tuple[Format, ...] = ("table", "markdown", "json", "html")
+_TOP_GROUPS = 12
+
+
+@dataclass
+class _Section:
+    title: str
+    notes: list[str] = field(default_factory=list)
+    headers: Sequence[str] = ()
+    rows: list[Sequence[str]] = field(default_factory=list)
+    right: frozenset[int] = frozenset()
+    """Columns aligned right (numbers)."""
+    details: dict[int, str] = field(default_factory=dict)
+    """A line of explanation shown under the row with this index."""
+
+
+def render_report(report: ReviewReport, fmt: Format) -> str:
+    """The report as text in ``fmt`` (``html`` is one self-contained page, no external assets)."""
+    if fmt == "json":
+        return report.model_dump_json(indent=2) + "\n"
+    renderer: dict[str, Callable[[ReviewReport, list[_Section]], str]] = {
+        "table": _text, "markdown": _markdown, "html": _html}
+    return renderer[fmt](report, _sections(report))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+_KPI_HEADERS = ("cases", "conform", "deviating", "open", "FCR", "escalated", "reopened",
+                "TTR median", "TTR p90")
+
+
+def _kpi_cells(k: Kpis) -> list[str]:
+    ttr = k.time_to_resolution
+    return [_n(k.cases), _pct(k.conformance_rate), _n(k.deviating), _n(k.open),
+            _pct(k.first_contact_resolution_rate), _pct(k.escalation_rate), _pct(k.reopen_rate),
+            _hours(ttr.median_hours), _hours(ttr.p90_hours)]
+
+
+def _breakdown(title: str, groups: list[Breakdown], what: str) -> _Section:
+    section = _Section(title, headers=(what, *_KPI_HEADERS), right=frozenset(range(1, 10)))
+    shown = groups[:_TOP_GROUPS] if what == "category" else groups
+    section.rows = [[g.key, *_kpi_cells(g.kpis)] for g in shown]
+    if len(shown) < len(groups):
+        section.notes.append(f"the {len(shown)} largest of {len(groups)} categories "
+                             f"(all of them are in the JSON output)")
+    return section
+
+
+def _sections(r: ReviewReport) -> list[_Section]:
+    k = r.overall
+    period = (f"{r.period_start:%Y-%m-%d} .. {r.period_end:%Y-%m-%d}"
+              if r.period_start and r.period_end else "-")
+    summary = _Section("Summary", notes=[
+        f"log {r.log}; mapping {r.mapping}; spec {r.spec}",
+        f"{_n(r.rows)} rows, {_n(r.events)} events, {_n(r.cases)} cases, period {period}",
+    ], headers=("figure", "value"), right=frozenset({1}))
+    summary.rows = [
+        ["conformance rate (fitting / judged)", _pct(k.conformance_rate)],
+        ["cases fitting / deviating / open", f"{_n(k.fitting)} / {_n(k.deviating)} / {_n(k.open)}"],
+        ["first-contact resolution rate", _pct(k.first_contact_resolution_rate)],
+        ["escalation rate", _pct(k.escalation_rate)],
+        ["reopen rate", _pct(k.reopen_rate)],
+        ["resolved cases", _n(k.resolved)],
+        ["time to resolution, median", _hours(k.time_to_resolution.median_hours)],
+        ["time to resolution, 90th percentile", _hours(k.time_to_resolution.p90_hours)],
+    ]
+    deviations = _Section("Top deviations", headers=("deviation", "cases", "events", "examples"),
+                          right=frozenset({1, 2}))
+    deviations.notes = ["cases: where it was the first deviation; events: every occurrence"]
+    for d in r.top_deviations[:10]:
+        deviations.details[len(deviations.rows)] = f"why: {d.reason}"
+        deviations.rows.append([d.rule, _n(d.cases), _n(d.events), ", ".join(d.examples)])
+    if not r.cases:
+        deviations.notes.append("no cases to review: every event was skipped (see Data notes)")
+    elif not r.top_deviations:
+        deviations.notes.append("no deviations: every case followed the observable rules")
+    sections = [summary, deviations]
+    if r.by_priority:
+        sections.append(_breakdown("By priority", r.by_priority, "priority"))
+    if r.by_category:
+        sections.append(_breakdown("By category", r.by_category, "category"))
+    sections.append(_breakdown("By month (of the case's first event)", r.by_month, "month"))
+    stages = _Section("Time in stage", headers=("stage", "cases", "median", "p90", "total"),
+                      right=frozenset({1, 2, 3, 4}))
+    stages.rows = [[s.stage, _n(s.cases), _hours(s.median_hours), _hours(s.p90_hours),
+                    _hours(s.total_hours)] for s in r.time_in_stage]
+    transitions = _Section("Transitions observed", headers=("source", "trigger", "dest", "count"),
+                           right=frozenset({3}))
+    transitions.rows = [[t.source, t.trigger, t.dest, _n(t.count)] for t in r.transition_counts]
+    hidden = _Section("Not observable in this log (never counted as violations)",
+                      notes=[f"{n.rule} -- {n.reason}" for n in r.not_observable])
+    sections += [stages, transitions, hidden]
+    data = _Section("Data notes", notes=[*r.warnings] or ["none"])
+    if r.unknown_activities:
+        data.headers = ("unknown activity (skipped)", "events", "first line")
+        data.right = frozenset({1, 2})
+        data.rows = [[u.activity, _n(u.events), str(u.first_line)] for u in r.unknown_activities]
+    sections.append(data)
+    return sections
+
+
+def _widths(section: _Section) -> list[int]:
+    rows = (section.headers, *section.rows)
+    return [max(len(row[i]) for row in rows) for i in range(len(section.headers))]
+
+
+def _text(r: ReviewReport, sections: list[_Section]) -> str:
+    out = [f"Escalation review: {r.log}", ""]
+    for section in sections:
+        out += [section.title, "-" * len(section.title), *section.notes]
+        if section.headers:
+            widths = _widths(section)
+            for index, row in enumerate((section.headers, *section.rows), start=-1):
+                out.append("  ".join(
+                    cell.rjust(w) if i in section.right else cell.ljust(w)
+                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+                if index in section.details:
+                    out.append(f"    {section.details[index]}")
+        out.append("")
+    out += ["Diagram", "-------", r.diagram.note]
+    if r.diagram.available:
+        out.append("(the annotated Mermaid diagram is in the markdown, html and json outputs)")
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _markdown(r: ReviewReport, sections: list[_Section]) -> str:
+    out = [f"# Escalation review: {r.log}", ""]
+    for section in sections:
+        out += [f"## {section.title}", ""]
+        out += [f"- {note}" for note in section.notes]
+        if section.notes:
+            out.append("")
+        if section.headers:
+            out.append("| " + " | ".join(section.headers) + " |")
+            out.append("|" + "|".join("---:" if i in section.right else "---"
+                                      for i in range(len(section.headers))) + "|")
+            for index, row in enumerate(section.rows):
+                cells = [_md_cell(c) for c in row]
+                if index in section.details:
+                    cells[0] += f"<br>{_md_cell(html.escape(section.details[index], quote=False))}"
+                out.append("| " + " | ".join(cells) + " |")
+            out.append("")
+    out += ["## State diagram", "", r.diagram.note, ""]
+    if r.diagram.mermaid:
+        out += ["```mermaid", r.diagram.mermaid.rstrip(), "```", ""]
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
+color:#1d2330;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;
+border-bottom:1px solid #d5d9e0}table{border-collapse:collapse;margin:.5rem 0}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
+th{background:#f4f6f9}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.why td{color:#5b6475;font-size:.9em;border-bottom:1px solid #d5d9e0}
+p.note{color:#5b6475;margin:.2rem 0}pre{background:#f4f6f9;padding:1rem;overflow:auto}
+.svg svg{max-width:100%;height:auto}
+"""
+
+
+def _html(r: ReviewReport, sections: list[_Section]) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>Escalation review: {e(r.log)}</title>", f"<style>{_CSS}</style></head><body>",
+           f"<h1>Escalation review: {e(r.log)}</h1>"]
+    for section in sections:
+        out.append(f"<h2>{e(section.title)}</h2>")
+        out += [f'<p class="note">{e(note)}</p>' for note in section.notes]
+        if not section.headers:
+            continue
+        out.append("<table><thead><tr>" + "".join(
+            f'<th{" class=n" if i in section.right else ""}>{e(h)}</th>'
+            for i, h in enumerate(section.headers)) + "</tr></thead><tbody>")
+        for index, row in enumerate(section.rows):
+            out.append("<tr>" + "".join(f'<td{" class=n" if i in section.right else ""}>{e(c)}</td>'
+                                        for i, c in enumerate(row)) + "</tr>")
+            if index in section.details:
+                out.append(f'<tr class="why"><td colspan="{len(row)}">'
+                           f"{e(section.details[index])}</td></tr>")
+        out.append("</tbody></table>")
+    out += ["<h2>State diagram</h2>", f'<p class="note">{e(r.diagram.note)}</p>']
+    if r.diagram.svg:
+        # Our own renderer's SVG (Graphviz output), embedded so the page works offline.
+        svg = r.diagram.svg
+        out.append(f'<div class="svg">{svg[max(svg.find("<svg"), 0):]}</div>')
+    elif r.diagram.mermaid:
+        out.append(f"<pre>{e(r.diagram.mermaid)}</pre>")
+    out.append(f'<p class="note">{e(r.generated_by)}, report schema {e(r.schema_version)}</p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,360 @@
+"""The escalation review report: its versioned JSON schema and how it is computed from a replay.
+
+:class:`ReviewReport` is the contract other tools consume (``escalation-fsm replay --format json``;
+:func:`report_json_schema` gives its JSON Schema). ``schema_version`` follows semantic versioning:
+a minor bump only adds fields, a major bump changes or removes them.
+
+Definitions (per case; a case is a ticket):
+
+* *fits*: every event was allowed by the observable rules and the case reached a final stage;
+  *deviates*: at least one event was not allowed; *open*: allowed so far, not finished.
+  Conformance rate = fitting / (fitting + deviating): open cases have not broken a rule yet.
+* *resolved*: some event mapped to ``resolve``; time to resolution runs from the case's first
+  event to its last ``resolve``.
+* *first-contact resolution* rate: resolved cases never escalated nor reopened, over resolved cases.
+* *escalation* rate: cases with an ``escalate`` event, over all cases.
+* *reopen* rate: resolved cases with a ``reopen`` event, over resolved cases.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import __version__
+from .engine import CaseResult, Replayer
+from .reader import LogStats
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Breakdown",
+    "DeviationSummary",
+    "Diagram",
+    "Durations",
+    "Kpis",
+    "NotObservableRule",
+    "ReviewReport",
+    "StageTime",
+    "TransitionCount",
+    "UnknownActivity",
+    "build_report",
+    "report_json_schema",
+]
+
+SCHEMA_VERSION = "1.0"
+_HOUR = 3600.0
+_EXAMPLES = 3
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Durations(_Out):
+    """A distribution of durations, in hours (``None`` when there is no data)."""
+
+    count: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
+class Kpis(_Out):
+    """The review figures for one set of cases (all, one category, one month...)."""
+
+    cases: int
+    fitting: int
+    deviating: int
+    open: int
+    conformance_rate: float | None
+    resolved: int
+    first_contact_resolution_rate: float | None
+    escalation_rate: float | None
+    reopen_rate: float | None
+    time_to_resolution: Durations
+
+
+class Breakdown(_Out):
+    """The figures of the cases sharing one value (a category, a priority, a month ``YYYY-MM``)."""
+
+    key: str
+    kpis: Kpis
+
+
+class DeviationSummary(_Out):
+    """One kind of deviation: how many cases it stopped first, how many events it refused in all."""
+
+    rule: str
+    kind: Literal["not_allowed", "refused", "role", "payload"]
+    stage: str
+    trigger: str
+    reason: str
+    cases: int
+    """Cases whose *first* deviation is this one."""
+    events: int
+    """Deviating events of this kind, counting every case and every repeat."""
+    examples: list[str]
+
+
+class StageTime(_Out):
+    """Time spent in a stage, per case that spent time there."""
+
+    stage: str
+    cases: int
+    median_hours: float | None
+    p90_hours: float | None
+    total_hours: float
+
+
+class TransitionCount(_Out):
+    """How often a transition ``(source, trigger)`` was observed (committed) in the replay."""
+
+    source: str
+    trigger: str
+    dest: str
+    count: int
+
+
+class NotObservableRule(_Out):
+    """A rule of the spec the log cannot show; never counted as a violation."""
+
+    rule: str
+    reason: str
+
+
+class UnknownActivity(_Out):
+    """An activity the mapping does not know, and how its events were handled."""
+
+    activity: str
+    events: int
+    first_line: int
+
+
+class Diagram(_Out):
+    """The state diagram annotated with the transition counts, when it could be produced."""
+
+    available: bool
+    mermaid: str | None = None
+    svg: str | None = None
+    note: str
+
+
+class ReviewReport(_Out):
+    """The escalation review report (JSON schema version :data:`SCHEMA_VERSION`)."""
+
+    schema_version: Literal["1.0"] = "1.0"
+    generated_by: str
+    log: str
+    mapping: str
+    spec: str
+    rows: int
+    events: int
+    cases: int
+    period_start: datetime | None
+    period_end: datetime | None
+    overall: Kpis
+    top_deviations: list[DeviationSummary]
+    by_category: list[Breakdown]
+    by_priority: list[Breakdown]
+    by_month: list[Breakdown]
+    time_in_stage: list[StageTime]
+    transition_counts: list[TransitionCount]
+    not_observable: list[NotObservableRule]
+    unknown_activities: list[UnknownActivity]
+    ignored_events: int
+    reordered_cases: int
+    warnings: list[str]
+    diagram: Diagram
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``transition_counts`` keyed by ``(source, trigger)``, as the diagrams take them."""
+        return {(t.source, t.trigger): t.count for t in self.transition_counts}
+
+
+def report_json_schema() -> dict[str, object]:
+    """The JSON Schema of :class:`ReviewReport` (for consumers of ``--format json``)."""
+    return ReviewReport.model_json_schema()
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``values`` with linear interpolation; ``None`` if empty.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5), percentile([5.0], 0.9), percentile([], 0.5)
+    (2.5, 5.0, None)
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class _Acc:
+    """Accumulates the figures of a set of cases: a few counters and one float per resolved case."""
+
+    __slots__ = ("cases", "deviating", "escalated", "fcr", "fitting", "open", "reopened",
+                 "resolved", "ttr")
+
+    def __init__(self) -> None:
+        self.cases = self.fitting = self.deviating = self.open = 0
+        self.resolved = self.fcr = self.escalated = self.reopened = 0
+        self.ttr = array("d")  # 8 bytes a case: memory grows with cases, never with events
+
+    def add(self, status: str, escalated: bool, reopened: bool, hours: float | None) -> None:
+        """Count one case (its resolution time in ``hours``, ``None`` if unresolved)."""
+        self.cases += 1
+        if status == "fits":
+            self.fitting += 1
+        elif status == "deviates":
+            self.deviating += 1
+        else:
+            self.open += 1
+        self.escalated += escalated
+        if hours is not None:
+            self.resolved += 1
+            self.ttr.append(hours)
+            self.reopened += reopened
+            self.fcr += not (escalated or reopened)
+
+    def kpis(self) -> Kpis:
+        judged = self.fitting + self.deviating
+        return Kpis(
+            cases=self.cases, fitting=self.fitting, deviating=self.deviating, open=self.open,
+            conformance_rate=_rate(self.fitting, judged), resolved=self.resolved,
+            first_contact_resolution_rate=_rate(self.fcr, self.resolved),
+            escalation_rate=_rate(self.escalated, self.cases),
+            reopen_rate=_rate(self.reopened, self.resolved),
+            time_to_resolution=Durations(count=len(self.ttr), median_hours=_q(self.ttr, 0.5),
+                                         p90_hours=_q(self.ttr, 0.9)),
+        )
+
+
+def _q(values: Sequence[float], q: float) -> float | None:
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(part / whole, 4)
+
+
+class _Deviations:
+    def __init__(self) -> None:
+        self.first: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = defaultdict(list)
+        self.sample: dict[str, tuple[str, str, str, str]] = {}
+
+    def add(self, case: CaseResult) -> None:
+        for position, deviation in enumerate(case.deviations):
+            rule = deviation.rule
+            self.events[rule] += 1
+            self.sample.setdefault(rule, (deviation.kind, deviation.stage, deviation.trigger,
+                                          deviation.reason))
+            if position == 0:
+                self.first[rule] += 1
+                if len(self.examples[rule]) < _EXAMPLES:
+                    self.examples[rule].append(case.case_id)
+
+    def summaries(self) -> list[DeviationSummary]:
+        rules = sorted(self.events, key=lambda r: (-self.first[r], -self.events[r], r))
+        return [
+            DeviationSummary(rule=rule, kind=self.sample[rule][0],
+                             stage=self.sample[rule][1], trigger=self.sample[rule][2],
+                             reason=self.sample[rule][3], cases=self.first[rule],
+                             events=self.events[rule], examples=self.examples.get(rule, []))
+            for rule in rules
+        ]
+
+
+def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogStats, *,
+                 log_name: str, diagram: Diagram | None = None) -> ReviewReport:
+    """Consume the case results of a replay (streamed) and compute the report.
+
+    Memory grows with the number of cases (a few floats each), not with the number of events.
+    """
+    overall = _Acc()
+    groups: dict[str, defaultdict[str, _Acc]] = {k: defaultdict(_Acc)
+                                                 for k in ("category", "priority", "month")}
+    deviations = _Deviations()
+    stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
+    fired: Counter[tuple[str, str]] = Counter()
+    events = backwards = 0
+    by_category, by_priority, by_month = groups["category"], groups["priority"], groups["month"]
+    for case in results:
+        events += case.events
+        backwards += case.clock_backwards
+        seconds = case.resolution_seconds
+        figures = (case.status, case.escalated, case.reopened,
+                   None if seconds is None else seconds / _HOUR)
+        overall.add(*figures)
+        if case.category is not None:
+            by_category[case.category].add(*figures)
+        if case.priority is not None:
+            by_priority[case.priority].add(*figures)
+        by_month[f"{case.start.year:04d}-{case.start.month:02d}"].add(*figures)
+        if case.deviations:
+            deviations.add(case)
+        for stage, seconds in case.stage_seconds.items():
+            stage_times[stage].append(seconds / _HOUR)
+        fired.update(case.fired)
+    spec = replayer.spec
+    warnings = _warnings(stats, replayer, backwards)
+    if diagram is None:
+        diagram = Diagram(available=False, note="state diagram not requested")
+    return ReviewReport(
+        generated_by=f"escalation-fsm {__version__}",
+        log=log_name, mapping=replayer.mapping.source, spec=spec.name,
+        rows=stats.rows, events=events, cases=overall.cases,
+        period_start=stats.start, period_end=stats.end,
+        overall=overall.kpis(),
+        top_deviations=deviations.summaries(),
+        by_category=_breakdown(groups["category"], by_size=True),
+        by_priority=_breakdown(groups["priority"], by_size=False),
+        by_month=_breakdown(groups["month"], by_size=False),
+        time_in_stage=[
+            StageTime(stage=stage, cases=len(stage_times[stage]),
+                      median_hours=_q(stage_times[stage], 0.5),
+                      p90_hours=_q(stage_times[stage], 0.9),
+                      total_hours=round(sum(stage_times[stage]), 2))
+            for stage in spec.stage_names if stage in stage_times
+        ],
+        transition_counts=[
+            TransitionCount(source=t.source, trigger=t.trigger, dest=t.target, count=fired[t.key])
+            for t in spec.transitions if fired[t.key]
+        ],
+        not_observable=[NotObservableRule(rule=n.rule, reason=n.reason)
+                        for n in replayer.not_observable],
+        unknown_activities=[UnknownActivity(activity=a, events=n,
+                                            first_line=stats.unknown_first_line[a])
+                            for a, n in stats.unknown.most_common()],
+        ignored_events=stats.ignored, reordered_cases=stats.reordered_cases,
+        warnings=warnings, diagram=diagram,
+    )
+
+
+def _breakdown(groups: dict[str, _Acc], *, by_size: bool) -> list[Breakdown]:
+    keys = sorted(groups, key=lambda k: (-groups[k].cases, k)) if by_size else sorted(groups)
+    return [Breakdown(key=key, kpis=groups[key].kpis()) for key in keys]
+
+
+def _warnings(stats: LogStats, replayer: Replayer, backwards: int) -> list[str]:
+    warnings: list[str] = []
+    if stats.unknown:
+        total = sum(stats.unknown.values())
+        warnings.append(f"{total} event(s) with {len(stats.unknown)} activit(ies) the mapping "
+                        f"does not know were skipped (see unknown_activities)")
+    if stats.reordered_cases:
+        column = replayer.mapping.columns.order or replayer.mapping.columns.timestamp
+        warnings.append(f"{stats.reordered_cases} case(s) had rows out of order in the file; "
+                        f"they were replayed in {column!r} order")
+    if backwards:
+        warnings.append(f"{backwards} case(s) have events timed earlier than the event before "
+                        f"them in replay order; those gaps are not counted as time in a stage")
+    return warnings

@@ -1,0 +1,49 @@
+"""One call from a log file and a mapping to the review report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from .diagram import annotated_diagram
+from .engine import CaseResult, Replayer
+from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
+from .reader import LogStats, Progress
+from .report import ReviewReport, build_report
+
+__all__ = ["resolve_mapping", "review"]
+
+
+def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
+    """A mapping given as a :class:`LogMapping`, a TOML path, or a shipped mapping's name."""
+    if isinstance(mapping, LogMapping):
+        return mapping
+    if isinstance(mapping, str) and mapping in shipped_mappings() and not Path(mapping).exists():
+        return shipped_mapping(mapping)
+    return load_mapping(mapping)
+
+
+def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = False,
+           progress: Progress | None = None,
+           on_case: Callable[[CaseResult], object] | None = None) -> ReviewReport:
+    """Replay ``log`` with ``mapping`` and compute the review report (with the diagram if possible).
+
+    ``svg`` also renders the annotated diagram as SVG (needs Graphviz; the report says so when it
+    cannot). ``on_case`` is called with each case's result as it is replayed. Raises
+    :class:`~escalation_fsm.replay.errors.MappingError` or
+    :class:`~escalation_fsm.replay.errors.LogError` before any report exists: never a partial one.
+    """
+    replayer = Replayer(resolve_mapping(mapping))
+    stats = LogStats(source=str(log))
+    results: Iterable[CaseResult] = replayer.replay(log, stats, progress=progress)
+    if on_case is not None:
+        results = _tee(results, on_case)
+    report = build_report(results, replayer, stats, log_name=Path(log).name)
+    diagram = annotated_diagram(replayer.spec, report.counts(), svg=svg)
+    return report.model_copy(update={"diagram": diagram})
+
+
+def _tee(results: Iterable[CaseResult], on_case: Callable[[CaseResult], object]) -> Iterator[CaseResult]:
+    for result in results:
+        on_case(result)
+        yield result

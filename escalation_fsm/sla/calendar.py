@@ -142,14 +142,15 @@ class BusinessCalendar(BaseModel):
         A period that starts or ends in a skipped or repeated hour of a daylight-saving change is
         placed the way :mod:`zoneinfo` resolves that wall-clock time (``fold=0``).
         """
-        return _day_periods(self, day)
+        return _periods(self, _days_of(self), day)
 
     def _periods_from(self, when: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working periods that end after ``when``, in order, for up to ``_MAX_SEARCH_DAYS``."""
         # Start a day early: a period of the previous local day may still run (late shifts).
         day = when.astimezone(self.zone).date() - timedelta(days=1)
+        days = _days_of(self)
         for offset in range(_MAX_SEARCH_DAYS):
-            for start, end in self.periods(day + timedelta(days=offset)):
+            for start, end in _periods(self, days, day + timedelta(days=offset)):
                 if end > when:
                     yield start, end
 
@@ -184,23 +185,38 @@ class BusinessCalendar(BaseModel):
             return total
         first = start.astimezone(self.zone).date() - timedelta(days=1)
         last = end.astimezone(self.zone).date()
+        days = _days_of(self)
         for offset in range((last - first).days + 1):
-            for period_start, period_end in self.periods(first + timedelta(days=offset)):
+            for period_start, period_end in _periods(self, days, first + timedelta(days=offset)):
                 overlap = min(period_end, end) - max(period_start, start)
                 if overlap > timedelta(0):
                     total += overlap
         return total
 
 
-@lru_cache(maxsize=8192)
-def _day_periods(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    # Cached outside the model (calendars are frozen and hashable): a private cache attribute
-    # would take part in pydantic's equality. Deadlines of one ticket revisit the same few days.
-    if not calendar.is_working_day(day):
-        return ()
-    zone = calendar.zone
-    return tuple((start, end) for start, end in (p.on(day, zone) for p in calendar.hours)
-                 if start < end)  # a period inside a skipped hour has no length
+_Periods = tuple[tuple[datetime, datetime], ...]
+
+
+@lru_cache(maxsize=64)
+def _days_of(calendar: BusinessCalendar) -> dict[date, _Periods]:
+    # The working periods of each day a calendar was asked about. Kept outside the model
+    # (calendars are frozen and hashable) because a private attribute would take part in
+    # pydantic's equality; fetched once per add/between, since hashing a model costs more than
+    # looking a day up. A few hundred dates a year per calendar: small.
+    return {}
+
+
+def _periods(calendar: BusinessCalendar, days: dict[date, _Periods], day: date) -> _Periods:
+    found = days.get(day)
+    if found is None:
+        if calendar.is_working_day(day):
+            zone = calendar.zone
+            found = tuple((start, end) for start, end in (p.on(day, zone) for p in calendar.hours)
+                          if start < end)  # a period inside a skipped hour has no length
+        else:
+            found = ()
+        days[day] = found
+    return found
 
 
 def _utc(when: datetime, name: str) -> datetime:

@@ -5,11 +5,16 @@ The public names are re-exported here; the implementation lives in private-by-co
 
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
+    ConcurrentUpdate,
+    CorruptTicket,
     EscalationError,
     HookFailed,
     InvalidTransition,
     PermissionDenied,
     SpecError,
+    StoreError,
+    TicketExists,
+    TicketNotFound,
     TransitionRefused,
 )
 from .hooks import Hook, TransitionEvent
@@ -42,6 +47,8 @@ __all__ = [
     "AuditRecord",
     "Category",
     "Clock",
+    "ConcurrentUpdate",
+    "CorruptTicket",
     "Decision",
     "Escalation",
     "EscalationError",
@@ -66,8 +73,11 @@ __all__ = [
     "Stage",
     "StageSpec",
     "Step",
+    "StoreError",
     "SystemClock",
     "Ticket",
+    "TicketExists",
+    "TicketNotFound",
     "TransitionEvent",
     "TransitionRefused",
     "TransitionSpec",

@@ -15,11 +15,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from .clock import ManualClock
-from .errors import EscalationError
+from .errors import EscalationError, TicketExists
 from .machine import EscalationMachine
 from .models import Actor, Assessment, Category, Role, Ticket, Trigger
+from .stores import TicketStore
 
-__all__ = ["SCENARIOS", "Scenario", "run_demo"]
+__all__ = ["SCENARIOS", "START", "Scenario", "demo_machine", "run_demo"]
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+"""When the demo's manual clock starts, so that its output is the same on every run."""
 
 AGENT = Actor(id="a-17", role=Role.AGENT)
 TIER2 = Actor(id="t2-04", role=Role.TIER2)
@@ -92,19 +96,41 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+def demo_machine() -> EscalationMachine:
+    """The default procedure on a manual clock that ticks 7 minutes per reading."""
+    return EscalationMachine(clock=ManualClock(START, tick=timedelta(minutes=7)))
+
+
 def run_demo(write: Callable[[str], object] = print,
-             machine: EscalationMachine | None = None) -> list[Ticket]:
-    """Run every scenario, printing each transition (or refusal); return the final tickets."""
-    if machine is None:
-        clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC), tick=timedelta(minutes=7))
-        machine = EscalationMachine(clock=clock)
+             machine: EscalationMachine | None = None,
+             store: TicketStore | None = None) -> list[Ticket]:
+    """Run every scenario, printing each transition (or refusal); return the final tickets.
+
+    With ``store``, each ticket is created in it and every trigger applied through it (with the
+    store's machine); a ticket already in the store is shown as stored and not run again.
+    """
+    if store is not None:
+        machine = store.machine
+    elif machine is None:
+        machine = demo_machine()
     finals = []
     for scenario in SCENARIOS:
         ticket = scenario.ticket
         write(f"== {scenario.title}: {ticket.id} ({ticket.category}) {ticket.details!r}")
+        if store is not None:
+            try:
+                store.create(ticket)
+            except TicketExists:
+                ticket = store.get(ticket.id)
+                write(f"   already stored: stage {ticket.stage}, version {ticket.version}; not run again")
+                finals.append(ticket)
+                continue
         for trigger, actor, payload in scenario.steps:
             try:
-                ticket = machine.fire(ticket, trigger, actor=actor, **payload)
+                if store is None:
+                    ticket = machine.fire(ticket, trigger, actor=actor, **payload)
+                else:
+                    ticket = store.apply(ticket.id, trigger, actor=actor, **payload)
             except (EscalationError, ValidationError) as exc:
                 write(f"   REFUSED {trigger} by {actor.id} ({actor.role}): {type(exc).__name__}")
                 for line in str(exc).splitlines()[1:]:

@@ -10,13 +10,22 @@ This module imports nothing else from the package so that any module may import 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotation only: at run time this module imports nothing from the package
+    from .models import Ticket
 
 __all__ = [
+    "ConcurrentUpdate",
+    "CorruptTicket",
     "EscalationError",
     "HookFailed",
     "InvalidTransition",
     "PermissionDenied",
     "SpecError",
+    "StoreError",
+    "TicketExists",
+    "TicketNotFound",
     "TransitionRefused",
 ]
 
@@ -113,7 +122,7 @@ class HookFailed(EscalationError, RuntimeError):
     """
 
     def __init__(
-        self, *, phase: str, trigger: str, ticket: object, failures: Sequence[tuple[str, BaseException]]
+        self, *, phase: str, trigger: str, ticket: Ticket, failures: Sequence[tuple[str, BaseException]]
     ) -> None:
         self.phase = phase
         self.trigger = trigger
@@ -126,3 +135,62 @@ class HookFailed(EscalationError, RuntimeError):
             else "the transition WAS committed; the new ticket is on .ticket"
         )
         super().__init__(f"{len(self.failures)} {phase}-hook(s) failed on {trigger!r} ({outcome}): {listing}")
+
+
+class StoreError(EscalationError, RuntimeError):
+    """A ticket store could not do what was asked (base of every store error).
+
+    Raised as such when the database itself fails or is not usable (not a database, a schema
+    written by a newer release); the subclasses below say more precisely what went wrong.
+    """
+
+
+class TicketNotFound(StoreError, KeyError):
+    """No ticket with this id is stored. Also a ``KeyError``: a store is looked up by id."""
+
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"ticket {ticket_id!r} is not in the store")
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message and wrap it in quotes.
+        return str(self.args[0])
+
+
+class TicketExists(StoreError, ValueError):
+    """``create`` was given a ticket whose id is already stored; nothing was written."""
+
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"ticket {ticket_id!r} is already in the store")
+
+
+class ConcurrentUpdate(StoreError):
+    """Another writer changed the ticket first (optimistic-lock conflict); nothing was written.
+
+    ``expected_version`` is the version this writer read; ``attempts`` is how many times
+    ``apply`` tried (each on a fresh read) before giving up.
+    """
+
+    def __init__(self, *, ticket_id: str, trigger: str, expected_version: int, attempts: int = 1) -> None:
+        self.ticket_id = ticket_id
+        self.trigger = trigger
+        self.expected_version = expected_version
+        self.attempts = attempts
+        super().__init__(
+            f"ticket {ticket_id}: {trigger!r} lost the race for version {expected_version + 1} "
+            f"after {attempts} attempt(s); another writer updated the ticket first, "
+            f"nothing was written"
+        )
+
+
+class CorruptTicket(StoreError, ValueError):
+    """A stored row does not decode to a consistent ticket (damaged, or written by other code).
+
+    No half-built ticket is returned; ``reason`` says what is wrong, the decoding error is chained.
+    """
+
+    def __init__(self, *, ticket_id: str, reason: str) -> None:
+        self.ticket_id = ticket_id
+        self.reason = reason
+        super().__init__(f"ticket {ticket_id!r}: stored data is corrupt or foreign: {reason}")

@@ -98,7 +98,7 @@ def test_after_hook_failures_never_lose_the_commit(machine: EscalationMachine) -
     assert calls == ["mail", "audit-log", "pager"]
     assert err.phase == "after" and "WAS committed" in str(err)
     committed = err.ticket
-    assert committed.stage == Stage.ESCALATED and committed.version == t.version + 1  # type: ignore[attr-defined]
+    assert committed.stage == Stage.ESCALATED and committed.version == t.version + 1
     assert [type(exc) for _, exc in err.failures] == [OSError, RuntimeError]
     assert isinstance(err.__cause__, OSError)
 

@@ -8,6 +8,7 @@ from escalation_fsm import (
     Category,
     EscalationMachine,
     Explanation,
+    HookFailed,
     Role,
     Stage,
     Ticket,
@@ -43,3 +44,12 @@ def main() -> None:
     why: Explanation = machine.explain(ticket, Trigger.RESOLVE, actor=agent, solution="x")
     allowed: set[str] = machine.allowed(ticket, agent)
     print(why.ok, sorted(allowed))
+
+
+def committed_despite_hook_failure(machine: EscalationMachine, ticket: Ticket, agent: Actor) -> Ticket:
+    try:
+        return machine.fire(ticket, Trigger.ATTEMPT, actor=agent)
+    except HookFailed as failed:
+        if failed.phase == "after":
+            return failed.ticket  # typed as Ticket: the committed ticket is never lost
+        raise

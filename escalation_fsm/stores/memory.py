@@ -1,0 +1,78 @@
+"""An in-process store for tests and prototypes: the same contract, nothing durable."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from ..clock import Clock
+from ..errors import TicketExists, TicketNotFound
+from ..machine import EscalationMachine
+from ..models import Ticket
+from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
+
+__all__ = ["MemoryStore"]
+
+
+class _Tickets:
+    """The shared state behind one or more :class:`MemoryStore` handles."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: dict[str, tuple[Ticket, datetime]] = {}
+
+
+class MemoryStore(StoreBase):
+    """Tickets kept in a dict, thread-safe, with the same optimistic concurrency as the databases.
+
+    Tickets are immutable values, so the store keeps them as they are. ``shared_with`` opens
+    another handle on the same tickets (as a second process would open the same database), for
+    example with a different machine.
+
+    >>> from escalation_fsm import Actor, Category, Role, Ticket
+    >>> store = MemoryStore()
+    >>> _ = store.create(Ticket(id="T-1", customer_id="C-1", category=Category.OTHER, details="x"))
+    >>> store.apply("T-1", "attempt", actor=Actor(id="a-1", role=Role.AGENT)).stage
+    'attempted'
+    """
+
+    def __init__(self, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, shared_with: MemoryStore | None = None) -> None:
+        super().__init__(machine=machine, clock=clock, max_attempts=max_attempts)
+        self._tickets: _Tickets = _Tickets() if shared_with is None else shared_with._tickets
+
+    def close(self) -> None:
+        """Nothing to release; the tickets stay readable through other handles."""
+
+    def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
+        with self._tickets.lock:
+            if ticket.id in self._tickets.rows:
+                raise TicketExists(ticket.id)
+            self._tickets.rows[ticket.id] = (ticket, updated_at)
+
+    def _load(self, ticket_id: str) -> Ticket:
+        with self._tickets.lock:
+            row = self._tickets.rows.get(ticket_id)
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        return row[0]
+
+    def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
+        with self._tickets.lock:
+            stored, _ = self._tickets.rows[new.id]
+            if stored.version != expected_version:
+                return False
+            self._tickets.rows[new.id] = (new, updated_at)
+            return True
+
+    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
+        with self._tickets.lock:
+            rows = list(self._tickets.rows.values())
+        found = sorted(((updated, ticket.id), ticket) for ticket, updated in rows
+                       if where.matches(ticket, updated))
+        return [ticket for _, ticket in found[:limit]]
+
+    def _page(self, after: str | None, size: int) -> list[Ticket]:
+        with self._tickets.lock:
+            ids = sorted(key for key in self._tickets.rows if after is None or key > after)[:size]
+            return [self._tickets.rows[key][0] for key in ids]

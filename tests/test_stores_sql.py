@@ -1,0 +1,149 @@
+"""What only the SQL stores have: a schema, raw rows that can be damaged, database errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from store_support import SQL_KINDS, Backend, backend, open_and_close, processes
+from support import AGENT
+
+from escalation_fsm import Category, CorruptTicket, StoreError, Ticket, Trigger
+from escalation_fsm.stores import PostgresStore, SQLiteStore, StoreBase
+
+
+@pytest.fixture(params=SQL_KINDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with backend(request.param, tmp_path) as found:
+        yield found
+
+
+def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
+    store = db.open()
+    store.create(Ticket(id=ticket_id, customer_id="C", category=Category.OTHER, details="d"))
+    store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+    store.apply(ticket_id, Trigger.RECORD_STEP, actor=AGENT, step="KB")
+    return store
+
+
+def test_schema_is_created_once_with_a_version(db: Backend) -> None:
+    """Opening again keeps the data; the stored schema version is 1."""
+    _stored(db)
+    again = db.open()
+    assert again.get("T-1").version == 2
+    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("1",)]
+
+
+def test_a_newer_schema_version_is_refused(db: Backend) -> None:
+    """A database written by a later release is not misread: opening it says what to do."""
+    _stored(db)
+    db.sql("UPDATE escalation_meta SET value = '2' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 2.*upgrade"):
+        db.open()
+
+
+def test_history_is_append_only_in_the_database(db: Backend) -> None:
+    """Even raw SQL cannot rewrite or delete the audit trail."""
+    _stored(db)
+    for statement in ("UPDATE escalation_history SET trigger = 'x'", "DELETE FROM escalation_history"):
+        with pytest.raises(Exception, match="append-only"):
+            db.sql(statement)
+    assert db.sql("SELECT count(*) FROM escalation_history") == [(2,)]
+
+
+def _damage(db: Backend, document: str) -> None:
+    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-1'", (document,))
+
+
+@pytest.mark.parametrize(("document", "reason"), [
+    ('{"id": "T-1", "customer_id": "C",', "not JSON"),
+    ('[1, 2, 3]', "not an object"),
+    ('{"id": "T-1", "customer_id": "C", "stage": "attempted", "version": 2, "colour": "red"}',
+     "colour: Extra inputs are not permitted"),
+    ('{"id": "T-1", "customer_id": "C", "stage": "attempted", "version": 5}', "does not match"),
+    ('{"id": "T-9", "customer_id": "C", "stage": "attempted", "version": 2}', "document says id 'T-9'"),
+    ('{"id": "T-1", "customer_id": "C", "stage": "resolved", "version": 2}', "stage 'resolved'"),
+])
+def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: str, reason: str) -> None:
+    """No half-built ticket: every read path raises CorruptTicket with the id and the cause."""
+    store = _stored(db)
+    if db.kind == "postgres" and reason == "not JSON":
+        # PostgreSQL's json column refuses such a row on write: it can never be read back.
+        with pytest.raises(Exception, match="invalid input syntax for type json"):
+            _damage(db, document)
+        return
+    _damage(db, document)
+    for read in (lambda: store.get("T-1"), store.query, lambda: list(store.stream()),
+                 lambda: store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):
+        with pytest.raises(CorruptTicket, match=reason) as caught:
+            read()
+        assert caught.value.ticket_id == "T-1"
+        assert "T-1" in str(caught.value)
+        assert isinstance(caught.value, ValueError)
+
+
+def test_a_missing_history_row_is_detected(db: Backend) -> None:
+    """A ticket row whose history rows are missing is corrupt, not silently shortened."""
+    _stored(db)
+    document = db.sql("SELECT CAST(document AS text) FROM escalation_tickets WHERE id = 'T-1'")[0][0]
+    db.sql("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, document) "
+           "SELECT 'T-2', stage, category, tier, version, updated_at, document FROM escalation_tickets "
+           "WHERE id = 'T-1'")
+    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-2'",
+           (str(document).replace('"T-1"', '"T-2"'),))
+    with pytest.raises(CorruptTicket, match=r"T-2.*version 2 does not match its history length 0"):
+        db.open().get("T-2")
+
+
+def test_a_damaged_history_row_is_detected(db: Backend) -> None:
+    """A history row that is not a valid audit record makes the ticket unreadable, loudly."""
+    _stored(db)
+    db.sql("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) "
+           "VALUES ('T-1', 3, '2026-01-01T00:00:00Z', 'x', '{\"seq\": \"three\"}')")
+    with pytest.raises(CorruptTicket, match=r"T-1.*history row"):
+        db.open().history("T-1")
+
+
+def test_a_database_error_is_a_store_error_naming_the_ticket(db: Backend) -> None:
+    """Driver errors surface as StoreError (the driver's error chained), never raw."""
+    store = _stored(db)
+    db.sql("ALTER TABLE escalation_tickets RENAME TO gone")
+    with pytest.raises(StoreError, match="ticket 'T-1'") as caught:
+        store.get("T-1")
+    assert caught.value.__cause__ is not None
+
+
+def test_many_processes_can_create_the_schema_at_once(db: Backend) -> None:
+    """Eight processes opening a brand-new database at the same moment all succeed."""
+    with processes().Pool(8) as pool:
+        pool.starmap(open_and_close, [(db.kind, db.target)] * 8)
+    store = _stored(db)
+    assert store.get("T-1").version == 2
+    assert db.sql("SELECT count(*) FROM escalation_meta") == [(1,)]
+
+
+def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    """A foreign file is reported by path, and the connection is not leaked."""
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"notes\.txt"):
+        SQLiteStore(path)
+    with pytest.raises(StoreError, match="cannot open"):
+        SQLiteStore(tmp_path / "no" / "such" / "dir.db")
+    with pytest.raises(ValueError, match="synchronous"):
+        SQLiteStore(":memory:", synchronous="OFF")  # type: ignore[arg-type]
+
+
+def test_sqlite_normal_synchronous_and_memory_databases_work() -> None:
+    """The faster durability setting and an in-memory database keep the same contract."""
+    with SQLiteStore(":memory:", synchronous="NORMAL") as store:
+        store.create(Ticket(id="T-1", customer_id="C", category=Category.OTHER, details="d"))
+        assert store.apply("T-1", Trigger.ATTEMPT, actor=AGENT).version == 1
+
+
+def test_postgres_connection_failures_are_store_errors() -> None:
+    """An unreachable server is a StoreError naming PostgreSQL (psycopg installed here)."""
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
+        PostgresStore("postgresql://nobody@127.0.0.1:1/none", connect_timeout=2)

@@ -143,7 +143,9 @@ class _Walk:
             run.paused = run.clock in paused
 
     def record(self, record: AuditRecord) -> None:
-        at, trigger, names = record.at, record.trigger, self.policy.triggers
+        # Every instant in UTC: the same deadlines whether times were read back from JSON
+        # (pydantic's TzInfo) or made in this process (another zone, or timezone.utc).
+        at, trigger, names = record.at.astimezone(UTC), record.trigger, self.policy.triggers
         self.advance(at)
         if record.dest != record.source:
             self.meet(SLAClock.FIRST_RESPONSE, at)
@@ -194,6 +196,7 @@ def clock_runs(ticket: Ticket, policy: SLAPolicy, *, now: datetime) -> tuple[Dea
     opened = ticket.opened_at or (ticket.history[0].at if ticket.history else None)
     if opened is None:
         return ()
+    opened = opened.astimezone(UTC)
     walk = _Walk(ticket, policy)
     walk.start(SLAClock.FIRST_RESPONSE, opened)
     walk.start(SLAClock.RESOLUTION, opened)
@@ -206,7 +209,7 @@ def clock_runs(ticket: Ticket, policy: SLAPolicy, *, now: datetime) -> tuple[Dea
 
 def _walk_end(ticket: Ticket, opened: datetime) -> datetime:
     """The latest instant the history itself knows of (``now`` is never taken earlier)."""
-    return max(opened, ticket.history[-1].at) if ticket.history else opened
+    return max(opened, ticket.history[-1].at.astimezone(UTC)) if ticket.history else opened
 
 
 def deadlines(ticket: Ticket, policy: SLAPolicy, *, now: datetime) -> tuple[Deadline, ...]:

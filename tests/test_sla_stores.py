@@ -332,3 +332,12 @@ def test_follow_up_with_a_policy_file_and_the_wall_clock(tmp_path: Path,
     assert out.startswith("ticket") and "T-esc" in out and "T-new" not in out
     with SQLiteStore(path, machine=EscalationMachine()) as store:   # back to the default policy
         assert [t.id for t in store.due(by=MONDAY + 4 * H)] == ["T-esc", "T-new"]
+
+
+def test_follow_up_on_a_database_with_nothing_due(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo database: every sample ticket ends resolved, so nothing is owed."""
+    path = tmp_path / "demo.db"
+    assert main(["demo", "--db", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["follow-up", "--db", str(path), "--now", "2026-01-06T09:00Z"]) == 0
+    assert capsys.readouterr().out == "nothing due at 2026-01-06 09:00 UTC\n"

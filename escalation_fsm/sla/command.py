@@ -47,6 +47,8 @@ def _hours(delta: timedelta) -> str:
 
 def render_table(items: list[FollowUp], now: datetime) -> str:
     """A fixed-width table, one line per thing owed (UTC times, business time remaining)."""
+    if not items:
+        return f"nothing due at {now:%Y-%m-%d %H:%M} UTC\n"
     header = ("ticket", "stage", "priority", "owed", "due (UTC)", "left", "status")
     rows = [header] + [
         (ticket.id, ticket.stage, ticket.priority.value, d.owed,

@@ -341,3 +341,26 @@ def test_follow_up_on_a_database_with_nothing_due(tmp_path: Path, capsys: pytest
     capsys.readouterr()
     assert main(["follow-up", "--db", str(path), "--now", "2026-01-06T09:00Z"]) == 0
     assert capsys.readouterr().out == "nothing due at 2026-01-06 09:00 UTC\n"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_reindexing_skips_a_corrupt_row(kind: str, tmp_path: Path) -> None:
+    """A row that does not decode is left out of the index (get() reports it), the rest indexed."""
+    with backend(kind, tmp_path) as db:
+        store = db.open(desk()[0])
+        store.create(new("T-1"))
+        store.create(new("T-2"))
+        db.sql("UPDATE escalation_tickets SET document = '{\"id\": 5}' WHERE id = 'T-2'")
+        quick = SLAPolicy(targets={u: SLATargets(first_response=H) for u in Urgency})
+        reopened = db.open(desk(quick)[0])
+        assert db.sql("SELECT id FROM escalation_tickets WHERE next_due_at IS NOT NULL") == [("T-1",)]
+        assert [t.id for t in reopened.due(by=MONDAY + 2 * H)] == ["T-1"]
+
+
+def test_follow_up_on_a_file_that_is_not_a_database(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The store's error is reported on stderr with status 1, not as a traceback."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, just text\n" * 100, encoding="utf-8")
+    assert main(["follow-up", "--db", str(path)]) == 1
+    assert "escalation-fsm follow-up:" in capsys.readouterr().err

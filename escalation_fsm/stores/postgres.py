@@ -133,6 +133,9 @@ class PostgresStore(StoreBase):
                     self._conn.execute(
                         "INSERT INTO escalation_meta VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                    self._conn.execute(  # a new database's empty index fits this policy
+                        "INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                        (SLA_POLICY_KEY, self.machine.sla.fingerprint))
                     found = self._schema_version()
             if found == 1:
                 found = self._migrate_from_1()

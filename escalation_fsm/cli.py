@@ -12,6 +12,7 @@ from .demo import START, demo_machine, run_demo
 from .diagrams.command import add_diagram_command
 from .errors import StoreError
 from .replay.cli import add_replay_command
+from .sla.command import add_follow_up_command
 from .stores import SQLiteStore
 
 __all__ = ["main"]
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
     add_diagram_command(commands)
     add_replay_command(commands)
+    add_follow_up_command(commands)
     return parser
 
 

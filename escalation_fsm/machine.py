@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
@@ -31,6 +32,8 @@ from .models import Actor, AuditRecord, Ticket, evolve, trusted
 from .payloads import NoPayload, Payload
 from .policy import Decision, EscalationPolicy, GuardContext
 from .procedure import default_spec
+from .sla import Deadline, SLAPolicy, default_sla_policy
+from .sla import deadlines as sla_deadlines
 from .spec import Effect, GuardSpec, MachineSpec
 
 __all__ = ["EscalationMachine", "Explanation"]
@@ -158,7 +161,8 @@ class EscalationMachine:
     Without a spec it enforces the default procedure. Tickets are values: every method leaves the
     ticket passed in unchanged.
 
-    ``policy`` decides whether an assessment warrants escalation; ``clock`` stamps the history.
+    ``policy`` decides whether an assessment warrants escalation; ``clock`` stamps the history;
+    ``sla`` sets the deadlines (:mod:`escalation_fsm.sla`; default: ``default_sla_policy()``).
     """
 
     def __init__(
@@ -167,8 +171,12 @@ class EscalationMachine:
         *,
         policy: EscalationPolicy | None = None,
         clock: Clock | None = None,
+        sla: SLAPolicy | None = None,
     ) -> None:
         self.spec = default_spec() if spec is None else spec
+        if sla is not None and (problems := sla.problems(self.spec)):
+            raise SpecError(problems)
+        self.sla = default_sla_policy() if sla is None else sla
         self.policy = EscalationPolicy() if policy is None else policy
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
@@ -230,6 +238,13 @@ class EscalationMachine:
             return Explanation(trigger, ticket.stage, False, move.target, reasons, "TransitionRefused")
         passed = tuple(r for d in decisions.values() for r in d.reasons)
         return Explanation(trigger, ticket.stage, True, move.target, passed)
+
+    def deadlines(self, ticket: Ticket, *, now: datetime | None = None) -> tuple[Deadline, ...]:
+        """The ticket's SLA clocks as of ``now`` (default: the machine's clock), from its history.
+
+        See :func:`escalation_fsm.sla.deadlines`.
+        """
+        return sla_deadlines(ticket, self.sla, now=self.clock.now() if now is None else now)
 
     # -- firing ---------------------------------------------------------------------------------
 

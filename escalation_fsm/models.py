@@ -218,6 +218,9 @@ class Ticket(_Frozen):
     stage: str = Stage.IDENTIFIED.value
     tier: Annotated[int, Field(ge=1)] = 1
     priority: Urgency = Urgency.NORMAL
+    opened_at: AwareDatetime | None = None
+    """When the issue was identified (the ticket opened). SLA first-response and resolution clocks
+    start here; without it they start at the first history record."""
     tags: tuple[str, ...] = ()
     steps: tuple[Step, ...] = ()
     escalation: Escalation | None = None

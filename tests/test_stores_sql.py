@@ -28,18 +28,18 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 1."""
+    """Opening again keeps the data; the stored schema version is 2 (2 added the deadline index)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("1",)]
+    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("2",)]
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 2.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 3.*upgrade"):
         db.open()
 
 
@@ -120,7 +120,7 @@ def test_many_processes_can_create_the_schema_at_once(db: Backend) -> None:
         pool.starmap(open_and_close, [(db.kind, db.target)] * 8)
     store = _stored(db)
     assert store.get("T-1").version == 2
-    assert db.sql("SELECT count(*) FROM escalation_meta") == [(1,)]
+    assert db.sql("SELECT key FROM escalation_meta ORDER BY key") == [("schema_version",), ("sla_policy",)]
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

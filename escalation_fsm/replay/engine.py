@@ -26,8 +26,9 @@ from pydantic import ValidationError
 from ..clock import ManualClock
 from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
 from ..machine import EscalationMachine
-from ..models import Actor, Category, Ticket, Trigger
+from ..models import Actor, AuditRecord, Category, Ticket, Trigger, Urgency, trusted
 from ..policy import GuardContext
+from ..sla import Deadline, SLAPolicy, clock_runs
 from ..spec import MachineSpec, TransitionSpec
 from .mapping import LogMapping
 from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
@@ -85,6 +86,8 @@ class CaseResult:
     clock_backwards: bool = False
     """Some event is timed earlier than the one before it in replay order (that gap is not
     counted in ``stage_seconds``)."""
+    sla_runs: tuple[Deadline, ...] = ()
+    """The case's SLA clock runs as of its last event, when the replayer has an SLA policy."""
 
     @property
     def fits(self) -> bool:
@@ -133,8 +136,9 @@ class Replayer:
     """Replays cases of a log mapped by ``mapping`` against its spec (or ``spec`` if given)."""
 
     def __init__(self, mapping: LogMapping, *, spec: MachineSpec | None = None,
-                 cache_traces: bool = True) -> None:
+                 cache_traces: bool = True, sla: SLAPolicy | None = None) -> None:
         self.mapping = mapping
+        self.sla = sla
         self.spec = resolve_spec(mapping.spec) if spec is None else spec
         mapping.check_against(self.spec)
         self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
@@ -319,7 +323,30 @@ class Replayer:
             stage_seconds=seconds, category=case.category, priority=case.priority,
             escalated=escalated, reopened=reopened, resolved_at=resolved_at,
             clock_backwards=backwards,
+            sla_runs=() if self.sla is None else _sla_runs(
+                self.sla, case, steps, outcomes, start=start, end=end, final_stage=final_stage),
         )
+
+
+def _sla_runs(policy: SLAPolicy, case: RawCase, steps: list[_Step], outcomes: list[_Outcome], *,
+              start: datetime, end: datetime, final_stage: str) -> tuple[Deadline, ...]:
+    """The SLA clocks of the case, from its committed transitions at their logged times.
+
+    The case opens at its first event and is judged as of its last one. Logs carry no
+    payloads, so there is no ETA (no promised-response clock).
+    """
+    records: list[AuditRecord] = []
+    for (index, _, role), outcome in zip(steps, outcomes, strict=True):
+        if outcome[0] == "ok":
+            records.append(trusted(
+                AuditRecord, seq=len(records) + 1, at=case.events[index].at, actor_id="log",
+                actor_role=role or "unknown", trigger=outcome[2], source=outcome[1],
+                dest=outcome[3], payload={}))
+    # Built without validation: every value comes from the replay, which validated it.
+    ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown", stage=final_stage,
+                                    priority=urgency_of(case.priority), opened_at=start,
+                                    history=tuple(records), version=len(records))
+    return clock_runs(ticket, policy, now=end)
 
 
 def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
@@ -369,3 +396,18 @@ def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:
                 f"role {exc.role!r} may not fire {trigger!r} in stage {stage!r} "
                 f"(roles allowed: {allowed})")
     return ("payload", f"{trigger} from {stage}: rejected", str(exc).splitlines()[0])
+
+
+_URGENCY_WORDS = (("critical", Urgency.CRITICAL), ("urgent", Urgency.CRITICAL),
+                  ("high", Urgency.HIGH), ("low", Urgency.LOW), ("normal", Urgency.NORMAL),
+                  ("moderate", Urgency.NORMAL), ("medium", Urgency.NORMAL))
+
+
+def urgency_of(priority: str | None) -> Urgency:
+    """The urgency a log's priority text names (``"2 - High"`` is high); normal when unclear.
+
+    >>> urgency_of("1 - Critical"), urgency_of("3 - Moderate"), urgency_of(None)
+    (<Urgency.CRITICAL: 'critical'>, <Urgency.NORMAL: 'normal'>, <Urgency.NORMAL: 'normal'>)
+    """
+    text = (priority or "").lower()
+    return next((urgency for word, urgency in _URGENCY_WORDS if word in text), Urgency.NORMAL)

@@ -110,6 +110,15 @@ def _sections(r: ReviewReport) -> list[_Section]:
     if r.by_category:
         sections.append(_breakdown("By category", r.by_category, "category"))
     sections.append(_breakdown("By month (of the case's first event)", r.by_month, "month"))
+    if r.sla_breach_rates:
+        sla = _Section("SLA breach rates (business time)", headers=("clock", "owed", "decided",
+                                                                    "breached", "rate"),
+                       right=frozenset({2, 3, 4}))
+        sla.notes = [f"SLA policy {r.sla_policy}; a clock run is decided once met, or once over "
+                     "its target by the case's last event"]
+        sla.rows = [[b.clock, b.owed, _n(b.decided), _n(b.breached), _pct(b.rate)]
+                    for b in r.sla_breach_rates]
+        sections.append(sla)
     stages = _Section("Time in stage", headers=("stage", "cases", "median", "p90", "total"),
                       right=frozenset({1, 2, 3, 4}))
     stages.rows = [[s.stage, _n(s.cases), _hours(s.median_hours), _hours(s.p90_hours),

@@ -14,6 +14,9 @@ Definitions (per case; a case is a ticket):
 * *first-contact resolution* rate: resolved cases never escalated nor reopened, over resolved cases.
 * *escalation* rate: cases with an ``escalate`` event, over all cases.
 * *reopen* rate: resolved cases with a ``reopen`` event, over resolved cases.
+* *SLA breach rate* per clock (schema 1.1): breached runs over decided runs, measured in the
+  business time of the SLA policy from the logged event times (see ``docs/sla.md``). A run is
+  decided once met, or once over its target by the case's last event.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .. import __version__
+from ..sla import SLAClock, breach_rates
 from .engine import CaseResult, Replayer
 from .reader import LogStats
 
@@ -39,6 +43,7 @@ __all__ = [
     "Kpis",
     "NotObservableRule",
     "ReviewReport",
+    "SLABreachRate",
     "StageTime",
     "TransitionCount",
     "UnknownActivity",
@@ -46,7 +51,7 @@ __all__ = [
     "report_json_schema",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 _HOUR = 3600.0
 _EXAMPLES = 3
 
@@ -119,6 +124,17 @@ class TransitionCount(_Out):
     count: int
 
 
+class SLABreachRate(_Out):
+    """How often one SLA clock was breached over the replayed cases."""
+
+    clock: str
+    owed: str
+    decided: int
+    """Clock runs whose outcome is known: met, or already over target at the case's last event."""
+    breached: int
+    rate: float | None
+
+
 class NotObservableRule(_Out):
     """A rule of the spec the log cannot show; never counted as a violation."""
 
@@ -146,7 +162,7 @@ class Diagram(_Out):
 class ReviewReport(_Out):
     """The escalation review report (JSON schema version :data:`SCHEMA_VERSION`)."""
 
-    schema_version: Literal["1.0"] = "1.0"
+    schema_version: Literal["1.1"] = "1.1"
     generated_by: str
     log: str
     mapping: str
@@ -169,6 +185,10 @@ class ReviewReport(_Out):
     reordered_cases: int
     warnings: list[str]
     diagram: Diagram
+    sla_breach_rates: list[SLABreachRate] = []
+    """Per SLA clock (added in 1.1; empty when the replay had no SLA policy)."""
+    sla_policy: str | None = None
+    """The fingerprint of the SLA policy the rates were measured with."""
 
     def counts(self) -> dict[tuple[str, str], int]:
         """``transition_counts`` keyed by ``(source, trigger)``, as the diagrams take them."""
@@ -284,6 +304,8 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
                                                  for k in ("category", "priority", "month")}
     deviations = _Deviations()
     stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
+    sla_decided: Counter[str] = Counter()
+    sla_breached: Counter[str] = Counter()
     fired: Counter[tuple[str, str]] = Counter()
     events = backwards = 0
     by_category, by_priority, by_month = groups["category"], groups["priority"], groups["month"]
@@ -304,6 +326,9 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
         for stage, seconds in case.stage_seconds.items():
             stage_times[stage].append(seconds / _HOUR)
         fired.update(case.fired)
+        for rate in breach_rates(case.sla_runs):
+            sla_decided[rate.clock] += rate.decided
+            sla_breached[rate.clock] += rate.breached
     spec = replayer.spec
     warnings = _warnings(stats, replayer, backwards)
     if diagram is None:
@@ -336,6 +361,13 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
                             for a, n in stats.unknown.most_common()],
         ignored_events=stats.ignored, reordered_cases=stats.reordered_cases,
         warnings=warnings, diagram=diagram,
+        sla_breach_rates=[
+            SLABreachRate(clock=clock, owed=clock.owed, decided=sla_decided[clock],
+                          breached=sla_breached[clock],
+                          rate=_rate(sla_breached[clock], sla_decided[clock]))
+            for clock in SLAClock if sla_decided[clock]
+        ],
+        sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
     )
 
 

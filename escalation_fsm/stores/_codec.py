@@ -18,11 +18,18 @@ from pydantic import ValidationError
 from ..errors import CorruptTicket
 from ..models import AuditRecord, Ticket
 
-__all__ = ["SCHEMA_VERSION", "TicketRow", "decode", "decode_records", "encode_document",
+__all__ = ["SCHEMA_VERSION", "SLA_POLICY_KEY", "TicketRow", "decode", "decode_records", "encode_document",
            "encode_record", "utc_text"]
 
-SCHEMA_VERSION = 1
-"""The layout of the tables this release writes; stored in the database, checked on open."""
+SCHEMA_VERSION = 2
+"""The layout of the tables this release writes; stored in the database, checked on open.
+
+Version 2 added ``escalation_tickets.next_due_at`` and its index (the SLA deadline index); a
+version 1 database is migrated when opened.
+"""
+
+SLA_POLICY_KEY = "sla_policy"
+"""The meta key holding the fingerprint of the SLA policy the deadline index was built with."""
 
 TicketRow = tuple[str, int, Any]
 """``(stage, version, document)`` as read from the tickets table."""

@@ -37,6 +37,7 @@ from ..errors import ConcurrentUpdate, HookFailed
 from ..hooks import HookRegistry, TransitionEvent
 from ..machine import EscalationMachine
 from ..models import Actor, AuditRecord, Category, Ticket
+from ..sla import next_due
 
 __all__ = ["StoreBase", "StoreStats", "TicketFilter", "TicketStore"]
 
@@ -84,6 +85,10 @@ class TicketStore(Protocol):
 
     def stream(self, *, batch_size: int = 500) -> Iterator[Ticket]:
         """Every ticket, by id, read in batches (each ticket consistent on its own)."""
+        ...
+
+    def due(self, *, by: datetime, limit: int | None = None) -> list[Ticket]:
+        """Tickets whose next SLA deadline falls at or before ``by``, soonest first (indexed)."""
         ...
 
     def close(self) -> None:
@@ -260,6 +265,34 @@ class StoreBase(ABC):
                 return
             after = batch[-1].id
 
+    def due(self, *, by: datetime, limit: int | None = None) -> list[Ticket]:
+        """Tickets whose next SLA deadline falls at or before ``by``, soonest first, then by id.
+
+        For a follow-up worker. Each ticket's next deadline (the earliest due time of its open,
+        running SLA clocks under ``machine.sla``; see :func:`escalation_fsm.sla.next_due`) is
+        indexed whenever the ticket is saved, so this reads only the tickets it returns. Tickets
+        whose every clock is met or paused are never listed. ``by`` must be timezone-aware.
+        """
+        if by.tzinfo is None:
+            raise ValueError(f"by must be timezone-aware, got naive {by!r}")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        return self._due(by, limit)
+
+    def reindex_deadlines(self) -> int:
+        """Recompute every ticket's indexed next deadline under ``machine.sla``; return the count.
+
+        Opening a store does this by itself when its SLA policy differs from the one the index was
+        built with (all writers of one database should share one policy), and after the schema
+        migration that added the index.
+        """
+        return self._reindex()
+
+    def _next_due_at(self, ticket: Ticket) -> datetime | None:
+        """The value indexed for ``ticket``: it depends on its history and the policy only."""
+        found = next_due(ticket, self.machine.sla)
+        return None if found is None else found.due_at
+
     @abstractmethod
     def close(self) -> None:
         """Release the store's resources; it may not be used afterwards."""
@@ -333,3 +366,11 @@ class StoreBase(ABC):
     @abstractmethod
     def _page(self, after: str | None, size: int) -> list[Ticket]:
         """Up to ``size`` tickets with ids greater than ``after``, ordered by id."""
+
+    @abstractmethod
+    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
+        """Tickets whose indexed next deadline is at or before ``by``, by deadline then id."""
+
+    @abstractmethod
+    def _reindex(self) -> int:
+        """Recompute the deadline index of every ticket and record the policy's fingerprint."""

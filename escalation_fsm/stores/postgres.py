@@ -21,7 +21,7 @@ from ..clock import Clock
 from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import AuditRecord, Ticket
-from ._codec import SCHEMA_VERSION, decode, encode_document, encode_record
+from ._codec import SCHEMA_VERSION, SLA_POLICY_KEY, decode, encode_document, encode_record
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator
 
 # Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
 # jsonb refuses), so a store can compare it with the text it wrote.
+# The SLA deadline index: only tickets with a running clock have an entry.
+_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
+              "(next_due_at, id) WHERE next_due_at IS NOT NULL;")
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS escalation_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS escalation_tickets (
@@ -42,7 +46,8 @@ CREATE TABLE IF NOT EXISTS escalation_tickets (
     tier integer NOT NULL,
     version integer NOT NULL CHECK (version >= 0),
     updated_at timestamptz NOT NULL,
-    document json NOT NULL
+    document json NOT NULL,
+    next_due_at timestamptz
 );
 CREATE TABLE IF NOT EXISTS escalation_history (
     ticket_id text COLLATE "C" NOT NULL REFERENCES escalation_tickets (id),
@@ -55,6 +60,7 @@ CREATE TABLE IF NOT EXISTS escalation_history (
 CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage, updated_at);
 CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category, updated_at);
 CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
+""" + _DUE_INDEX + """
 CREATE OR REPLACE FUNCTION escalation_history_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_history is append-only'; END $$;
 DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history;
@@ -127,10 +133,32 @@ class PostgresStore(StoreBase):
                     self._conn.execute(
                         "INSERT INTO escalation_meta VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                    self._conn.execute(  # a new database's empty index fits this policy
+                        "INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                        (SLA_POLICY_KEY, self.machine.sla.fingerprint))
                     found = self._schema_version()
+            if found == 1:
+                found = self._migrate_from_1()
         if found != SCHEMA_VERSION:
             raise StoreError(f"PostgreSQL database has schema version {found}; this release reads "
                              f"version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")
+        with self._errors("open"):
+            indexed = self._conn.execute("SELECT value FROM escalation_meta WHERE key = %s",
+                                         (SLA_POLICY_KEY,)).fetchone()
+        if indexed is None or indexed[0] != self.machine.sla.fingerprint:
+            self._reindex()
+
+    def _migrate_from_1(self) -> int | None:
+        """Version 1 -> 2: add the deadline column and index (filled by the re-index after)."""
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if self._schema_version() == 1:  # another process may have migrated meanwhile
+                self._conn.execute("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS "
+                                   "next_due_at timestamptz")
+                self._conn.execute(_DUE_INDEX)
+                self._conn.execute("UPDATE escalation_meta SET value = '2' "
+                                   "WHERE key = 'schema_version'")
+            return self._schema_version()
 
     def _schema_version(self) -> int | None:
         exists = self._conn.execute("SELECT to_regclass('escalation_meta')").fetchone()
@@ -155,12 +183,14 @@ class PostgresStore(StoreBase):
     # -- primitives -------------------------------------------------------------------------------
 
     def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
+        due = self._next_due_at(ticket)
         with self._errors("create", ticket.id), self._conn.transaction():
             inserted = self._conn.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "document) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "document, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version, updated_at,
-                 encode_document(ticket)),
+                 encode_document(ticket), due),
             ).rowcount
             if inserted != 1:
                 raise TicketExists(ticket.id)
@@ -195,11 +225,12 @@ class PostgresStore(StoreBase):
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]
         document = encode_document(new)
+        due = self._next_due_at(new)
         with self._errors("write", new.id), self._conn.transaction():
             swapped = self._conn.execute(
                 "UPDATE escalation_tickets SET stage = %s, category = %s, tier = %s, version = %s, "
-                "updated_at = %s, document = %s WHERE id = %s AND version = %s",
-                (new.stage, new.category, new.tier, new.version, updated_at, document,
+                "updated_at = %s, document = %s, next_due_at = %s WHERE id = %s AND version = %s",
+                (new.stage, new.category, new.tier, new.version, updated_at, document, due,
                  new.id, expected_version),
             ).rowcount
             if swapped != 1:
@@ -239,6 +270,40 @@ class PostgresStore(StoreBase):
                 rows = self._conn.execute(_SELECT + " WHERE t.id > %s ORDER BY t.id LIMIT %s",
                                           (after, size)).fetchall()
         return [self._decode(row) for row in rows]
+
+
+    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
+        # Served by the partial index escalation_tickets_due (tests check the query plan).
+        sql = _SELECT + (" WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= %s "
+                         "ORDER BY t.next_due_at, t.id")
+        params: list[Any] = [by]
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with self._errors("query"):
+            rows = self._conn.execute(sql, params).fetchall()
+        return [self._decode(row) for row in rows]
+
+    def _reindex(self) -> int:
+        """Recompute every ticket's next deadline; a writer's newer value is never overwritten."""
+        with self._errors("re-index"), self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            rows = self._conn.execute(_SELECT).fetchall()
+            with self._conn.cursor() as cur:
+                updates = []
+                for row in rows:
+                    try:
+                        due = self._next_due_at(self._decode(row))
+                    except CorruptTicket:
+                        due = None  # unreadable anyway: get() reports it; never listed as due
+                    updates.append((due, row[0], row[2]))
+                # The version guard: a ticket saved since the read keeps the value its writer set.
+                cur.executemany("UPDATE escalation_tickets SET next_due_at = %s "
+                                "WHERE id = %s AND version = %s", updates)
+            self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
+                               "DO UPDATE SET value = excluded.value",
+                               (SLA_POLICY_KEY, self.machine.sla.fingerprint))
+        return len(rows)
 
 
 def _records(ticket_id: str, aggregated: Any) -> list[Any]:

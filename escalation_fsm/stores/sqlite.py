@@ -18,13 +18,17 @@ from os import PathLike
 from typing import Any, Literal
 
 from ..clock import Clock
-from ..errors import StoreError, TicketExists, TicketNotFound
+from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import AuditRecord, Ticket
-from ._codec import SCHEMA_VERSION, decode, encode_document, encode_record, utc_text
+from ._codec import SCHEMA_VERSION, SLA_POLICY_KEY, decode, encode_document, encode_record, utc_text
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
 
 __all__ = ["SQLiteStore"]
+
+# The SLA deadline index: only tickets with a running clock have an entry.
+_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
+              "(next_due_at, id) WHERE next_due_at IS NOT NULL")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS escalation_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -35,7 +39,8 @@ _SCHEMA = (
         tier INTEGER NOT NULL,
         version INTEGER NOT NULL CHECK (version >= 0),
         updated_at TEXT NOT NULL,
-        document TEXT NOT NULL
+        document TEXT NOT NULL,
+        next_due_at TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS escalation_history (
         ticket_id TEXT NOT NULL REFERENCES escalation_tickets (id),
@@ -48,6 +53,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage, updated_at)",
     "CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category, updated_at)",
     "CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at)",
+    _DUE_INDEX,
     # The history is append-only: the database itself refuses to rewrite the audit trail.
     """CREATE TRIGGER IF NOT EXISTS escalation_history_no_update BEFORE UPDATE ON escalation_history
        BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
@@ -107,10 +113,27 @@ class SQLiteStore(StoreBase):
                             self._db.execute(statement)
                         self._db.execute("INSERT INTO escalation_meta VALUES ('schema_version', ?)",
                                          (str(SCHEMA_VERSION),))
+                        self._db.execute("INSERT INTO escalation_meta VALUES (?, ?)",
+                                         (SLA_POLICY_KEY, self.machine.sla.fingerprint))
+            if self._schema_version() == 1:
+                self._migrate_from_1()
             found = self._schema_version()
         if found != SCHEMA_VERSION:
             raise StoreError(f"SQLite database {self.path!r} has schema version {found}; this release "
                              f"reads version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")
+        with self._errors("open"):
+            indexed = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?",
+                                       (SLA_POLICY_KEY,)).fetchone()
+        if indexed is None or indexed[0] != self.machine.sla.fingerprint:
+            self._reindex()
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 -> 2: add the deadline column and index (filled by the re-index after)."""
+        with self._transaction("BEGIN IMMEDIATE"):
+            if self._schema_version() == 1:  # another process may have migrated meanwhile
+                self._db.execute("ALTER TABLE escalation_tickets ADD COLUMN next_due_at TEXT")
+                self._db.execute(_DUE_INDEX)
+                self._db.execute("UPDATE escalation_meta SET value = '2' WHERE key = 'schema_version'")
 
     def _schema_version(self) -> int | None:
         exists = self._db.execute(
@@ -151,14 +174,15 @@ class SQLiteStore(StoreBase):
     # -- primitives -------------------------------------------------------------------------------
 
     def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
+        due = _due_text(self._next_due_at(ticket))
         with self._lock, self._errors("create", ticket.id), self._transaction("BEGIN IMMEDIATE") as db:
             if db.execute("SELECT 1 FROM escalation_tickets WHERE id = ?", (ticket.id,)).fetchone():
                 raise TicketExists(ticket.id)
             db.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "document) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "document, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                 utc_text(updated_at), encode_document(ticket)),
+                 utc_text(updated_at), encode_document(ticket), due),
             )
             db.executemany(
                 "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) VALUES (?, ?, ?, ?, ?)",
@@ -185,12 +209,13 @@ class SQLiteStore(StoreBase):
     def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
         record = new.history[-1]
         document = encode_document(new)
+        due = _due_text(self._next_due_at(new))  # computed before the write lock is taken
         with self._lock, self._errors("write", new.id), self._transaction("BEGIN IMMEDIATE") as db:
             swapped = db.execute(
                 "UPDATE escalation_tickets SET stage = ?, category = ?, tier = ?, version = ?, "
-                "updated_at = ?, document = ? WHERE id = ? AND version = ?",
+                "updated_at = ?, document = ?, next_due_at = ? WHERE id = ? AND version = ?",
                 (new.stage, new.category, new.tier, new.version, utc_text(updated_at), document,
-                 new.id, expected_version),
+                 due, new.id, expected_version),
             ).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
@@ -238,3 +263,35 @@ class SQLiteStore(StoreBase):
     def _page(self, after: str | None, size: int) -> list[Ticket]:
         return self._many(f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608
                           "WHERE id > ? ORDER BY id LIMIT ?", ("" if after is None else after, size))
+
+    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
+        # Served by the partial index escalation_tickets_due (tests check the query plan).
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608 (fixed column names)
+               "WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at, id")
+        params: list[Any] = [utc_text(by)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._many(sql, params)
+
+    def _reindex(self) -> int:
+        """Recompute every ticket's next deadline in one write transaction (readers go on)."""
+        with self._lock, self._errors("re-index"), self._transaction("BEGIN IMMEDIATE") as db:
+            rows = db.execute("SELECT id, stage, version, document FROM escalation_tickets").fetchall()
+            histories: dict[str, list[str]] = {row[0]: [] for row in rows}
+            for ticket_id, record in db.execute(
+                    "SELECT ticket_id, record FROM escalation_history ORDER BY ticket_id, seq"):
+                histories[ticket_id].append(record)
+            for row in rows:
+                try:
+                    due = _due_text(self._next_due_at(decode(row[0], row[1:], histories[row[0]])))
+                except CorruptTicket:
+                    due = None  # unreadable anyway: get() reports it; it is never listed as due
+                db.execute("UPDATE escalation_tickets SET next_due_at = ? WHERE id = ?", (due, row[0]))
+            db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)",
+                       (SLA_POLICY_KEY, self.machine.sla.fingerprint))
+        return len(rows)
+
+
+def _due_text(when: datetime | None) -> str | None:
+    return None if when is None else utc_text(when)

@@ -1,0 +1,184 @@
+"""The SLA policy: targets per urgency, the business calendar, and which stages pause which clock.
+
+The policy is plain, frozen pydantic data, so it can be written as JSON or TOML next to the spec
+and loaded with ``SLAPolicy.model_validate``. It names stages and triggers of the spec it is used
+with; :meth:`SLAPolicy.problems` checks those names against a spec (the machine does when the
+policy is attached to it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..models import Urgency
+from .calendar import BusinessCalendar
+
+if TYPE_CHECKING:
+    from ..spec import MachineSpec
+
+__all__ = ["DEFAULT_TARGETS", "SLAClock", "SLAPolicy", "SLATargets", "SLATriggers", "default_sla_policy"]
+
+
+class SLAClock(StrEnum):
+    """The clocks an SLA policy runs on a ticket."""
+
+    FIRST_RESPONSE = "first_response"
+    """From opening until the ticket first leaves the stage it was opened in (the first attempt)."""
+    TIER2_UPDATE = "tier2_update"
+    """From an escalation until Tier 2's first update (or the resolution)."""
+    CUSTOMER_UPDATE = "customer_update"
+    """While escalated: from the escalation or the last customer update until the next one."""
+    RESOLUTION = "resolution"
+    """From opening until resolved (a reopened ticket's clock resumes where it stopped)."""
+    PROMISED_RESPONSE = "promised_response"
+    """From a notification with an ETA until the promised response (a Tier 2 update or resolution)."""
+
+    @property
+    def owed(self) -> str:
+        """What is owed to the customer while this clock runs, for people reading a listing."""
+        return _OWED[self]
+
+
+_OWED = {
+    SLAClock.FIRST_RESPONSE: "a first response",
+    SLAClock.TIER2_UPDATE: "a Tier 2 response",
+    SLAClock.CUSTOMER_UPDATE: "a customer update",
+    SLAClock.RESOLUTION: "a resolution",
+    SLAClock.PROMISED_RESPONSE: "the response promised with the ETA",
+}
+
+Target = Annotated[timedelta, Field(gt=timedelta(0))] | None
+"""A positive business duration, or ``None``: the clock is not tracked at this urgency."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SLATargets(_Frozen):
+    """The business-time targets for one urgency (``None``: not tracked)."""
+
+    first_response: Target = None
+    tier2_update: Target = None
+    customer_update: Target = None
+    """The cadence of customer updates while escalated."""
+    resolution: Target = None
+
+    def target(self, clock: SLAClock) -> timedelta | None:
+        """The target for ``clock`` (the promised response has none here: its ETA is the target)."""
+        return None if clock is SLAClock.PROMISED_RESPONSE else getattr(self, clock.value, None)
+
+
+def _targets(first: float, tier2: float, cadence: float, resolution: float) -> SLATargets:
+    return SLATargets(first_response=timedelta(hours=first), tier2_update=timedelta(hours=tier2),
+                      customer_update=timedelta(hours=cadence),
+                      resolution=timedelta(hours=resolution))
+
+
+DEFAULT_TARGETS: dict[Urgency, SLATargets] = {
+    Urgency.CRITICAL: _targets(0.5, 1, 2, 8),
+    Urgency.HIGH: _targets(1, 2, 4, 16),
+    Urgency.NORMAL: _targets(4, 8, 8, 40),
+    Urgency.LOW: _targets(8, 16, 16, 80),
+}
+"""Business hours per urgency: first response, Tier 2 update, customer cadence, resolution."""
+
+
+TriggerNames = frozenset[Annotated[str, Field(min_length=1)]]
+
+
+class SLATriggers(_Frozen):
+    """Which triggers of the spec start and stop the clocks (the defaults fit the shipped spec)."""
+
+    escalate: TriggerNames = frozenset({"escalate"})
+    """Start the Tier 2 update clock and the customer-update cadence."""
+    tier2_update: TriggerNames = frozenset({"follow_up"})
+    """Meet the Tier 2 update clock and any promised response."""
+    customer_update: TriggerNames = frozenset({"notify_customer", "follow_up"})
+    """Meet the current customer-update deadline and start the next one (while escalated)."""
+    promise: TriggerNames = frozenset({"notify_customer"})
+    """Start a promised-response clock when the payload carries an ``eta``."""
+    resolve: TriggerNames = frozenset({"resolve"})
+    """Meet the resolution clock and end every escalation clock."""
+    reopen: TriggerNames = frozenset({"reopen"})
+    """Resume the resolution clock."""
+
+    def names(self) -> frozenset[str]:
+        """Every trigger name the policy mentions."""
+        return (self.escalate | self.tier2_update | self.customer_update | self.promise
+                | self.resolve | self.reopen)
+
+
+class SLAPolicy(_Frozen):
+    """Targets per urgency, the business calendar they are measured in, and pausing stages.
+
+    ``targets`` needs an entry for every :class:`~escalation_fsm.models.Urgency`; the ticket's
+    ``priority`` picks one. ``pauses`` maps a stage name to the clocks that stop while a ticket is
+    in it (for example ``{"waiting_on_customer": {"resolution", "customer_update"}}``). The ETA
+    given in ``notify_customer`` is plain elapsed time, as the customer reads it, unless
+    ``promise_in_business_time``.
+    """
+
+    calendar: BusinessCalendar = BusinessCalendar()
+    targets: dict[Urgency, SLATargets] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    pauses: dict[str, frozenset[SLAClock]] = Field(default_factory=dict)
+    promise_in_business_time: bool = False
+    triggers: SLATriggers = SLATriggers()
+
+    @field_validator("targets")
+    @classmethod
+    def _every_urgency(cls, value: dict[Urgency, SLATargets]) -> dict[Urgency, SLATargets]:
+        missing = [u.value for u in Urgency if u not in value]
+        if missing:
+            raise ValueError(f"targets are missing for urgencies {missing}: give every urgency "
+                             "an entry (an empty SLATargets() tracks nothing)")
+        return value
+
+    def target(self, urgency: Urgency, clock: SLAClock) -> timedelta | None:
+        """The target of ``clock`` for a ticket of ``urgency``."""
+        return self.targets[urgency].target(clock)
+
+    def paused(self, stage: str) -> frozenset[SLAClock]:
+        """The clocks that do not run while a ticket is in ``stage``."""
+        return self.pauses.get(stage, frozenset())
+
+    def problems(self, spec: MachineSpec) -> list[str]:
+        """Stage and trigger names this policy uses that ``spec`` does not have (empty: fits)."""
+        found = [f"SLA policy pauses clocks in unknown stage {name!r}"
+                 for name in sorted(self.pauses) if not spec.has_stage(name)]
+        found += [f"SLA policy names unknown trigger {name!r}"
+                  for name in sorted(self.triggers.names()) if not spec.has_trigger(name)]
+        return found
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the policy's content, equal across processes for equal policies.
+
+        Stores keep it next to their deadline index, to rebuild the index when the policy changes.
+        """
+        canonical = json.dumps(_canonical(self.model_dump(mode="json")), sort_keys=True)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _canonical(value: Any) -> Any:
+    # Sets dump as lists in iteration order, which depends on the hash seed: sort plain lists.
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(item) for item in value]
+        scalar = all(isinstance(item, str | int | float) for item in items)
+        return sorted(items) if scalar else items
+    return value
+
+
+@cache
+def default_sla_policy() -> SLAPolicy:
+    """The shipped policy: :data:`DEFAULT_TARGETS`, Monday-Friday 09:00-17:00 UTC, no pauses."""
+    return SLAPolicy()

@@ -46,7 +46,12 @@ def add_step(ctx: GuardContext) -> Mapping[str, Any]:
 def open_escalation(ctx: GuardContext) -> Mapping[str, Any]:
     """Tag for Tier 2 review, raise the tier to 2, and keep the hand-over with the policy's reasons."""
     payload = cast("EscalatePayload", ctx.payload)
-    assert payload.assessment is not None  # the escalation_warranted guard passed
+    if payload.assessment is None:
+        # Only a custom spec that dropped the escalation_warranted guard gets here.
+        raise SpecError([
+            f"trigger {ctx.trigger!r} records the escalation assessment, but none was given and "
+            "the transition has no escalation_warranted guard to require one"
+        ])
     policy = ctx.decisions.get("escalation_warranted")
     ticket = ctx.ticket
     tags = ticket.tags if TIER2_REVIEW_TAG in ticket.tags else (*ticket.tags, TIER2_REVIEW_TAG)

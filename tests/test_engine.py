@@ -139,3 +139,14 @@ def test_a_naive_clock_is_refused_before_anything_is_recorded() -> None:
     machine = EscalationMachine(clock=NaiveClock())
     with pytest.raises(ValueError, match="naive datetime"):
         machine.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
+
+
+def test_escalate_without_the_policy_guard_says_what_is_missing() -> None:
+    """A custom spec that drops escalation_warranted gets a SpecError, not an AssertionError."""
+    spec = default_spec().extend(transitions=[
+        TransitionSpec(trigger="escalate", source="attempted", dest="escalated",
+                       roles={Role.AGENT}, guards=("has_summary",))])
+    machine = EscalationMachine(spec)
+    t = machine.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
+    with pytest.raises(SpecError, match="no escalation_warranted guard"):
+        machine.fire(t, Trigger.ESCALATE, actor=AGENT, summary="s")

@@ -254,10 +254,11 @@ def _without(guard: str) -> type[EscalationStateMachine]:
     ("has_steps", ["committed although guard(s) of 'customer-service-escalation' said no when it "
                    "fired: has_steps: no resolution step is recorded"]),
     # Without its guard, escalate either commits an assessment the policy rejects, or meets an
-    # assessment of None, which its effect asserts away (an error escalate does not declare).
+    # assessment of None, which its effect refuses with a SpecError (an error fire does not
+    # declare for a well-formed spec).
     # Which one the shrinker settles on depends on timing (hypothesis adapts to slow runs).
     ("escalation_warranted", ["escalation_warranted: the escalation policy does not warrant",
-                              "undeclared error AssertionError"]),
+                              "undeclared error SpecError"]),
 ], ids=["has_steps", "escalation_warranted"])
 def test_a_spec_that_dropped_a_guard_from_escalate_is_caught(guard: str, reasons: list[str]) -> None:
     """An escalation the reference procedure forbids is reported on the escalate step.

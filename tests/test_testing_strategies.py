@@ -59,13 +59,14 @@ def replayed(machine: EscalationMachine, ticket: Ticket) -> Ticket:
     return current
 
 
-@pytest.mark.parametrize("name", sorted(MACHINES))
-@pytest.mark.parametrize("stage", ["attempted", "escalated", "feedback", "tier3", "closed"])
+@pytest.mark.parametrize(("name", "stage"), [
+    (name, stage) for name in sorted(MACHINES)
+    for stage in ("attempted", "escalated", "feedback", "tier3", "closed")
+    if MACHINES[name].spec.has_stage(stage)
+])
 def test_tickets_reach_a_chosen_stage_with_a_real_history(name: str, stage: str) -> None:
     """The ticket is in the stage, and firing its history again from scratch gives it back."""
     machine = MACHINES[name]
-    if not machine.spec.has_stage(stage):
-        pytest.skip(f"the {name} spec has no stage {stage!r}")
 
     @SLOW_OK
     @given(tickets(machine, stage, hints=HINTS))

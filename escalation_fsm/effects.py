@@ -22,6 +22,7 @@ from .payloads import (
 from .policy import GuardContext
 
 __all__ = [
+    "SHIPPED_EFFECTS",
     "TIER2_REVIEW_TAG",
     "add_follow_up",
     "add_notification",
@@ -114,3 +115,10 @@ def record_feedback(ctx: GuardContext) -> Mapping[str, Any]:
 def reopen(ctx: GuardContext) -> Mapping[str, Any]:
     """Clear the solution and feedback so that a new solution must be documented."""
     return {"solution": None, "feedback": None}
+
+
+SHIPPED_EFFECTS: frozenset[object] = frozenset({
+    add_step, open_escalation, add_notification, add_follow_up, set_solution, record_feedback,
+    reopen,
+})
+"""The effects of the default procedure: tested here, so their output is not re-validated."""

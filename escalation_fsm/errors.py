@@ -35,8 +35,21 @@ def _listing(items: Iterable[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
+def _restore(cls: type[BaseException], args: tuple[object, ...],
+             state: dict[str, object]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class EscalationError(Exception):
     """Base class of every error raised by escalation_fsm."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take keyword-only context, so the default (cls(*args)) cannot rebuild them;
+        # task queues and process pools pickle exceptions, so rebuild from args and attributes.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class SpecError(EscalationError, ValueError):

@@ -16,7 +16,9 @@ This is the only module that imports ``transitions``. The engine is fenced off:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -26,9 +28,10 @@ from pydantic import ValidationError
 from transitions import EventData, Machine, State
 
 from .clock import Clock, SystemClock
+from .effects import SHIPPED_EFFECTS
 from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
 from .hooks import H, HookRegistry, TransitionEvent
-from .models import Actor, AuditRecord, Ticket, evolve, trusted
+from .models import Actor, AuditRecord, Ticket, evolve, freeze_json, trusted, validate_fields
 from .payloads import NoPayload, Payload
 from .policy import Decision, EscalationPolicy, GuardContext
 from .procedure import default_spec
@@ -73,16 +76,20 @@ class _Move:
     payload: type[Payload]
     guards: tuple[GuardSpec, ...]
     effect: Effect | None
+    check_effect: bool
+    """Validate what the effect returns: true for host effects, false for the shipped ones."""
 
 
+@lru_cache(maxsize=32)
 def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
-    return {
-        t.key: _Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
-                     payload=spec.trigger(t.trigger).payload,
-                     guards=tuple(spec.guard(g) for g in t.guards),
-                     effect=spec.trigger(t.trigger).effect)
-        for t in spec.transitions
-    }
+    moves = {}
+    for t in spec.transitions:
+        effect = spec.trigger(t.trigger).effect
+        moves[t.key] = _Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
+                             payload=spec.trigger(t.trigger).payload,
+                             guards=tuple(spec.guard(g) for g in t.guards), effect=effect,
+                             check_effect=effect is not None and effect not in SHIPPED_EFFECTS)
+    return moves
 
 
 class _Run:
@@ -182,21 +189,37 @@ class EscalationMachine:
         self.hooks = HookRegistry()
         self._engine = _engine(self.spec)
         self._moves = _moves(self.spec)
+        self._deferred = threading.local()
         self._events = self._engine.events
 
     # -- hooks ----------------------------------------------------------------------------------
 
     def before(self, trigger: str | None = None) -> Callable[[H], H]:
         """Decorator: run before ``trigger`` commits (``None``: every trigger); raising vetoes."""
-        return self.hooks.decorator("before", trigger)
+        return self.hooks.decorator("before", self._hook_key("before", trigger, self.spec.trigger_names))
 
     def after(self, trigger: str | None = None) -> Callable[[H], H]:
         """Decorator: run after ``trigger`` committed (``None``: every trigger)."""
-        return self.hooks.decorator("after", trigger)
+        return self.hooks.decorator("after", self._hook_key("after", trigger, self.spec.trigger_names))
 
     def on_enter(self, stage: str | None = None) -> Callable[[H], H]:
         """Decorator: run after a transition into ``stage`` committed (``None``: any stage)."""
-        return self.hooks.decorator("enter", stage)
+        return self.hooks.decorator("enter", self._hook_key("on_enter", stage, self.spec.stage_names))
+
+    @staticmethod
+    def _hook_key(kind: str, name: object, known: tuple[str, ...]) -> str | None:
+        # A typo in a trigger name, or @machine.after without parentheses, would otherwise
+        # register a hook that silently never runs.
+        if name is None:
+            return None
+        if callable(name) and not isinstance(name, str):
+            raise TypeError(f"@machine.{kind} takes a name: write @machine.{kind}() for every "
+                            f"{'stage' if kind == 'on_enter' else 'trigger'}, or @machine.{kind}(name)")
+        if str(name) not in known:
+            what = "stage" if kind == "on_enter" else "trigger"
+            raise ValueError(f"cannot register a {kind} hook on unknown {what} {str(name)!r}; "
+                             f"the spec's {what}s are: {', '.join(known)}")
+        return str(name)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -209,13 +232,14 @@ class EscalationMachine:
 
         Roles are checked when ``actor`` is given; guards that look at the payload are skipped.
         """
-        ctx = GuardContext(ticket=ticket, actor=actor or _ANYONE, payload=_NO_PAYLOAD,
-                           policy=self.policy, now=self.clock.now())
+        now = self.clock.now()
         moves = (self._moves[t.key] for t in self.spec.transitions_from(ticket.stage))
         return {
             move.trigger for move in moves
             if (actor is None or actor.role in move.roles)
-            and not _evaluate(move, ctx, include_payload=False)[1]
+            and not _evaluate(move, GuardContext(ticket=ticket, actor=actor or _ANYONE,
+                                                 payload=_NO_PAYLOAD, policy=self.policy, now=now,
+                                                 trigger=move.trigger), include_payload=False)[1]
         }
 
     def explain(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Explanation:
@@ -254,8 +278,36 @@ class EscalationMachine:
         Raises :class:`InvalidTransition` (not defined from this stage), :class:`PermissionDenied`
         (role), pydantic ``ValidationError`` (payload shape), :class:`TransitionRefused` (guards,
         all reasons listed) or :class:`HookFailed` (see :mod:`escalation_fsm.hooks`). In every
-        case but an after-hook failure nothing changed.
+        case but an after-hook failure nothing changed. A malformed custom spec (an effect that
+        returns invalid fields) raises :class:`SpecError`; a clock returning naive datetimes
+        raises ``ValueError``; an exception raised by a host guard or effect propagates as is.
         """
+        new, event = self._fire(ticket, trigger, actor, payload)
+        if event is not None:
+            deferred: list[TransitionEvent] | None = getattr(self._deferred, "events", None)
+            if deferred is None:
+                self._run_after_hooks(event)
+            else:
+                deferred.append(event)
+        return new
+
+    @contextmanager
+    def _after_hooks_deferred(self) -> Iterator[list[TransitionEvent]]:
+        """Collect, instead of run, the after-hooks of what ``fire`` commits in this thread.
+
+        Stores use it: they run the collected hooks only once their write has won the race.
+        """
+        previous = getattr(self._deferred, "events", None)
+        events: list[TransitionEvent] = []
+        self._deferred.events = events
+        try:
+            yield events
+        finally:
+            self._deferred.events = previous
+
+    def _fire(self, ticket: Ticket, trigger: str, actor: Actor,
+              payload: dict[str, Any]) -> tuple[Ticket, TransitionEvent | None]:
+        """Everything up to the commit; the caller runs the after-hooks (stores: after saving)."""
         move, ctx = self._prepare(ticket, trigger, actor, payload)
         run = _Run(self, move, ctx)
         if not self._events[move.trigger].trigger(run):
@@ -264,12 +316,14 @@ class EscalationMachine:
                 reasons=run.reasons, allowed=self.allowed(ticket, actor),
             )
         assert run.dest_ticket is not None  # set by the engine's before-callback
-        if run.event is not None:  # committed: now the after- and enter-hooks
-            failures = self.hooks.run_after(run.event)
-            if failures:
-                raise HookFailed(phase="after", trigger=move.trigger, ticket=run.dest_ticket,
-                                 failures=failures) from failures[0][1]
-        return run.dest_ticket
+        return run.dest_ticket, run.event
+
+    def _run_after_hooks(self, event: TransitionEvent) -> None:
+        """Run the after- and enter-hooks of a committed transition; raise if any failed."""
+        failures = self.hooks.run_after(event)
+        if failures:
+            raise HookFailed(phase="after", trigger=event.trigger, ticket=event.after,
+                             failures=failures) from failures[0][1]
 
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
@@ -307,10 +361,15 @@ class EscalationMachine:
                 f"the effect of trigger {move.trigger!r} returned fields "
                 f"{sorted(updates)}; allowed: {sorted(_TICKET_FIELDS - _RESERVED)}"
             ])
+        if move.check_effect:
+            updates, problems = validate_fields(Ticket, updates)
+            if problems:
+                raise SpecError([f"the effect of trigger {move.trigger!r} returned an invalid "
+                                 f"{problem}" for problem in problems])
         record = trusted(
             AuditRecord, seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id, actor_role=ctx.actor.role,
             trigger=move.trigger, source=move.source, dest=move.target,
-            payload=ctx.payload.model_dump(mode="json"),
+            payload=freeze_json(ctx.payload.model_dump(mode="json")),
         )
         updates.update(stage=move.target, history=(*ticket.history, record), version=record.seq)
         new = evolve(ticket, updates)

@@ -6,9 +6,11 @@ transition and never mutates the one it was given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from functools import cache
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -17,6 +19,9 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -27,6 +32,7 @@ __all__ = [
     "AuditRecord",
     "Category",
     "Escalation",
+    "FrozenDict",
     "Feedback",
     "FollowUp",
     "Level",
@@ -39,6 +45,7 @@ __all__ = [
     "Urgency",
     "evolve",
     "trusted",
+    "validate_fields",
 ]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -190,8 +197,48 @@ class Feedback(_Frozen):
     at: AwareDatetime
 
 
+class FrozenDict(dict[str, Any]):
+    """A read-only dict: audit payloads are history, and records are shared between tickets.
+
+    Every committed ticket reuses the records of the ticket it came from, so a writable payload
+    would let one hook rewrite the history of every ticket (and of store caches) at once.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("audit record payloads are read-only: history is never edited")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        # copy, deepcopy and pickle rebuild through the constructor, not item by item.
+        return (FrozenDict, (dict(self),))
+
+
+def freeze_json(value: Any) -> Any:
+    """JSON-ready data made read-only all the way down.
+
+    Dicts become :class:`FrozenDict` and lists become tuples.
+    """
+    if isinstance(value, dict):
+        return FrozenDict({key: freeze_json(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze_json(item) for item in value)
+    return value
+
+
+def thaw_json(value: Any) -> Any:
+    """The plain JSON data (dicts and lists) of a frozen value."""
+    if isinstance(value, dict):
+        return {key: thaw_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw_json(item) for item in value]
+    return value
+
+
 class AuditRecord(_Frozen):
-    """One committed transition. ``payload`` is the validated payload dumped to JSON-ready data."""
+    """One committed transition. ``payload`` is the validated payload as read-only JSON data."""
 
     seq: Annotated[int, Field(ge=1)]
     at: AwareDatetime
@@ -200,7 +247,18 @@ class AuditRecord(_Frozen):
     trigger: str
     source: str
     dest: str
-    payload: dict[str, JsonValue] = Field(default_factory=dict)
+    payload: Mapping[str, JsonValue] = Field(default_factory=FrozenDict)
+
+    @field_validator("payload", mode="after")
+    @classmethod
+    def _freeze_payload(cls, value: Mapping[str, JsonValue]) -> Mapping[str, JsonValue]:
+        frozen: Mapping[str, JsonValue] = freeze_json(dict(value))
+        return frozen
+
+    @field_serializer("payload")
+    def _plain_payload(self, value: Mapping[str, JsonValue]) -> dict[str, Any]:
+        thawed: dict[str, Any] = thaw_json(value)
+        return thawed
 
 
 class Ticket(_Frozen):
@@ -251,7 +309,6 @@ class Ticket(_Frozen):
         return self
 
 
-
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -283,3 +340,26 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     time and spec names; validating them again cost more than the rest of a ``fire``.
     """
     return _assemble(cls, values, set(values))
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    annotation: Any = field.annotation
+    return TypeAdapter(Annotated[annotation, *field.metadata] if field.metadata else annotation)
+
+
+def validate_fields(model: type[BaseModel],
+                    values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``values`` validated field by field as ``model`` would, and one problem per bad field.
+
+    Used for the updates a host's effect returns, which skip the model's own validation.
+    """
+    valid: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in values.items():
+        try:
+            valid[name] = _field_adapter(model, name).validate_python(value)
+        except ValidationError as exc:
+            problems += [f"{name}: {error['msg']} (got {value!r})" for error in exc.errors()]
+    return valid, problems

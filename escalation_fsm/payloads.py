@@ -54,7 +54,9 @@ class NotifyPayload(Payload):
     """``notify_customer``: the message and, when known, the estimated response time."""
 
     message: str = ""
-    eta: Annotated[timedelta, Field(gt=timedelta(0))] | None = None
+    eta: Annotated[timedelta, Field(gt=timedelta(0), le=timedelta(days=365))] | None = None
+    """Estimated response time; a year at most (a longer promise is a typo, and SLA
+    calendars only look that far ahead)."""
 
 
 class FollowUpPayload(Payload):

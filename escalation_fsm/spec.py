@@ -11,7 +11,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .errors import SpecError
 from .payloads import NoPayload, Payload
@@ -52,13 +60,23 @@ class GuardSpec(_SpecModel):
     """A named guard: ``requirement`` is the sentence for docs; ``check`` returns the decision.
 
     ``uses_payload`` marks guards that look at the trigger's payload: ``allowed()`` skips them,
-    since it answers "could this trigger succeed now, given a valid payload?".
+    since it answers "could this trigger succeed now, given a valid payload?". ``reads`` names the
+    payload fields the guard reads (it implies ``uses_payload``): the spec refuses a transition
+    whose trigger's payload lacks one, instead of failing with ``AttributeError`` when fired.
     """
 
     name: SpecName
     requirement: str
     check: GuardCheck
     uses_payload: bool = False
+    reads: frozenset[str] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reading_uses_payload(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("reads") and "uses_payload" not in data:
+            return {**data, "uses_payload": True}
+        return data
 
 
 class TriggerSpec(_SpecModel):
@@ -274,6 +292,7 @@ def _problems(spec: MachineSpec) -> list[str]:
         if t.trigger not in triggers:
             problems.append(f"{where}: unknown trigger {t.trigger!r}")
         problems += [f"{where}: unknown guard {g!r}" for g in t.guards if g not in guards]
+        problems += _payload_problems(spec, t, where)
     used = {t.trigger for t in spec.transitions}
     problems += [f"trigger {name!r} is used by no transition" for name in trigger_names
                  if name not in used]
@@ -287,6 +306,23 @@ def _problems(spec: MachineSpec) -> list[str]:
         can_finish = _closure(finals, spec, forward=False)
         problems += [f"stage {name!r} is a trap: no final stage can be reached from it"
                      for name in stage_names if name not in can_finish]
+    return problems
+
+
+def _payload_problems(spec: MachineSpec, t: TransitionSpec, where: str) -> list[str]:
+    """Guards that read payload fields the transition's trigger does not take."""
+    trigger = next((tr for tr in spec.triggers if tr.name == t.trigger), None)
+    if trigger is None:
+        return []
+    fields = set(trigger.payload.model_fields)
+    problems = []
+    for guard in spec.guards:
+        missing = guard.reads - fields if guard.name in t.guards else set()
+        if missing:
+            problems.append(
+                f"{where}: guard {guard.name!r} reads payload field(s) {sorted(missing)} that "
+                f"trigger {t.trigger!r} ({trigger.payload.__name__}) does not take; "
+                f"it takes: {sorted(fields) or 'nothing'}")
     return problems
 
 

@@ -208,14 +208,15 @@ class HookRewritesAnEarlierRecord(EscalationStateMachine):
 
 
 def test_a_hook_that_mutates_the_new_record_is_caught() -> None:
-    """The record holds what the hook wrote, not what was fired: reported at the second step."""
+    """The hook's write into the record is refused (payloads are read-only history) and the
+    toolkit reports the failing hook at the second step."""
     message, fired = failure_of(HookAnnotatesTheAuditRecord)
-    assert "the audit record holds payload" in message
-    assert "'synced_to_crm': True" in message
+    assert "a hook failed" in message
+    assert "mark_synced: TypeError: audit record payloads are read-only" in message
+    assert "'record_step' by 'agent'" in message  # the step whose hook failed
     steps = [line.split(" -> ")[0].split(": ", 1)[1].split(" with ")[0] for line in fired]
     assert steps[0] == "'attempt' by 'agent'"
-    assert steps[-1] == "'record_step' by 'agent'"
-    assert len(steps) <= 3  # shrunk from up to 50 steps (usually to exactly these two)
+    assert len(steps) <= 3  # shrunk from up to 50 steps
 
 
 def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
@@ -230,7 +231,8 @@ def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
     # minimum, so only the shape is pinned: it starts with attempt and ends with record_step.
     assert triggers[0] == "'attempt'"
     assert triggers[-1] == "'record_step'"
-    assert len(triggers) <= 8
+    # No length bound: the shrinker does not promise the minimum (a CI run kept 13 record_steps);
+    # the set check above is what shows every detour of the random run was removed.
 
 
 ESCALATE = default_spec().transition("attempted", "escalate")
@@ -273,7 +275,8 @@ def test_a_spec_that_dropped_a_guard_from_escalate_is_caught(guard: str, reasons
     triggers = [line.split(": ", 1)[1].split(" by ")[0] for line in committed]
     assert triggers[0] == "'attempt'"
     assert set(triggers[1:]) <= {"'record_step'", "'escalate'"}
-    assert len(triggers) <= 8
+    # No length bound: the shrinker does not promise the minimum (a CI run kept 13 record_steps);
+    # the set check above is what shows every detour of the random run was removed.
 
 
 class LossyStore(FakeStore):
@@ -339,14 +342,17 @@ def test_an_effect_that_forges_a_field_is_caught_by_the_spec() -> None:
 
 
 def test_a_refusal_that_changes_the_ticket_is_caught() -> None:
-    """A before-hook that scribbles on the ticket's history and then vetoes."""
+    """A before-hook that scribbles on the ticket's history and then vetoes.
+
+    Payloads refuse writes, so it forces one the way only deliberate code can.
+    """
     class Scribbler(EscalationStateMachine):
         allow_hook_failures = True
 
         def register_hooks(self, machine: EscalationMachine) -> None:
             @machine.before("record_step")
             def scribble(event: TransitionEvent) -> None:
-                event.before.history[-1].payload["note"] = "tampered"
+                object.__setattr__(event.before.history[-1], "actor_id", "tampered")
                 raise TransitionRefused(ticket_id=event.before.id, stage=event.source,
                                         trigger=event.trigger, reasons=("no",))
     message, _ = failure_of(Scribbler)

@@ -13,9 +13,9 @@ Options shared by all three:
 
 ``ticket``
     Live view: the ticket's current stage is highlighted, the stages it went through are tinted
-    and each transition it took is labelled with its history positions (``attempt [#1]``).
+    and each transition it took is labelled with its history positions (``attempt (step 1)``).
 ``counts``
-    Weighted view: ``{(source, trigger): n}``; labels show ``(n)`` and, in DOT, edge widths
+    Weighted view: ``{(source, trigger): n}``; labels show ``(n=3)`` and, in DOT, edge widths
     scale with ``n`` (never-taken transitions are dashed).
 ``show_guards`` / ``show_roles``
     Add ``if <guard names>`` and ``by <roles>`` lines to each transition's label.

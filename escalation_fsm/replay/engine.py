@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from ..clock import ManualClock
 from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
 from ..machine import EscalationMachine
-from ..models import Actor, AuditRecord, Category, Ticket, Trigger, Urgency, trusted
+from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Trigger, Urgency, trusted
 from ..policy import GuardContext
 from ..sla import Deadline, SLAPolicy, clock_runs
 from ..spec import MachineSpec, TransitionSpec
@@ -341,7 +341,7 @@ def _sla_runs(policy: SLAPolicy, case: RawCase, steps: list[_Step], outcomes: li
             records.append(trusted(
                 AuditRecord, seq=len(records) + 1, at=case.events[index].at, actor_id="log",
                 actor_role=role or "unknown", trigger=outcome[2], source=outcome[1],
-                dest=outcome[3], payload={}))
+                dest=outcome[3], payload=FrozenDict()))
     # Built without validation: every value comes from the replay, which validated it.
     ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown", stage=final_stage,
                                     priority=urgency_of(case.priority), opened_at=start,

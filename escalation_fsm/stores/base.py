@@ -8,19 +8,21 @@ retry is judged against the state the other writer left (a ticket resolved meanw
 escalated by a retry). After ``max_attempts`` lost races it raises
 :class:`~escalation_fsm.errors.ConcurrentUpdate`.
 
-After-hooks and enter-hooks run exactly once, after the commit: ``fire`` would run them before the
-store knows whether the swap wins, which could notify a customer about a transition that is then
-thrown away (or notify twice after a retry). If any fails, the transition stays committed and
-``apply`` raises :class:`~escalation_fsm.errors.HookFailed` (``phase="after"``) with the committed
-ticket on ``.ticket``, exactly like ``fire``.
+After-hooks and enter-hooks run after the commit, once per committed transition and never for a
+lost race: ``fire`` would run them before the store knows whether the swap wins, which could
+notify a customer about a transition that is then thrown away (or notify twice after a retry).
+They run in the committing process, so a crash between the commit and the hooks skips them
+(at-most-once). If any fails, the transition stays committed and ``apply`` raises
+:class:`~escalation_fsm.errors.HookFailed` (``phase="after"``) with the committed ticket on
+``.ticket``, exactly like ``fire``.
 
-To keep ``fire`` from running the after-hooks itself, a store fires through a shallow copy of its
-machine (same class, spec, policy and clock) whose hook registry passes only the before-hooks on.
+A store calls its machine's ``fire`` (so a host's subclass of the machine applies) with the
+after-hooks deferred (``_after_hooks_deferred``, per thread), and runs them once the transaction
+committed. It uses the machine live, so later changes to its policy, clock, SLA or hooks count.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 import threading
 import time
@@ -33,8 +35,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from ..clock import Clock
-from ..errors import ConcurrentUpdate, HookFailed
-from ..hooks import HookRegistry, TransitionEvent
+from ..errors import ConcurrentUpdate
 from ..machine import EscalationMachine
 from ..models import Actor, AuditRecord, Category, Ticket
 from ..sla import next_due
@@ -129,28 +130,6 @@ class StoreStats:
     """``apply`` calls that raised ``ConcurrentUpdate`` after ``max_attempts`` lost races."""
 
 
-class _BeforeHooksOnly(HookRegistry):
-    """The machine's hooks as seen by the store's ``fire``: before-hooks run, after-hooks wait.
-
-    It reads the host's registry live, so hooks registered after the store was opened count.
-    """
-
-    def __init__(self, hooks: HookRegistry) -> None:
-        super().__init__()
-        self._inner = hooks
-
-    def __bool__(self) -> bool:
-        return bool(self._inner)
-
-    def run_before(self, event: TransitionEvent) -> None:
-        """Delegate: a before-hook may veto, and nothing is written then."""
-        self._inner.run_before(event)
-
-    def run_after(self, event: TransitionEvent) -> list[tuple[str, BaseException]]:
-        """Nothing yet: :meth:`StoreBase.apply` runs them once the commit is durable."""
-        return []
-
-
 class StoreBase(ABC):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
@@ -167,9 +146,6 @@ class StoreBase(ABC):
         self.clock: Clock = self.machine.clock if clock is None else clock
         self.max_attempts = max_attempts
         self.stats = StoreStats()
-        # Same class, spec, policy and clock; only the hook dispatch differs (module docstring).
-        self._firing = copy.copy(self.machine)
-        self._firing.hooks = _BeforeHooksOnly(self.machine.hooks)
         self._known: OrderedDict[str, tuple[Ticket, str]] = OrderedDict()
         self._known_lock = threading.Lock()
 
@@ -204,10 +180,12 @@ class StoreBase(ABC):
         trigger = str(trigger)
         for attempt in range(1, self.max_attempts + 1):
             current = self._load(ticket_id)
-            new = self._firing.fire(current, trigger, actor=actor, **payload)
+            with self.machine._after_hooks_deferred() as committed:
+                new = self.machine.fire(current, trigger, actor=actor, **payload)
             if self._swap(current.version, new, new.history[-1].at):
                 self.stats.commits += 1
-                self._after_commit(current, new, actor, payload)
+                for event in committed:
+                    self.machine._run_after_hooks(event)
                 return new
             self.stats.conflicts += 1
             if attempt < self.max_attempts:
@@ -325,22 +303,6 @@ class StoreBase(ABC):
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)
         return ticket
-
-    # -- hooks after commit -------------------------------------------------------------------------
-
-    def _after_commit(self, before: Ticket, after: Ticket, actor: Actor, payload: dict[str, Any]) -> None:
-        hooks = self.machine.hooks
-        if not hooks:
-            return
-        record = after.history[-1]
-        model = self.machine.spec.trigger(record.trigger).payload.model_validate(payload)
-        event = TransitionEvent(trigger=record.trigger, source=record.source, dest=record.dest,
-                                actor=actor, payload=model, before=before, after=after,
-                                record=record)
-        failures = hooks.run_after(event)
-        if failures:
-            raise HookFailed(phase="after", trigger=record.trigger, ticket=after,
-                             failures=failures) from failures[0][1]
 
     # -- storage primitives -------------------------------------------------------------------------
 

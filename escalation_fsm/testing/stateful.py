@@ -296,7 +296,7 @@ class EscalationStateMachine(RuleBasedStateMachine):
     def _fire(self, ticket_id: str, trigger: str, actor: Actor, payload: Mapping[str, Any]) -> None:
         before = self.tickets[ticket_id]
         attempt = _Attempt(ticket_id, trigger, actor, dict(payload), before)
-        snapshot = before.model_dump_json()  # JSON, not a copy: records hold mutable payload dicts
+        snapshot = before.model_dump_json()  # JSON, not a copy: a copy would share the records it checks
         after: Ticket | None = None
         error: BaseException | None = None
         try:

@@ -216,7 +216,6 @@ def test_a_hook_that_mutates_the_new_record_is_caught() -> None:
     assert "'record_step' by 'agent'" in message  # the step whose hook failed
     steps = [line.split(" -> ")[0].split(": ", 1)[1].split(" with ")[0] for line in fired]
     assert steps[0] == "'attempt' by 'agent'"
-    assert len(steps) <= 3  # shrunk from up to 50 steps
 
 
 def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
@@ -231,8 +230,6 @@ def test_a_hook_that_mutates_earlier_history_is_caught() -> None:
     # minimum, so only the shape is pinned: it starts with attempt and ends with record_step.
     assert triggers[0] == "'attempt'"
     assert triggers[-1] == "'record_step'"
-    # No length bound: the shrinker does not promise the minimum (a CI run kept 13 record_steps);
-    # the set check above is what shows every detour of the random run was removed.
 
 
 ESCALATE = default_spec().transition("attempted", "escalate")
@@ -265,18 +262,18 @@ def _without(guard: str) -> type[EscalationStateMachine]:
 def test_a_spec_that_dropped_a_guard_from_escalate_is_caught(guard: str, reasons: list[str]) -> None:
     """An escalation the reference procedure forbids is reported on the escalate step.
 
-    The shrunk run is: attempt, record_step(s), escalate. Every detour of the random run
-    (resolving, reopening, notifying, other tickets) is gone. Hypothesis's shrinker does not
-    promise the global minimum: it sometimes keeps a few identical record_steps (seen: up to 4).
+    The shrunk run usually is attempt, record_step(s), escalate. Hypothesis's shrinker does not
+    promise the minimum, and under the CI profile on a loaded machine it has stopped with
+    detours left (a resolve/reopen/feedback loop, 13 record_steps), so only what every run shows
+    is pinned: the failure is on escalate, for the dropped guard's reason, in a run that starts
+    from a new ticket.
     """
     message, committed = failure_of(_without(guard))
     assert "'escalate' by" in message.split(": ")[1]
     assert any(reason in message for reason in reasons)
     triggers = [line.split(": ", 1)[1].split(" by ")[0] for line in committed]
     assert triggers[0] == "'attempt'"
-    assert set(triggers[1:]) <= {"'record_step'", "'escalate'"}
-    # No length bound: the shrinker does not promise the minimum (a CI run kept 13 record_steps);
-    # the set check above is what shows every detour of the random run was removed.
+    assert "'record_step'" in triggers or guard == "has_steps"
 
 
 class LossyStore(FakeStore):
@@ -302,7 +299,6 @@ def test_a_store_that_loses_an_update_is_caught() -> None:
     assert "version=1)" in message.split("expected")[0]
     assert "version=2)" in message
     assert "'attempt'" in fired[0]
-    assert len(fired) <= 3
 
 
 # -- the other guarantees, each with a bug that breaks it ---------------------------------------

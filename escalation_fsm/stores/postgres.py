@@ -255,12 +255,7 @@ class PostgresStore(StoreBase):
                 clauses.append(f"t.{column} {op} %s")
                 params.append(value)
         sql = _SELECT + f" WHERE {' AND '.join(clauses)} ORDER BY t.updated_at, t.id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        with self._errors("query"):
-            rows = self._conn.execute(sql, params).fetchall()
-        return [self._decode(row) for row in rows]
+        return self._select(sql, params, limit)
 
     def _page(self, after: str | None, size: int) -> list[Ticket]:
         with self._errors("read"):
@@ -271,18 +266,21 @@ class PostgresStore(StoreBase):
                                           (after, size)).fetchall()
         return [self._decode(row) for row in rows]
 
+    def _select(self, sql: str, params: list[Any], limit: int | None) -> list[Ticket]:
+        """Run a ticket query, at most ``limit`` rows, and decode the rows."""
+        if limit is not None:
+            sql += " LIMIT %s"
+            params = [*params, limit]
+        with self._errors("query"):
+            rows = self._conn.execute(sql, params).fetchall()
+        return [self._decode(row) for row in rows]
 
     def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
         # Served by the partial index escalation_tickets_due (tests check the query plan).
         sql = _SELECT + (" WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= %s "
                          "ORDER BY t.next_due_at, t.id")
         params: list[Any] = [by]
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        with self._errors("query"):
-            rows = self._conn.execute(sql, params).fetchall()
-        return [self._decode(row) for row in rows]
+        return self._select(sql, params, limit)
 
     def _reindex(self) -> int:
         """Recompute every ticket's next deadline; a writer's newer value is never overwritten."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from .errors import HookFailed, TransitionRefused
 from .models import Actor, AuditRecord, Ticket
 from .payloads import Payload
+from .typing import Hook
 
 __all__ = ["Hook", "HookRegistry", "Phase", "TransitionEvent"]
 
@@ -42,15 +43,21 @@ class TransitionEvent:
     record: AuditRecord
 
 
-class Hook(Protocol):
-    """A host callback. Its return value is ignored; raising is how it reports failure."""
-
-    def __call__(self, event: TransitionEvent, /) -> object:
-        """React to a committed (or, for before-hooks, proposed) transition."""
-        ...
-
-
 H = TypeVar("H", bound=Hook)
+
+
+def _checked_key(phase: Phase, key: object, known: tuple[str, ...]) -> str | None:
+    kind = "on_enter" if phase == "enter" else phase
+    what = "stage" if phase == "enter" else "trigger"
+    if key is None:
+        return None
+    if callable(key) and not isinstance(key, str):
+        raise TypeError(f"@machine.{kind} takes a name: write @machine.{kind}() for every "
+                        f"{what}, or @machine.{kind}(name)")
+    if str(key) not in known:
+        raise ValueError(f"cannot register a {kind} hook on unknown {what} {str(key)!r}; "
+                         f"the spec's {what}s are: {', '.join(known)}")
+    return str(key)
 
 
 def _name(hook: Hook) -> str:
@@ -76,10 +83,17 @@ class HookRegistry:
             raise TypeError(f"a hook must be callable, got {hook!r}")
         self._hooks.setdefault((phase, None if key is None else str(key)), []).append(hook)
 
-    def decorator(self, phase: Phase, key: str | None) -> Callable[[H], H]:
-        """``@registry.decorator("after", "escalate")`` registers and returns the function."""
+    def decorator(self, phase: Phase, key: object, known: tuple[str, ...]) -> Callable[[H], H]:
+        """``@registry.decorator("after", name, known)`` registers and returns the function.
+
+        ``key`` must be one of ``known`` (the spec's trigger names, or stage names for
+        ``enter``) or ``None`` for all: a typo, or ``@machine.after`` without parentheses, would
+        otherwise register a hook that silently never runs.
+        """
+        name = _checked_key(phase, key, known)
+
         def register(hook: H) -> H:
-            self.add(phase, key, hook)
+            self.add(phase, name, hook)
             return hook
         return register
 

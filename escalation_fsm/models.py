@@ -43,7 +43,9 @@ __all__ = [
     "Ticket",
     "Trigger",
     "Urgency",
+    "check_history",
     "evolve",
+    "field_adapter",
     "trusted",
     "validate_fields",
 ]
@@ -295,18 +297,23 @@ class Ticket(_Frozen):
 
     @model_validator(mode="after")
     def _history_is_consistent(self) -> Ticket:
-        if self.version != len(self.history):
-            raise ValueError(
-                f"ticket {self.id}: version {self.version} does not match "
-                f"its history length {len(self.history)}"
-            )
-        for expected, record in enumerate(self.history, start=1):
-            if record.seq != expected:
-                raise ValueError(
-                    f"ticket {self.id}: history sequence numbers must be 1..{len(self.history)} "
-                    f"without gaps; found {record.seq} at position {expected}"
-                )
+        check_history(self)
         return self
+
+
+def check_history(ticket: Ticket) -> None:
+    """Raise ``ValueError`` unless ``version`` is the history's length and ``seq`` runs 1..n.
+
+    What validating a :class:`Ticket` checks; for tickets assembled from trusted parts.
+    """
+    if ticket.version != len(ticket.history):
+        raise ValueError(f"ticket {ticket.id}: version {ticket.version} does not match "
+                         f"its history length {len(ticket.history)}")
+    for expected, record in enumerate(ticket.history, start=1):
+        if record.seq != expected:
+            raise ValueError(
+                f"ticket {ticket.id}: history sequence numbers must be 1..{len(ticket.history)} "
+                f"without gaps; found {record.seq} at position {expected}")
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -343,7 +350,8 @@ def trusted(cls: type[_M], **values: Any) -> _M:
 
 
 @cache
-def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+def field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """A validator for one field of ``model`` (its annotation and constraints), built once."""
     field = model.model_fields[name]
     annotation: Any = field.annotation
     return TypeAdapter(Annotated[annotation, *field.metadata] if field.metadata else annotation)
@@ -359,7 +367,7 @@ def validate_fields(model: type[BaseModel],
     problems: list[str] = []
     for name, value in values.items():
         try:
-            valid[name] = _field_adapter(model, name).validate_python(value)
+            valid[name] = field_adapter(model, name).validate_python(value)
         except ValidationError as exc:
             problems += [f"{name}: {error['msg']} (got {value!r})" for error in exc.errors()]
     return valid, problems

@@ -23,7 +23,7 @@ from escalation_fsm.replay import (
     review,
     shipped_mapping,
 )
-from escalation_fsm.replay.cli import ProgressBar
+from escalation_fsm.cli.replay import ProgressBar
 from escalation_fsm.replay.diagram import annotated_diagram
 from escalation_fsm.replay.report import percentile
 
@@ -271,7 +271,7 @@ def test_progress_bar_on_a_terminal_only() -> None:
 def test_cli_progress_goes_to_a_terminal(capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """On a terminal the replay reports progress on stderr (and clears it before the report)."""
-    from escalation_fsm.replay import cli as replay_cli
+    from escalation_fsm.cli import replay as replay_cli
     from escalation_fsm.replay import reader
 
     monkeypatch.setattr(reader, "_PROGRESS_EVERY", 1)

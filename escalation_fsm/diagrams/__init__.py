@@ -40,6 +40,7 @@ __all__ = [
     "Direction",
     "Edge",
     "EdgeItem",
+    "FORMATS",
     "Format",
     "Graph",
     "GraphvizUnavailable",

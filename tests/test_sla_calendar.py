@@ -73,7 +73,10 @@ def test_add_is_monotonic_and_lands_in_working_time(cal: BusinessCalendar, start
 def test_between_is_additive_and_bounded_by_elapsed_time(cal: BusinessCalendar,
                                                          points: list[datetime]) -> None:
     """Splitting an interval splits its business time; it never exceeds wall time; reversed is 0."""
-    a, b, c = sorted(points)
+    # Sorted as instants: same-zone datetimes compare as wall clocks, and a wall-clock time inside a
+    # skipped hour (New York 2026-03-08 02:00:00.000001, read as 03:00:00.000001 EDT) sorts before
+    # 03:00 EDT although it is later.
+    a, b, c = sorted(points, key=lambda when: when.astimezone(UTC))
     assert cal.between(a, b) + cal.between(b, c) == cal.between(a, c)
     # Elapsed time between UTC instants: two datetimes sharing one zone subtract as wall clocks,
     # which ignores a daylight-saving shift in between (Berlin 2026-04-01 .. 2027-01-01 is 1 h

@@ -64,7 +64,7 @@ def artifacts(spec: MachineSpec | None = None) -> dict[str, str]:
     spec = default_spec() if spec is None else spec
     files = {
         "procedure.mmd": to_mermaid(spec),
-        "procedure-detailed.dot": to_dot(spec, show_guards=True, show_roles=True),
+        "procedure-detailed.dot": to_dot(spec, show_guards=True, show_roles=True, show_marks=True),
         "live-example.mmd": to_mermaid(spec, ticket=live_example()),
         "weighted-example.dot": to_dot(spec, counts=demo_counts()),
         "transitions.md": transitions_table(spec),

@@ -224,7 +224,7 @@ class CorruptTicket(StoreError, ValueError):
         super().__init__(f"ticket {ticket_id!r}: stored data is corrupt or foreign: {reason}")
 
 
-class StoreReadOnly(StoreError, PermissionError):
+class StoreReadOnly(StoreError):
     """A write was asked of a store opened read-only (``readonly=True``); nothing was written."""
 
     def __init__(self, what: str, where: str) -> None:

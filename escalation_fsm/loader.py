@@ -61,6 +61,6 @@ def load_spec(reference: str) -> MachineSpec:
             raise SpecError([f"calling {reference} (it must take no argument and return a "
                              f"MachineSpec) failed: {type(exc).__name__}: {exc}"]) from exc
     if not isinstance(target, MachineSpec):
-        raise SpecError([f"{reference} is a {type(target).__name__}, not a MachineSpec (or a "
+        raise SpecError([f"{reference} gives a {type(target).__name__}, not a MachineSpec (or a "
                          f"function returning one)"])
     return target

@@ -240,7 +240,8 @@ def test_cli_mapping_file_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     target = tmp_path / "out.md"
     assert main(["replay", str(tmp_path / "none.csv"), "--mapping", "helpdesk",
                  "-o", str(target)]) == 2
-    assert "escalation-fsm replay: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("escalation-fsm replay: ") and "no such file" in err and err.count("\n") == 1
     assert not target.exists()
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n', encoding="utf-8")

@@ -22,7 +22,7 @@ __all__ = ["add_diagram_command"]
 def _diagram(args: argparse.Namespace) -> int:
     spec = spec_of(args.spec) or default_spec()
     output = render(spec, args.format, show_guards=args.guards, show_roles=args.roles,
-                    direction=args.direction)
+                    show_marks=args.marks, direction=args.direction)
     data = output.encode("utf-8") if isinstance(output, str) else output
     if args.output is not None:
         Path(args.output).write_bytes(data)
@@ -52,6 +52,8 @@ def add_diagram_command(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.add_argument("--guards", action="store_true", help="label transitions with guards")
     parser.add_argument("--roles", action="store_true", help="label transitions with roles")
+    parser.add_argument("--marks", action="store_true",
+                        help="label transitions with what their triggers mean (escalates, ...)")
     parser.add_argument("--direction", choices=("TB", "LR"), default="TB",
                         help="top to bottom (default) or left to right")
     parser.set_defaults(handler=lambda args: run("diagram", _diagram, args))

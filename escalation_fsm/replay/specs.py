@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..loader import load_spec as resolve_spec
+from ..marks import Mark
 from ..payloads import NoPayload
 from ..procedure import logged_procedure_spec
 from ..spec import MachineSpec
@@ -96,7 +97,10 @@ def observable_projection(
         description=spec.description,
         stages=spec.stages,
         triggers=tuple(
-            t.model_copy(update={"payload": NoPayload, "effect": None}) for t in spec.triggers
+            # A log records no payload, so no promised response time: a promise is just a message.
+            t.model_copy(update={"payload": NoPayload, "effect": None,
+                                 "marks": t.marks - {Mark.PROMISE}})
+            for t in spec.triggers
         ),
         transitions=tuple(
             t.model_copy(update={"guards": tuple(g for g in t.guards if g in keep)})

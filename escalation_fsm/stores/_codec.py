@@ -122,6 +122,9 @@ def decode(ticket_id: str, row: TicketRow, history: Sequence[HistoryRow],
         for record, (_, changes) in ahead:
             if record.seq != ticket.version + 1:
                 raise ValueError(f"history record {record.seq} follows version {ticket.version}")
+            if record.source != ticket.stage:
+                raise ValueError(f"history record {record.seq} leaves stage {record.source!r}, but "
+                                 f"the ticket was in stage {ticket.stage!r}")
             if changes is not None:
                 ticket = patch(ticket, _json(ticket_id, changes, "a history row's changes"))
             ticket = evolve(ticket, {"stage": record.dest, "version": record.seq,

@@ -53,8 +53,8 @@ from ..spec import MachineSpec
 from ..typing import TicketStore
 from ._codec import encode_changes
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "StoreBase", "StoreStats", "TicketFilter", "TicketStore",
-           "index_key"]
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
+           "TicketStore", "index_key"]
 
 DEFAULT_MAX_ATTEMPTS = 10
 """Lost races tolerated by one ``apply`` before :class:`ConcurrentUpdate` reaches the caller."""
@@ -95,6 +95,19 @@ class TicketFilter:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a store remembers of a ticket it read or wrote: the ticket, its clocks, its document.
+
+    ``document`` is the stored document's text as last read (SQL stores): a re-read whose row
+    still has this version and this document returns ``ticket`` without decoding anything.
+    """
+
+    ticket: Ticket
+    clocks: ClockState
+    document: str | None = None
+
+
 @dataclass(slots=True)
 class StoreStats:
     """What one store object did since it was opened (per process, not per database)."""
@@ -126,7 +139,7 @@ class StoreBase(ABC):
         self.max_attempts = max_attempts
         self.readonly = readonly
         self.stats = StoreStats()
-        self._known: OrderedDict[str, tuple[Ticket, ClockState]] = OrderedDict()
+        self._known: OrderedDict[str, Known] = OrderedDict()
         self._known_lock = threading.Lock()
 
     # -- the machine and the SLA index ----------------------------------------------------------
@@ -217,7 +230,8 @@ class StoreBase(ABC):
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
         # so a stale copy costs one lost race, and a lone writer never reads before writing.
-        current, clocks = self._seen(ticket_id) or self._read(ticket_id)
+        seen = self._seen(ticket_id)
+        current, clocks = (seen.ticket, seen.clocks) if seen is not None else self._read(ticket_id)
         for attempt in range(1, self.max_attempts + 1):
             result = machine.transition(current, trigger, actor=actor, **payload)
             new = result.ticket
@@ -345,7 +359,7 @@ class StoreBase(ABC):
 
     # -- what this store has already read --------------------------------------------------------
 
-    def _seen(self, ticket_id: str) -> tuple[Ticket, ClockState] | None:
+    def _seen(self, ticket_id: str) -> Known | None:
         """The newest version of the ticket this store read or wrote, with its clock state.
 
         History rows are append-only (the SQL stores enforce it with triggers), so the history of
@@ -354,10 +368,16 @@ class StoreBase(ABC):
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket, clocks: ClockState) -> None:
-        """Remember ``ticket`` and its clock state for the next read or save."""
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None) -> None:
+        """Remember ``ticket`` and its clock state (and document text, when read) for next time.
+
+        A save does not change the stored document, so without ``document`` the one remembered
+        for the ticket is kept.
+        """
         with self._known_lock:
-            self._known[ticket.id] = (ticket, clocks)
+            if document is None and (old := self._known.get(ticket.id)) is not None:
+                document = old.document
+            self._known[ticket.id] = Known(ticket, clocks, document)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)

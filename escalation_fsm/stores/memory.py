@@ -11,7 +11,7 @@ from ..errors import TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
-from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
+from .base import DEFAULT_MAX_ATTEMPTS, Known, StoreBase, TicketFilter
 
 __all__ = ["MemoryStore", "MemoryTickets"]
 
@@ -88,12 +88,14 @@ class MemoryStore(StoreBase):
             raise TicketNotFound(ticket_id)
         return row[0], row[2]
 
-    def _seen(self, ticket_id: str) -> tuple[Ticket, ClockState] | None:
+    def _seen(self, ticket_id: str) -> Known | None:
         # Reading a dict is as cheap as remembering: always the current ticket.
-        try:
-            return self._read(ticket_id)
-        except TicketNotFound:
-            return None
+        with self.tickets.lock:
+            row = self.tickets.rows.get(ticket_id)
+        return None if row is None else Known(row[0], row[2])
+
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None) -> None:
+        """Nothing to remember: the rows are the tickets themselves."""
 
     def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
               due: datetime | None) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import Clock
 from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
 from ..machine import EscalationMachine
-from ..models import Ticket
+from ..models import AuditRecord, Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
@@ -127,7 +127,7 @@ class PostgresStore(StoreBase):
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             if self._schema_version() == found:
                 for statement in POSTGRES_MIGRATIONS[found]:
-                    self._conn.execute(statement)  # type: ignore[arg-type]  # fixed DDL text
+                    self._conn.execute(statement)
                 self._conn.execute("UPDATE escalation_meta SET value = %s WHERE key = 'schema_version'",
                                    (str(found + 1),))
             return self._schema_version()
@@ -182,17 +182,19 @@ class PostgresStore(StoreBase):
 
     def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
         seen = self._seen(ticket_id)
-        after = 0 if seen is None else seen[0].version
+        after = 0 if seen is None else seen.ticket.version
         with self._errors("read", ticket_id):
             row = self._conn.execute(_SELECT_ONE, (after, ticket_id)).fetchone()
-            if row is not None and seen is not None and row[2] < seen[0].version:
-                # Older than what this store saw (a restored backup, say): read it all again.
+            if row is not None and seen is not None and (row[2] < seen.ticket.version
+                                                         or row[3] != seen.document):
+                # Older than what this store saw (a restored backup, say), or its document
+                # changed under us: read it all again and let decoding judge.
                 seen, row = None, self._conn.execute(_SELECT_ONE, (0, ticket_id)).fetchone()
         if row is None:
             raise TicketNotFound(ticket_id)
-        if seen is not None and row[2] == seen[0].version:
-            return seen  # unchanged since this store last read or wrote it
-        return self._decode(row, None if seen is None else seen[0], remember=True)
+        if seen is not None and row[2] == seen.ticket.version:
+            return seen.ticket, seen.clocks  # unchanged since this store last read or wrote it
+        return self._decode(row, None if seen is None else seen.ticket, remember=True)
 
     def _decode(self, row: Sequence[Any], known: Ticket | None = None, *,
                 remember: bool = False) -> tuple[Ticket, ClockState]:
@@ -202,7 +204,7 @@ class PostgresStore(StoreBase):
         # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
         state = self._fold(ticket)[0] if clocks is None else decode_clocks(ticket_id, clocks)
         if remember:
-            self._remember(ticket, state)
+            self._remember(ticket, state, document)
         return ticket, state
 
     def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
@@ -218,10 +220,14 @@ class PostgresStore(StoreBase):
             ).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
-            self._conn.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, "
-                               "changes) VALUES (%s, %s, %s, %s, %s, %s)",
-                               (new.id, record.seq, record.at, record.trigger, encoded, changes))
+            self._append(new.id, record, encoded, changes)
         return True
+
+    def _append(self, ticket_id: str, record: AuditRecord, encoded: str, changes: str | None) -> None:
+        """Insert one history row with its patch (inside the caller's transaction)."""
+        self._conn.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, "
+                           "changes) VALUES (%s, %s, %s, %s, %s, %s)",
+                           (ticket_id, record.seq, record.at, record.trigger, encoded, changes))
 
     def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
         clauses, params = ["TRUE"], []
@@ -246,7 +252,7 @@ class PostgresStore(StoreBase):
             sql += " LIMIT %s"
             params = [*params, limit]
         with self._errors("query"):
-            rows = self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            rows = self._conn.execute(sql, params).fetchall()
         return [self._decode(row)[0] for row in rows]
 
     def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
@@ -260,7 +266,7 @@ class PostgresStore(StoreBase):
         index, policy = self._index_meta()
         with self._errors("re-index"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            rows = self._conn.execute(_SELECT).fetchall()  # type: ignore[arg-type]
+            rows = self._conn.execute(_SELECT).fetchall()
             updates = []
             for row in rows:
                 try:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from ..clock import Clock
 from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
 from ..machine import EscalationMachine
-from ..models import Ticket
+from ..models import AuditRecord, Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
@@ -225,16 +225,20 @@ class SQLiteStore(StoreBase):
                              "WHERE id = ?", (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
-            known = None if seen is None or seen[0].version > row[2] else seen[0]
-            if known is not None and known.version == row[2]:
-                return known, seen[1]  # type: ignore[index]  # unchanged since this store last saw it
+            # The remembered ticket is a prefix of the stored one unless the row went back in time
+            # or its document changed under us: then read it all again (and let decoding judge).
+            known = None if seen is None or seen.ticket.version > row[2] or \
+                seen.document != row[3] else seen
+            if known is not None and known.ticket.version == row[2]:
+                return known.ticket, known.clocks  # unchanged since this store last saw it
             history = db.execute(
                 "SELECT record, changes FROM escalation_history WHERE ticket_id = ? AND seq > ? "
-                "ORDER BY seq", (ticket_id, 0 if known is None else known.version)).fetchall()
-        ticket = decode(ticket_id, (row[1], row[2], row[3], row[4]), history, known)
+                "ORDER BY seq", (ticket_id, 0 if known is None else known.ticket.version)).fetchall()
+        ticket = decode(ticket_id, (row[1], row[2], row[3], row[4]), history,
+                        None if known is None else known.ticket)
         # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
         clocks = self._fold(ticket)[0] if row[5] is None else decode_clocks(ticket_id, row[5])
-        self._remember(ticket, clocks)
+        self._remember(ticket, clocks, row[3])
         return ticket, clocks
 
     def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
@@ -250,10 +254,16 @@ class SQLiteStore(StoreBase):
             ).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
-            db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (new.id, record.seq, utc_text(record.at), record.trigger, encoded, changes))
+            self._append(db, new.id, record, encoded, changes)
         return True
+
+    @staticmethod
+    def _append(db: sqlite3.Connection, ticket_id: str, record: AuditRecord, encoded: str,
+                changes: str | None) -> None:
+        """Insert one history row with its patch (inside the caller's transaction)."""
+        db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   (ticket_id, record.seq, utc_text(record.at), record.trigger, encoded, changes))
 
     def _many(self, sql: str, params: Sequence[Any]) -> list[Ticket]:
         """Tickets selected by ``sql`` (columns as ``_TICKET_COLUMNS``) with their histories."""

@@ -378,9 +378,10 @@ class EscalationStateMachine(RuleBasedStateMachine):
         ctx = GuardContext(ticket=attempt.before, actor=actor, payload=model,
                            policy=self.machine.policy, now=record.at, trigger=attempt.trigger)
         verdict = evaluate_guards((ref.guard(name) for name in rule_.guards), ctx)
-        self._check(verdict.ok, lambda: f"{attempt}: committed although guard(s) "
-                                        f"{', '.join(verdict.failed)} of {ref.name!r} said no "
-                                        f"when it fired: " + " | ".join(verdict.reasons))
+        self._check(verdict.ok, lambda: f"{attempt}: committed although guard(s) of {ref.name!r} "
+                                        f"said no when it fired: " + " | ".join(
+            f"{name}: {'; '.join(verdict.decisions[name].reasons) or ref.guard(name).requirement}"
+            for name in verdict.failed))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ import http.server
 import os
 import re
 import shutil
-import threading
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +35,6 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))  # the docs tooling lives with the docs, not in the package
 
 from regenerate import GENERATED_DIR, artifacts, main, stale  # noqa: E402
-
 
 # -- generated files ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from replay_helpers import HELPDESK, SERVICENOW
 
 from escalation_fsm import MachineSpec
 from escalation_fsm.cli import main
+from escalation_fsm.cli.replay import ProgressBar
 from escalation_fsm.replay import (
     SCHEMA_VERSION,
     ReviewReport,
@@ -23,7 +24,6 @@ from escalation_fsm.replay import (
     review,
     shipped_mapping,
 )
-from escalation_fsm.cli.replay import ProgressBar
 from escalation_fsm.replay.diagram import annotated_diagram
 from escalation_fsm.replay.report import percentile
 

@@ -30,8 +30,8 @@ from escalation_fsm import (
     TicketExists,
     TicketNotFound,
     TransitionEvent,
-    TransitionResult,
     TransitionRefused,
+    TransitionResult,
     Trigger,
 )
 from escalation_fsm.stores import MemoryStore, StoreBase, TicketStore

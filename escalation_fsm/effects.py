@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from .errors import SpecError
 from .marks import review_tag
-from .models import Escalation, Feedback, FollowUp, Notification, Step, trusted
+from .models import Escalation, Feedback, FollowUp, Notification, Step, trusted_from
 from .payloads import (
     EscalatePayload,
     FeedbackPayload,
@@ -40,8 +40,8 @@ TIER2_REVIEW_TAG = review_tag(2)
 
 def add_step(ctx: GuardContext) -> Mapping[str, Any]:
     """Append the step to ``ticket.steps``."""
-    payload = cast("StepPayload", ctx.payload)
-    step = trusted(Step, text=payload.step, at=ctx.now, by=ctx.actor.id)
+    payload: StepPayload = ctx.payload  # type: ignore[assignment]  # the trigger's payload model
+    step = trusted_from(Step, {"text": payload.step, "at": ctx.now, "by": ctx.actor.id})
     return {"steps": (*ctx.ticket.steps, step)}
 
 

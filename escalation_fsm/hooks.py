@@ -72,16 +72,19 @@ class HookRegistry:
 
     def __init__(self) -> None:
         self._hooks: dict[tuple[Phase, str | None], list[Hook]] = {}
+        self.active = False
+        """Whether any hook is registered (a plain attribute: ``fire`` asks on every call)."""
 
     def __bool__(self) -> bool:
         """Whether any hook is registered (lets ``fire`` skip building hook events)."""
-        return bool(self._hooks)
+        return self.active
 
     def add(self, phase: Phase, key: str | None, hook: Hook) -> None:
         """Register ``hook`` for ``phase`` on trigger/stage ``key`` (``None``: all)."""
         if not callable(hook):
             raise TypeError(f"a hook must be callable, got {hook!r}")
         self._hooks.setdefault((phase, None if key is None else str(key)), []).append(hook)
+        self.active = True
 
     def decorator(self, phase: Phase, key: object, known: tuple[str, ...]) -> Callable[[H], H]:
         """``@registry.decorator("after", name, known)`` registers and returns the function.

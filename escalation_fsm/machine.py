@@ -25,18 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from transitions import EventData, Machine, State
+from transitions import Event, EventData, Machine, State
 
 from .clock import Clock, SystemClock
 from .effects import SHIPPED_EFFECTS
 from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
 from .hooks import H, HookRegistry, TransitionEvent
 from .marks import Mark, review_tag
-from .models import Actor, AuditRecord, FrozenDict, Ticket, evolve, freeze_json, trusted, validate_fields
-from .payloads import NoPayload, Payload, flat_json
+from .models import Actor, AuditRecord, FrozenDict, Ticket, evolve, freeze_json, trusted_from, validate_fields
+from .payloads import NoPayload, Payload, flat_json, native_json
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
 from .sla import Deadline, SLAPolicy, default_sla_policy
@@ -88,6 +88,7 @@ class TransitionResult(NamedTuple):
 
 
 _KEEP_TIER, _RAISE_TIER, _LOWER_TIER, _RESET_TIER = 0, 1, 2, 3
+_NATIVE_DUMP, _FLAT_DUMP, _NESTED_DUMP = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +106,12 @@ class _Move:
     """Validate what the effect returns: true for host effects, false for the shipped ones."""
     tier: int
     """What the trigger's marks do to the tier: keep, raise, lower or reset it."""
-    flat_payload: bool
-    """The payload dumps to a flat JSON object (no nested containers to freeze)."""
+    validate: Callable[[Any], Payload]
+    """The payload model's validator, looked up once."""
+    event: Event
+    """The engine's event for the trigger."""
+    dump: int
+    """How the record's payload is made: attributes as they are, a flat dump, or a nested one."""
 
 
 def _tier_rule(marks: frozenset[Mark]) -> int:
@@ -127,29 +132,41 @@ def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
                              payload=trigger.payload, guards=tuple(spec.guard(g) for g in t.guards),
                              effect=effect,
                              check_effect=effect is not None and effect not in SHIPPED_EFFECTS,
-                             tier=_tier_rule(trigger.marks), flat_payload=flat_json(trigger.payload))
+                             tier=_tier_rule(trigger.marks), event=_engine(spec).events[t.trigger],
+                             validate=trigger.payload.__pydantic_validator__.validate_python,
+                             dump=_NATIVE_DUMP if native_json(trigger.payload)
+                             else _FLAT_DUMP if flat_json(trigger.payload) else _NESTED_DUMP)
     return moves
 
 
-class _Run:
-    """The engine's model for one call: holds the state the engine reads and writes.
+class _Run(GuardContext):
+    """One call's guard context, which is also the engine's model (the state it reads and writes).
 
-    A fresh one per call keeps the shared engine free of per-ticket state.
+    A fresh one per call keeps the shared engine free of per-ticket state; being the guards'
+    context too saves building two objects on every fire.
     """
 
-    __slots__ = ("ctx", "move", "state", "verdict")
+    __slots__ = ("move", "state", "verdict")
 
-    def __init__(self, move: _Move, ctx: GuardContext) -> None:
+    def __init__(self, move: _Move, ticket: Ticket, actor: Actor, payload: Payload,  # noqa: PLR0917
+                 policy: EscalationPolicy, now: datetime) -> None:
+        # Every field set here, without the dataclass __init__ (fire's hot path).
+        self.ticket = ticket
+        self.actor = actor
+        self.payload = payload
+        self.policy = policy
+        self.now = now
+        self.trigger = move.trigger
+        self.decisions = {}
         self.state = move.source
         self.move = move
-        self.ctx = ctx
-        self.verdict: GuardVerdict | None = None
+        self.verdict: GuardVerdict  # set by the engine's condition, which always runs first
 
 
 def _engine_condition(event: EventData) -> bool:
-    run = cast("_Run", event.model)
-    verdict = run.verdict = evaluate_guards(run.move.guards, run.ctx)
-    run.ctx.decisions.update(verdict.decisions)
+    run: _Run = event.model  # type: ignore[assignment]  # the engine's model is always a _Run
+    verdict = run.verdict = evaluate_guards(run.move.guards, run)
+    run.decisions = verdict.decisions  # what effects may read
     return not verdict.failed
 
 
@@ -197,6 +214,8 @@ class EscalationMachine:
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
         self._moves = _moves(self.spec)
+        # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
+        self._plain = type(self).transition is EscalationMachine.transition
         self._events = _engine(self.spec).events
 
     # -- hooks ----------------------------------------------------------------------------------
@@ -242,19 +261,19 @@ class EscalationMachine:
         """
         trigger = str(trigger)
         try:
-            move, ctx = self._prepare(ticket, trigger, actor, payload)
+            ctx = self._prepare(ticket, trigger, actor, payload)
         except (InvalidTransition, PermissionDenied) as exc:
             return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
         except ValidationError as exc:
             reasons = tuple(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
                             for e in exc.errors())
             return Explanation(trigger, ticket.stage, False, None, reasons, "ValidationError")
-        verdict = evaluate_guards(move.guards, ctx)
+        verdict = evaluate_guards(ctx.move.guards, ctx)
         if verdict.failed:
-            return Explanation(trigger, ticket.stage, False, move.target, verdict.reasons,
+            return Explanation(trigger, ticket.stage, False, ctx.move.target, verdict.reasons,
                                "TransitionRefused", verdict.failed)
         passed = tuple(r for d in verdict.decisions.values() for r in d.reasons)
-        return Explanation(trigger, ticket.stage, True, move.target, passed)
+        return Explanation(trigger, ticket.stage, True, ctx.move.target, passed)
 
     def deadlines(self, ticket: Ticket, *, now: datetime | None = None) -> tuple[Deadline, ...]:
         """The ticket's SLA clocks as of ``now`` (default: the machine's clock), from its history.
@@ -277,7 +296,8 @@ class EscalationMachine:
         raises :class:`SpecError`; a clock returning naive datetimes raises ``ValueError``; an
         exception raised by a host guard or effect propagates as is.
         """
-        result = self.transition(ticket, trigger, actor=actor, **payload)
+        result = (self._transition(ticket, trigger, actor, payload) if self._plain
+                  else self.transition(ticket, trigger, actor=actor, **payload))
         if result.event is not None:
             self.run_after_hooks(result)
         return result.ticket
@@ -290,18 +310,23 @@ class EscalationMachine:
         the audit record and runs the before-hooks (which may veto). Returns the new ticket with
         the pending after/enter-hook event; nothing is committed anywhere. Raises what
         :meth:`fire` raises, except after-hook failures. Stores call this, commit, then
-        :meth:`run_after_hooks`; a subclass overriding it changes what stores do too.
+        :meth:`run_after_hooks`; a subclass overriding it changes what stores and :meth:`fire`
+        do too.
         """
-        move, ctx = self._prepare(ticket, trigger, actor, payload)
-        run = _Run(move, ctx)
-        if not self._events[move.trigger].trigger(run):
-            verdict = cast("GuardVerdict", run.verdict)
+        return self._transition(ticket, trigger, actor, payload)
+
+    def _transition(self, ticket: Ticket, trigger: str, actor: Actor,
+                    payload: dict[str, Any]) -> TransitionResult:
+        run = self._prepare(ticket, trigger, actor, payload)
+        move = run.move
+        if not move.event.trigger(run):
+            verdict = run.verdict
             raise TransitionRefused(
                 ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger,
                 reasons=verdict.reasons, allowed=self.allowed(ticket, actor),
                 failed_guards={name: verdict.decisions[name] for name in verdict.failed},
             )
-        result = self._commit(move, ctx)
+        result = self._commit(move, run)
         if result.event is not None:
             self.hooks.run_before(result.event)
         return result
@@ -322,7 +347,7 @@ class EscalationMachine:
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
-                 payload: dict[str, Any]) -> tuple[_Move, GuardContext]:
+                 payload: dict[str, Any]) -> _Run:
         move = self._moves.get((ticket.stage, trigger))
         if move is None:
             trigger = str(trigger)
@@ -336,46 +361,50 @@ class EscalationMachine:
                 ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger, actor_id=actor.id,
                 role=actor.role, allowed_roles=move.roles,
             )
-        model = _NO_PAYLOAD if not payload and move.payload is NoPayload else (
-            move.payload.model_validate(payload))
+        model = _NO_PAYLOAD if not payload and move.payload is NoPayload else move.validate(payload)
         now = self.clock.now()
         if now.tzinfo is None:  # history timestamps must be aware; records skip re-validation
             raise ValueError(f"the machine's clock returned a naive datetime {now!r}; "
                              "a Clock must return timezone-aware datetimes")
-        return move, GuardContext(ticket, actor, model, self.policy, now, move.trigger)
+        return _Run(move, ticket, actor, model, self.policy, now)
 
     def _commit(self, move: _Move, ctx: GuardContext) -> TransitionResult:
         """Build the new ticket (effect, marks, audit record, stage, version); the old stays."""
         ticket = ctx.ticket
-        updates = dict(move.effect(ctx)) if move.effect is not None else {}
-        if updates:
-            updates = _checked(move, updates)
+        # The shipped effects return a fresh dict, and are tested instead of checked.
+        updates: dict[str, Any] = {} if move.effect is None else (
+            _checked(move, dict(move.effect(ctx))) if move.check_effect
+            else move.effect(ctx))  # type: ignore[assignment]  # shipped effects: fresh dicts
         if move.tier:
             updates.update(_tier_updates(move.tier, updates.get("tags", ticket.tags), ticket.tier))
-        dumped = ctx.payload.model_dump(mode="json")
-        record = trusted(
-            AuditRecord, seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id,
-            actor_role=ctx.actor.role, trigger=move.trigger, source=move.source, dest=move.target,
-            payload=FrozenDict(dumped) if move.flat_payload else freeze_json(dumped),
-        )
-        updates.update(stage=move.target, history=(*ticket.history, record), version=record.seq)
+        if move.dump == _NATIVE_DUMP:
+            payload = FrozenDict(ctx.payload.__dict__)
+        elif move.dump == _FLAT_DUMP:
+            payload = FrozenDict(ctx.payload.model_dump(mode="json"))
+        else:
+            payload = freeze_json(ctx.payload.model_dump(mode="json"))
+        seq = ticket.version + 1
+        record = trusted_from(AuditRecord, {
+            "seq": seq, "at": ctx.now, "actor_id": ctx.actor.id, "actor_role": ctx.actor.role,
+            "trigger": move.trigger, "source": move.source, "dest": move.target, "payload": payload})
+        updates["stage"] = move.target
+        updates["history"] = (*ticket.history, record)
+        updates["version"] = seq
         new = evolve(ticket, updates)
-        if not self.hooks:
-            return TransitionResult(new, ticket, record, None)
+        if not self.hooks.active:
+            return _result(TransitionResult, (new, ticket, record, None))
         return TransitionResult(new, ticket, record, TransitionEvent(
             trigger=move.trigger, source=move.source, dest=move.target, actor=ctx.actor,
             payload=ctx.payload, before=ticket, after=new, record=record))
 
 
 def _checked(move: _Move, updates: dict[str, Any]) -> dict[str, Any]:
-    """The effect's updates, refused when they touch derived fields or (host effects) are invalid."""
+    """A host effect's updates, refused when they touch derived fields or are invalid."""
     if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
         raise SpecError([
             f"the effect of trigger {move.trigger!r} returned fields {sorted(updates)}; allowed: "
             f"{sorted(_TICKET_FIELDS - _RESERVED)} (the tier follows the trigger's marks)"
         ])
-    if not move.check_effect:
-        return updates
     valid, problems = validate_fields(Ticket, updates)
     if problems:
         raise SpecError([f"the effect of trigger {move.trigger!r} returned an invalid {problem}"
@@ -393,5 +422,6 @@ def _tier_updates(rule: int, tags: tuple[str, ...], tier: int) -> dict[str, Any]
     return {"tier": 1}
 
 
+_result = tuple.__new__  # a NamedTuple without its Python-level __new__ (fire's hot path)
 _ANYONE = Actor(id="anyone", role="system")
 _NO_PAYLOAD = NoPayload()

@@ -28,6 +28,7 @@ __all__ = [
     "ResolvePayload",
     "StepPayload",
     "flat_json",
+    "native_json",
 ]
 
 
@@ -104,3 +105,19 @@ def flat_json(model: type[BaseModel]) -> bool:
             return all(scalar(option) for option in get_args(annotation))
         return isinstance(annotation, type) and issubclass(annotation, _SCALARS)
     return all(scalar(field.annotation) for field in model.model_fields.values())
+
+
+_NATIVE = (str, int, float, bool, type(None))
+
+
+@cache
+def native_json(model: type[BaseModel]) -> bool:
+    """Whether every field of ``model`` already holds its JSON value (text, number, bool, null).
+
+    Then the validated model's attributes are its JSON dump, and the machine skips serialising.
+    """
+    def native(annotation: Any) -> bool:
+        if get_origin(annotation) in (Union, UnionType):
+            return all(native(option) for option in get_args(annotation))
+        return annotation in _NATIVE
+    return all(native(field.annotation) for field in model.model_fields.values())

@@ -306,13 +306,15 @@ def evaluate_guards(guards: Iterable[GuardSpec], ctx: GuardContext, *,
     failed: list[str] = []
     reasons: list[str] = []
     for guard in guards:
-        if guard.uses_payload and not include_payload:
+        if not include_payload and guard.uses_payload:
             continue
         decision = guard.check(ctx)
         decisions[guard.name] = decision
         if not decision.ok:
             failed.append(guard.name)
             reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
+    if not failed:  # the common case, on every fire: no tuples to build
+        return GuardVerdict(decisions, (), ())
     return GuardVerdict(decisions, tuple(failed), tuple(reasons))
 
 

@@ -151,3 +151,17 @@ def test_escalate_without_the_policy_guard_says_what_is_missing() -> None:
     t = machine.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
     with pytest.raises(SpecError, match="no guard of the transition requires one"):
         machine.fire(t, Trigger.ESCALATE, actor=AGENT, summary="s")
+
+
+def test_fire_goes_through_a_subclass_transition() -> None:
+    """fire is transition then run_after_hooks: a host overriding transition changes fire too."""
+    seen: list[str] = []
+
+    class Counting(EscalationMachine):
+        def transition(self, ticket: Any, trigger: str, *, actor: Any, **payload: Any) -> Any:
+            seen.append(trigger)
+            return super().transition(ticket, trigger, actor=actor, **payload)
+
+    walk(Counting(), new_ticket(), (Trigger.ATTEMPT, AGENT), (Trigger.RECORD_STEP, AGENT))
+    walk(EscalationMachine(), new_ticket(), (Trigger.ATTEMPT, AGENT))
+    assert seen == ["attempt", "record_step"]

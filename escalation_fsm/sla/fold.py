@@ -20,7 +20,7 @@ the same.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -46,8 +46,12 @@ _ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN = 1, 2, 4
 _BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
          Mark.CUSTOMER_UPDATE: _CUSTOMER_UPDATE, Mark.PROMISE: _PROMISE, Mark.RESOLVE: _RESOLVE,
          Mark.REOPEN: _REOPEN}
-_ENDED_BY_RESOLVING = (SLAClock.RESOLUTION, SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
-                       SLAClock.PROMISED_RESPONSE)
+# The clocks as plain module constants: an enum member looked up on its class goes through a
+# Python-level descriptor, and these are read on every save.
+_FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
+    SLAClock.FIRST_RESPONSE, SLAClock.RESOLUTION, SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
+    SLAClock.PROMISED_RESPONSE)
+_ENDED_BY_RESOLVING = (_RESOLUTION, _TIER2, _CUSTOMER, _PROMISED)
 
 Meaning = dict[str, int]
 """Trigger name -> what it does to the SLA clocks (from its marks); see :func:`meaning_of`."""
@@ -95,12 +99,14 @@ class Deadline:
         return self.is_open and not self.paused and self.due_at is not None and self.due_at <= when
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClockRun:
     """One run of one clock, as far as the history goes (no target: see the module docstring).
 
     ``segments`` are the starts of its running stretches, each with the business time accumulated
-    before it; ``since`` is the last instant accounted for.
+    before it; ``since`` is the last instant accounted for. Treat it as a value: folding builds
+    new runs and never changes one (a dataclass that is not frozen only because a save builds
+    several, and frozen dataclasses set every field through ``object.__setattr__``).
     """
 
     clock: SLAClock
@@ -113,10 +119,12 @@ class ClockRun:
     """A promised response's fixed target, measured in plain elapsed time unless the policy
     says business time; ``None``: the policy's target for the ticket's priority."""
     segments: tuple[tuple[datetime, timedelta], ...] = ()
+    due: tuple[timedelta, datetime | None] | None = field(default=None, compare=False, repr=False)
+    """A memo: the due instant for a target while the run runs (advancing does not move it)."""
 
     def target(self, policy: SLAPolicy, priority: Urgency) -> timedelta | None:
         """This run's target for a ticket of ``priority`` (``None``: not tracked)."""
-        return self.eta if self.eta is not None else policy.target(priority, self.clock)
+        return self.eta if self.eta is not None else _targets(policy, priority)[self.clock]
 
     def calendar(self, policy: SLAPolicy) -> BusinessCalendar:
         """The calendar its time runs in."""
@@ -124,31 +132,50 @@ class ClockRun:
             return _ELAPSED
         return policy.calendar
 
-    def deadline(self, policy: SLAPolicy, target: timedelta) -> Deadline:
-        """The run as a :class:`Deadline` against ``target``."""
-        remaining = target - self.elapsed
+    def due_at(self, policy: SLAPolicy, target: timedelta) -> datetime | None:
+        """When ``target`` is (or was) reached; ``None`` while paused short of it.
+
+        Running, it is fixed by the history: advancing the run to a later instant gives the same
+        answer (business time is additive), which is what makes it worth remembering.
+        """
+        memo = self.due
+        if memo is not None and memo[0] == target:
+            return memo[1]
         calendar = self.calendar(policy)
         due_at: datetime | None
-        if remaining <= _ZERO:
+        if self.elapsed >= target:
             # The stretch in which the target was crossed: the last one started below it.
             start, before = next(s for s in reversed(self.segments) if s[1] < target)
             due_at = calendar.add(start, target - before)
         elif self.paused and self.met_at is None:
             due_at = None  # depends on when it runs again
         else:  # running: fixed by the history; met in time: when it would have fallen due
-            due_at = calendar.add(self.since, remaining)
+            due_at = calendar.add(self.since, target - self.elapsed)
+        if self.met_at is None:
+            self.due = (target, due_at)
+        return due_at
+
+    def deadline(self, policy: SLAPolicy, target: timedelta) -> Deadline:
+        """The run as a :class:`Deadline` against ``target``."""
+        remaining = target - self.elapsed
         return Deadline(clock=self.clock, started_at=self.started_at, target=target,
-                        due_at=due_at, remaining=remaining, breached=remaining < _ZERO,
-                        paused=self.paused and self.met_at is None, met_at=self.met_at)
+                        due_at=self.due_at(policy, target), remaining=remaining,
+                        breached=remaining < _ZERO, paused=self.paused and self.met_at is None,
+                        met_at=self.met_at)
+
+    def moved(self, to: datetime, gained: timedelta) -> ClockRun:
+        """The run accounted up to ``to``, having gained ``gained`` of business time."""
+        return ClockRun(self.clock, self.started_at, to, self.elapsed + gained, self.paused,
+                        self.met_at, self.eta, self.segments, self.due)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClockState:
     """The SLA clocks of one ticket after folding its history: :meth:`after` is the step.
 
     ``opened`` is when the clocks started (``None``: not yet, the ticket has neither an opening
     time nor a record); ``end`` the latest instant the history knows; ``seq`` how many records
-    were folded.
+    were folded. A value, like :class:`ClockRun`: :meth:`after` returns a new state.
     """
 
     opened: datetime | None
@@ -167,9 +194,9 @@ class ClockState:
 
     def _opened(self, at: datetime, policy: SLAPolicy) -> ClockState:
         paused = policy.paused(self.stage)
-        runs = tuple(_run(clock, at, clock in paused) for clock in (SLAClock.FIRST_RESPONSE,
-                                                                    SLAClock.RESOLUTION))
-        return replace(self, opened=at, end=at, open=runs)
+        runs = tuple(_run(clock, at, clock in paused) for clock in (_FIRST,
+                                                                    _RESOLUTION))
+        return ClockState(at, self.stage, at, runs, self.last, self.seq)
 
     def after(self, record: AuditRecord, policy: SLAPolicy, meaning: Meaning,
               done: list[ClockRun] | None = None) -> ClockState:
@@ -177,42 +204,45 @@ class ClockState:
 
         ``done`` collects every run the record meets (for breach rates over a ticket's life).
         """
-        at = record.at.astimezone(UTC)
+        at = record.at
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
         state = self if self.opened is not None else self._opened(at, policy)
-        end = at if state.opened is None or at > state.opened else state.opened
+        opened = state.opened
+        end = at if opened is None or at > opened else opened
         bits = meaning.get(record.trigger, 0)
-        if record.dest == record.source and not bits:
-            return replace(state, end=end, seq=state.seq + 1)
-        step = _Step(state, policy, done)
-        step.advance(at)
+        if not bits and record.dest == record.source:
+            return ClockState(opened, state.stage, end, state.open, state.last, state.seq + 1)
+        # Only the runs this record meets, pauses or resumes are brought up to date: a run left
+        # alone accumulates later over a longer stretch, which measures the same (additivity).
+        step = _Step(state, policy, done, at)
         if record.dest != record.source:
-            step.meet(SLAClock.FIRST_RESPONSE, at)
+            step.meet(_FIRST, at)
         if bits & _RESOLVE:
             for clock in _ENDED_BY_RESOLVING:
                 step.meet(clock, at)
         if bits & _REOPEN:
             step.resume_resolution(at)
         if bits & _TIER_UPDATE:
-            step.meet(SLAClock.TIER2_UPDATE, at)
-            step.meet(SLAClock.PROMISED_RESPONSE, at)
+            step.meet(_TIER2, at)
+            step.meet(_PROMISED, at)
         if bits & _ESCALATE:
-            step.start(SLAClock.TIER2_UPDATE, at)
-            step.start(SLAClock.CUSTOMER_UPDATE, at)
-        elif bits & _CUSTOMER_UPDATE and SLAClock.CUSTOMER_UPDATE in step.open:
-            step.start(SLAClock.CUSTOMER_UPDATE, at)  # met now; the next update is due in turn
+            step.start(_TIER2, at)
+            step.start(_CUSTOMER, at)
+        elif bits & _CUSTOMER_UPDATE and _CUSTOMER in step.open:
+            step.start(_CUSTOMER, at)  # met now; the next update is due in turn
         if bits & _PROMISE and (eta := record.payload.get("eta")) is not None:
-            step.meet(SLAClock.PROMISED_RESPONSE, at)  # a new estimate replaces the old one
-            step.start(SLAClock.PROMISED_RESPONSE, at, eta=_DURATION.validate_python(eta))
+            step.meet(_PROMISED, at)  # a new estimate replaces the old one
+            step.start(_PROMISED, at, eta=_DURATION.validate_python(eta))
         step.enter(record.dest)
-        return ClockState(opened=state.opened, stage=record.dest, end=end,
-                          open=tuple(step.open.values()), last=tuple(step.last.values()),
-                          seq=state.seq + 1)
+        return ClockState(opened, record.dest, end, tuple(step.open.values()),
+                          tuple(step.last.values()), state.seq + 1)
 
     def runs(self, policy: SLAPolicy, *, now: datetime) -> tuple[ClockRun, ...]:
         """The latest run of each clock, open ones advanced to ``now`` (never before ``end``)."""
         if self.end is None:
             return ()
-        step = _Step(self, policy, None)
+        step = _Step(self, policy, None, self.end)
         step.advance(max(now.astimezone(UTC), self.end))
         latest = dict(step.last)
         latest.update(step.open)
@@ -252,14 +282,51 @@ class ClockState:
     def next_due(self, policy: SLAPolicy, priority: Urgency) -> Deadline | None:
         """The open, running clock that falls due first, or ``None``.
 
-        It never depends on when it is asked: the runs are taken to ``end``, the last instant the
-        history knows.
+        It never depends on when it is asked: a running clock's due instant is fixed by the
+        history (what makes it indexable); the runs are taken to ``end``, the last instant the
+        history knows, only for the figures of the one returned.
         """
-        if self.end is None:
+        best = self._soonest(policy, priority)
+        if best is None or self.end is None:
             return None
-        running = [d for d in self.deadlines(policy, priority, now=self.end)
-                   if d.is_open and not d.paused and d.due_at is not None]
-        return min(running, key=lambda d: (d.due_at, d.clock.value), default=None)
+        run, target = best[2], best[3]
+        step = _Step(self, policy, None, self.end)
+        step.advance(self.end)
+        return step.open[run.clock].deadline(policy, target)
+
+    def next_due_at(self, policy: SLAPolicy, priority: Urgency) -> datetime | None:
+        """Just the instant of :meth:`next_due` (what a store indexes on every save)."""
+        best = self._soonest(policy, priority)
+        return None if best is None else best[0]
+
+    def _soonest(self, policy: SLAPolicy,
+                 priority: Urgency) -> tuple[datetime, SLAClock, ClockRun, timedelta] | None:
+        best: tuple[datetime, SLAClock, ClockRun, timedelta] | None = None
+        waiting: list[tuple[ClockRun, timedelta]] = []
+        for run in self.open:
+            if run.paused:
+                continue
+            target = run.target(policy, priority)
+            if target is None:
+                continue
+            memo = run.due
+            if memo is None or memo[0] != target:
+                waiting.append((run, target))
+                continue
+            # Clocks are text (a StrEnum): ties on the instant go by name, as in deadlines().
+            if memo[1] is not None and (best is None or (memo[1], run.clock) < best[:2]):
+                best = (memo[1], run.clock, run, target)
+        for run, target in waiting:
+            # Business time never runs faster than the clock: a run that cannot fall due before
+            # the best one so far needs no calendar arithmetic.
+            if (best is not None and run.elapsed < target
+                    and run.since + (target - run.elapsed) > best[0]):
+                continue
+            due_at = run.due_at(policy, target)
+            if due_at is not None and (best is None or (due_at, run.clock) < best[:2]):
+                best = (due_at, run.clock, run, target)
+        return best
+
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -290,11 +357,25 @@ def _run_of(item: list[Any]) -> ClockRun:
                                     timedelta(microseconds=before)) for start, before in segments))
 
 
-def _run(clock: SLAClock, at: datetime, paused: bool, *, eta: timedelta | None = None,
-         elapsed: timedelta = _ZERO,
-         segments: tuple[tuple[datetime, timedelta], ...] = ()) -> ClockRun:
-    return ClockRun(clock=clock, started_at=at, since=at, elapsed=elapsed, paused=paused, eta=eta,
-                    segments=segments if paused else (*segments, (at, elapsed)))
+def _run(clock: SLAClock, at: datetime, paused: bool, *, eta: timedelta | None = None) -> ClockRun:
+    return ClockRun(clock, at, at, _ZERO, paused, None, eta, () if paused else ((at, _ZERO),))
+
+
+_TARGETS: dict[tuple[int, Urgency], tuple[SLAPolicy, dict[SLAClock, timedelta | None]]] = {}
+
+
+def _targets(policy: SLAPolicy, priority: Urgency) -> dict[SLAClock, timedelta | None]:
+    """Every clock's target for ``priority``, looked up once per policy.
+
+    By identity: hashing a policy costs more than a save's whole fold.
+    """
+    key = (id(policy), priority)
+    found = _TARGETS.get(key)
+    if found is None or found[0] is not policy:
+        if len(_TARGETS) > 256:  # policies are few and long-lived; bound it all the same
+            _TARGETS.clear()
+        found = _TARGETS[key] = (policy, {clock: policy.target(priority, clock) for clock in SLAClock})
+    return found[1]
 
 
 def _order(deadline: Deadline) -> tuple[bool, bool, datetime, str]:
@@ -303,32 +384,41 @@ def _order(deadline: Deadline) -> tuple[bool, bool, datetime, str]:
 
 
 class _Step:
-    """One record being folded in: the runs, mutable until the new state is built."""
+    """One record being folded in at ``at``.
 
-    __slots__ = ("done", "last", "open", "policy", "stage")
+    The runs are replaced, never changed, until the new state is built.
+    """
 
-    def __init__(self, state: ClockState, policy: SLAPolicy, done: list[ClockRun] | None) -> None:
+    __slots__ = ("at", "done", "last", "measured", "open", "policy", "stage")
+
+    def __init__(self, state: ClockState, policy: SLAPolicy, done: list[ClockRun] | None,
+                 at: datetime) -> None:
         self.policy = policy
         self.stage = state.stage
         self.open = {run.clock: run for run in state.open}
         self.last = {run.clock: run for run in state.last}
         self.done = done
+        self.at = at
+        # The clocks of one ticket mostly run over the same stretch: measure it once.
+        self.measured: dict[tuple[int, datetime, datetime], timedelta] = {}
+
+    def caught_up(self, run: ClockRun, to: datetime) -> ClockRun:
+        """``run`` accounted up to ``to`` (time counts only while it runs)."""
+        if to <= run.since:
+            return run
+        if run.met_at is not None or run.paused:
+            return run.moved(to, _ZERO)
+        calendar = run.calendar(self.policy)
+        key = (id(calendar), run.since, to)
+        gained = self.measured.get(key)
+        if gained is None:
+            gained = self.measured[key] = calendar.between(run.since, to)
+        return run.moved(to, gained)
 
     def advance(self, to: datetime) -> None:
-        # The clocks of one ticket mostly run over the same stretch: measure it once.
-        measured: dict[tuple[int, datetime], timedelta] = {}
+        """Every open run accounted up to ``to`` (for reading deadlines as of then)."""
         for clock, run in self.open.items():
-            if to <= run.since:
-                continue
-            if run.met_at is None and not run.paused:
-                calendar = run.calendar(self.policy)
-                key = (id(calendar), run.since)
-                gained = measured.get(key)
-                if gained is None:
-                    gained = measured[key] = calendar.between(run.since, to)
-                self.open[clock] = replace(run, since=to, elapsed=run.elapsed + gained)
-            else:
-                self.open[clock] = replace(run, since=to)
+            self.open[clock] = self.caught_up(run, to)
 
     def start(self, clock: SLAClock, at: datetime, *, eta: timedelta | None = None) -> None:
         self.meet(clock, at)  # a clock started again ends its previous run
@@ -337,7 +427,9 @@ class _Step:
     def meet(self, clock: SLAClock, at: datetime) -> None:
         run = self.open.pop(clock, None)
         if run is not None:
-            met = replace(run, met_at=at)
+            run = self.caught_up(run, at)
+            met = ClockRun(run.clock, run.started_at, run.since, run.elapsed, run.paused, at,
+                           run.eta, run.segments)
             self.last[clock] = met
             if self.done is not None:
                 self.done.append(met)
@@ -345,21 +437,27 @@ class _Step:
     def enter(self, stage: str) -> None:
         self.stage = stage
         paused = self.policy.paused(stage)
+        if not paused and not any(run.paused for run in self.open.values()):
+            return  # nothing pauses or resumes: the common case
         for clock, run in self.open.items():
             now_paused = clock in paused
             if now_paused != run.paused:
-                segments = run.segments if now_paused else (*run.segments, (run.since, run.elapsed))
-                self.open[clock] = replace(run, paused=now_paused, segments=segments)
+                current = self.caught_up(run, self.at)
+                segments = (current.segments if now_paused
+                            else (*current.segments, (current.since, current.elapsed)))
+                self.open[clock] = ClockRun(current.clock, current.started_at, current.since,
+                                            current.elapsed, now_paused, current.met_at, current.eta,
+                                            segments)
 
     def resume_resolution(self, at: datetime) -> None:
         # The same run goes on: time spent resolved does not count, time before it still does.
-        last = self.last.get(SLAClock.RESOLUTION)
-        if last is None or SLAClock.RESOLUTION in self.open:
+        last = self.last.get(_RESOLUTION)
+        if last is None or _RESOLUTION in self.open:
             return
-        del self.last[SLAClock.RESOLUTION]
+        del self.last[_RESOLUTION]
         if self.done is not None:
             self.done.remove(last)
-        paused = SLAClock.RESOLUTION in self.policy.paused(self.stage)
-        self.open[SLAClock.RESOLUTION] = replace(
-            last, since=at, met_at=None, paused=paused,
-            segments=last.segments if paused else (*last.segments, (at, last.elapsed)))
+        paused = _RESOLUTION in self.policy.paused(self.stage)
+        self.open[_RESOLUTION] = ClockRun(
+            last.clock, last.started_at, at, last.elapsed, paused, None, last.eta,
+            last.segments if paused else (*last.segments, (at, last.elapsed)))

@@ -73,7 +73,8 @@ class SLATargets(_Frozen):
 
     def target(self, clock: SLAClock) -> timedelta | None:
         """The target for ``clock`` (the promised response has none here: its ETA is the target)."""
-        return None if clock is SLAClock.PROMISED_RESPONSE else getattr(self, clock.value, None)
+        # A clock is its name (a StrEnum): no ``.value`` lookup, which goes through a descriptor.
+        return None if clock is SLAClock.PROMISED_RESPONSE else getattr(self, clock, None)
 
 
 def _targets(first: float, tier2: float, cadence: float, resolution: float) -> SLATargets:

@@ -343,8 +343,7 @@ class StoreBase(ABC):
 
     def _due_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None:
         """The value indexed for ``ticket``: it depends on its history and the policy only."""
-        found = clocks.next_due(self.machine.sla, ticket.priority)
-        return None if found is None else found.due_at
+        return clocks.next_due_at(self.machine.sla, ticket.priority)
 
     @abstractmethod
     def close(self) -> None:

@@ -78,7 +78,8 @@ policies = st.builds(
 @given(policy=policies, start=st.sampled_from(STARTS), opened=st.booleans(), data=st.data())
 def test_folding_each_record_equals_walking_the_whole_history(policy: SLAPolicy, start: datetime,
                                                              opened: bool, data: st.DataObject) -> None:
-    """After every record: the same runs, deadlines (at several later times) and next deadline."""
+    """After every record: the same runs, deadlines (at several later times) and next deadline;
+    the state also survives its JSON form (what stores keep) unchanged."""
     clock = ManualClock(start)
     machine = EscalationMachine(SPEC, clock=clock, sla=policy)
     ticket = new_ticket(opened_at=start if opened else None, stage=SPEC.initial)
@@ -98,6 +99,7 @@ def test_folding_each_record_equals_walking_the_whole_history(policy: SLAPolicy,
         except EscalationError:  # a guard said no (a step is missing, say): nothing to fold
             continue
         state = state.after(ticket.history[-1], policy, meaning)
+        assert ClockState.from_json(state.to_json()) == state   # what stores keep reads back equal
         later = ticket.history[-1].at + timedelta(hours=data.draw(st.integers(0, 24 * 20)))
         assert state.deadlines(policy, ticket.priority, now=later) == oracle_deadlines(
             ticket, policy, now=later)
@@ -147,3 +149,23 @@ def test_a_target_reached_exactly_before_a_pause_is_due_when_it_was_reached() ->
     tier2_clock = next(d for d in machine.deadlines(ticket, now=now) if d.clock == SLAClock.TIER2_UPDATE)
     assert tier2_clock.due_at == monday + timedelta(hours=8) and tier2_clock.breached
     assert machine.deadlines(ticket, now=now) == oracle_deadlines(ticket, policy, now=now)
+
+
+def test_the_state_stays_small_however_often_a_ticket_is_reopened() -> None:
+    """A hundred resolve/reopen cycles: the resolution clock keeps a few stretches, not a hundred,
+    and its deadlines still equal the whole-history walk's."""
+    clock = ManualClock(datetime(2026, 1, 5, 9, tzinfo=UTC), tick=timedelta(minutes=20))
+    machine = EscalationMachine(clock=clock)
+    agent = Actor(id="a", role="agent")
+    ticket = machine.fire(new_ticket(opened_at=clock.now()), "attempt", actor=agent)
+    for _ in range(100):
+        ticket = machine.fire(ticket, "resolve", actor=agent, solution="Fixed")
+        ticket = machine.fire(ticket, "reopen", actor=agent, reason="Back again")
+    policy = machine.sla
+    state = ClockState.start(ticket.history[0].source, ticket.opened_at, policy)
+    for record in ticket.history:
+        state = state.after(record, policy, meaning_of(machine.spec))
+    resolution = next(run for run in state.open if run.clock is SLAClock.RESOLUTION)
+    assert len(resolution.segments) <= 3 and len(state.to_json()) < 1_000
+    now = clock.now() + timedelta(days=30)
+    assert state.deadlines(policy, ticket.priority, now=now) == oracle_deadlines(ticket, policy, now=now)

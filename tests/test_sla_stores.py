@@ -171,15 +171,17 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
         escalate(store, clock, "T-1", MONDAY)
         store.create(new("T-2"))
         # Back to the version 1 layout, as the release before the deadline index left it: each
-        # row's document was the whole ticket (without history) as of its version.
-        for ticket_id in ("T-1", "T-2"):
-            db.sql("UPDATE escalation_tickets SET document = ? WHERE id = ?" if kind == "sqlite"
-                   else "UPDATE escalation_tickets SET document = %s WHERE id = %s",
-                   (encode_document(store.get(ticket_id)), ticket_id))
+        # ticket row held the whole ticket (without history) as of its version; no documents
+        # table, no clocks, no patches.
+        documents = {t: encode_document(store.get(t)) for t in ("T-1", "T-2")}
         store.close()
+        db.sql("ALTER TABLE escalation_tickets ADD COLUMN document TEXT NOT NULL DEFAULT '{}'")
+        for ticket_id, document in documents.items():
+            db.sql("UPDATE escalation_tickets SET document = ? WHERE id = ?", (document, ticket_id))
+        db.sql("DROP TABLE escalation_documents")
         db.sql("DROP INDEX escalation_tickets_due")
         for table, column in (("escalation_tickets", "next_due_at"), ("escalation_tickets", "clocks"),
-                              ("escalation_tickets", "base_version"), ("escalation_history", "changes")):
+                              ("escalation_history", "changes")):
             db.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         db.sql("UPDATE escalation_meta SET value = '1' WHERE key = 'schema_version'")
         db.sql("DELETE FROM escalation_meta WHERE key <> 'schema_version'")
@@ -379,7 +381,7 @@ def test_reindexing_skips_a_corrupt_row(kind: str, tmp_path: Path) -> None:
         store = db.open(desk()[0])
         store.create(new("T-1"))
         store.create(new("T-2"))
-        db.sql("UPDATE escalation_tickets SET document = '{\"id\": 5}' WHERE id = 'T-2'")
+        db.tamper_document("T-2", '{"id": 5}')
         quick = SLAPolicy(targets={u: SLATargets(first_response=H) for u in Urgency})
         assert db.open().reindex(desk(quick)[0]) == 2
         reopened = db.open(desk(quick)[0])

@@ -44,16 +44,21 @@ def test_a_newer_schema_version_is_refused(db: Backend) -> None:
 
 
 def test_history_is_append_only_in_the_database(db: Backend) -> None:
-    """Even raw SQL cannot rewrite or delete the audit trail."""
+    """Even raw SQL cannot rewrite or delete the audit trail, nor the documents as created."""
     _stored(db)
     for statement in ("UPDATE escalation_history SET trigger = 'x'", "DELETE FROM escalation_history"):
         with pytest.raises(Exception, match="append-only"):
             db.sql(statement)
     assert db.sql("SELECT count(*) FROM escalation_history") == [(2,)]
+    for statement in ("UPDATE escalation_documents SET base_version = 1",
+                      "DELETE FROM escalation_documents"):
+        with pytest.raises(Exception, match="write-once"):
+            db.sql(statement)
+    assert db.sql("SELECT count(*) FROM escalation_documents") == [(1,)]
 
 
 def _damage(db: Backend, document: str) -> None:
-    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-1'", (document,))
+    db.tamper_document("T-1", document)
 
 
 @pytest.mark.parametrize(("document", "reason"), [
@@ -93,11 +98,12 @@ def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: 
 def test_a_missing_history_row_is_detected(db: Backend) -> None:
     """A ticket row whose history rows are missing is corrupt, not silently shortened."""
     _stored(db)
-    document = db.sql("SELECT CAST(document AS text) FROM escalation_tickets WHERE id = 'T-1'")[0][0]
-    db.sql("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, document) "
-           "SELECT 'T-2', stage, category, tier, version, updated_at, document FROM escalation_tickets "
+    document = db.sql("SELECT CAST(document AS text) FROM escalation_documents "
+                      "WHERE ticket_id = 'T-1'")[0][0]
+    db.sql("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at) "
+           "SELECT 'T-2', stage, category, tier, version, updated_at FROM escalation_tickets "
            "WHERE id = 'T-1'")
-    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-2'",
+    db.sql("INSERT INTO escalation_documents (ticket_id, base_version, document) VALUES ('T-2', 0, ?)",
            (str(document).replace('"T-1"', '"T-2"'),))
     with pytest.raises(CorruptTicket, match=r"T-2.*the row says .*version 2 but its document and "
                                             r"history say .*version 0"):

@@ -9,7 +9,8 @@ The triggers that start, meet and resume clocks are found by their marks
 (:class:`~escalation_fsm.marks.Mark`), never by name. Targets are *not* folded in: a run's target
 follows the ticket's priority at the time of asking (an escalation may change it), so a run keeps
 its running stretches (``segments``) to tell when it reached a target. Only the stretches that can
-matter for some target of the policy are kept, so the state stays small.
+matter for some target of the policy are kept, so the state stays small however often a ticket
+is paused, resumed or reopened.
 
 Between two records the ticket sits in one stage, and every open clock the stage does not pause
 accumulates the business time of that stretch. A record that changes no clock (a step recorded,
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
@@ -57,11 +57,22 @@ Meaning = dict[str, int]
 """Trigger name -> what it does to the SLA clocks (from its marks); see :func:`meaning_of`."""
 
 
-@lru_cache(maxsize=64)
+_MEANINGS: dict[int, tuple[MachineSpec, Meaning]] = {}
+
+
 def meaning_of(spec: MachineSpec) -> Meaning:
-    """What each trigger of ``spec`` does to the SLA clocks, read from its marks."""
-    return {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks)
-            for t in spec.triggers}
+    """What each trigger of ``spec`` does to the SLA clocks, read from its marks.
+
+    Remembered per spec object (every save asks; hashing a whole spec costs more than the fold).
+    """
+    found = _MEANINGS.get(id(spec))
+    if found is None or found[0] is not spec:
+        if len(_MEANINGS) > 256:  # specs are few and long-lived; bound it all the same
+            _MEANINGS.clear()
+        meaning = {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks)
+                   for t in spec.triggers}
+        found = _MEANINGS[id(spec)] = (spec, meaning)
+    return found[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,8 @@ class ClockRun:
     segments: tuple[tuple[datetime, timedelta], ...] = ()
     due: tuple[timedelta, datetime | None] | None = field(default=None, compare=False, repr=False)
     """A memo: the due instant for a target while the run runs (advancing does not move it)."""
+    text: str | None = field(default=None, compare=False, repr=False)
+    """A memo: the run as JSON (a save writes every run; most are the same objects as before)."""
 
     def target(self, policy: SLAPolicy, priority: Urgency) -> timedelta | None:
         """This run's target for a ticket of ``priority`` (``None``: not tracked)."""
@@ -260,11 +273,11 @@ class ClockState:
 
     def to_json(self) -> str:
         """The state as compact JSON (instants and durations in whole microseconds)."""
-        return json.dumps({"v": 1, "opened": _us(self.opened), "stage": self.stage,
-                           "end": _us(self.end), "seq": self.seq,
-                           "open": [_run_json(run) for run in self.open],
-                           "last": [_run_json(run) for run in self.last]},
-                          separators=(",", ":"))
+        opened = "null" if self.opened is None else (self.opened - _EPOCH) // _MICRO
+        end = "null" if self.end is None else (self.end - _EPOCH) // _MICRO
+        return (f'{{"v":1,"opened":{opened},"stage":{json.dumps(self.stage)},"end":{end},'
+                f'"seq":{self.seq},"open":[{",".join(map(_run_text, self.open))}],'
+                f'"last":[{",".join(map(_run_text, self.last))}]}}')
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ClockState:
@@ -341,10 +354,14 @@ def _at(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=int(us))
 
 
-def _run_json(run: ClockRun) -> list[object]:
-    return [run.clock.value, _us(run.started_at), _us(run.since), run.elapsed // _MICRO,
-            int(run.paused), _us(run.met_at), None if run.eta is None else run.eta // _MICRO,
-            [[_us(start), before // _MICRO] for start, before in run.segments]]
+def _run_text(run: ClockRun) -> str:
+    if run.text is None:
+        run.text = json.dumps(
+            [run.clock.value, _us(run.started_at), _us(run.since), run.elapsed // _MICRO,
+             int(run.paused), _us(run.met_at), None if run.eta is None else run.eta // _MICRO,
+             [[_us(start), before // _MICRO] for start, before in run.segments]],
+            separators=(",", ":"))
+    return run.text
 
 
 def _run_of(item: list[Any]) -> ClockRun:
@@ -359,6 +376,31 @@ def _run_of(item: list[Any]) -> ClockRun:
 
 def _run(clock: SLAClock, at: datetime, paused: bool, *, eta: timedelta | None = None) -> ClockRun:
     return ClockRun(clock, at, at, _ZERO, paused, None, eta, () if paused else ((at, _ZERO),))
+
+
+def _resumed(run: ClockRun, at: datetime,
+             policy: SLAPolicy) -> tuple[tuple[datetime, timedelta], ...]:
+    """``run``'s running stretches once it runs again from ``at``: only those that can matter.
+
+    A target is crossed in the last stretch started below it, and a run can only be judged
+    against the policy's few targets for its clock (one per urgency, or its ETA). So besides the
+    current stretch, only a stretch in which one of those targets is crossed is kept: a ticket
+    resolved and reopened a hundred times keeps at most five, not a hundred.
+    """
+    targets = _possible_targets(policy, run)
+    segments = run.segments
+    if not targets or run.elapsed < targets[-1]:
+        segments = (*segments, (at, run.elapsed))
+    last = len(segments) - 1
+    return tuple(seg for n, seg in enumerate(segments)
+                 if n == last or any(seg[1] < t <= segments[n + 1][1] for t in targets))
+
+
+def _possible_targets(policy: SLAPolicy, run: ClockRun) -> list[timedelta]:
+    """Every target ``run`` can be judged against, whatever the ticket's priority, ascending."""
+    if run.eta is not None:
+        return [run.eta]
+    return sorted({t for urgency in Urgency if (t := _targets(policy, urgency)[run.clock]) is not None})
 
 
 _TARGETS: dict[tuple[int, Urgency], tuple[SLAPolicy, dict[SLAClock, timedelta | None]]] = {}
@@ -444,7 +486,7 @@ class _Step:
             if now_paused != run.paused:
                 current = self.caught_up(run, self.at)
                 segments = (current.segments if now_paused
-                            else (*current.segments, (current.since, current.elapsed)))
+                            else _resumed(current, current.since, self.policy))
                 self.open[clock] = ClockRun(current.clock, current.started_at, current.since,
                                             current.elapsed, now_paused, current.met_at, current.eta,
                                             segments)
@@ -460,4 +502,4 @@ class _Step:
         paused = _RESOLUTION in self.policy.paused(self.stage)
         self.open[_RESOLUTION] = ClockRun(
             last.clock, last.started_at, at, last.elapsed, paused, None, last.eta,
-            last.segments if paused else (*last.segments, (at, last.elapsed)))
+            last.segments if paused else _resumed(last, at, self.policy))

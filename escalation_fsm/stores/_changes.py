@@ -7,7 +7,7 @@ the patches of the records after it.
 
 A patch maps a field name to one operation:
 
-* ``["=", value]``: the field is now ``value`` (JSON);
+* ``["=", value]``: the field is now ``value``;
 * ``["+", [items...]]``: items appended to a tuple field (the steps, the tags, ...);
 * ``["~", {field: operation}]``: a nested model changed in those fields (a notification appended
   to the escalation).
@@ -22,7 +22,6 @@ from operator import is_
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 
 from ..models import Ticket, evolve, field_adapter
 
@@ -33,7 +32,11 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def diff(before: Ticket, after: Ticket) -> dict[str, list[Any]]:
-    """The patch that turns ``before``'s data into ``after``'s (stage, version, history aside)."""
+    """The patch that turns ``before``'s data into ``after``'s (stage, version, history aside).
+
+    Values are the ticket's own (models, tuples, datetimes): ``pydantic_core.to_json`` writes
+    them as the JSON a ticket's dump would hold.
+    """
     changes: dict[str, list[Any]] = {}
     old, new = before.__dict__, after.__dict__
     for name, value in new.items():
@@ -49,7 +52,7 @@ def _diff_value(old: Any, new: Any) -> list[Any] | None:
     # (a thousand steps) on every save would cost what the patch is there to save.
     if isinstance(old, tuple) and isinstance(new, tuple) and len(new) >= len(old) \
             and all(map(is_, old, new)):
-        return None if len(new) == len(old) else ["+", to_jsonable_python(new[len(old):])]
+        return None if len(new) == len(old) else ["+", new[len(old):]]
     if isinstance(old, BaseModel) and type(old) is type(new):
         inner = {name: found for name, value in new.__dict__.items()
                  if value is not old.__dict__[name]
@@ -57,7 +60,7 @@ def _diff_value(old: Any, new: Any) -> list[Any] | None:
         return ["~", inner] if inner else None
     if old == new:
         return None
-    return ["=", to_jsonable_python(new)]
+    return ["=", new]
 
 
 def patch(model: _M, changes: Mapping[str, Any]) -> _M:

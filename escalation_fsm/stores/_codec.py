@@ -21,13 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from ..errors import CorruptTicket
 from ..models import AuditRecord, Ticket, check_history, evolve
 from ..sla import ClockState
 from ._changes import diff, patch
 
-__all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "TicketRow", "decode", "decode_clocks",
+__all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "TicketRow", "changed_columns", "decode",
+           "decode_clocks",
            "decode_records", "encode_changes", "encode_document", "encode_record", "utc_text"]
 
 SCHEMA_VERSION = 3
@@ -64,12 +66,23 @@ def encode_record(record: AuditRecord) -> str:
 def encode_changes(before: Ticket, after: Ticket) -> str | None:
     """The patch of ticket data from ``before`` to ``after`` as JSON (``None``: nothing changed)."""
     changes = diff(before, after)
-    return json.dumps(changes, separators=(",", ":")) if changes else None
+    return to_json(changes).decode("utf-8") if changes else None
+
+
+_FILTERED = ("stage", "category", "tier")
+
+
+def changed_columns(current: Ticket, new: Ticket) -> tuple[str, ...]:
+    """The filter columns a save must set: the others keep their value and their index entries."""
+    old, fresh = current.__dict__, new.__dict__
+    return tuple(name for name in _FILTERED if old[name] != fresh[name])
 
 
 def utc_text(when: datetime) -> str:
     """A fixed-width UTC timestamp whose text order is its time order (SQLite has no time type)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _json(ticket_id: str, value: Any, what: str) -> Any:
@@ -146,6 +159,8 @@ def decode(ticket_id: str, row: TicketRow, history: Sequence[HistoryRow],
 
 def _base(ticket_id: str, document: Any, history: tuple[AuditRecord, ...]) -> Ticket:
     """The ticket as created: its document with the history it had then."""
+    if document is None:
+        raise ValueError("its document is missing (escalation_documents has no row for it)")
     fields = _json(ticket_id, document, "the ticket document")
     if not isinstance(fields, dict):
         raise CorruptTicket(ticket_id=ticket_id,

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from ..clock import Clock
 from ..errors import ConcurrentUpdate, SLAPolicyMismatch, StoreReadOnly
@@ -51,7 +51,6 @@ from ..models import Actor, AuditRecord, Category, Ticket
 from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
 from ..spec import MachineSpec
 from ..typing import TicketStore
-from ._codec import encode_changes
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
            "TicketStore", "index_key"]
@@ -106,6 +105,8 @@ class Known:
     ticket: Ticket
     clocks: ClockState
     document: str | None = None
+    due: datetime | None = None
+    """The ticket's indexed next deadline, as stored."""
 
 
 @dataclass(slots=True)
@@ -185,9 +186,8 @@ class StoreBase(ABC):
         machine = self.machine
         return index_key(machine.sla, machine.spec), machine.sla.model_dump_json()
 
-    def _writable(self, what: str) -> None:
-        if self.readonly:
-            raise StoreReadOnly(what, self._where())
+    def _refuse(self, what: str) -> NoReturn:
+        raise StoreReadOnly(what, self._where())
 
     def _where(self) -> str:
         return type(self).__name__
@@ -199,12 +199,14 @@ class StoreBase(ABC):
 
         Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken (nothing written).
         """
-        self._writable(f"create ticket {ticket.id!r}")
+        if self.readonly:
+            self._refuse(f"create ticket {ticket.id!r}")
         machine = self.machine
         clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
-        self._insert(ticket, updated_at, clocks, self._due_of(ticket, clocks))
-        self._remember(ticket, clocks)
+        due = self._due_of(ticket, clocks)
+        self._insert(ticket, updated_at, clocks, due)
+        self._remember(ticket, clocks, due=due)
         return ticket
 
     def get(self, ticket_id: str) -> Ticket:
@@ -224,22 +226,27 @@ class StoreBase(ABC):
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
         """
-        self._writable(f"apply {trigger!r} to ticket {ticket_id!r}")
+        if self.readonly:
+            self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
         trigger = str(trigger)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
         # so a stale copy costs one lost race, and a lone writer never reads before writing.
         seen = self._seen(ticket_id)
-        current, clocks = (seen.ticket, seen.clocks) if seen is not None else self._read(ticket_id)
+        if seen is None:
+            current, clocks = self._read(ticket_id)
+            old_due = self._due_of(current, clocks)
+        else:
+            current, clocks, old_due = seen.ticket, seen.clocks, seen.due
         for attempt in range(1, self.max_attempts + 1):
             result = machine.transition(current, trigger, actor=actor, **payload)
             new = result.ticket
             after = clocks.after(result.record, machine.sla, meaning)
-            if self._swap(current.version, new, encode_changes(current, new), after,
-                          self._due_of(new, after)):
+            due = self._due_of(new, after)
+            if self._swap(current, new, after, due, due != old_due):
                 self.stats.commits += 1
-                self._remember(new, after)
+                self._remember(new, after, due=due)
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
@@ -248,6 +255,7 @@ class StoreBase(ABC):
                     # Jittered, growing pause so that the writers that collided do not collide again.
                     time.sleep(random.uniform(0, 0.001 * attempt))  # noqa: S311 (jitter, not crypto)
                 current, clocks = self._read(ticket_id)
+                old_due = self._due_of(current, clocks)
         self.stats.gave_up += 1
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
                                expected_version=current.version, attempts=self.max_attempts)
@@ -328,7 +336,8 @@ class StoreBase(ABC):
         (default: keep the current one) and returns how many tickets were re-indexed. Unreadable
         rows are left out of the index (``get`` reports them).
         """
-        self._writable("re-index the SLA deadlines")
+        if self.readonly:
+            self._refuse("re-index the SLA deadlines")
         if machine is not None:
             self._machine = machine
         with self._known_lock:
@@ -367,16 +376,19 @@ class StoreBase(ABC):
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None) -> None:
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
+                   due: datetime | None = None) -> None:
         """Remember ``ticket`` and its clock state (and document text, when read) for next time.
 
         A save does not change the stored document, so without ``document`` the one remembered
-        for the ticket is kept.
+        for the ticket is kept. ``due`` is its indexed deadline (derived when not given).
         """
+        if due is None:
+            due = self._due_of(ticket, clocks)
         with self._known_lock:
             if document is None and (old := self._known.get(ticket.id)) is not None:
                 document = old.document
-            self._known[ticket.id] = Known(ticket, clocks, document)
+            self._known[ticket.id] = Known(ticket, clocks, document, due)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)
@@ -397,11 +409,14 @@ class StoreBase(ABC):
         """Read one ticket, its history and its clock state consistently (one snapshot)."""
 
     @abstractmethod
-    def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
-              due: datetime | None) -> bool:
-        """Compare-and-swap ``new``'s row and append its last record with ``changes``.
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
+        """Compare-and-swap ``new`` for ``current`` (by version) and append its last record.
 
         One transaction; ``False``, with nothing written, if another writer changed the version.
+        A database store writes the record with what it changed (``encode_changes``), and sets
+        only the row's columns that changed (``due_moved``: the indexed deadline did), so that
+        unchanged index entries are not rewritten.
         """
 
     @abstractmethod

@@ -21,7 +21,8 @@ class MemoryTickets:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rows: dict[str, tuple[Ticket, datetime, ClockState]] = {}
+        self.rows: dict[str, tuple[Ticket, datetime, Known]] = {}
+        """Each ticket, its last update, and what a save needs of it (clocks, indexed deadline)."""
         # The deadline index: (next due time, id) kept sorted, and each ticket's entry in it.
         self.order: list[tuple[datetime, str]] = []
         self.due: dict[str, datetime] = {}
@@ -78,7 +79,7 @@ class MemoryStore(StoreBase):
         with self.tickets.lock:
             if ticket.id in self.tickets.rows:
                 raise TicketExists(ticket.id)
-            self.tickets.rows[ticket.id] = (ticket, updated_at, clocks)
+            self.tickets.rows[ticket.id] = (ticket, updated_at, Known(ticket, clocks, None, due))
             self.tickets.index(ticket.id, due)
 
     def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
@@ -86,25 +87,27 @@ class MemoryStore(StoreBase):
             row = self.tickets.rows.get(ticket_id)
         if row is None:
             raise TicketNotFound(ticket_id)
-        return row[0], row[2]
+        return row[0], row[2].clocks
 
     def _seen(self, ticket_id: str) -> Known | None:
         # Reading a dict is as cheap as remembering: always the current ticket.
         with self.tickets.lock:
             row = self.tickets.rows.get(ticket_id)
-        return None if row is None else Known(row[0], row[2])
+        return None if row is None else row[2]
 
-    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None) -> None:
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
+                  due: datetime | None = None) -> None:
         """Nothing to remember: the rows are the tickets themselves."""
 
-    def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
-              due: datetime | None) -> bool:
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
         with self.tickets.lock:
             stored = self.tickets.rows[new.id][0]
-            if stored.version != expected_version:
+            if stored.version != current.version:
                 return False
-            self.tickets.rows[new.id] = (new, new.history[-1].at, clocks)
-            self.tickets.index(new.id, due)
+            self.tickets.rows[new.id] = (new, new.history[-1].at, Known(new, clocks, None, due))
+            if due_moved:
+                self.tickets.index(new.id, due)
             return True
 
     def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
@@ -134,7 +137,7 @@ class MemoryStore(StoreBase):
             self.tickets.due.clear()
             for ticket_id, (ticket, updated, _) in list(self.tickets.rows.items()):
                 clocks, due = self._fold(ticket)
-                self.tickets.rows[ticket_id] = (ticket, updated, clocks)
+                self.tickets.rows[ticket_id] = (ticket, updated, Known(ticket, clocks, None, due))
                 self.tickets.index(ticket_id, due)
             self.tickets.index_key, self.tickets.policy_json = self._index_meta()
             return len(self.tickets.rows)

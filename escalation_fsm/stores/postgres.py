@@ -26,8 +26,10 @@ from ._codec import (
     INDEX_KEY,
     POLICY_KEY,
     SCHEMA_VERSION,
+    changed_columns,
     decode,
     decode_clocks,
+    encode_changes,
     encode_document,
     encode_record,
 )
@@ -45,12 +47,14 @@ _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator
 _HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.record, h.changes) ORDER BY h.seq), "
             "'[]')::text FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
 
-_COLUMNS = "t.id, t.stage, t.version, t.document::text, t.base_version, t.clocks::text"
+_COLUMNS = "t.id, t.stage, t.version, d.document::text, d.base_version, t.clocks::text"
+# A left join: a ticket row without its document is corrupt, never silently left out.
+_TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
 # Reading a ticket the store has seen: only the history rows after the ones it already has.
-_SELECT_ONE = f"SELECT {_COLUMNS}, {_HISTORY} FROM escalation_tickets t WHERE t.id = %s"  # noqa: S608
+_SELECT_ONE = f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} WHERE t.id = %s"  # noqa: S608
 
-_SELECT = f"SELECT {_COLUMNS}, {_HISTORY.replace('%s', '0')} FROM escalation_tickets t"  # noqa: S608
+_SELECT = f"SELECT {_COLUMNS}, {_HISTORY.replace('%s', '0')} FROM {_TICKETS}"  # noqa: S608
 
 
 def _psycopg() -> Any:
@@ -166,13 +170,15 @@ class PostgresStore(StoreBase):
         with self._errors("create", ticket.id), self._conn.transaction():
             inserted = self._conn.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "document, base_version, clocks, next_due_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version, updated_at,
-                 encode_document(ticket), ticket.version, clocks.to_json(), due),
+                 clocks.to_json(), due),
             ).rowcount
             if inserted != 1:
                 raise TicketExists(ticket.id)
+            self._conn.execute("INSERT INTO escalation_documents (ticket_id, base_version, document) "
+                               "VALUES (%s, %s, %s)", (ticket.id, ticket.version, encode_document(ticket)))
             with self._conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) "
@@ -207,17 +213,17 @@ class PostgresStore(StoreBase):
             self._remember(ticket, state, document)
         return ticket, state
 
-    def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
-              due: datetime | None) -> bool:
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
         record = new.history[-1]
-        encoded, state = encode_record(record), clocks.to_json()
+        encoded, state, changes = encode_record(record), clocks.to_json(), encode_changes(current, new)
+        columns = changed_columns(current, new)
+        values: list[Any] = [getattr(new, name) for name in columns]
+        if due_moved:
+            columns, values = (*columns, "next_due_at"), [*values, due]
         with self._errors("write", new.id), self._conn.transaction():
-            swapped = self._conn.execute(
-                "UPDATE escalation_tickets SET stage = %s, category = %s, tier = %s, version = %s, "
-                "updated_at = %s, clocks = %s, next_due_at = %s WHERE id = %s AND version = %s",
-                (new.stage, new.category, new.tier, new.version, record.at, state, due,
-                 new.id, expected_version),
-            ).rowcount
+            swapped = self._conn.execute(_update_sql(columns), (
+                new.version, record.at, state, *values, new.id, current.version)).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
             self._append(new.id, record, encoded, changes)
@@ -283,6 +289,22 @@ class PostgresStore(StoreBase):
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))
         return len(rows)
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(columns: tuple[str, ...]) -> Any:
+    """The compare-and-swap setting version, update time, clocks and ``columns`` (fixed names).
+
+    Only what changed: an update that leaves every indexed column alone can be a HOT update.
+    """
+    sql = _UPDATES.get(columns)
+    if sql is None:
+        sets = "".join(f", {name} = %s" for name in columns)
+        sql = _UPDATES[columns] = (f"UPDATE escalation_tickets SET version = %s, updated_at = %s, "  # noqa: S608
+                                   f"clocks = %s{sets} WHERE id = %s AND version = %s")
+    return sql
 
 
 def _history(ticket_id: str, aggregated: Any) -> list[tuple[Any, Any]]:

@@ -28,8 +28,10 @@ from ._codec import (
     INDEX_KEY,
     POLICY_KEY,
     SCHEMA_VERSION,
+    changed_columns,
     decode,
     decode_clocks,
+    encode_changes,
     encode_document,
     encode_record,
     utc_text,
@@ -39,7 +41,9 @@ from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
 
 __all__ = ["SQLiteStore"]
 
-_TICKET_COLUMNS = "id, stage, version, document, base_version, clocks"
+_TICKET_COLUMNS = "t.id, t.stage, t.version, d.document, d.base_version, t.clocks"
+# A left join: a ticket row without its document is corrupt, never silently left out.
+_TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 _OPEN_RETRY = 0.05
 """Pause between tries of the first statements while another process creates the file."""
 
@@ -207,11 +211,12 @@ class SQLiteStore(StoreBase):
                 raise TicketExists(ticket.id)
             db.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "document, base_version, clocks, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "clocks, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                 utc_text(updated_at), encode_document(ticket), ticket.version, clocks.to_json(),
-                 _due_text(due)),
+                 utc_text(updated_at), clocks.to_json(), _due_text(due)),
             )
+            db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document) "
+                       "VALUES (?, ?, ?)", (ticket.id, ticket.version, encode_document(ticket)))
             db.executemany(
                 "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) VALUES (?, ?, ?, ?, ?)",
                 [(ticket.id, r.seq, utc_text(r.at), r.trigger, encode_record(r)) for r in ticket.history],
@@ -221,8 +226,8 @@ class SQLiteStore(StoreBase):
         seen = self._seen(ticket_id)
         # One read transaction: the ticket row and its history come from the same snapshot.
         with self._lock, self._errors("read", ticket_id), self._transaction() as db:
-            row = db.execute(f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608
-                             "WHERE id = ?", (ticket_id,)).fetchone()
+            row = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
+                             "WHERE t.id = ?", (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
             # The remembered ticket is a prefix of the stored one unless the row went back in time
@@ -241,29 +246,30 @@ class SQLiteStore(StoreBase):
         self._remember(ticket, clocks, row[3])
         return ticket, clocks
 
-    def _swap(self, expected_version: int, new: Ticket, changes: str | None, clocks: ClockState,
-              due: datetime | None) -> bool:
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
         record = new.history[-1]
-        encoded, state = encode_record(record), clocks.to_json()
+        encoded, state, changes = encode_record(record), clocks.to_json(), encode_changes(current, new)
+        at = utc_text(record.at)
+        columns = changed_columns(current, new)
+        values = [getattr(new, name) for name in columns]
+        if due_moved:
+            columns, values = (*columns, "next_due_at"), [*values, _due_text(due)]
         with self._lock, self._errors("write", new.id), self._transaction("BEGIN IMMEDIATE") as db:
-            swapped = db.execute(
-                "UPDATE escalation_tickets SET stage = ?, category = ?, tier = ?, version = ?, "
-                "updated_at = ?, clocks = ?, next_due_at = ? WHERE id = ? AND version = ?",
-                (new.stage, new.category, new.tier, new.version, utc_text(record.at), state,
-                 _due_text(due), new.id, expected_version),
-            ).rowcount
+            swapped = db.execute(_update_sql(columns), (new.version, at, state, *values, new.id,
+                                                        current.version)).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
-            self._append(db, new.id, record, encoded, changes)
+            self._append(db, new.id, record, at, encoded, changes)
         return True
 
     @staticmethod
-    def _append(db: sqlite3.Connection, ticket_id: str, record: AuditRecord, encoded: str,
+    def _append(db: sqlite3.Connection, ticket_id: str, record: AuditRecord, at: str, encoded: str,  # noqa: PLR0917
                 changes: str | None) -> None:
         """Insert one history row with its patch (inside the caller's transaction)."""
         db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   (ticket_id, record.seq, utc_text(record.at), record.trigger, encoded, changes))
+                   "VALUES (?, ?, ?, ?, ?, ?)", (ticket_id, record.seq, at, record.trigger, encoded,
+                                                 changes))
 
     def _many(self, sql: str, params: Sequence[Any]) -> list[Ticket]:
         """Tickets selected by ``sql`` (columns as ``_TICKET_COLUMNS``) with their histories."""
@@ -287,23 +293,23 @@ class SQLiteStore(StoreBase):
                                   ("updated_at", "<", where.updated_before),
                                   ("updated_at", ">=", where.updated_since)):
             if value is not None:
-                clauses.append(f"{column} {op} ?")
+                clauses.append(f"t.{column} {op} ?")
                 params.append(utc_text(value) if isinstance(value, datetime) else value)
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608 (fixed column names)
-               f"WHERE {' AND '.join(clauses)} ORDER BY updated_at, id")
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               f"WHERE {' AND '.join(clauses)} ORDER BY t.updated_at, t.id")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return self._many(sql, params)
 
     def _page(self, after: str | None, size: int) -> list[Ticket]:
-        return self._many(f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608
-                          "WHERE id > ? ORDER BY id LIMIT ?", ("" if after is None else after, size))
+        return self._many(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
+                          "WHERE t.id > ? ORDER BY t.id LIMIT ?", ("" if after is None else after, size))
 
     def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
         # Served by the partial index escalation_tickets_due (tests check the query plan).
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608 (fixed column names)
-               "WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at, id")
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               "WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= ? ORDER BY t.next_due_at, t.id")
         params: list[Any] = [utc_text(by)]
         if limit is not None:
             sql += " LIMIT ?"
@@ -314,7 +320,7 @@ class SQLiteStore(StoreBase):
         """Fold every ticket's clocks again in one write transaction (readers go on)."""
         index, policy = self._index_meta()
         with self._lock, self._errors("re-index"), self._transaction("BEGIN IMMEDIATE") as db:
-            rows = db.execute(f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets").fetchall()  # noqa: S608
+            rows = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS}").fetchall()  # noqa: S608
             histories: dict[str, list[tuple[Any, Any]]] = {row[0]: [] for row in rows}
             for ticket_id, record, changes in db.execute(
                     "SELECT ticket_id, record, changes FROM escalation_history ORDER BY ticket_id, seq"):
@@ -336,3 +342,16 @@ class SQLiteStore(StoreBase):
 
 def _due_text(when: datetime | None) -> str | None:
     return None if when is None else utc_text(when)
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The compare-and-swap setting version, update time, clocks and ``columns`` (fixed names)."""
+    sql = _UPDATES.get(columns)
+    if sql is None:
+        sets = "".join(f", {name} = ?" for name in columns)
+        sql = _UPDATES[columns] = (f"UPDATE escalation_tickets SET version = ?, updated_at = ?, "  # noqa: S608
+                                   f"clocks = ?{sets} WHERE id = ? AND version = ?")
+    return sql

@@ -400,7 +400,16 @@ def _possible_targets(policy: SLAPolicy, run: ClockRun) -> list[timedelta]:
     """Every target ``run`` can be judged against, whatever the ticket's priority, ascending."""
     if run.eta is not None:
         return [run.eta]
-    return sorted({t for urgency in Urgency if (t := _targets(policy, urgency)[run.clock]) is not None})
+    key = (id(policy), run.clock)
+    found = _POSSIBLE.get(key)
+    if found is None or found[0] is not policy:
+        targets = sorted({t for urgency in Urgency
+                          if (t := _targets(policy, urgency)[run.clock]) is not None})
+        found = _POSSIBLE[key] = (policy, targets)
+    return found[1]
+
+
+_POSSIBLE: dict[tuple[int, SLAClock], tuple[SLAPolicy, list[timedelta]]] = {}
 
 
 _TARGETS: dict[tuple[int, Urgency], tuple[SLAPolicy, dict[SLAClock, timedelta | None]]] = {}

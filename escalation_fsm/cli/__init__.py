@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from .demo import add_demo_command
@@ -20,9 +21,16 @@ from .replay import add_replay_command
 __all__ = ["build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is one line (the others are too), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per capability."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="escalation-fsm",
         description="A customer-service escalation procedure as a guarded state machine.",
     )

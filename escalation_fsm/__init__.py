@@ -11,14 +11,17 @@ from .errors import (
     HookFailed,
     InvalidTransition,
     PermissionDenied,
+    SLAPolicyMismatch,
     SpecError,
     StoreError,
+    StoreReadOnly,
     TicketExists,
     TicketNotFound,
     TransitionRefused,
 )
 from .hooks import Hook, TransitionEvent
-from .machine import EscalationMachine, Explanation
+from .machine import EscalationMachine, Explanation, TransitionResult
+from .marks import Mark
 from .models import (
     Actor,
     Assessment,
@@ -39,7 +42,15 @@ from .models import (
 from .payloads import Payload
 from .policy import Decision, EscalationPolicy, GuardContext
 from .procedure import default_spec
-from .spec import GuardSpec, MachineSpec, StageSpec, TransitionSpec, TriggerSpec
+from .spec import (
+    GuardSpec,
+    GuardVerdict,
+    MachineSpec,
+    StageSpec,
+    TransitionSpec,
+    TriggerSpec,
+    evaluate_guards,
+)
 
 __all__ = [
     "Actor",
@@ -59,32 +70,38 @@ __all__ = [
     "FollowUp",
     "GuardContext",
     "GuardSpec",
+    "GuardVerdict",
     "Hook",
     "HookFailed",
     "InvalidTransition",
     "Level",
     "MachineSpec",
     "ManualClock",
+    "Mark",
     "Notification",
     "Payload",
     "PermissionDenied",
     "Role",
+    "SLAPolicyMismatch",
     "SpecError",
     "Stage",
     "StageSpec",
     "Step",
     "StoreError",
+    "StoreReadOnly",
     "SystemClock",
     "Ticket",
     "TicketExists",
     "TicketNotFound",
     "TransitionEvent",
     "TransitionRefused",
+    "TransitionResult",
     "TransitionSpec",
     "Trigger",
     "TriggerSpec",
     "Urgency",
     "default_spec",
+    "evaluate_guards",
 ]
 
 __version__ = "0.1.0"

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+
+from .typing import Clock
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """Anything with ``now()`` returning a timezone-aware datetime."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware."""
-        ...
 
 
 class SystemClock:

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from .errors import SpecError
-from .models import Escalation, Feedback, FollowUp, Notification, Step, trusted
+from .marks import review_tag
+from .models import Escalation, Feedback, FollowUp, Notification, Step, trusted_from
 from .payloads import (
     EscalatePayload,
     FeedbackPayload,
@@ -33,38 +34,40 @@ __all__ = [
     "set_solution",
 ]
 
-TIER2_REVIEW_TAG = "tier2-review"
-"""The tag that marks a ticket for Tier 2 review (procedure step 4)."""
+TIER2_REVIEW_TAG = review_tag(2)
+"""The tag that marks a ticket for Tier 2 review (procedure step 4); the machine adds it."""
 
 
 def add_step(ctx: GuardContext) -> Mapping[str, Any]:
     """Append the step to ``ticket.steps``."""
-    payload = cast("StepPayload", ctx.payload)
-    step = trusted(Step, text=payload.step, at=ctx.now, by=ctx.actor.id)
+    payload: StepPayload = ctx.payload  # type: ignore[assignment]  # the trigger's payload model
+    step = trusted_from(Step, {"text": payload.step, "at": ctx.now, "by": ctx.actor.id})
     return {"steps": (*ctx.ticket.steps, step)}
 
 
 def open_escalation(ctx: GuardContext) -> Mapping[str, Any]:
-    """Tag for Tier 2 review, raise the tier to 2, and keep the hand-over with the policy's reasons."""
+    """Keep the Tier 2 hand-over: summary, assessment, the policy's reasons and the steps taken.
+
+    Raising the tier and tagging the ticket for review are the machine's, from the trigger's
+    ``escalate`` mark. The priority becomes the assessment's urgency.
+    """
     payload = cast("EscalatePayload", ctx.payload)
     if payload.assessment is None:
-        # Only a custom spec that dropped the escalation_warranted guard gets here.
+        # Only a custom spec without a guard requiring the assessment gets here.
         raise SpecError([
             f"trigger {ctx.trigger!r} records the escalation assessment, but none was given and "
-            "the transition has no escalation_warranted guard to require one"
+            "no guard of the transition requires one (the default procedure's policy guard does)"
         ])
-    policy = ctx.decisions.get("escalation_warranted")
-    ticket = ctx.ticket
-    tags = ticket.tags if TIER2_REVIEW_TAG in ticket.tags else (*ticket.tags, TIER2_REVIEW_TAG)
+    # The policy is pure: asking it again gives the reasons its guard saw, without looking the
+    # guard up by name (a renamed procedure must keep them).
+    decision = ctx.policy.decide(payload.assessment)
     return {
-        "tier": max(ticket.tier, 2),
-        "tags": tags,
         "priority": payload.assessment.urgency,
         "escalation": Escalation(
             summary=payload.summary,
             assessment=payload.assessment,
-            reasons=policy.reasons if policy is not None else (),
-            steps_taken=ticket.steps,
+            reasons=decision.reasons if decision.ok else (),
+            steps_taken=ctx.ticket.steps,
             at=ctx.now,
             by=ctx.actor.id,
         ),
@@ -113,7 +116,10 @@ def record_feedback(ctx: GuardContext) -> Mapping[str, Any]:
 
 
 def reopen(ctx: GuardContext) -> Mapping[str, Any]:
-    """Clear the solution and feedback so that a new solution must be documented."""
+    """Clear the solution and feedback so that a new solution must be documented.
+
+    Setting the tier back to 1 is the machine's, from the trigger's ``reopen`` mark.
+    """
     return {"solution": None, "feedback": None}
 
 

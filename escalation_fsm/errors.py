@@ -9,24 +9,35 @@ This module imports nothing else from the package so that any module may import 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # annotation only: at run time this module imports nothing from the package
     from .models import Ticket
+    from .policy import Decision
 
 __all__ = [
     "ConcurrentUpdate",
     "CorruptTicket",
     "EscalationError",
+    "GraphvizUnavailable",
+    "HolidaysUnavailable",
     "HookFailed",
     "InvalidTransition",
+    "InvariantViolated",
+    "LogError",
+    "MappingError",
     "PermissionDenied",
+    "RenderFailed",
+    "ReplayError",
+    "SLAPolicyMismatch",
     "SpecError",
     "StoreError",
+    "StoreReadOnly",
     "TicketExists",
     "TicketNotFound",
     "TransitionRefused",
+    "UsageError",
 ]
 
 
@@ -82,6 +93,8 @@ class TransitionRefused(EscalationError):
     """The trigger is defined from this stage but its guards refused it.
 
     ``reasons`` holds one readable sentence per failing guard, ready to show an agent.
+    ``failed_guards`` maps the name of each guard that said no to its decision, in the
+    transition's order (empty when a before-hook refused with its own reasons).
     ``allowed`` holds the triggers the same actor could fire from this stage right now.
     """
 
@@ -93,12 +106,14 @@ class TransitionRefused(EscalationError):
         trigger: str,
         reasons: Sequence[str],
         allowed: Iterable[str] = (),
+        failed_guards: Mapping[str, Decision] | None = None,
     ) -> None:
         self.ticket_id = ticket_id
         self.stage = stage
         self.trigger = trigger
         self.reasons: tuple[str, ...] = tuple(reasons)
         self.allowed: frozenset[str] = frozenset(allowed)
+        self.failed_guards: dict[str, Decision] = dict(failed_guards or {})
         because = "\n".join(f"  - {reason}" for reason in self.reasons)
         super().__init__(
             f"ticket {ticket_id}: {trigger!r} refused in stage {stage!r} because:\n{because}\n"
@@ -207,3 +222,113 @@ class CorruptTicket(StoreError, ValueError):
         self.ticket_id = ticket_id
         self.reason = reason
         super().__init__(f"ticket {ticket_id!r}: stored data is corrupt or foreign: {reason}")
+
+
+class StoreReadOnly(StoreError):
+    """A write was asked of a store opened read-only (``readonly=True``); nothing was written."""
+
+    def __init__(self, what: str, where: str) -> None:
+        self.what = what
+        self.where = where
+        super().__init__(f"cannot {what}: {where} was opened read-only")
+
+
+class SLAPolicyMismatch(StoreError, ValueError):
+    """The store's deadline index was built under another SLA policy (or trigger meaning).
+
+    ``recorded`` is the fingerprint stored with the index, ``current`` the one of the policy the
+    store was opened with. Nothing was changed: re-indexing is an explicit
+    ``store.reindex()`` (or ``escalation-fsm reindex``), never a side effect of opening.
+    """
+
+    def __init__(self, *, where: str, recorded: str, current: str) -> None:
+        self.where = where
+        self.recorded = recorded
+        self.current = current
+        super().__init__(
+            f"{where}: its SLA deadlines were indexed under policy {recorded}, but it was opened "
+            f"with policy {current}; open it with the recorded policy, or re-index it under the "
+            f"new one (open it without a machine, then store.reindex(machine); or the command "
+            f"escalation-fsm reindex)")
+
+
+class ReplayError(EscalationError, ValueError):
+    """Base of the replay errors; the message says what is wrong and where."""
+
+
+class MappingError(ReplayError):
+    """The mapping file is invalid. ``problems`` lists each one with its line and key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems: tuple[str, ...] = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"invalid mapping {source} ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class LogError(ReplayError):
+    """The log cannot be replayed as mapped: missing columns, bad rows, unknown activities.
+
+    ``line`` is the 1-based line (CSV: of the file, header = 1; JSON Lines: of the file) when the
+    problem is tied to one row.
+    """
+
+    def __init__(self, source: str, message: str, *, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = f"{source}, line {line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+_INSTALL_PACKAGE = "pip install 'escalation-fsm[svg]'"
+_INSTALL_PROGRAM = (
+    "install Graphviz so that `dot` is on PATH (Debian/Ubuntu: apt-get install graphviz; "
+    "Fedora: dnf install graphviz; macOS: brew install graphviz; Windows: winget install graphviz)"
+)
+
+
+class GraphvizUnavailable(EscalationError, RuntimeError):
+    """An SVG or PNG was asked for but the Python ``graphviz`` package or ``dot`` is missing.
+
+    ``missing`` is ``"package"`` or ``"program"``; the message says what to install.
+    """
+
+    def __init__(self, fmt: str, missing: Literal["package", "program"], detail: str = "") -> None:
+        self.format = fmt
+        self.missing = missing
+        what = (f"the Python package 'graphviz' is not installed: {_INSTALL_PACKAGE}"
+                if missing == "package"
+                else f"the Graphviz program `dot` was not found: {_INSTALL_PROGRAM}")
+        message = f"cannot render {fmt}: {what}. Mermaid and DOT text need neither."
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class RenderFailed(EscalationError, RuntimeError):
+    """Graphviz ``dot`` ran but failed to lay out a diagram; ``detail`` is what it printed."""
+
+    def __init__(self, fmt: str, detail: str) -> None:
+        self.format = fmt
+        self.detail = detail
+        super().__init__(f"Graphviz `dot` failed to render {fmt}: {detail or 'no message'}")
+
+
+class HolidaysUnavailable(EscalationError, ImportError):
+    """A calendar uses public holidays but the optional ``holidays`` package is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "public holidays need the optional 'holidays' package: "
+            "pip install 'escalation-fsm[sla]' (or list the dates in BusinessCalendar.holidays)"
+        )
+
+
+class UsageError(EscalationError, ValueError):
+    """A command-line argument or file that cannot be used; the CLI prints it as one line."""
+
+
+class InvariantViolated(AssertionError):
+    """A guarantee of the procedure was broken in a property test (:mod:`escalation_fsm.testing`).
+
+    An ``AssertionError`` (a test failure, not a library error): the message says which
+    guarantee, on which ticket.
+    """

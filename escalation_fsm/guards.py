@@ -1,7 +1,9 @@
-"""The guards of the default procedure, as named :class:`~escalation_fsm.spec.GuardSpec` values.
+"""The guard predicates of the default procedure: pure functions of a context to a Decision.
 
-Each guard's ``requirement`` is the sentence shown in generated docs; the reasons it returns on
-failure say what is missing in words an agent can act on.
+They are wired into named :class:`~escalation_fsm.spec.GuardSpec` values, with their requirement
+sentences, by :mod:`escalation_fsm.procedure` (the one module naming the procedure's guards); a
+custom spec reuses them under any name. The reasons they return on failure say what is missing
+in words an agent can act on.
 """
 
 from __future__ import annotations
@@ -17,34 +19,51 @@ from .payloads import (
     StepPayload,
 )
 from .policy import Decision, GuardContext
-from .spec import GuardSpec
 
-__all__ = ["DEFAULT_GUARDS"]
+__all__ = [
+    "customer_notified",
+    "escalation_warranted",
+    "has_category",
+    "has_customer_message",
+    "has_details",
+    "has_message",
+    "has_reopen_reason",
+    "has_solution",
+    "has_step_text",
+    "has_steps",
+    "has_summary",
+    "has_update",
+]
 
 
-def _has_category(ctx: GuardContext) -> Decision:
+def has_category(ctx: GuardContext) -> Decision:
+    """The ticket has a category."""
     allowed = "billing, technical, account_access or other"
     return Decision.require(ctx.ticket.category is not None,
                             f"the ticket has no category: set one of {allowed}")
 
 
-def _has_details(ctx: GuardContext) -> Decision:
+def has_details(ctx: GuardContext) -> Decision:
+    """The customer's details are recorded."""
     return Decision.require(bool(ctx.ticket.details.strip()),
                             "the ticket's details are empty: record what the customer reported")
 
 
-def _has_steps(ctx: GuardContext) -> Decision:
+def has_steps(ctx: GuardContext) -> Decision:
+    """At least one resolution step is recorded."""
     return Decision.require(bool(ctx.ticket.steps),
                             "no resolution step is recorded: record_step what was tried first")
 
 
-def _has_summary(ctx: GuardContext) -> Decision:
+def has_summary(ctx: GuardContext) -> Decision:
+    """The payload gives a Tier 2 summary."""
     payload = cast("EscalatePayload", ctx.payload)
     return Decision.require(bool(payload.summary),
                             "the Tier 2 summary is empty: pass summary= describing the issue")
 
 
-def _escalation_warranted(ctx: GuardContext) -> Decision:
+def escalation_warranted(ctx: GuardContext) -> Decision:
+    """The escalation policy says the payload's assessment warrants escalation."""
     payload = cast("EscalatePayload", ctx.payload)
     if payload.assessment is None:
         return Decision.no(
@@ -54,7 +73,8 @@ def _escalation_warranted(ctx: GuardContext) -> Decision:
     return ctx.policy.decide(payload.assessment)
 
 
-def _customer_notified(ctx: GuardContext) -> Decision:
+def customer_notified(ctx: GuardContext) -> Decision:
+    """The customer was notified of the current escalation."""
     escalation = ctx.ticket.escalation
     return Decision.require(
         escalation is not None and bool(escalation.notifications),
@@ -62,30 +82,35 @@ def _customer_notified(ctx: GuardContext) -> Decision:
     )
 
 
-def _has_solution(ctx: GuardContext) -> Decision:
+def has_solution(ctx: GuardContext) -> Decision:
+    """The payload documents a solution."""
     payload = cast("ResolvePayload", ctx.payload)
     return Decision.require(bool(payload.solution),
                             "the solution is empty: pass solution= documenting how it was resolved")
 
 
-def _has_step_text(ctx: GuardContext) -> Decision:
-    payload = cast("StepPayload", ctx.payload)
+def has_step_text(ctx: GuardContext) -> Decision:
+    """The payload describes the step taken."""
+    payload: StepPayload = ctx.payload  # type: ignore[assignment]  # checked on every step: no cast call
     return Decision.require(bool(payload.step), "the step is empty: pass step= saying what was done")
 
 
-def _has_message(ctx: GuardContext) -> Decision:
+def has_message(ctx: GuardContext) -> Decision:
+    """The payload gives a message for the customer."""
     payload = cast("NotifyPayload", ctx.payload)
     return Decision.require(bool(payload.message),
                             "the message is empty: pass message= with what the customer is told")
 
 
-def _has_update(ctx: GuardContext) -> Decision:
+def has_update(ctx: GuardContext) -> Decision:
+    """The payload gives the Tier 2 update."""
     payload = cast("FollowUpPayload", ctx.payload)
     return Decision.require(bool(payload.update),
                             "the Tier 2 update is empty: pass update= with Tier 2's latest news")
 
 
-def _has_customer_message(ctx: GuardContext) -> Decision:
+def has_customer_message(ctx: GuardContext) -> Decision:
+    """The payload records what the customer was told."""
     payload = cast("FollowUpPayload", ctx.payload)
     return Decision.require(
         bool(payload.customer_message),
@@ -93,37 +118,8 @@ def _has_customer_message(ctx: GuardContext) -> Decision:
     )
 
 
-def _has_reopen_reason(ctx: GuardContext) -> Decision:
+def has_reopen_reason(ctx: GuardContext) -> Decision:
+    """The payload says why the ticket is reopened."""
     payload = cast("ReopenPayload", ctx.payload)
     return Decision.require(bool(payload.reason),
                             "the reopen reason is empty: pass reason= saying why it is reopened")
-
-
-DEFAULT_GUARDS: tuple[GuardSpec, ...] = (
-    GuardSpec(name="has_category", requirement="the ticket has a category", check=_has_category),
-    GuardSpec(name="has_details", requirement="the customer's details are recorded",
-              check=_has_details),
-    GuardSpec(name="has_steps", requirement="at least one resolution step is recorded",
-              check=_has_steps),
-    GuardSpec(name="has_summary", requirement="a Tier 2 summary is given", check=_has_summary,
-              reads=frozenset({"summary"})),
-    GuardSpec(name="escalation_warranted",
-              requirement="the escalation policy says escalation is necessary "
-                          "(complexity, customer frustration, urgency)",
-              check=_escalation_warranted, reads=frozenset({"assessment"})),
-    GuardSpec(name="customer_notified", requirement="the customer was notified of the escalation",
-              check=_customer_notified),
-    GuardSpec(name="has_solution", requirement="a solution is documented", check=_has_solution,
-              reads=frozenset({"solution"})),
-    GuardSpec(name="has_step_text", requirement="the step taken is described",
-              check=_has_step_text, reads=frozenset({"step"})),
-    GuardSpec(name="has_message", requirement="a message for the customer is given",
-              check=_has_message, reads=frozenset({"message"})),
-    GuardSpec(name="has_update", requirement="the Tier 2 update is given", check=_has_update,
-              reads=frozenset({"update"})),
-    GuardSpec(name="has_customer_message",
-              requirement="what the customer was told is recorded", check=_has_customer_message,
-              reads=frozenset({"customer_message"})),
-    GuardSpec(name="has_reopen_reason", requirement="a reason for reopening is given",
-              check=_has_reopen_reason, reads=frozenset({"reason"})),
-)

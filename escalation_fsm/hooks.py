@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from .errors import HookFailed, TransitionRefused
 from .models import Actor, AuditRecord, Ticket
 from .payloads import Payload
+from .typing import Hook
 
 __all__ = ["Hook", "HookRegistry", "Phase", "TransitionEvent"]
 
@@ -42,15 +43,21 @@ class TransitionEvent:
     record: AuditRecord
 
 
-class Hook(Protocol):
-    """A host callback. Its return value is ignored; raising is how it reports failure."""
-
-    def __call__(self, event: TransitionEvent, /) -> object:
-        """React to a committed (or, for before-hooks, proposed) transition."""
-        ...
-
-
 H = TypeVar("H", bound=Hook)
+
+
+def _checked_key(phase: Phase, key: object, known: tuple[str, ...]) -> str | None:
+    kind = "on_enter" if phase == "enter" else phase
+    what = "stage" if phase == "enter" else "trigger"
+    if key is None:
+        return None
+    if callable(key) and not isinstance(key, str):
+        raise TypeError(f"@machine.{kind} takes a name: write @machine.{kind}() for every "
+                        f"{what}, or @machine.{kind}(name)")
+    if str(key) not in known:
+        raise ValueError(f"cannot register a {kind} hook on unknown {what} {str(key)!r}; "
+                         f"the spec's {what}s are: {', '.join(known)}")
+    return str(key)
 
 
 def _name(hook: Hook) -> str:
@@ -65,21 +72,31 @@ class HookRegistry:
 
     def __init__(self) -> None:
         self._hooks: dict[tuple[Phase, str | None], list[Hook]] = {}
+        self.active = False
+        """Whether any hook is registered (a plain attribute: ``fire`` asks on every call)."""
 
     def __bool__(self) -> bool:
         """Whether any hook is registered (lets ``fire`` skip building hook events)."""
-        return bool(self._hooks)
+        return self.active
 
     def add(self, phase: Phase, key: str | None, hook: Hook) -> None:
         """Register ``hook`` for ``phase`` on trigger/stage ``key`` (``None``: all)."""
         if not callable(hook):
             raise TypeError(f"a hook must be callable, got {hook!r}")
         self._hooks.setdefault((phase, None if key is None else str(key)), []).append(hook)
+        self.active = True
 
-    def decorator(self, phase: Phase, key: str | None) -> Callable[[H], H]:
-        """``@registry.decorator("after", "escalate")`` registers and returns the function."""
+    def decorator(self, phase: Phase, key: object, known: tuple[str, ...]) -> Callable[[H], H]:
+        """``@registry.decorator("after", name, known)`` registers and returns the function.
+
+        ``key`` must be one of ``known`` (the spec's trigger names, or stage names for
+        ``enter``) or ``None`` for all: a typo, or ``@machine.after`` without parentheses, would
+        otherwise register a hook that silently never runs.
+        """
+        name = _checked_key(phase, key, known)
+
         def register(hook: H) -> H:
-            self.add(phase, key, hook)
+            self.add(phase, name, hook)
             return hook
         return register
 

@@ -3,50 +3,55 @@
 This is the only module that imports ``transitions``. The engine is fenced off:
 
 * one ``transitions.Machine`` per spec, built once and shared (no per-ticket engine objects, no
-  ``add_model``); each ``fire`` hands the engine a small throw-away adapter instead of the ticket,
+  ``add_model``); each call hands the engine a small throw-away adapter instead of the ticket,
   because the engine would otherwise ``setattr`` trigger methods onto our pydantic models;
 * ``auto_transitions=False`` (its ``to_<stage>()`` methods bypass guards) and
   ``ignore_invalid_triggers=False``;
-* the engine's silent ``False`` on a failed condition becomes :class:`TransitionRefused` with
-  every failing guard's sentence;
+* the engine's condition runs the spec's guards through :func:`~escalation_fsm.spec.evaluate_guards`
+  and its silent ``False`` becomes :class:`TransitionRefused` naming every failing guard;
 * its INFO-level logging of every callback is quietened (it slowed triggers ~3x under a host
   logging at INFO), unless the host configured that logger itself.
+
+Firing is two public phases: :meth:`EscalationMachine.transition` computes the new ticket (guards,
+roles, payload, effect, marks, audit record, before-hooks) and returns it with the pending
+after-hook event; :meth:`EscalationMachine.run_after_hooks` runs the after- and enter-hooks.
+:meth:`EscalationMachine.fire` is both. Stores commit between the two.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from transitions import EventData, Machine, State
+from transitions import Event, EventData, Machine, State
 
 from .clock import Clock, SystemClock
 from .effects import SHIPPED_EFFECTS
 from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
 from .hooks import H, HookRegistry, TransitionEvent
-from .models import Actor, AuditRecord, Ticket, evolve, freeze_json, trusted, validate_fields
-from .payloads import NoPayload, Payload
-from .policy import Decision, EscalationPolicy, GuardContext
+from .marks import Mark, review_tag
+from .models import Actor, AuditRecord, FrozenDict, Ticket, evolve, freeze_json, trusted_from, validate_fields
+from .payloads import NoPayload, Payload, flat_json, native_json
+from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
 from .sla import Deadline, SLAPolicy, default_sla_policy
 from .sla import deadlines as sla_deadlines
-from .spec import Effect, GuardSpec, MachineSpec
+from .spec import Effect, GuardSpec, GuardVerdict, MachineSpec, evaluate_guards
 
-__all__ = ["EscalationMachine", "Explanation"]
+__all__ = ["EscalationMachine", "Explanation", "TransitionResult"]
 
 _ENGINE_LOGGER = logging.getLogger("transitions.core")
 if _ENGINE_LOGGER.level == logging.NOTSET:
     # Only when the host has not chosen a level for this logger itself.
     _ENGINE_LOGGER.setLevel(logging.WARNING)
 
-_RESERVED = frozenset({"stage", "history", "version", "id"})
+_RESERVED = frozenset({"stage", "history", "version", "id", "tier"})
+"""Ticket fields effects may not set: the machine derives them (the tier from the marks)."""
 _TICKET_FIELDS = frozenset(Ticket.model_fields)
 
 
@@ -54,7 +59,8 @@ _TICKET_FIELDS = frozenset(Ticket.model_fields)
 class Explanation:
     """The outcome of a dry run: would this trigger succeed now, and every reason if not.
 
-    ``error`` names the exception ``fire`` would raise (``None`` when ``ok``).
+    ``error`` names the exception ``fire`` would raise (``None`` when ``ok``); ``failed_guards``
+    names the guards that said no (for a ``TransitionRefused``).
     """
 
     trigger: str
@@ -63,6 +69,26 @@ class Explanation:
     dest: str | None
     reasons: tuple[str, ...]
     error: str | None = None
+    failed_guards: tuple[str, ...] = ()
+
+
+class TransitionResult(NamedTuple):
+    """What :meth:`EscalationMachine.transition` computed, not yet committed anywhere.
+
+    ``ticket`` is the new ticket, ``before`` the one it came from (unchanged), ``record`` the
+    audit record appended to the history, and ``event`` the pending after/enter-hook event
+    (``None`` when the machine has no hooks). Pass it to
+    :meth:`EscalationMachine.run_after_hooks` once the new ticket is durable.
+    """
+
+    ticket: Ticket
+    before: Ticket
+    record: AuditRecord
+    event: TransitionEvent | None
+
+
+_KEEP_TIER, _RAISE_TIER, _LOWER_TIER, _RESET_TIER = 0, 1, 2, 3
+_NATIVE_DUMP, _FLAT_DUMP, _NESTED_DUMP = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,65 +104,70 @@ class _Move:
     effect: Effect | None
     check_effect: bool
     """Validate what the effect returns: true for host effects, false for the shipped ones."""
+    tier: int
+    """What the trigger's marks do to the tier: keep, raise, lower or reset it."""
+    validate: Callable[[Any], Payload]
+    """The payload model's validator, looked up once."""
+    event: Event
+    """The engine's event for the trigger."""
+    dump: int
+    """How the record's payload is made: attributes as they are, a flat dump, or a nested one."""
+
+
+def _tier_rule(marks: frozenset[Mark]) -> int:
+    if Mark.ESCALATE in marks:
+        return _RAISE_TIER
+    if Mark.DE_ESCALATE in marks:
+        return _LOWER_TIER
+    return _RESET_TIER if Mark.REOPEN in marks else _KEEP_TIER
 
 
 @lru_cache(maxsize=32)
 def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
     moves = {}
     for t in spec.transitions:
-        effect = spec.trigger(t.trigger).effect
+        trigger = spec.trigger(t.trigger)
+        effect = trigger.effect
         moves[t.key] = _Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
-                             payload=spec.trigger(t.trigger).payload,
-                             guards=tuple(spec.guard(g) for g in t.guards), effect=effect,
-                             check_effect=effect is not None and effect not in SHIPPED_EFFECTS)
+                             payload=trigger.payload, guards=tuple(spec.guard(g) for g in t.guards),
+                             effect=effect,
+                             check_effect=effect is not None and effect not in SHIPPED_EFFECTS,
+                             tier=_tier_rule(trigger.marks), event=_engine(spec).events[t.trigger],
+                             validate=trigger.payload.__pydantic_validator__.validate_python,
+                             dump=_NATIVE_DUMP if native_json(trigger.payload)
+                             else _FLAT_DUMP if flat_json(trigger.payload) else _NESTED_DUMP)
     return moves
 
 
-class _Run:
-    """The engine's model for one ``fire``: holds the state the engine reads and writes.
+class _Run(GuardContext):
+    """One call's guard context, which is also the engine's model (the state it reads and writes).
 
-    A fresh one per call keeps the shared engine free of per-ticket state.
+    A fresh one per call keeps the shared engine free of per-ticket state; being the guards'
+    context too saves building two objects on every fire.
     """
 
-    __slots__ = ("ctx", "dest_ticket", "event", "machine", "move", "reasons", "state")
+    __slots__ = ("move", "state", "verdict")
 
-    def __init__(self, machine: EscalationMachine, move: _Move, ctx: GuardContext) -> None:
+    def __init__(self, move: _Move, ticket: Ticket, actor: Actor, payload: Payload,  # noqa: PLR0917
+                 policy: EscalationPolicy, now: datetime) -> None:
+        # Every field set here, without the dataclass __init__ (fire's hot path).
+        self.ticket = ticket
+        self.actor = actor
+        self.payload = payload
+        self.policy = policy
+        self.now = now
+        self.trigger = move.trigger
+        self.decisions = {}
         self.state = move.source
-        self.machine = machine
         self.move = move
-        self.ctx = ctx
-        self.reasons: tuple[str, ...] = ()
-        self.dest_ticket: Ticket | None = None
-        self.event: TransitionEvent | None = None
+        self.verdict: GuardVerdict  # set by the engine's condition, which always runs first
 
 
 def _engine_condition(event: EventData) -> bool:
-    run = cast("_Run", event.model)
-    decisions, run.reasons = _evaluate(run.move, run.ctx, include_payload=True)
-    run.ctx.decisions.update(decisions)
-    return not run.reasons
-
-
-def _engine_before(event: EventData) -> None:
-    run = cast("_Run", event.model)
-    run.dest_ticket, run.event = run.machine._commit(run.move, run.ctx)
-    if run.event is not None:
-        run.machine.hooks.run_before(run.event)
-
-
-def _evaluate(move: _Move, ctx: GuardContext, *,
-              include_payload: bool) -> tuple[dict[str, Decision], tuple[str, ...]]:
-    """Every guard's decision (not just up to the first failure) and the failing reasons."""
-    decisions: dict[str, Decision] = {}
-    reasons: list[str] = []
-    for guard in move.guards:
-        if guard.uses_payload and not include_payload:
-            continue
-        decision = guard.check(ctx)
-        decisions[guard.name] = decision
-        if not decision.ok:
-            reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
-    return decisions, tuple(reasons)
+    run: _Run = event.model  # type: ignore[assignment]  # the engine's model is always a _Run
+    verdict = run.verdict = evaluate_guards(run.move.guards, run)
+    run.decisions = verdict.decisions  # what effects may read
+    return not verdict.failed
 
 
 @lru_cache(maxsize=32)
@@ -146,13 +177,8 @@ def _engine(spec: MachineSpec) -> Machine:
         states=[State(name) for name in spec.stage_names],
         initial=spec.initial,
         transitions=[
-            {
-                "trigger": t.trigger,
-                "source": t.source,
-                "dest": t.dest,
-                "conditions": [_engine_condition],
-                "before": [_engine_before],
-            }
+            {"trigger": t.trigger, "source": t.source, "dest": t.dest,
+             "conditions": [_engine_condition]}
             for t in spec.transitions
         ],
         auto_transitions=False,
@@ -187,39 +213,24 @@ class EscalationMachine:
         self.policy = EscalationPolicy() if policy is None else policy
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
-        self._engine = _engine(self.spec)
         self._moves = _moves(self.spec)
-        self._deferred = threading.local()
-        self._events = self._engine.events
+        # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
+        self._plain = type(self).transition is EscalationMachine.transition
+        self._events = _engine(self.spec).events
 
     # -- hooks ----------------------------------------------------------------------------------
 
     def before(self, trigger: str | None = None) -> Callable[[H], H]:
         """Decorator: run before ``trigger`` commits (``None``: every trigger); raising vetoes."""
-        return self.hooks.decorator("before", self._hook_key("before", trigger, self.spec.trigger_names))
+        return self.hooks.decorator("before", trigger, self.spec.trigger_names)
 
     def after(self, trigger: str | None = None) -> Callable[[H], H]:
         """Decorator: run after ``trigger`` committed (``None``: every trigger)."""
-        return self.hooks.decorator("after", self._hook_key("after", trigger, self.spec.trigger_names))
+        return self.hooks.decorator("after", trigger, self.spec.trigger_names)
 
     def on_enter(self, stage: str | None = None) -> Callable[[H], H]:
         """Decorator: run after a transition into ``stage`` committed (``None``: any stage)."""
-        return self.hooks.decorator("enter", self._hook_key("on_enter", stage, self.spec.stage_names))
-
-    @staticmethod
-    def _hook_key(kind: str, name: object, known: tuple[str, ...]) -> str | None:
-        # A typo in a trigger name, or @machine.after without parentheses, would otherwise
-        # register a hook that silently never runs.
-        if name is None:
-            return None
-        if callable(name) and not isinstance(name, str):
-            raise TypeError(f"@machine.{kind} takes a name: write @machine.{kind}() for every "
-                            f"{'stage' if kind == 'on_enter' else 'trigger'}, or @machine.{kind}(name)")
-        if str(name) not in known:
-            what = "stage" if kind == "on_enter" else "trigger"
-            raise ValueError(f"cannot register a {kind} hook on unknown {what} {str(name)!r}; "
-                             f"the spec's {what}s are: {', '.join(known)}")
-        return str(name)
+        return self.hooks.decorator("enter", stage, self.spec.stage_names)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -237,9 +248,9 @@ class EscalationMachine:
         return {
             move.trigger for move in moves
             if (actor is None or actor.role in move.roles)
-            and not _evaluate(move, GuardContext(ticket=ticket, actor=actor or _ANYONE,
-                                                 payload=_NO_PAYLOAD, policy=self.policy, now=now,
-                                                 trigger=move.trigger), include_payload=False)[1]
+            and evaluate_guards(move.guards, GuardContext(
+                ticket=ticket, actor=actor or _ANYONE, payload=_NO_PAYLOAD, policy=self.policy,
+                now=now, trigger=move.trigger), include_payload=False).ok
         }
 
     def explain(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Explanation:
@@ -250,85 +261,93 @@ class EscalationMachine:
         """
         trigger = str(trigger)
         try:
-            move, ctx = self._prepare(ticket, trigger, actor, payload)
+            ctx = self._prepare(ticket, trigger, actor, payload)
         except (InvalidTransition, PermissionDenied) as exc:
             return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
         except ValidationError as exc:
             reasons = tuple(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
                             for e in exc.errors())
             return Explanation(trigger, ticket.stage, False, None, reasons, "ValidationError")
-        decisions, reasons = _evaluate(move, ctx, include_payload=True)
-        if reasons:
-            return Explanation(trigger, ticket.stage, False, move.target, reasons, "TransitionRefused")
-        passed = tuple(r for d in decisions.values() for r in d.reasons)
-        return Explanation(trigger, ticket.stage, True, move.target, passed)
+        verdict = evaluate_guards(ctx.move.guards, ctx)
+        if verdict.failed:
+            return Explanation(trigger, ticket.stage, False, ctx.move.target, verdict.reasons,
+                               "TransitionRefused", verdict.failed)
+        passed = tuple(r for d in verdict.decisions.values() for r in d.reasons)
+        return Explanation(trigger, ticket.stage, True, ctx.move.target, passed)
 
     def deadlines(self, ticket: Ticket, *, now: datetime | None = None) -> tuple[Deadline, ...]:
         """The ticket's SLA clocks as of ``now`` (default: the machine's clock), from its history.
 
         See :func:`escalation_fsm.sla.deadlines`.
         """
-        return sla_deadlines(ticket, self.sla, now=self.clock.now() if now is None else now)
+        return sla_deadlines(ticket, self.sla, self.spec,
+                             now=self.clock.now() if now is None else now)
 
     # -- firing ---------------------------------------------------------------------------------
 
     def fire(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
         """Fire ``trigger`` on ``ticket`` as ``actor`` and return the new ticket.
 
-        Raises :class:`InvalidTransition` (not defined from this stage), :class:`PermissionDenied`
-        (role), pydantic ``ValidationError`` (payload shape), :class:`TransitionRefused` (guards,
-        all reasons listed) or :class:`HookFailed` (see :mod:`escalation_fsm.hooks`). In every
-        case but an after-hook failure nothing changed. A malformed custom spec (an effect that
-        returns invalid fields) raises :class:`SpecError`; a clock returning naive datetimes
-        raises ``ValueError``; an exception raised by a host guard or effect propagates as is.
+        :meth:`transition` then :meth:`run_after_hooks`. Raises :class:`InvalidTransition` (not
+        defined from this stage), :class:`PermissionDenied` (role), pydantic ``ValidationError``
+        (payload shape), :class:`TransitionRefused` (guards, all reasons listed) or
+        :class:`HookFailed` (see :mod:`escalation_fsm.hooks`). In every case but an after-hook
+        failure nothing changed. A malformed custom spec (an effect that returns invalid fields)
+        raises :class:`SpecError`; a clock returning naive datetimes raises ``ValueError``; an
+        exception raised by a host guard or effect propagates as is.
         """
-        new, event = self._fire(ticket, trigger, actor, payload)
-        if event is not None:
-            deferred: list[TransitionEvent] | None = getattr(self._deferred, "events", None)
-            if deferred is None:
-                self._run_after_hooks(event)
-            else:
-                deferred.append(event)
-        return new
+        result = (self._transition(ticket, trigger, actor, payload) if self._plain
+                  else self.transition(ticket, trigger, actor=actor, **payload))
+        if result.event is not None:
+            self.run_after_hooks(result)
+        return result.ticket
 
-    @contextmanager
-    def _after_hooks_deferred(self) -> Iterator[list[TransitionEvent]]:
-        """Collect, instead of run, the after-hooks of what ``fire`` commits in this thread.
+    def transition(self, ticket: Ticket, trigger: str, *, actor: Actor,
+                   **payload: Any) -> TransitionResult:
+        """Compute the transition without running its after-hooks: phase one of :meth:`fire`.
 
-        Stores use it: they run the collected hooks only once their write has won the race.
+        Checks the trigger, role, payload and guards, applies the effect and the marks, builds
+        the audit record and runs the before-hooks (which may veto). Returns the new ticket with
+        the pending after/enter-hook event; nothing is committed anywhere. Raises what
+        :meth:`fire` raises, except after-hook failures. Stores call this, commit, then
+        :meth:`run_after_hooks`; a subclass overriding it changes what stores and :meth:`fire`
+        do too.
         """
-        previous = getattr(self._deferred, "events", None)
-        events: list[TransitionEvent] = []
-        self._deferred.events = events
-        try:
-            yield events
-        finally:
-            self._deferred.events = previous
+        return self._transition(ticket, trigger, actor, payload)
 
-    def _fire(self, ticket: Ticket, trigger: str, actor: Actor,
-              payload: dict[str, Any]) -> tuple[Ticket, TransitionEvent | None]:
-        """Everything up to the commit; the caller runs the after-hooks (stores: after saving)."""
-        move, ctx = self._prepare(ticket, trigger, actor, payload)
-        run = _Run(self, move, ctx)
-        if not self._events[move.trigger].trigger(run):
+    def _transition(self, ticket: Ticket, trigger: str, actor: Actor,
+                    payload: dict[str, Any]) -> TransitionResult:
+        run = self._prepare(ticket, trigger, actor, payload)
+        move = run.move
+        if not move.event.trigger(run):
+            verdict = run.verdict
             raise TransitionRefused(
                 ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger,
-                reasons=run.reasons, allowed=self.allowed(ticket, actor),
+                reasons=verdict.reasons, allowed=self.allowed(ticket, actor),
+                failed_guards={name: verdict.decisions[name] for name in verdict.failed},
             )
-        assert run.dest_ticket is not None  # set by the engine's before-callback
-        return run.dest_ticket, run.event
+        result = self._commit(move, run)
+        if result.event is not None:
+            self.hooks.run_before(result.event)
+        return result
 
-    def _run_after_hooks(self, event: TransitionEvent) -> None:
-        """Run the after- and enter-hooks of a committed transition; raise if any failed."""
-        failures = self.hooks.run_after(event)
+    def run_after_hooks(self, result: TransitionResult) -> None:
+        """Run the after- and enter-hooks of a committed transition: phase two of :meth:`fire`.
+
+        Every hook runs; if any failed, :class:`HookFailed` (``phase="after"``) is raised with the
+        committed ticket on ``.ticket``.
+        """
+        if result.event is None:
+            return
+        failures = self.hooks.run_after(result.event)
         if failures:
-            raise HookFailed(phase="after", trigger=event.trigger, ticket=event.after,
+            raise HookFailed(phase="after", trigger=result.event.trigger, ticket=result.ticket,
                              failures=failures) from failures[0][1]
 
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
-                 payload: dict[str, Any]) -> tuple[_Move, GuardContext]:
+                 payload: dict[str, Any]) -> _Run:
         move = self._moves.get((ticket.stage, trigger))
         if move is None:
             trigger = str(trigger)
@@ -342,43 +361,67 @@ class EscalationMachine:
                 ticket_id=ticket.id, stage=ticket.stage, trigger=move.trigger, actor_id=actor.id,
                 role=actor.role, allowed_roles=move.roles,
             )
-        model = _NO_PAYLOAD if not payload and move.payload is NoPayload else (
-            move.payload.model_validate(payload))
+        model = _NO_PAYLOAD if not payload and move.payload is NoPayload else move.validate(payload)
         now = self.clock.now()
         if now.tzinfo is None:  # history timestamps must be aware; records skip re-validation
             raise ValueError(f"the machine's clock returned a naive datetime {now!r}; "
                              "a Clock must return timezone-aware datetimes")
-        ctx = GuardContext(ticket=ticket, actor=actor, payload=model, policy=self.policy, now=now,
-                           trigger=move.trigger)
-        return move, ctx
+        return _Run(move, ticket, actor, model, self.policy, now)
 
-    def _commit(self, move: _Move, ctx: GuardContext) -> tuple[Ticket, TransitionEvent | None]:
-        """Build the new ticket (effect, audit record, stage, version) without touching the old."""
+    def _commit(self, move: _Move, ctx: GuardContext) -> TransitionResult:
+        """Build the new ticket (effect, marks, audit record, stage, version); the old stays."""
         ticket = ctx.ticket
-        updates = dict(move.effect(ctx)) if move.effect is not None else {}
-        if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
-            raise SpecError([
-                f"the effect of trigger {move.trigger!r} returned fields "
-                f"{sorted(updates)}; allowed: {sorted(_TICKET_FIELDS - _RESERVED)}"
-            ])
-        if move.check_effect:
-            updates, problems = validate_fields(Ticket, updates)
-            if problems:
-                raise SpecError([f"the effect of trigger {move.trigger!r} returned an invalid "
-                                 f"{problem}" for problem in problems])
-        record = trusted(
-            AuditRecord, seq=ticket.version + 1, at=ctx.now, actor_id=ctx.actor.id, actor_role=ctx.actor.role,
-            trigger=move.trigger, source=move.source, dest=move.target,
-            payload=freeze_json(ctx.payload.model_dump(mode="json")),
-        )
-        updates.update(stage=move.target, history=(*ticket.history, record), version=record.seq)
+        # The shipped effects return a fresh dict, and are tested instead of checked.
+        updates: dict[str, Any] = {} if move.effect is None else (
+            _checked(move, dict(move.effect(ctx))) if move.check_effect
+            else move.effect(ctx))  # type: ignore[assignment]  # shipped effects: fresh dicts
+        if move.tier:
+            updates.update(_tier_updates(move.tier, updates.get("tags", ticket.tags), ticket.tier))
+        if move.dump == _NATIVE_DUMP:
+            payload = FrozenDict(ctx.payload.__dict__)
+        elif move.dump == _FLAT_DUMP:
+            payload = FrozenDict(ctx.payload.model_dump(mode="json"))
+        else:
+            payload = freeze_json(ctx.payload.model_dump(mode="json"))
+        seq = ticket.version + 1
+        record = trusted_from(AuditRecord, {
+            "seq": seq, "at": ctx.now, "actor_id": ctx.actor.id, "actor_role": ctx.actor.role,
+            "trigger": move.trigger, "source": move.source, "dest": move.target, "payload": payload})
+        updates["stage"] = move.target
+        updates["history"] = (*ticket.history, record)
+        updates["version"] = seq
         new = evolve(ticket, updates)
-        if not self.hooks:
-            return new, None
-        return new, TransitionEvent(trigger=move.trigger, source=move.source, dest=move.target,
-                                    actor=ctx.actor, payload=ctx.payload, before=ticket, after=new,
-                                    record=record)
+        if not self.hooks.active:
+            return _result(TransitionResult, (new, ticket, record, None))
+        return TransitionResult(new, ticket, record, TransitionEvent(
+            trigger=move.trigger, source=move.source, dest=move.target, actor=ctx.actor,
+            payload=ctx.payload, before=ticket, after=new, record=record))
 
 
+def _checked(move: _Move, updates: dict[str, Any]) -> dict[str, Any]:
+    """A host effect's updates, refused when they touch derived fields or are invalid."""
+    if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
+        raise SpecError([
+            f"the effect of trigger {move.trigger!r} returned fields {sorted(updates)}; allowed: "
+            f"{sorted(_TICKET_FIELDS - _RESERVED)} (the tier follows the trigger's marks)"
+        ])
+    valid, problems = validate_fields(Ticket, updates)
+    if problems:
+        raise SpecError([f"the effect of trigger {move.trigger!r} returned an invalid {problem}"
+                         for problem in problems])
+    return valid
+
+
+def _tier_updates(rule: int, tags: tuple[str, ...], tier: int) -> dict[str, Any]:
+    """What an escalate, de-escalate or reopen mark does: the tier, and the review tag."""
+    if rule == _RAISE_TIER:
+        tag = review_tag(tier + 1)
+        return {"tier": tier + 1, "tags": tags if tag in tags else (*tags, tag)}
+    if rule == _LOWER_TIER:
+        return {"tier": max(1, tier - 1)}
+    return {"tier": 1}
+
+
+_result = tuple.__new__  # a NamedTuple without its Python-level __new__ (fire's hot path)
 _ANYONE = Actor(id="anyone", role="system")
 _NO_PAYLOAD = NoPayload()

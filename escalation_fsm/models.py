@@ -43,8 +43,11 @@ __all__ = [
     "Ticket",
     "Trigger",
     "Urgency",
+    "check_history",
     "evolve",
+    "field_adapter",
     "trusted",
+    "trusted_from",
     "validate_fields",
 ]
 
@@ -295,31 +298,39 @@ class Ticket(_Frozen):
 
     @model_validator(mode="after")
     def _history_is_consistent(self) -> Ticket:
-        if self.version != len(self.history):
-            raise ValueError(
-                f"ticket {self.id}: version {self.version} does not match "
-                f"its history length {len(self.history)}"
-            )
-        for expected, record in enumerate(self.history, start=1):
-            if record.seq != expected:
-                raise ValueError(
-                    f"ticket {self.id}: history sequence numbers must be 1..{len(self.history)} "
-                    f"without gaps; found {record.seq} at position {expected}"
-                )
+        check_history(self)
         return self
 
 
+def check_history(ticket: Ticket) -> None:
+    """Raise ``ValueError`` unless ``version`` is the history's length and ``seq`` runs 1..n.
+
+    What validating a :class:`Ticket` checks; for tickets assembled from trusted parts.
+    """
+    if ticket.version != len(ticket.history):
+        raise ValueError(f"ticket {ticket.id}: version {ticket.version} does not match "
+                         f"its history length {len(ticket.history)}")
+    for expected, record in enumerate(ticket.history, start=1):
+        if record.seq != expected:
+            raise ValueError(
+                f"ticket {ticket.id}: history sequence numbers must be 1..{len(ticket.history)} "
+                f"without gaps; found {record.seq} at position {expected}")
+
+
 _M = TypeVar("_M", bound=BaseModel)
+
+
+_set = object.__setattr__
 
 
 def _assemble(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
     # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
     # callers pass every field already valid. Tests pin equality with validated construction.
     new = object.__new__(cls)
-    object.__setattr__(new, "__dict__", values)
-    object.__setattr__(new, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
+    _set(new, "__dict__", values)
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
     return new
 
 
@@ -329,8 +340,15 @@ def evolve(model: _M, updates: dict[str, Any]) -> _M:
     The same contract as ``model.model_copy(update=...)`` (the caller passes valid values), at
     about half its cost on the firing hot path.
     """
-    return _assemble(type(model), {**model.__dict__, **updates},
-                     model.__pydantic_fields_set__ | updates.keys())
+    fields_set = model.__pydantic_fields_set__
+    if not fields_set.issuperset(updates):
+        fields_set = fields_set | updates.keys()
+    # Sharing the set is safe: frozen models never change theirs, and pydantic's copies
+    # (model_copy, copy, pickle) take their own.
+    return _assemble(type(model), {**model.__dict__, **updates}, fields_set)
+
+
+_EVERY_FIELD: dict[type[BaseModel], set[str]] = {}
 
 
 def trusted(cls: type[_M], **values: Any) -> _M:
@@ -339,11 +357,22 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     The machine builds audit records and effect data from validated payloads, the clock's checked
     time and spec names; validating them again cost more than the rest of a ``fire``.
     """
-    return _assemble(cls, values, set(values))
+    return trusted_from(cls, values)
+
+
+def trusted_from(cls: type[_M], values: dict[str, Any]) -> _M:
+    """:func:`trusted` with the values as a dict, which it keeps as the instance's ``__dict__``."""
+    fields_set = _EVERY_FIELD.get(cls)
+    if fields_set is None or len(values) != len(fields_set):
+        fields_set = _EVERY_FIELD.setdefault(cls, set(cls.model_fields))
+        if values.keys() != fields_set:
+            fields_set = set(values)
+    return _assemble(cls, values, fields_set)
 
 
 @cache
-def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+def field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """A validator for one field of ``model`` (its annotation and constraints), built once."""
     field = model.model_fields[name]
     annotation: Any = field.annotation
     return TypeAdapter(Annotated[annotation, *field.metadata] if field.metadata else annotation)
@@ -359,7 +388,7 @@ def validate_fields(model: type[BaseModel],
     problems: list[str] = []
     for name, value in values.items():
         try:
-            valid[name] = _field_adapter(model, name).validate_python(value)
+            valid[name] = field_adapter(model, name).validate_python(value)
         except ValidationError as exc:
             problems += [f"{name}: {error['msg']} (got {value!r})" for error in exc.errors()]
     return valid, problems

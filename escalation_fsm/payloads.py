@@ -7,8 +7,11 @@ refusal lists every missing piece at once as readable sentences.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from datetime import date, timedelta
+from enum import Enum
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +27,8 @@ __all__ = [
     "ReopenPayload",
     "ResolvePayload",
     "StepPayload",
+    "flat_json",
+    "native_json",
 ]
 
 
@@ -83,3 +88,36 @@ class ReopenPayload(Payload):
     """``reopen``: why the resolved ticket is being reopened."""
 
     reason: str = ""
+
+
+_SCALARS = (str, int, float, bool, type(None), Enum, date, timedelta)
+"""Types whose JSON form is a scalar (``datetime`` is a ``date``; enums dump to their value)."""
+
+
+@cache
+def flat_json(model: type[BaseModel]) -> bool:
+    """Whether every field of ``model`` dumps to a JSON scalar (no nested object or list).
+
+    The machine freezes a flat payload's dump in one step instead of walking it.
+    """
+    def scalar(annotation: Any) -> bool:
+        if get_origin(annotation) in (Union, UnionType):
+            return all(scalar(option) for option in get_args(annotation))
+        return isinstance(annotation, type) and issubclass(annotation, _SCALARS)
+    return all(scalar(field.annotation) for field in model.model_fields.values())
+
+
+_NATIVE = (str, int, float, bool, type(None))
+
+
+@cache
+def native_json(model: type[BaseModel]) -> bool:
+    """Whether every field of ``model`` already holds its JSON value (text, number, bool, null).
+
+    Then the validated model's attributes are its JSON dump, and the machine skips serialising.
+    """
+    def native(annotation: Any) -> bool:
+        if get_origin(annotation) in (Union, UnionType):
+            return all(native(option) for option in get_args(annotation))
+        return annotation in _NATIVE
+    return all(native(field.annotation) for field in model.model_fields.values())

@@ -34,7 +34,7 @@ class Decision:
     @classmethod
     def yes(cls, *reasons: str) -> Decision:
         """A positive decision, optionally saying why."""
-        return cls(True, reasons)
+        return cls(True, reasons) if reasons else _YES
 
     @classmethod
     def no(cls, *reasons: str) -> Decision:
@@ -44,12 +44,22 @@ class Decision:
     @classmethod
     def require(cls, condition: bool, reason: str) -> Decision:
         """``yes()`` when ``condition`` holds, otherwise ``no(reason)``."""
-        return cls(True) if condition else cls(False, (reason,))
+        return _YES if condition else cls(False, (reason,))
 
 
-@dataclass(frozen=True, slots=True)
+_YES = Decision(True)
+"""Decisions are frozen values: every plain yes is this one (guards run on every fire)."""
+
+
+
+
+@dataclass(slots=True)
 class GuardContext:
-    """Everything a guard (or an effect) may look at. Guards must not mutate anything in it."""
+    """Everything a guard (or an effect) may look at. Guards must not mutate anything in it.
+
+    (Not a frozen dataclass only because one is built on every fire, and a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``.)
+    """
 
     ticket: Ticket
     actor: Actor

@@ -7,7 +7,6 @@ one :class:`~escalation_fsm.errors.SpecError`.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -22,16 +21,20 @@ from pydantic import (
 )
 
 from .errors import SpecError
+from .marks import Mark
 from .payloads import NoPayload, Payload
-from .policy import GuardCheck, GuardContext
+from .policy import Decision, GuardCheck, GuardContext
+from .spec_rules import spec_problems
 
 __all__ = [
     "Effect",
     "GuardSpec",
+    "GuardVerdict",
     "MachineSpec",
     "StageSpec",
     "TransitionSpec",
     "TriggerSpec",
+    "evaluate_guards",
 ]
 
 SpecName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -63,6 +66,12 @@ class GuardSpec(_SpecModel):
     since it answers "could this trigger succeed now, given a valid payload?". ``reads`` names the
     payload fields the guard reads (it implies ``uses_payload``): the spec refuses a transition
     whose trigger's payload lacks one, instead of failing with ``AttributeError`` when fired.
+
+    ``ticket_fields`` names the ticket fields the guard reads (``None``: not declared). It says
+    whether an event log can show the guard's fact: a replay can check a guard that reads no
+    payload and only ticket fields the log provides (a category column, the stage, the tier the
+    marks derive, the history); every other guard is reported as not observable, with
+    ``log_note`` as the reason when given.
     """
 
     name: SpecName
@@ -70,6 +79,13 @@ class GuardSpec(_SpecModel):
     check: GuardCheck
     uses_payload: bool = False
     reads: frozenset[str] = frozenset()
+    ticket_fields: frozenset[str] | None = None
+    log_note: str = ""
+
+    def observable_with(self, fields: frozenset[str]) -> bool:
+        """Whether a log that provides the ticket ``fields`` can show this guard's fact."""
+        return (not self.uses_payload and self.ticket_fields is not None
+                and self.ticket_fields <= fields)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,12 +96,17 @@ class GuardSpec(_SpecModel):
 
 
 class TriggerSpec(_SpecModel):
-    """A trigger, its payload model and its effect on the ticket."""
+    """A trigger, its payload model, its effect on the ticket, and what it means.
+
+    ``marks`` say what the trigger means to the procedure (see :class:`~escalation_fsm.Mark`):
+    SLA clocks, replay figures, diagrams and the testing toolkit read them, never the name.
+    """
 
     name: SpecName
     description: str
     payload: type[Payload] = NoPayload
     effect: Effect | None = None
+    marks: frozenset[Mark] = frozenset()
 
 
 class TransitionSpec(_SpecModel):
@@ -145,7 +166,7 @@ class MachineSpec(_SpecModel):
         # Validation happens here rather than in a pydantic validator: pydantic would wrap our
         # SpecError (a ValueError) into a ValidationError and lose the problem list.
         super().__init__(**data)
-        problems = _problems(self)
+        problems = spec_problems(self)
         if problems:
             raise SpecError(problems)
         self._stages = {stage.name: stage for stage in self.stages}
@@ -197,6 +218,15 @@ class MachineSpec(_SpecModel):
         """Whether ``name`` is a trigger of this spec."""
         return name in self._triggers
 
+    def marks_of(self, trigger: str) -> frozenset[Mark]:
+        """The marks of ``trigger`` (empty for a trigger the spec does not have)."""
+        found = self._triggers.get(trigger)
+        return frozenset() if found is None else found.marks
+
+    def marked(self, mark: Mark) -> tuple[str, ...]:
+        """The names of the triggers carrying ``mark``, in declaration order."""
+        return tuple(t.name for t in self.triggers if mark in t.marks)
+
     def transition(self, source: str, trigger: str) -> TransitionSpec | None:
         """The transition fired by ``trigger`` from ``source``, if any."""
         return self._by_key.get((source, trigger))
@@ -238,6 +268,56 @@ class MachineSpec(_SpecModel):
         )
 
 
+class GuardVerdict:
+    """What the guards of one transition said: every decision, and which guards refused.
+
+    ``decisions`` maps each evaluated guard's name to its :class:`~escalation_fsm.Decision`, in
+    the transition's order; ``failed`` names the guards that said no and ``reasons`` gives their
+    sentences (a guard's ``requirement`` when it gave none).
+    """
+
+    __slots__ = ("decisions", "failed", "reasons")
+
+    def __init__(self, decisions: dict[str, Decision], failed: tuple[str, ...],
+                 reasons: tuple[str, ...]) -> None:
+        self.decisions = decisions
+        self.failed = failed
+        self.reasons = reasons
+
+    @property
+    def ok(self) -> bool:
+        """Whether every evaluated guard passed."""
+        return not self.failed
+
+    def __repr__(self) -> str:
+        return f"GuardVerdict(failed={self.failed!r}, reasons={self.reasons!r})"
+
+
+def evaluate_guards(guards: Iterable[GuardSpec], ctx: GuardContext, *,
+                    include_payload: bool = True) -> GuardVerdict:
+    """Ask every guard (not just up to the first failure) and collect their decisions.
+
+    The one guard evaluator: the machine fires, explains and lists allowed triggers with it, and
+    replay and the testing toolkit read the verdicts it produced. ``include_payload=False`` skips
+    the guards that look at the payload (what :meth:`EscalationMachine.allowed` asks). A guard
+    that raises propagates: guards say no by returning a decision.
+    """
+    decisions: dict[str, Decision] = {}
+    failed: list[str] = []
+    reasons: list[str] = []
+    for guard in guards:
+        if not include_payload and guard.uses_payload:
+            continue
+        decision = guard.check(ctx)
+        decisions[guard.name] = decision
+        if not decision.ok:
+            failed.append(guard.name)
+            reasons.extend(decision.reasons or (f"requirement not met: {guard.requirement}",))
+    if not failed:  # the common case, on every fire: no tuples to build
+        return GuardVerdict(decisions, (), ())
+    return GuardVerdict(decisions, tuple(failed), tuple(reasons))
+
+
 _T = TypeVar("_T")
 _K = TypeVar("_K")
 
@@ -247,96 +327,3 @@ def _merge(old: Iterable[_T], new: Iterable[_T], key: Callable[[_T], _K]) -> tup
     for item in new:
         merged[key(item)] = item
     return tuple(merged.values())
-
-
-def _duplicates(names: Iterable[object]) -> list[object]:
-    seen: set[object] = set()
-    repeated: list[object] = []
-    for name in names:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
-    return repeated
-
-
-def _problems(spec: MachineSpec) -> list[str]:
-    problems: list[str] = []
-    stage_names = [stage.name for stage in spec.stages]
-    trigger_names = [trigger.name for trigger in spec.triggers]
-    guard_names = [guard.name for guard in spec.guards]
-    for kind, names in (("stage", stage_names), ("trigger", trigger_names), ("guard", guard_names)):
-        problems += [f"{kind} {name!r} is declared more than once" for name in _duplicates(names)]
-    problems += [
-        f"transition (source, trigger) {key!r} is declared more than once"
-        for key in _duplicates(t.key for t in spec.transitions)
-    ]
-    initials = [stage.name for stage in spec.stages if stage.initial]
-    if len(initials) != 1:
-        problems.append(f"exactly one stage must be initial; found {len(initials)}: {initials}")
-    if not any(stage.final for stage in spec.stages):
-        problems.append("no stage is final: mark at least one stage final=True")
-    problems += [f"stage {s.name!r} has no description" for s in spec.stages
-                 if not s.description.strip()]
-    problems += [f"trigger {t.name!r} has no description" for t in spec.triggers
-                 if not t.description.strip()]
-    problems += [f"guard {g.name!r} has no requirement sentence" for g in spec.guards
-                 if not g.requirement.strip()]
-
-    stages, triggers, guards = set(stage_names), set(trigger_names), set(guard_names)
-    for t in spec.transitions:
-        where = f"transition {t.source!r} --{t.trigger}-->"
-        if t.source not in stages:
-            problems.append(f"{where}: unknown source stage {t.source!r}")
-        if t.dest is not None and t.dest not in stages:
-            problems.append(f"{where}: unknown destination stage {t.dest!r}")
-        if t.trigger not in triggers:
-            problems.append(f"{where}: unknown trigger {t.trigger!r}")
-        problems += [f"{where}: unknown guard {g!r}" for g in t.guards if g not in guards]
-        problems += _payload_problems(spec, t, where)
-    used = {t.trigger for t in spec.transitions}
-    problems += [f"trigger {name!r} is used by no transition" for name in trigger_names
-                 if name not in used]
-
-    if len(initials) == 1:
-        reachable = _closure(initials, spec, forward=True)
-        problems += [f"stage {name!r} is unreachable from the initial stage {initials[0]!r}"
-                     for name in stage_names if name not in reachable]
-    finals = [stage.name for stage in spec.stages if stage.final]
-    if finals:
-        can_finish = _closure(finals, spec, forward=False)
-        problems += [f"stage {name!r} is a trap: no final stage can be reached from it"
-                     for name in stage_names if name not in can_finish]
-    return problems
-
-
-def _payload_problems(spec: MachineSpec, t: TransitionSpec, where: str) -> list[str]:
-    """Guards that read payload fields the transition's trigger does not take."""
-    trigger = next((tr for tr in spec.triggers if tr.name == t.trigger), None)
-    if trigger is None:
-        return []
-    fields = set(trigger.payload.model_fields)
-    problems = []
-    for guard in spec.guards:
-        missing = guard.reads - fields if guard.name in t.guards else set()
-        if missing:
-            problems.append(
-                f"{where}: guard {guard.name!r} reads payload field(s) {sorted(missing)} that "
-                f"trigger {t.trigger!r} ({trigger.payload.__name__}) does not take; "
-                f"it takes: {sorted(fields) or 'nothing'}")
-    return problems
-
-
-def _closure(start: Iterable[str], spec: MachineSpec, *, forward: bool) -> set[str]:
-    """Stages reachable from ``start`` (``forward``) or that can reach ``start`` (backward)."""
-    edges: dict[str, set[str]] = {}
-    for t in spec.transitions:
-        a, b = (t.source, t.target) if forward else (t.target, t.source)
-        edges.setdefault(a, set()).add(b)
-    seen = set(start)
-    queue = deque(seen)
-    while queue:
-        for nxt in edges.get(queue.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen

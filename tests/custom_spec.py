@@ -17,6 +17,7 @@ from escalation_fsm import (
     Decision,
     GuardContext,
     GuardSpec,
+    Mark,
     Payload,
     Role,
     StageSpec,
@@ -41,7 +42,9 @@ def _has_engineering_ticket(ctx: GuardContext) -> Decision:
 
 
 def _to_tier3(ctx: GuardContext) -> Mapping[str, Any]:
-    return {"tier": 3, "tags": (*ctx.ticket.tags, "tier3-review")}
+    # The tier and the tier3-review tag come from the escalate mark; the effect links the fix.
+    payload = cast("Tier3Payload", ctx.payload)
+    return {"tags": (*ctx.ticket.tags, f"tracked-in:{payload.engineering_ticket}")}
 
 
 SPEC = default_spec().extend(
@@ -53,7 +56,7 @@ SPEC = default_spec().extend(
     ],
     triggers=[
         TriggerSpec(name="escalate_tier3", payload=Tier3Payload, effect=_to_tier3,
-                    description="Hand the ticket to Tier 3 engineering."),
+                    marks={Mark.ESCALATE}, description="Hand the ticket to Tier 3 engineering."),
         TriggerSpec(name="close", description="Close the ticket for good."),
     ],
     guards=[GuardSpec(name="has_engineering_ticket", check=_has_engineering_ticket,

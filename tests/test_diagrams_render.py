@@ -15,7 +15,8 @@ from test_diagrams import HOSTILE, hostile_spec
 from escalation_fsm import EscalationError, default_spec
 from escalation_fsm.cli import main
 from escalation_fsm.diagrams import GraphvizUnavailable, render, to_dot, to_mermaid
-from escalation_fsm.diagrams.command import load_spec
+from escalation_fsm.errors import RenderFailed
+from escalation_fsm.loader import load_spec
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
@@ -113,8 +114,9 @@ def test_graphviz_failure_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path:
     fake.write_text("#!/bin/sh\necho 'Error: syntax error in line 1' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match="syntax error in line 1"):
+    with pytest.raises(RenderFailed, match="syntax error in line 1") as caught:
         render(default_spec(), "svg")
+    assert isinstance(caught.value, RuntimeError) and caught.value.format == "svg"
 
 
 # -- the CLI -----------------------------------------------------------------------------------
@@ -146,12 +148,12 @@ def test_cli_png_to_stdout_and_svg_to_file(capsysbinary: pytest.CaptureFixture[b
 
 
 @pytest.mark.usefixtures("no_dot_on_path")
-def test_cli_without_dot_exits_1_with_the_install_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI reports the missing program on stderr, prints nothing on stdout, exits 1."""
-    assert main(["diagram", "--format", "svg"]) == 1
+def test_cli_without_dot_exits_2_with_the_install_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI reports the missing program on one stderr line, prints nothing on stdout, exits 2."""
+    assert main(["diagram", "--format", "svg"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "apt-get install graphviz" in captured.err
+    assert "apt-get install graphviz" in captured.err and captured.err.count("\n") == 1
 
 
 def test_cli_custom_spec_from_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -182,19 +184,19 @@ def test_cli_custom_spec_from_the_current_folder(tmp_path: Path, monkeypatch: py
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ("no_colon", "must look like module:attribute"),
+        ("no_colon", "unknown spec 'no_colon'"),
         ("no_such_module_xyz:SPEC", "cannot import 'no_such_module_xyz'"),
         ("escalation_fsm:no_such_attribute", "has no 'no_such_attribute'"),
-        ("escalation_fsm:__version__", "expected a MachineSpec"),
+        ("escalation_fsm:__version__", "not a MachineSpec"),
+        ("sys:exit", "it must take no argument"),
     ],
 )
 def test_cli_bad_spec_is_a_usage_error(reference: str, message: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """A bad ``--spec`` exits with status 2 and says what is wrong."""
-    with pytest.raises(SystemExit) as exited:
-        main(["diagram", "--spec", reference])
-    assert exited.value.code == 2
-    assert message in capsys.readouterr().err
+    """A bad ``--spec`` exits with status 2 and one line saying what is wrong, never a traceback."""
+    assert main(["diagram", "--spec", reference]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("escalation-fsm diagram: ")
 
 
 def test_load_spec_accepts_dotted_attributes() -> None:

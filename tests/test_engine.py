@@ -27,9 +27,10 @@ from escalation_fsm import machine as machine_module
 def test_one_engine_per_spec_and_no_models_attached() -> None:
     """Machines on equal specs share one engine, which never holds tickets (no add_model)."""
     a, b = EscalationMachine(), EscalationMachine()
-    assert a._engine is b._engine
+    engine = machine_module._engine(a.spec)
+    assert engine is machine_module._engine(b.spec) and a._events is b._events is engine.events
     walk(a, new_ticket(), (Trigger.ATTEMPT, AGENT))
-    assert a._engine.models == []
+    assert engine.models == []
 
 
 def test_tickets_get_no_bound_methods() -> None:
@@ -41,7 +42,7 @@ def test_tickets_get_no_bound_methods() -> None:
 
 def test_no_auto_transitions_bypass_the_guards() -> None:
     """The engine has no to_<stage>() shortcut events."""
-    engine = EscalationMachine()._engine
+    engine = machine_module._engine(EscalationMachine().spec)
     assert set(engine.events) == set(Trigger)
     assert not any(name.startswith("to_") for name in engine.events)
 
@@ -142,11 +143,25 @@ def test_a_naive_clock_is_refused_before_anything_is_recorded() -> None:
 
 
 def test_escalate_without_the_policy_guard_says_what_is_missing() -> None:
-    """A custom spec that drops escalation_warranted gets a SpecError, not an AssertionError."""
+    """A custom spec that drops the policy guard gets a SpecError saying so, not an AssertionError."""
     spec = default_spec().extend(transitions=[
         TransitionSpec(trigger="escalate", source="attempted", dest="escalated",
                        roles={Role.AGENT}, guards=("has_summary",))])
     machine = EscalationMachine(spec)
     t = machine.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
-    with pytest.raises(SpecError, match="no escalation_warranted guard"):
+    with pytest.raises(SpecError, match="no guard of the transition requires one"):
         machine.fire(t, Trigger.ESCALATE, actor=AGENT, summary="s")
+
+
+def test_fire_goes_through_a_subclass_transition() -> None:
+    """fire is transition then run_after_hooks: a host overriding transition changes fire too."""
+    seen: list[str] = []
+
+    class Counting(EscalationMachine):
+        def transition(self, ticket: Any, trigger: str, *, actor: Any, **payload: Any) -> Any:
+            seen.append(trigger)
+            return super().transition(ticket, trigger, actor=actor, **payload)
+
+    walk(Counting(), new_ticket(), (Trigger.ATTEMPT, AGENT), (Trigger.RECORD_STEP, AGENT))
+    walk(EscalationMachine(), new_ticket(), (Trigger.ATTEMPT, AGENT))
+    assert seen == ["attempt", "record_step"]

@@ -91,6 +91,15 @@ ERRORS: list[EscalationError] = [
     errors_module.TicketExists("T"),
     errors_module.ConcurrentUpdate(ticket_id="T", trigger="attempt", expected_version=3, attempts=2),
     errors_module.CorruptTicket(ticket_id="T", reason="not JSON"),
+    errors_module.StoreReadOnly("apply 'attempt'", "SQLite database 'x.db'"),
+    errors_module.SLAPolicyMismatch(where="SQLite database 'x.db'", recorded="a-1", current="b-2"),
+    errors_module.MappingError("m.toml", ["line 1 (name): Field required"]),
+    errors_module.LogError("log.csv", "no rows", line=2),
+    errors_module.ReplayError("bad"),
+    errors_module.GraphvizUnavailable("svg", "program"),
+    errors_module.RenderFailed("svg", "syntax error"),
+    errors_module.HolidaysUnavailable(),
+    errors_module.UsageError("--limit must not be negative"),
 ]
 
 
@@ -98,7 +107,8 @@ ERRORS: list[EscalationError] = [
 def test_every_error_pickles_and_copies(error: EscalationError) -> None:
     """Errors keep their class, message and context attributes through pickle and copy."""
     assert {type(e) for e in ERRORS} >= {getattr(errors_module, n) for n in errors_module.__all__
-                                         if n not in {"EscalationError", "StoreError"}}
+                                         if n not in {"EscalationError", "StoreError",
+                                                      "InvariantViolated"}}
     for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
         assert type(clone) is type(error)
         assert str(clone) == str(error)
@@ -138,7 +148,11 @@ def test_a_guard_reading_a_field_the_trigger_lacks_is_a_spec_error() -> None:
 
 
 def tag_badly(ctx: GuardContext) -> Mapping[str, Any]:
-    return {"tags": ["x"], "priority": "urgent!!", "tier": -3}
+    return {"tags": ["x"], "priority": "urgent!!", "steps": [42]}
+
+
+def set_the_tier(ctx: GuardContext) -> Mapping[str, Any]:
+    return {"tier": 3}
 
 
 def tag_well(ctx: GuardContext) -> Mapping[str, Any]:
@@ -156,9 +170,11 @@ def test_host_effects_are_validated() -> None:
         bad.fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
     assert [p.split(":")[0] for p in info.value.problems] == [
         "the effect of trigger 'attempt' returned an invalid priority",
-        "the effect of trigger 'attempt' returned an invalid tier"]
+        "the effect of trigger 'attempt' returned an invalid steps"]
     good = machine_with(tag_well).fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
     assert good.tags == ("vip",)
+    with pytest.raises(SpecError, match="the tier follows the trigger's marks"):
+        machine_with(set_the_tier).fire(new_ticket(), Trigger.ATTEMPT, actor=AGENT)
 
 
 def test_an_eta_beyond_a_year_is_refused(machine: EscalationMachine) -> None:

@@ -151,9 +151,9 @@ def test_resolve_spec_names() -> None:
     assert resolve_spec("test_replay_inputs:make_spec") is default_spec()
     with pytest.raises(SpecError, match="unknown spec 'nope'"):
         resolve_spec("nope")
-    with pytest.raises(SpecError, match="cannot load spec 'no_such_module:f'"):
+    with pytest.raises(SpecError, match="cannot import 'no_such_module' for spec 'no_such_module:f'"):
         resolve_spec("no_such_module:f")
-    with pytest.raises(SpecError, match="returned int, not a MachineSpec"):
+    with pytest.raises(SpecError, match="gives a int, not a MachineSpec"):
         resolve_spec("test_replay_inputs:not_a_spec")
 
 

@@ -15,6 +15,7 @@ from replay_helpers import HELPDESK, SERVICENOW
 
 from escalation_fsm import MachineSpec
 from escalation_fsm.cli import main
+from escalation_fsm.cli.replay import ProgressBar
 from escalation_fsm.replay import (
     SCHEMA_VERSION,
     ReviewReport,
@@ -23,7 +24,6 @@ from escalation_fsm.replay import (
     review,
     shipped_mapping,
 )
-from escalation_fsm.replay.cli import ProgressBar
 from escalation_fsm.replay.diagram import annotated_diagram
 from escalation_fsm.replay.report import percentile
 
@@ -240,7 +240,8 @@ def test_cli_mapping_file_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     target = tmp_path / "out.md"
     assert main(["replay", str(tmp_path / "none.csv"), "--mapping", "helpdesk",
                  "-o", str(target)]) == 2
-    assert "escalation-fsm replay: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("escalation-fsm replay: ") and "no such file" in err and err.count("\n") == 1
     assert not target.exists()
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n', encoding="utf-8")
@@ -271,7 +272,7 @@ def test_progress_bar_on_a_terminal_only() -> None:
 def test_cli_progress_goes_to_a_terminal(capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """On a terminal the replay reports progress on stderr (and clears it before the report)."""
-    from escalation_fsm.replay import cli as replay_cli
+    from escalation_fsm.cli import replay as replay_cli
     from escalation_fsm.replay import reader
 
     monkeypatch.setattr(reader, "_PROGRESS_EVERY", 1)

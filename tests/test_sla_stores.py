@@ -31,7 +31,8 @@ from escalation_fsm import (
 )
 from escalation_fsm.cli import main
 from escalation_fsm.sla import BusinessCalendar, SLAClock, SLAPolicy, SLATargets, next_due
-from escalation_fsm.stores import SQLiteStore, StoreBase
+from escalation_fsm.stores import SLAPolicyMismatch, SQLiteStore, StoreBase, index_key
+from escalation_fsm.stores._codec import encode_document
 
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -70,7 +71,7 @@ def brute_force(store: StoreBase, tickets: list[str], by: datetime) -> list[str]
     """What the index must answer, by scanning: next due time at or before ``by``, then id."""
     found = []
     for ticket_id in tickets:
-        soonest = next_due(store.get(ticket_id), store.machine.sla)
+        soonest = next_due(store.get(ticket_id), store.machine.sla, store.machine.spec)
         if soonest is not None and soonest.due_at <= by:
             found.append((soonest.due_at, ticket_id))
     return [ticket_id for _, ticket_id in sorted(found)]
@@ -140,15 +141,24 @@ def test_the_index_agrees_with_a_scan_of_every_ticket(db: Backend) -> None:
         assert [t.id for t in store.due(by=by)] == brute_force(store, ids, by)
 
 
-def test_a_store_opened_with_another_policy_rebuilds_the_index(db: Backend) -> None:
-    """Due times depend on the policy, so the index records which one it was built with."""
+def test_another_policy_is_refused_on_open_and_reindexing_is_explicit(db: Backend) -> None:
+    """Due times depend on the policy: opening with another names both, and changes nothing."""
     machine, _ = desk()
     db.open(machine).create(new("T-1"))                              # normal: first response in 4h
     assert db.open(machine).due(by=MONDAY + 3 * H) == []
     quick = SLAPolicy(targets={u: SLATargets(first_response=H) for u in Urgency})
     other, _ = desk(quick)
+    with pytest.raises(SLAPolicyMismatch) as refused:
+        db.open(other)
+    recorded = index_key(machine.sla, machine.spec)
+    assert (refused.value.recorded, refused.value.current) == (recorded, index_key(quick, machine.spec))
+    assert recorded in str(refused.value) and "reindex" in str(refused.value)
+    plain = db.open()                                    # no machine: reads under the recorded one
+    assert plain.recorded_policy() == machine.sla and plain.due(by=MONDAY + 3 * H) == []
+    assert plain.reindex(other) == 1
     assert [t.id for t in db.open(other).due(by=MONDAY + 3 * H)] == ["T-1"]
-    assert db.open(other).reindex_deadlines() == 1
+    with pytest.raises(SLAPolicyMismatch):
+        db.open(machine)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -160,14 +170,24 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
         store.create(new("T-1"))
         escalate(store, clock, "T-1", MONDAY)
         store.create(new("T-2"))
+        # Back to the version 1 layout, as the release before the deadline index left it: each
+        # ticket row held the whole ticket (without history) as of its version; no documents
+        # table, no clocks, no patches.
+        documents = {t: encode_document(store.get(t)) for t in ("T-1", "T-2")}
         store.close()
-        # Back to the version 1 layout, as the previous release left it.
+        db.sql("ALTER TABLE escalation_tickets ADD COLUMN document TEXT NOT NULL DEFAULT '{}'")
+        for ticket_id, document in documents.items():
+            db.sql("UPDATE escalation_tickets SET document = ? WHERE id = ?", (document, ticket_id))
+        db.sql("DROP TABLE escalation_documents")
         db.sql("DROP INDEX escalation_tickets_due")
-        db.sql("ALTER TABLE escalation_tickets DROP COLUMN next_due_at")
+        for table, column in (("escalation_tickets", "next_due_at"), ("escalation_tickets", "clocks"),
+                              ("escalation_history", "changes")):
+            db.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         db.sql("UPDATE escalation_meta SET value = '1' WHERE key = 'schema_version'")
-        db.sql("DELETE FROM escalation_meta WHERE key = 'sla_policy'")
+        db.sql("DELETE FROM escalation_meta WHERE key <> 'schema_version'")
         migrated = db.open(desk()[0])
-        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("2",)]
+        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("3",)]
+        assert migrated.get("T-1").escalation is not None and migrated.get("T-1").version == 3
         assert [t.id for t in migrated.due(by=MONDAY + 4 * H)] == ["T-1", "T-2"]
         assert len(db.sql("SELECT next_due_at FROM escalation_tickets WHERE next_due_at IS NOT NULL")) == 2
 
@@ -307,12 +327,13 @@ def test_follow_up_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert [(d["ticket_id"], d["clock"], d["breached"]) for d in document["due"]] == [
         ("T-esc", "tier2_update", True)]
     assert document["due"][0]["remaining_seconds"] == -1800.0
-    assert main(["follow-up", "--db", str(tmp_path / "nope.db")]) == 1
+    assert main(["follow-up", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no database" in capsys.readouterr().err
     bad = tmp_path / "policy.json"
     bad.write_text('{"targets": {}}', encoding="utf-8")
-    assert main(["follow-up", "--db", str(path), "--policy", str(bad)]) == 1
-    assert "cannot read the SLA policy" in capsys.readouterr().err
+    assert main(["follow-up", "--db", str(path), "--policy", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "targets: Value error, targets are missing" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exit_info:
         main(["follow-up", "--db", str(path), "--now", "2026-01-05T12:30"])
     assert exit_info.value.code == 2 and "give a time zone" in capsys.readouterr().err
@@ -323,14 +344,24 @@ def test_follow_up_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_follow_up_with_a_policy_file_and_the_wall_clock(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """``--policy`` re-indexes for that policy; without ``--now`` the current time is used."""
+    """A listing never re-indexes: another ``--policy`` is refused until ``reindex`` moves to it."""
     path = demo_db(tmp_path)
+    before = path.read_bytes()
     policy = tmp_path / "policy.json"
     policy.write_text(SLAPolicy(calendar=BusinessCalendar.always()).model_dump_json(), encoding="utf-8")
+    assert main(["follow-up", "--db", str(path), "--policy", str(policy), "--limit", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "indexed under policy" in err and "escalation-fsm reindex" in err and err.count("\n") == 1
+    assert path.read_bytes() == before                               # the listing wrote nothing
+    assert main(["reindex", "--db", str(path), "--policy", str(policy)]) == 0
+    assert capsys.readouterr().out.startswith("re-indexed 3 ticket(s) under SLA policy ")
     assert main(["follow-up", "--db", str(path), "--policy", str(policy), "--limit", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ticket") and "T-esc" in out and "T-new" not in out
-    with SQLiteStore(path, machine=EscalationMachine()) as store:   # back to the default policy
+    assert main(["follow-up", "--db", str(path), "--limit", "1"]) == 0   # the recorded policy now
+    assert capsys.readouterr().out == out
+    with SQLiteStore(path) as store:                                 # back to the default policy
+        store.reindex(EscalationMachine())
         assert [t.id for t in store.due(by=MONDAY + 4 * H)] == ["T-esc", "T-new"]
 
 
@@ -350,8 +381,9 @@ def test_reindexing_skips_a_corrupt_row(kind: str, tmp_path: Path) -> None:
         store = db.open(desk()[0])
         store.create(new("T-1"))
         store.create(new("T-2"))
-        db.sql("UPDATE escalation_tickets SET document = '{\"id\": 5}' WHERE id = 'T-2'")
+        db.tamper_document("T-2", '{"id": 5}')
         quick = SLAPolicy(targets={u: SLATargets(first_response=H) for u in Urgency})
+        assert db.open().reindex(desk(quick)[0]) == 2
         reopened = db.open(desk(quick)[0])
         assert db.sql("SELECT id FROM escalation_tickets WHERE next_due_at IS NOT NULL") == [("T-1",)]
         assert [t.id for t in reopened.due(by=MONDAY + 2 * H)] == ["T-1"]
@@ -359,8 +391,8 @@ def test_reindexing_skips_a_corrupt_row(kind: str, tmp_path: Path) -> None:
 
 def test_follow_up_on_a_file_that_is_not_a_database(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """The store's error is reported on stderr with status 1, not as a traceback."""
+    """The store's error is reported on stderr with status 2, not as a traceback."""
     path = tmp_path / "notes.txt"
     path.write_text("not a database, just text\n" * 100, encoding="utf-8")
-    assert main(["follow-up", "--db", str(path)]) == 1
+    assert main(["follow-up", "--db", str(path)]) == 2
     assert "escalation-fsm follow-up:" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from escalation_fsm import (
     TicketNotFound,
     TransitionEvent,
     TransitionRefused,
+    TransitionResult,
     Trigger,
 )
 from escalation_fsm.stores import MemoryStore, StoreBase, TicketStore
@@ -206,13 +207,14 @@ def test_a_failing_after_hook_keeps_the_commit_and_surfaces(db: Backend,
 
 
 def test_a_store_fires_through_its_machine_subclass_too(db: Backend) -> None:
-    """Behaviour a host adds by subclassing the machine applies to transitions made by stores."""
+    """A host's subclass overriding the machine's transition phase applies to stores too."""
     class Audited(EscalationMachine):
         fired: list[str]
 
-        def fire(self, ticket: Ticket, trigger: str, *, actor: Actor, **payload: object) -> Ticket:
+        def transition(self, ticket: Ticket, trigger: str, *, actor: Actor,
+                       **payload: object) -> TransitionResult:
             self.fired.append(trigger)
-            return super().fire(ticket, trigger, actor=actor, **payload)
+            return super().transition(ticket, trigger, actor=actor, **payload)
 
     machine = Audited()
     machine.fired = []

@@ -34,8 +34,8 @@ def test_demo_with_a_database_prints_the_same_transitions_and_keeps_them(
 
 def test_demo_with_an_unusable_database_fails_cleanly(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """A file that is not a database gives a one-line error and exit status 1."""
+    """A file that is not a database gives a one-line error and exit status 2."""
     bad = tmp_path / "notes.txt"
     bad.write_text("not a database\n" * 50)
-    assert main(["demo", "--db", str(bad)]) == 1
+    assert main(["demo", "--db", str(bad)]) == 2
     assert "notes.txt" in capsys.readouterr().err

@@ -28,45 +28,56 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 2 (2 added the deadline index)."""
+    """Opening again keeps the data; the stored schema version is 3 (3 stores patches and clocks)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("2",)]
+    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("3",)]
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '3' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 3.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = '4' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 4.*upgrade"):
         db.open()
 
 
 def test_history_is_append_only_in_the_database(db: Backend) -> None:
-    """Even raw SQL cannot rewrite or delete the audit trail."""
+    """Even raw SQL cannot rewrite or delete the audit trail, nor the documents as created."""
     _stored(db)
     for statement in ("UPDATE escalation_history SET trigger = 'x'", "DELETE FROM escalation_history"):
         with pytest.raises(Exception, match="append-only"):
             db.sql(statement)
     assert db.sql("SELECT count(*) FROM escalation_history") == [(2,)]
+    for statement in ("UPDATE escalation_documents SET base_version = 1",
+                      "DELETE FROM escalation_documents"):
+        with pytest.raises(Exception, match="write-once"):
+            db.sql(statement)
+    assert db.sql("SELECT count(*) FROM escalation_documents") == [(1,)]
 
 
 def _damage(db: Backend, document: str) -> None:
-    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-1'", (document,))
+    db.tamper_document("T-1", document)
 
 
 @pytest.mark.parametrize(("document", "reason"), [
     ('{"id": "T-1", "customer_id": "C",', "not JSON"),
     ('[1, 2, 3]', "not an object"),
-    ('{"id": "T-1", "customer_id": "C", "stage": "attempted", "version": 2, "colour": "red"}',
+    ('{"id": "T-1", "customer_id": "C", "version": 0, "colour": "red"}',
      "colour: Extra inputs are not permitted"),
-    ('{"id": "T-1", "customer_id": "C", "stage": "attempted", "version": 5}', "does not match"),
-    ('{"id": "T-9", "customer_id": "C", "stage": "attempted", "version": 2}', "document says id 'T-9'"),
-    ('{"id": "T-1", "customer_id": "C", "stage": "resolved", "version": 2}', "stage 'resolved'"),
+    ('{"id": "T-1", "customer_id": "C", "version": 5}', "does not match"),
+    ('{"id": "T-9", "customer_id": "C", "version": 0}', "history say id 'T-9'"),
+    ('{"id": "T-1", "customer_id": "C", "stage": "resolved", "version": 0}',
+     "history record 1 leaves stage 'identified', but the ticket was in stage 'resolved'"),
 ])
 def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: str, reason: str) -> None:
-    """No half-built ticket: every read path raises CorruptTicket with the id and the cause."""
+    """No half-built ticket: every read path raises CorruptTicket with the id and the cause.
+
+    The document is the ticket as created (version 0 here); the two records after it carry what
+    changed. A store that remembers the ticket notices the changed document on its next read; a
+    store opened afresh refuses to apply a trigger to it.
+    """
     store = _stored(db)
     if db.kind == "postgres" and reason == "not JSON":
         # PostgreSQL's json column refuses such a row on write: it can never be read back.
@@ -74,8 +85,9 @@ def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: 
             _damage(db, document)
         return
     _damage(db, document)
+    fresh = db.open()
     for read in (lambda: store.get("T-1"), store.query, lambda: list(store.stream()),
-                 lambda: store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):
+                 lambda: fresh.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):
         with pytest.raises(CorruptTicket, match=reason) as caught:
             read()
         assert caught.value.ticket_id == "T-1"
@@ -86,13 +98,15 @@ def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: 
 def test_a_missing_history_row_is_detected(db: Backend) -> None:
     """A ticket row whose history rows are missing is corrupt, not silently shortened."""
     _stored(db)
-    document = db.sql("SELECT CAST(document AS text) FROM escalation_tickets WHERE id = 'T-1'")[0][0]
-    db.sql("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, document) "
-           "SELECT 'T-2', stage, category, tier, version, updated_at, document FROM escalation_tickets "
+    document = db.sql("SELECT CAST(document AS text) FROM escalation_documents "
+                      "WHERE ticket_id = 'T-1'")[0][0]
+    db.sql("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at) "
+           "SELECT 'T-2', stage, category, tier, version, updated_at FROM escalation_tickets "
            "WHERE id = 'T-1'")
-    db.sql("UPDATE escalation_tickets SET document = ? WHERE id = 'T-2'",
+    db.sql("INSERT INTO escalation_documents (ticket_id, base_version, document) VALUES ('T-2', 0, ?)",
            (str(document).replace('"T-1"', '"T-2"'),))
-    with pytest.raises(CorruptTicket, match=r"T-2.*version 2 does not match its history length 0"):
+    with pytest.raises(CorruptTicket, match=r"T-2.*the row says .*version 2 but its document and "
+                                            r"history say .*version 0"):
         db.open().get("T-2")
 
 
@@ -120,7 +134,8 @@ def test_many_processes_can_create_the_schema_at_once(db: Backend) -> None:
         pool.starmap(open_and_close, [(db.kind, db.target)] * 8)
     store = _stored(db)
     assert store.get("T-1").version == 2
-    assert db.sql("SELECT key FROM escalation_meta ORDER BY key") == [("schema_version",), ("sla_policy",)]
+    assert db.sql("SELECT key FROM escalation_meta ORDER BY key") == [
+        ("schema_version",), ("sla_index",), ("sla_policy_json",)]
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

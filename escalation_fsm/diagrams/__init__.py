@@ -17,8 +17,9 @@ Options shared by all three:
 ``counts``
     Weighted view: ``{(source, trigger): n}``; labels show ``(n=3)`` and, in DOT, edge widths
     scale with ``n`` (never-taken transitions are dashed).
-``show_guards`` / ``show_roles``
-    Add ``if <guard names>`` and ``by <roles>`` lines to each transition's label.
+``show_guards`` / ``show_roles`` / ``show_marks``
+    Add ``if <guard names>``, ``by <roles>`` and ``means <what the trigger means>`` (its marks,
+    :class:`~escalation_fsm.Mark`) lines to each transition's label.
 ``direction``
     ``"TB"`` (top to bottom, the default: a five-stage procedure drawn left to right is scaled
     down to illegibility in a page column) or ``"LR"``.
@@ -40,6 +41,7 @@ __all__ = [
     "Direction",
     "Edge",
     "EdgeItem",
+    "FORMATS",
     "Format",
     "Graph",
     "GraphvizUnavailable",
@@ -63,6 +65,7 @@ def to_mermaid(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    show_marks: bool = False,
     descriptions: bool = False,
     direction: Direction = "TB",
 ) -> str:
@@ -73,7 +76,7 @@ def to_mermaid(
     docstring for the other options; invalid ``ticket`` or ``counts`` raise ``ValueError``.
     """
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
-                        show_roles=show_roles)
+                        show_roles=show_roles, show_marks=show_marks)
     return render_mermaid(graph, descriptions=descriptions, direction=direction)
 
 
@@ -84,6 +87,7 @@ def to_dot(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    show_marks: bool = False,
     direction: Direction = "TB",
 ) -> str:
     """Graphviz DOT source for ``spec`` (descriptions and guard sentences are tooltips).
@@ -91,24 +95,24 @@ def to_dot(
     ``direction`` is ``"TB"`` (top to bottom, the default) or ``"LR"`` (left to right).
     """
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
-                        show_roles=show_roles)
+                        show_roles=show_roles, show_marks=show_marks)
     return render_dot(graph, direction=direction)
 
 
 @overload
 def render(spec: MachineSpec, format: Literal["mermaid", "dot", "svg"], *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False,
+           show_guards: bool = False, show_roles: bool = False, show_marks: bool = False,
            direction: Direction = "TB") -> str: ...
 @overload
 def render(spec: MachineSpec, format: Literal["png"], *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False,
+           show_guards: bool = False, show_roles: bool = False, show_marks: bool = False,
            direction: Direction = "TB") -> bytes: ...
 @overload
 def render(spec: MachineSpec, format: Format, *,
            ticket: Ticket | None = None, counts: Mapping[tuple[str, str], int] | None = None,
-           show_guards: bool = False, show_roles: bool = False,
+           show_guards: bool = False, show_roles: bool = False, show_marks: bool = False,
            direction: Direction = "TB") -> str | bytes: ...
 def render(
     spec: MachineSpec,
@@ -118,6 +122,7 @@ def render(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    show_marks: bool = False,
     direction: Direction = "TB",
 ) -> str | bytes:
     """``spec`` as ``format``: Mermaid, DOT or SVG text (``str``), or PNG bytes.
@@ -128,7 +133,7 @@ def render(
     if format not in FORMATS:
         raise ValueError(f"unknown diagram format {format!r}; choose one of {', '.join(FORMATS)}")
     graph = build_graph(spec, ticket=ticket, counts=counts, show_guards=show_guards,
-                        show_roles=show_roles)
+                        show_roles=show_roles, show_marks=show_marks)
     if format == "mermaid":
         return render_mermaid(graph, direction=direction)
     dot = render_dot(graph, direction=direction)

@@ -11,7 +11,7 @@ __all__ = ["edge_lines", "item_lines"]
 
 
 def item_lines(item: EdgeItem, graph: Graph) -> list[str]:
-    """The label lines of one transition: trigger (+ steps, + count), then guards, then roles.
+    """The label lines of one transition: trigger (+ steps, + count), guards, roles, meaning.
 
     >>> from escalation_fsm.diagrams.model import EdgeItem, Graph
     >>> item = EdgeItem("record_step", "Record a step.", ("has_step_text",), ("...",),
@@ -31,6 +31,8 @@ def item_lines(item: EdgeItem, graph: Graph) -> list[str]:
         lines.append("if " + ", ".join(item.guards))
     if graph.show_roles:
         lines.append("by " + ", ".join(item.roles))
+    if graph.show_marks and item.meanings:
+        lines.append("means " + ", ".join(item.meanings))
     return lines
 
 

@@ -52,6 +52,8 @@ class EdgeItem:
     """How often it was taken (weighted view); ``None`` when no counts were given."""
     steps: tuple[int, ...] = ()
     """The live view's history positions (1-based ``seq``) at which the ticket took it."""
+    meanings: tuple[str, ...] = ()
+    """What the trigger means (its marks, in words: ``escalates one tier``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class Graph:
     edges: tuple[Edge, ...]
     show_guards: bool = False
     show_roles: bool = False
+    show_marks: bool = False
     live: bool = False
     """Built for one ticket (current stage and path are marked)."""
     weighted: bool = False
@@ -112,6 +115,7 @@ def build_graph(
     counts: Mapping[tuple[str, str], int] | None = None,
     show_guards: bool = False,
     show_roles: bool = False,
+    show_marks: bool = False,
 ) -> Graph:
     """The graph model of ``spec``.
 
@@ -147,6 +151,7 @@ def build_graph(
         edges=edges,
         show_guards=show_guards,
         show_roles=show_roles,
+        show_marks=show_marks,
         live=ticket is not None,
         weighted=counts is not None,
     )
@@ -162,6 +167,7 @@ def _item(spec: MachineSpec, transition: TransitionSpec,
         roles=tuple(sorted(transition.roles)),
         count=None if counts is None else counts.get(transition.key, 0),
         steps=steps,
+        meanings=tuple(mark.meaning for mark in sorted(spec.marks_of(transition.trigger))),
     )
 
 

@@ -11,33 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any, Literal
 
-from ..errors import EscalationError
+from ..errors import GraphvizUnavailable, RenderFailed
 
 __all__ = ["GraphvizUnavailable", "ImageFormat", "dot_to_image"]
 
 ImageFormat = Literal["svg", "png"]
-
-_INSTALL_PACKAGE = "pip install 'escalation-fsm[svg]'"
-_INSTALL_PROGRAM = (
-    "install Graphviz so that `dot` is on PATH (Debian/Ubuntu: apt-get install graphviz; "
-    "Fedora: dnf install graphviz; macOS: brew install graphviz; Windows: winget install graphviz)"
-)
-
-
-class GraphvizUnavailable(EscalationError, RuntimeError):
-    """An SVG or PNG was asked for but the Python ``graphviz`` package or ``dot`` is missing.
-
-    ``missing`` is ``"package"`` or ``"program"``; the message says what to install.
-    """
-
-    def __init__(self, fmt: str, missing: Literal["package", "program"], detail: str = "") -> None:
-        self.format = fmt
-        self.missing = missing
-        what = (f"the Python package 'graphviz' is not installed: {_INSTALL_PACKAGE}"
-                if missing == "package"
-                else f"the Graphviz program `dot` was not found: {_INSTALL_PROGRAM}")
-        message = f"cannot render {fmt}: {what}. Mermaid and DOT text need neither."
-        super().__init__(f"{message} ({detail})" if detail else message)
 
 
 def _graphviz(fmt: str) -> Any:
@@ -58,5 +36,5 @@ def dot_to_image(source: str, fmt: ImageFormat) -> bytes:
     except graphviz.CalledProcessError as exc:
         # Our DOT is generated and escaped, so this is a Graphviz failure, not bad input.
         stderr = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
-        raise RuntimeError(f"Graphviz `dot` failed to render {fmt}: {stderr.strip()}") from exc
+        raise RenderFailed(fmt, stderr.strip()) from exc
     return image

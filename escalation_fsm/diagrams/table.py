@@ -87,9 +87,11 @@ def stages_table(spec: MachineSpec) -> str:
 
 
 def triggers_table(spec: MachineSpec) -> str:
-    """Every trigger with its payload model's fields and its description."""
+    """Every trigger with its marks (what it means), its payload model's fields and description."""
     rows = []
     for trigger in spec.triggers:
         fields = ", ".join(_code(name) for name in trigger.payload.model_fields) or "none"
-        rows.append([[_code(trigger.name)], [fields], [markdown_text(trigger.description)]])
-    return _list_table("Triggers", ["trigger", "payload fields", "description"], rows, "18 27 55")
+        marks = [f"{_code(mark.value)}: {mark.meaning}" for mark in sorted(trigger.marks)] or ["none"]
+        rows.append([[_code(trigger.name)], marks, [fields], [markdown_text(trigger.description)]])
+    return _list_table("Triggers", ["trigger", "marks", "payload fields", "description"], rows,
+                       "16 24 20 40")

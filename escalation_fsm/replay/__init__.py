@@ -19,11 +19,17 @@ from .reader import LogStats, RawCase, RawEvent, read_cases
 from .render import FORMATS, render_report
 from .report import SCHEMA_VERSION, ReviewReport, build_report, report_json_schema
 from .review import resolve_mapping, review
-from .specs import GUARD_OBSERVABILITY, NotObservable, logged_procedure_spec, observable_projection
+from .specs import (
+    LOG_FIELDS,
+    NotObservable,
+    logged_procedure_spec,
+    observable_guards,
+    observable_projection,
+)
 
 __all__ = [
     "FORMATS",
-    "GUARD_OBSERVABILITY",
+    "LOG_FIELDS",
     "SCHEMA_VERSION",
     "CaseResult",
     "Columns",
@@ -42,6 +48,7 @@ __all__ = [
     "build_report",
     "load_mapping",
     "logged_procedure_spec",
+    "observable_guards",
     "observable_projection",
     "parse_mapping",
     "read_cases",

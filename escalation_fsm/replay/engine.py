@@ -26,10 +26,10 @@ from pydantic import ValidationError
 from ..clock import ManualClock
 from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
 from ..machine import EscalationMachine
-from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Trigger, Urgency, trusted
-from ..policy import GuardContext
+from ..marks import Mark
+from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Urgency, trusted
 from ..sla import Deadline, SLAPolicy, clock_runs
-from ..spec import MachineSpec, TransitionSpec
+from ..spec import MachineSpec
 from .mapping import LogMapping
 from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
 from .specs import NotObservable, observable_projection, resolve_spec
@@ -129,7 +129,6 @@ _Outcome = tuple[str, ...]
 _Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NODES = 50_000
-_ESCALATE, _REOPEN, _RESOLVE = str(Trigger.ESCALATE), str(Trigger.REOPEN), str(Trigger.RESOLVE)
 
 
 class Replayer:
@@ -142,10 +141,14 @@ class Replayer:
         self.spec = resolve_spec(mapping.spec) if spec is None else spec
         mapping.check_against(self.spec)
         self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
-        projected, hidden = observable_projection(self.spec, mapping.guards_observable(),
+        projected, hidden = observable_projection(self.spec, mapping.guards_observable(self.spec),
                                                   roles_observable=self.roles_observable)
         self.replay_spec: MachineSpec = projected
         self._finals = projected.finals
+        # The review figures read what triggers mean, never their names.
+        self._escalating = frozenset(projected.marked(Mark.ESCALATE))
+        self._reopening = frozenset(projected.marked(Mark.REOPEN))
+        self._resolving = frozenset(projected.marked(Mark.RESOLVE))
         self.not_observable: tuple[NotObservable, ...] = hidden
         self.clock = ManualClock(_EPOCH)
         self.machine = EscalationMachine(projected, clock=self.clock)
@@ -267,24 +270,11 @@ class Replayer:
             after = self.machine.fire(ticket, trigger, actor=actor)
         except (EscalationError, ValidationError) as exc:
             kind, rule, reason = _describe(exc, stage, trigger)
-            if isinstance(exc, TransitionRefused) and transition is not None:
-                rule += f" by {', '.join(self._failing_guards(transition, ticket, actor, at))}"
+            if isinstance(exc, TransitionRefused) and exc.failed_guards:
+                rule += f" by {', '.join(exc.failed_guards)}"
             return ("dev", stage, trigger, kind, rule, reason), ticket
         record = after.history[-1]
         return ("ok", record.source, record.trigger, record.dest), after
-
-    def _failing_guards(self, transition: TransitionSpec, ticket: Ticket, actor: Actor,
-                        at: datetime) -> list[str]:
-        """Names the guards that refused, to count refusals per guard.
-
-        The machine decided; this only labels its decision. Guards are pure predicates, so asking
-        them again with the same context gives the same answers.
-        """
-        spec = self.replay_spec
-        ctx = GuardContext(ticket=ticket, actor=actor, policy=self.machine.policy, now=at,
-                           payload=spec.trigger(transition.trigger).payload.model_validate({}),
-                           trigger=transition.trigger)
-        return [name for name in transition.guards if not spec.guard(name).check(ctx).ok]
 
     # -- per-case result ----------------------------------------------------------------------------
 
@@ -303,11 +293,11 @@ class Replayer:
                 entered[index] = outcome[3]
             else:
                 deviations.append(_deviation(index, events[index], outcome))
-            if trigger == _ESCALATE:
+            if trigger in self._escalating:
                 escalated = True
-            elif trigger == _REOPEN:
+            if trigger in self._reopening:
                 reopened = True
-            elif trigger == _RESOLVE:
+            if trigger in self._resolving:
                 resolved_at = events[index].at
         seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial)
         if deviations:
@@ -324,12 +314,14 @@ class Replayer:
             escalated=escalated, reopened=reopened, resolved_at=resolved_at,
             clock_backwards=backwards,
             sla_runs=() if self.sla is None else _sla_runs(
-                self.sla, case, steps, outcomes, start=start, end=end, final_stage=final_stage),
+                self.sla, self.replay_spec, case, steps, outcomes, start=start, end=end,
+                final_stage=final_stage),
         )
 
 
-def _sla_runs(policy: SLAPolicy, case: RawCase, steps: list[_Step], outcomes: list[_Outcome], *,
-              start: datetime, end: datetime, final_stage: str) -> tuple[Deadline, ...]:
+def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: RawCase, steps: list[_Step],
+              outcomes: list[_Outcome], *, start: datetime, end: datetime,
+              final_stage: str) -> tuple[Deadline, ...]:
     """The SLA clocks of the case, from its committed transitions at their logged times.
 
     The case opens at its first event and is judged as of its last one. Logs carry no
@@ -346,7 +338,7 @@ def _sla_runs(policy: SLAPolicy, case: RawCase, steps: list[_Step], outcomes: li
     ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown", stage=final_stage,
                                     priority=urgency_of(case.priority), opened_at=start,
                                     history=tuple(records), version=len(records))
-    return clock_runs(ticket, policy, now=end)
+    return clock_runs(ticket, policy, spec, now=end)
 
 
 def _stage_seconds(events: list[RawEvent], entered: dict[int, str],

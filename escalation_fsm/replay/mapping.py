@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from ..spec import MachineSpec
 from .errors import MappingError
+from .specs import observable_guards
 
 __all__ = ["Columns", "Condition", "LogMapping", "load_mapping", "parse_mapping", "shipped_mapping",
            "shipped_mappings"]
@@ -97,7 +98,9 @@ class LogMapping(_Model):
     """Activities that are recorded but fire nothing."""
     conditions: tuple[Condition, ...] = ()
     observable_guards: tuple[str, ...] | None = None
-    """Guards the log can show. Default: ``has_category`` when a category column is declared."""
+    """Guards the log can show. Default: those whose declared reads the log provides (no
+    payload; the stage, tier and history, and the category when a category column is declared);
+    see :func:`~escalation_fsm.replay.specs.observable_guards`."""
     roles: dict[str, str] = Field(default_factory=dict)
     """Resource -> role; when given, role rules are checked (unlisted resources: ``default_role``)."""
     default_role: str | None = None
@@ -110,11 +113,17 @@ class LogMapping(_Model):
         """Where the mapping came from (a path or ``shipped:<name>``)."""
         return self._source
 
-    def guards_observable(self) -> tuple[str, ...]:
-        """The guards this mapping declares observable (see ``observable_guards``)."""
+    def located(self, source: str, text: str) -> LogMapping:
+        """This mapping, told where it came from and its text, so problems name their line."""
+        self._source = source
+        self._text = text
+        return self
+
+    def guards_observable(self, spec: MachineSpec) -> tuple[str, ...]:
+        """The guards of ``spec`` this log can show (see ``observable_guards``)."""
         if self.observable_guards is not None:
             return self.observable_guards
-        return ("has_category",) if self.columns.category else ()
+        return observable_guards(spec, category=self.columns.category is not None)
 
     def check_against(self, spec: MachineSpec) -> None:
         """Raise :class:`MappingError` if a trigger, guard or role is unknown to ``spec``."""
@@ -165,9 +174,7 @@ def parse_mapping(text: str, *, source: str = "<mapping>") -> LogMapping:
     except ValidationError as exc:
         raise MappingError(source, [_locate(text, tuple(error["loc"]), error["msg"])
                                     for error in exc.errors()]) from exc
-    mapping._source = source
-    mapping._text = text
-    return mapping
+    return mapping.located(source, text)
 
 
 def shipped_mappings() -> tuple[str, ...]:

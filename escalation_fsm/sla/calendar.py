@@ -17,8 +17,8 @@ shorter (or longer) working period when it spans the change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from bisect import bisect_left, bisect_right
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from typing import Annotated, Self
@@ -142,19 +142,12 @@ class BusinessCalendar(BaseModel):
         A period that starts or ends in a skipped or repeated hour of a daylight-saving change is
         placed the way :mod:`zoneinfo` resolves that wall-clock time (``fold=0``).
         """
-        return _periods(self, _days_of(self), day)
-
-    def _periods_from(self, when: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """Working periods that end after ``when``, in order, for up to ``_MAX_SEARCH_DAYS``."""
-        # Start a day early: a period of the previous local day may still run (late shifts).
-        day = when.astimezone(self.zone).date() - timedelta(days=1)
-        days = _days_of(self)
-        for offset in range(_MAX_SEARCH_DAYS):
-            for start, end in _periods(self, days, day + timedelta(days=offset)):
-                if end > when:
-                    yield start, end
+        return _day_periods(self, day)
 
     # -- arithmetic ---------------------------------------------------------------------------
+    # Both operations read the tables of _Year: per local year, the working periods as sorted UTC
+    # instants and the business time worked before each one, so a call costs two bisections
+    # whatever the span (plus one addition per whole year in between).
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant (UTC) at which ``duration`` of business time has passed since ``start``.
@@ -163,63 +156,187 @@ class BusinessCalendar(BaseModel):
         ``start``, a negative ``duration``, or a calendar without working time for years ahead.
         """
         start = _utc(start, "start")
-        if duration < timedelta(0):
+        if duration < _ZERO:
             raise ValueError(f"business durations are not negative, got {duration}")
         if not duration:
             return start
-        left = duration
-        for period_start, period_end in self._periods_from(start):
-            begin = max(period_start, start)
-            available = period_end - begin
-            if left <= available:
-                return begin + left
-            left -= available
-        raise ValueError(f"the calendar has no working time within {_MAX_SEARCH_DAYS} days after "
-                         f"{start.isoformat()}; check its working days and holidays")
+        tables = _tables_of(self)
+        year = tables.year_of(start)
+        target = year.worked(start) + duration   # business time since the year began
+        while target > year.total:
+            if year.last - start > _BEYOND_SEARCH:
+                raise _no_working_time(start)
+            target -= year.total
+            year = tables.year(year.number + 1)
+        # The first period whose end reaches the target: landing exactly on a period's end gives
+        # that end, not the next period's start.
+        index = bisect_left(year.sums, target) - 1
+        found = year.starts[index] + (target - year.sums[index])
+        # The day-by-day search gave up after _MAX_SEARCH_DAYS local days; only a result that far
+        # out needs the (slower) exact comparison of local dates.
+        if found - start > _SURELY_SEARCHED and year.day_of(index) > (
+                start.astimezone(self.zone).date() + timedelta(days=_MAX_SEARCH_DAYS - 2)):
+            raise _no_working_time(start)
+        return found
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """The business time from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""
         start, end = _utc(start, "start"), _utc(end, "end")
-        total = timedelta(0)
         if end <= start:
-            return total
-        first = start.astimezone(self.zone).date() - timedelta(days=1)
-        last = end.astimezone(self.zone).date()
-        days = _days_of(self)
-        for offset in range((last - first).days + 1):
-            for period_start, period_end in _periods(self, days, first + timedelta(days=offset)):
-                overlap = min(period_end, end) - max(period_start, start)
-                if overlap > timedelta(0):
-                    total += overlap
-        return total
+            return _ZERO
+        tables = _tables_of(self)
+        first, last = tables.year_of(start), tables.year_of(end)
+        if first.number == last.number:
+            return last.worked(end) - first.worked(start)
+        worked = first.total - first.worked(start) + last.worked(end)
+        if last.number - first.number > 1:   # whole years in between
+            worked += sum(map(tables.total, range(first.number + 1, last.number)), _ZERO)
+        return worked
 
 
-_Periods = tuple[tuple[datetime, datetime], ...]
+_ZERO = timedelta(0)
+# Local dates and UTC instants differ by less than a day, and so do two offsets of one zone: these
+# margins keep the cheap instant comparisons on the safe side of the exact local-date rule.
+_BEYOND_SEARCH = timedelta(days=_MAX_SEARCH_DAYS + 3)
+_SURELY_SEARCHED = timedelta(days=_MAX_SEARCH_DAYS - 5)
+# Memory stays bounded: year tables take 60-110 kB (one or two periods a working day), at most
+# _MAX_YEARS per calendar (the years around "now", and the four years add may search), for at most
+# _MAX_CALENDARS calendars by value plus as many recent ones by identity.
+_MAX_CALENDARS = 32
+_MAX_YEARS = 8
 
 
-@lru_cache(maxsize=64)
-def _days_of(calendar: BusinessCalendar) -> dict[date, _Periods]:
-    # The working periods of each day a calendar was asked about. Kept outside the model
-    # (calendars are frozen and hashable) because a private attribute would take part in
-    # pydantic's equality; fetched once per add/between, since hashing a model costs more than
-    # looking a day up. A few hundred dates a year per calendar: small.
-    return {}
+def _day_periods(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    if not calendar.is_working_day(day):
+        return ()
+    zone = calendar.zone
+    return tuple((start, end) for start, end in (p.on(day, zone) for p in calendar.hours)
+                 if start < end)  # a period inside a skipped hour has no length
 
 
-def _periods(calendar: BusinessCalendar, days: dict[date, _Periods], day: date) -> _Periods:
-    found = days.get(day)
-    if found is None:
-        if calendar.is_working_day(day):
-            zone = calendar.zone
-            found = tuple((start, end) for start, end in (p.on(day, zone) for p in calendar.hours)
-                          if start < end)  # a period inside a skipped hour has no length
-        else:
-            found = ()
-        days[day] = found
-    return found
+def _new_year(year: int, zone: ZoneInfo) -> datetime:
+    try:
+        return datetime.combine(date(year, 1, 1), _MIDNIGHT, zone).astimezone(UTC)
+    except (OverflowError, ValueError):   # beyond datetime's range, around years 1 and 9999 only
+        return (datetime.min if year <= MINYEAR else datetime.max).replace(tzinfo=UTC)
+
+
+class _Year:
+    """One local year of a calendar: its working periods as UTC instants, and running totals.
+
+    ``starts[i]``/``ends[i]`` bound period ``i`` (sorted, disjoint); ``sums[i]`` is the business
+    time of the year before period ``i`` (``sums[-1]`` is the year's). ``worked(t)`` is then the
+    business time from the year's first instant to ``t``, and differences of it are ``between``.
+    """
+
+    __slots__ = ("day_index", "ends", "first", "first_day", "last", "number", "starts", "sums",
+                 "total")
+
+    def __init__(self, calendar: BusinessCalendar, number: int) -> None:
+        zone = calendar.zone
+        self.number = number
+        self.first, self.last = _new_year(number, zone), _new_year(number + 1, zone)
+        self.first_day = date(number, 1, 1).toordinal()
+        days = (date(number + 1, 1, 1).toordinal() if number < MAXYEAR else date.max.toordinal() + 1)
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        self.sums: list[timedelta] = [_ZERO]
+        self.day_index: list[int] = []   # per local day, the index of its first period
+        reached = self.first
+        for ordinal in range(self.first_day, days):
+            self.day_index.append(len(self.starts))
+            try:
+                periods = _day_periods(calendar, date.fromordinal(ordinal))
+            except OverflowError:   # a shift of 9999-12-31 ending at midnight: not a datetime
+                periods = ()
+            for local_start, local_end in periods:
+                # Wall-clock periods around a skipped hour can overlap in UTC (01:00-02:45 and
+                # 03:00-04:00 on a spring-forward night: 02:45 is read as 03:45); counting the
+                # overlap once keeps the instants sorted and between(start, add(start, d)) == d.
+                start, end = max(local_start, reached), min(local_end, self.last)
+                if start < end:
+                    self.starts.append(start)
+                    self.ends.append(end)
+                    self.sums.append(self.sums[-1] + (end - start))
+                    reached = end
+        self.total = self.sums[-1]
+        self.starts.append(self.last)   # sentinel: worked() needs no bounds check
+
+    def worked(self, when: datetime) -> timedelta:
+        """Business time from the year's first instant to ``when`` (which lies in the year)."""
+        index = bisect_right(self.ends, when)
+        inside = when - self.starts[index]   # negative unless ``when`` is inside period ``index``
+        return self.sums[index] + inside if inside > _ZERO else self.sums[index]
+
+    def day_of(self, index: int) -> date:
+        """The local day that period ``index`` belongs to."""
+        return date.fromordinal(self.first_day + bisect_right(self.day_index, index) - 1)
+
+
+class _Tables:
+    """A calendar's year tables, built on first use; few are kept, year totals all."""
+
+    __slots__ = ("calendar", "totals", "years")
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        self.calendar = calendar
+        self.years: dict[int, _Year] = {}
+        self.totals: dict[int, timedelta] = {}
+
+    def year(self, number: int) -> _Year:
+        found = self.years.get(number)
+        if found is None:
+            if len(self.years) >= _MAX_YEARS:
+                self.years.pop(next(iter(self.years), number), None)   # the longest-kept year
+            found = self.years[number] = _Year(self.calendar, number)
+            self.totals[number] = found.total
+        return found
+
+    def year_of(self, when: datetime) -> _Year:
+        """The local year holding UTC instant ``when`` (its UTC year, or one either side)."""
+        year = self.year(when.year)
+        if when < year.first:
+            return self.year(when.year - 1)
+        if when >= year.last:
+            return self.year(when.year + 1)
+        return year
+
+    def total(self, number: int) -> timedelta:
+        found = self.totals.get(number)
+        return self.year(number).total if found is None else found
+
+
+def _tables_of(calendar: BusinessCalendar) -> _Tables:
+    # Kept outside the model (calendars are frozen and hashable) because a private attribute would
+    # take part in pydantic's equality. Looked up by identity first: hashing a calendar costs
+    # about as much as the rest of a call. The entry holds the calendar, so its id is not reused.
+    entry = _recent.get(id(calendar))
+    if entry is not None and entry[0] is calendar:
+        return entry[1]
+    tables = _shared_tables(calendar)
+    if len(_recent) >= _MAX_CALENDARS:
+        _recent.clear()   # refilled from _shared_tables at the cost of one hash per calendar
+    _recent[id(calendar)] = (calendar, tables)
+    return tables
+
+
+_recent: dict[int, tuple[BusinessCalendar, _Tables]] = {}
+
+
+@lru_cache(maxsize=_MAX_CALENDARS)
+def _shared_tables(calendar: BusinessCalendar) -> _Tables:
+    # By value, so that equal calendars built separately (one per policy, say) share tables.
+    return _Tables(calendar)
+
+
+def _no_working_time(start: datetime) -> ValueError:
+    return ValueError(f"the calendar has no working time within {_MAX_SEARCH_DAYS} days after "
+                      f"{start.isoformat()}; check its working days and holidays")
 
 
 def _utc(when: datetime, name: str) -> datetime:
+    if when.tzinfo is UTC:   # already a UTC instant (astimezone would return it as it is)
+        return when
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {when!r}")
     return when.astimezone(UTC)

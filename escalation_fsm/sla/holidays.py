@@ -13,19 +13,9 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from ..errors import EscalationError
+from ..errors import HolidaysUnavailable
 
-__all__ = ["HolidaysUnavailable", "PublicHolidays"]
-
-
-class HolidaysUnavailable(EscalationError, ImportError):
-    """A calendar uses public holidays but the optional ``holidays`` package is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "public holidays need the optional 'holidays' package: "
-            "pip install 'escalation-fsm[sla]' (or list the dates in BusinessCalendar.holidays)"
-        )
+__all__ = ["PublicHolidays"]
 
 
 def _library() -> Any:

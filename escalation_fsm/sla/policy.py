@@ -1,9 +1,9 @@
 """The SLA policy: targets per urgency, the business calendar, and which stages pause which clock.
 
 The policy is plain, frozen pydantic data, so it can be written as JSON or TOML next to the spec
-and loaded with ``SLAPolicy.model_validate``. It names stages and triggers of the spec it is used
-with; :meth:`SLAPolicy.problems` checks those names against a spec (the machine does when the
-policy is attached to it).
+and loaded with ``SLAPolicy.model_validate``. It names the stages that pause clocks;
+:meth:`SLAPolicy.problems` checks them against a spec (the machine does when the policy is
+attached to it). Which triggers start, meet and resume clocks comes from the spec's marks.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .calendar import BusinessCalendar
 if TYPE_CHECKING:
     from ..spec import MachineSpec
 
-__all__ = ["DEFAULT_TARGETS", "SLAClock", "SLAPolicy", "SLATargets", "SLATriggers", "default_sla_policy"]
+__all__ = ["DEFAULT_TARGETS", "SLAClock", "SLAPolicy", "SLATargets", "default_sla_policy"]
 
 
 class SLAClock(StrEnum):
@@ -73,7 +73,8 @@ class SLATargets(_Frozen):
 
     def target(self, clock: SLAClock) -> timedelta | None:
         """The target for ``clock`` (the promised response has none here: its ETA is the target)."""
-        return None if clock is SLAClock.PROMISED_RESPONSE else getattr(self, clock.value, None)
+        # A clock is its name (a StrEnum): no ``.value`` lookup, which goes through a descriptor.
+        return None if clock is SLAClock.PROMISED_RESPONSE else getattr(self, clock, None)
 
 
 def _targets(first: float, tier2: float, cadence: float, resolution: float) -> SLATargets:
@@ -91,31 +92,6 @@ DEFAULT_TARGETS: dict[Urgency, SLATargets] = {
 """Business hours per urgency: first response, Tier 2 update, customer cadence, resolution."""
 
 
-TriggerNames = frozenset[Annotated[str, Field(min_length=1)]]
-
-
-class SLATriggers(_Frozen):
-    """Which triggers of the spec start and stop the clocks (the defaults fit the shipped spec)."""
-
-    escalate: TriggerNames = frozenset({"escalate"})
-    """Start the Tier 2 update clock and the customer-update cadence."""
-    tier2_update: TriggerNames = frozenset({"follow_up"})
-    """Meet the Tier 2 update clock and any promised response."""
-    customer_update: TriggerNames = frozenset({"notify_customer", "follow_up"})
-    """Meet the current customer-update deadline and start the next one (while escalated)."""
-    promise: TriggerNames = frozenset({"notify_customer"})
-    """Start a promised-response clock when the payload carries an ``eta``."""
-    resolve: TriggerNames = frozenset({"resolve"})
-    """Meet the resolution clock and end every escalation clock."""
-    reopen: TriggerNames = frozenset({"reopen"})
-    """Resume the resolution clock."""
-
-    def names(self) -> frozenset[str]:
-        """Every trigger name the policy mentions."""
-        return (self.escalate | self.tier2_update | self.customer_update | self.promise
-                | self.resolve | self.reopen)
-
-
 class SLAPolicy(_Frozen):
     """Targets per urgency, the business calendar they are measured in, and pausing stages.
 
@@ -130,7 +106,6 @@ class SLAPolicy(_Frozen):
     targets: dict[Urgency, SLATargets] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     pauses: dict[str, frozenset[SLAClock]] = Field(default_factory=dict)
     promise_in_business_time: bool = False
-    triggers: SLATriggers = SLATriggers()
 
     @field_validator("targets")
     @classmethod
@@ -150,12 +125,13 @@ class SLAPolicy(_Frozen):
         return self.pauses.get(stage, frozenset())
 
     def problems(self, spec: MachineSpec) -> list[str]:
-        """Stage and trigger names this policy uses that ``spec`` does not have (empty: fits)."""
-        found = [f"SLA policy pauses clocks in unknown stage {name!r}"
-                 for name in sorted(self.pauses) if not spec.has_stage(name)]
-        found += [f"SLA policy names unknown trigger {name!r}"
-                  for name in sorted(self.triggers.names()) if not spec.has_trigger(name)]
-        return found
+        """Stage names this policy uses that ``spec`` does not have (empty: it fits).
+
+        Which triggers start and meet the clocks is not the policy's business: the spec's marks
+        say it (:class:`~escalation_fsm.marks.Mark`).
+        """
+        return [f"SLA policy pauses clocks in unknown stage {name!r}"
+                for name in sorted(self.pauses) if not spec.has_stage(name)]
 
     @property
     def fingerprint(self) -> str:

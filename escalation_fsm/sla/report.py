@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import Ticket
+from ..spec import MachineSpec
 from .clocks import Deadline, clock_runs
 from .policy import SLAClock, SLAPolicy
 
@@ -44,7 +45,8 @@ def breach_rates(runs: Iterable[Deadline]) -> tuple[BreachRate, ...]:
                  if decided[clock])
 
 
-def breach_rates_of_tickets(tickets: Iterable[Ticket], policy: SLAPolicy, *,
+def breach_rates_of_tickets(tickets: Iterable[Ticket], policy: SLAPolicy, spec: MachineSpec, *,
                             now: datetime) -> tuple[BreachRate, ...]:
-    """Breach rates over every clock run of ``tickets`` as of ``now``."""
-    return breach_rates(run for ticket in tickets for run in clock_runs(ticket, policy, now=now))
+    """Breach rates over every clock run of ``tickets`` (of ``spec``) as of ``now``."""
+    return breach_rates(run for ticket in tickets
+                        for run in clock_runs(ticket, policy, spec, now=now))

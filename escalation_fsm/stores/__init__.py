@@ -6,12 +6,23 @@
   extra: ``pip install 'escalation-fsm[postgres]'``; psycopg is imported only when it is used).
 
 Every store applies triggers with optimistic concurrency (compare-and-swap on ``version``, bounded
-retries on a fresh read); see :mod:`escalation_fsm.stores.base` and ``docs/stores.md``.
+retries on a fresh read), writes per transition only the new record and what it changed, and keeps
+each ticket's folded SLA clocks beside it; see :mod:`escalation_fsm.stores.base` and
+``docs/stores.md``.
 """
 
-from ..errors import ConcurrentUpdate, CorruptTicket, StoreError, TicketExists, TicketNotFound
-from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, TicketStore
-from .memory import MemoryStore
+from ..errors import (
+    ConcurrentUpdate,
+    CorruptTicket,
+    SLAPolicyMismatch,
+    StoreError,
+    StoreReadOnly,
+    TicketExists,
+    TicketNotFound,
+)
+from ..typing import TicketStore
+from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
+from .memory import MemoryStore, MemoryTickets
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
@@ -20,13 +31,17 @@ __all__ = [
     "ConcurrentUpdate",
     "CorruptTicket",
     "MemoryStore",
+    "MemoryTickets",
     "PostgresStore",
+    "SLAPolicyMismatch",
     "SQLiteStore",
     "StoreBase",
     "StoreError",
+    "StoreReadOnly",
     "StoreStats",
     "TicketExists",
     "TicketFilter",
     "TicketNotFound",
     "TicketStore",
+    "index_key",
 ]

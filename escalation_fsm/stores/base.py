@@ -16,13 +16,23 @@ They run in the committing process, so a crash between the commit and the hooks 
 :class:`~escalation_fsm.errors.HookFailed` (``phase="after"``) with the committed ticket on
 ``.ticket``, exactly like ``fire``.
 
-A store calls its machine's ``fire`` (so a host's subclass of the machine applies) with the
-after-hooks deferred (``_after_hooks_deferred``, per thread), and runs them once the transaction
-committed. It uses the machine live, so later changes to its policy, clock, SLA or hooks count.
+A store composes the machine's two public phases: ``machine.transition`` (everything up to the
+new ticket, before-hooks included), its own compare-and-swap, then ``machine.run_after_hooks``. A
+host's subclass overriding ``transition`` applies to stores too. It uses the machine live, so later
+changes to its policy, clock or hooks count.
+
+Derived state is folded, never recomputed: each ticket's SLA clocks
+(:class:`~escalation_fsm.sla.ClockState`) are kept beside it, and a save folds the one new record
+in and indexes the next deadline, so no save walks the history. The index belongs to one SLA
+policy and trigger meaning, recorded in the store: opening it with another raises
+:class:`~escalation_fsm.errors.SLAPolicyMismatch`, and :meth:`StoreBase.reindex` is the explicit
+way to rebuild it. Reading (``get``, ``history``, ``query``, ``stream``, ``due``) needs no machine.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -32,69 +42,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, NoReturn, Self
 
 from ..clock import Clock
-from ..errors import ConcurrentUpdate
+from ..errors import ConcurrentUpdate, SLAPolicyMismatch, StoreReadOnly
 from ..machine import EscalationMachine
 from ..models import Actor, AuditRecord, Category, Ticket
-from ..sla import next_due
+from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
+from ..spec import MachineSpec
+from ..typing import TicketStore
 
-__all__ = ["StoreBase", "StoreStats", "TicketFilter", "TicketStore"]
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
+           "TicketStore", "index_key"]
 
 DEFAULT_MAX_ATTEMPTS = 10
 """Lost races tolerated by one ``apply`` before :class:`ConcurrentUpdate` reaches the caller."""
 
 _KNOWN_TICKETS = 256
-"""Tickets a store remembers so that a re-read fetches only the history rows it has not seen."""
+"""Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-@runtime_checkable
-class TicketStore(Protocol):
-    """Durable tickets with their history, changed only through the machine's rules."""
+def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:
+    """What a deadline index depends on: the SLA policy and what the spec's triggers mean to it.
 
-    machine: EscalationMachine
-
-    def create(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket (with any history it already has); raise ``TicketExists`` if taken."""
-        ...
-
-    def get(self, ticket_id: str) -> Ticket:
-        """The current ticket with its full history; raise ``TicketNotFound`` if unknown."""
-        ...
-
-    def apply(self, ticket_id: str, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
-        """Fire ``trigger`` on the stored ticket and save the result atomically; return it."""
-        ...
-
-    def history(self, ticket_id: str) -> tuple[AuditRecord, ...]:
-        """The ticket's audit records, oldest first."""
-        ...
-
-    def query(
-        self,
-        *,
-        stage: str | None = None,
-        category: Category | str | None = None,
-        tier: int | None = None,
-        updated_before: datetime | None = None,
-        updated_since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Ticket]:
-        """Tickets matching every given filter, least recently updated first."""
-        ...
-
-    def stream(self, *, batch_size: int = 500) -> Iterator[Ticket]:
-        """Every ticket, by id, read in batches (each ticket consistent on its own)."""
-        ...
-
-    def due(self, *, by: datetime, limit: int | None = None) -> list[Ticket]:
-        """Tickets whose next SLA deadline falls at or before ``by``, soonest first (indexed)."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection; the store may not be used afterwards."""
-        ...
+    Equal across processes for an equal policy and equal clock meanings; trigger names, stage
+    names and descriptions do not enter it, only the policy's content and the marks.
+    """
+    meaning = sorted(meaning_of(spec).items())
+    digest = hashlib.sha256(json.dumps([policy.fingerprint, meaning]).encode("utf-8")).hexdigest()
+    return f"{policy.fingerprint}-{digest[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +94,21 @@ class TicketFilter:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a store remembers of a ticket it read or wrote: the ticket, its clocks, its document.
+
+    ``document`` is the stored document's text as last read (SQL stores): a re-read whose row
+    still has this version and this document returns ``ticket`` without decoding anything.
+    """
+
+    ticket: Ticket
+    clocks: ClockState
+    document: str | None = None
+    due: datetime | None = None
+    """The ticket's indexed next deadline, as stored."""
+
+
 @dataclass(slots=True)
 class StoreStats:
     """What one store object did since it was opened (per process, not per database)."""
@@ -133,21 +124,73 @@ class StoreStats:
 class StoreBase(ABC):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
-    Subclasses provide the storage primitives (``_insert``, ``_load``, ``_swap``, ...).
-    ``machine`` is what triggers are fired through (default: the default procedure); ``clock``
+    Subclasses provide the storage primitives (``_insert``, ``_read``, ``_swap``, ...).
+    ``machine`` is what triggers are fired through; without one, a store reads, and applies
+    triggers of the default procedure under the SLA policy recorded in the store. ``clock``
     stamps the last-update time of tickets created without history (default: the machine's).
+    ``readonly`` stores refuse every write with :class:`~escalation_fsm.errors.StoreReadOnly`.
     """
 
     def __init__(self, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
-                 max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, readonly: bool = False) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        self.machine = EscalationMachine() if machine is None else machine
-        self.clock: Clock = self.machine.clock if clock is None else clock
+        self._machine = machine
+        self._clock = clock
         self.max_attempts = max_attempts
+        self.readonly = readonly
         self.stats = StoreStats()
-        self._known: OrderedDict[str, tuple[Ticket, str]] = OrderedDict()
+        self._known: OrderedDict[str, Known] = OrderedDict()
         self._known_lock = threading.Lock()
+
+    # -- the machine and the SLA index ----------------------------------------------------------
+
+    @property
+    def machine(self) -> EscalationMachine:
+        """The machine triggers are fired through (built on first use when none was given)."""
+        if self._machine is None:
+            recorded = self.recorded_policy()
+            self._machine = EscalationMachine(sla=recorded)
+        return self._machine
+
+    @property
+    def clock(self) -> Clock:
+        """What stamps tickets created without history (default: the machine's clock)."""
+        return self.machine.clock if self._clock is None else self._clock
+
+    @clock.setter
+    def clock(self, value: Clock) -> None:
+        self._clock = value
+
+    def recorded_policy(self) -> SLAPolicy | None:
+        """The SLA policy the store's deadline index was built with (``None``: not recorded)."""
+        text = self._meta_policy()
+        return None if text is None else SLAPolicy.model_validate_json(text)
+
+    def _check_index(self, recorded: str | None, where: str) -> bool:
+        """Whether the index must be written for a new store; raise if it belongs to another policy.
+
+        Called by subclasses when opening. A store opened without a machine adopts the recorded
+        policy; one opened with a machine must match it.
+        """
+        if recorded is None:
+            return True
+        if self._machine is not None:
+            current = index_key(self._machine.sla, self._machine.spec)
+            if current != recorded:
+                raise SLAPolicyMismatch(where=where, recorded=recorded, current=current)
+        return False
+
+    def _index_meta(self) -> tuple[str, str]:
+        """The index key and the policy JSON to record for the store's machine."""
+        machine = self.machine
+        return index_key(machine.sla, machine.spec), machine.sla.model_dump_json()
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise StoreReadOnly(what, self._where())
+
+    def _where(self) -> str:
+        return type(self).__name__
 
     # -- the protocol -----------------------------------------------------------------------------
 
@@ -156,8 +199,14 @@ class StoreBase(ABC):
 
         Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken (nothing written).
         """
+        if self.readonly:
+            self._refuse(f"create ticket {ticket.id!r}")
+        machine = self.machine
+        clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
-        self._insert(ticket, updated_at)
+        due = self._due_of(ticket, clocks)
+        self._insert(ticket, updated_at, clocks, due)
+        self._remember(ticket, clocks, due=due)
         return ticket
 
     def get(self, ticket_id: str) -> Ticket:
@@ -166,7 +215,7 @@ class StoreBase(ABC):
         Raises :class:`~escalation_fsm.errors.TicketNotFound` for an unknown id and
         :class:`~escalation_fsm.errors.CorruptTicket` for a row that does not decode.
         """
-        return self._load(ticket_id)
+        return self._read(ticket_id)[0]
 
     def apply(self, ticket_id: str, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
         """Fire ``trigger`` on the stored ticket as ``actor`` and save the result atomically.
@@ -177,27 +226,47 @@ class StoreBase(ABC):
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
         """
+        if self.readonly:
+            self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
         trigger = str(trigger)
+        machine = self.machine
+        meaning = meaning_of(machine.spec)
+        # The first attempt trusts what this store last read or wrote: the swap compares versions,
+        # so a stale copy costs one lost race, and a lone writer never reads before writing.
+        seen = self._seen(ticket_id)
+        if seen is None:
+            current, clocks = self._read(ticket_id)
+            old_due = self._due_of(current, clocks)
+        else:
+            current, clocks, old_due = seen.ticket, seen.clocks, seen.due
         for attempt in range(1, self.max_attempts + 1):
-            current = self._load(ticket_id)
-            with self.machine._after_hooks_deferred() as committed:
-                new = self.machine.fire(current, trigger, actor=actor, **payload)
-            if self._swap(current.version, new, new.history[-1].at):
+            result = machine.transition(current, trigger, actor=actor, **payload)
+            new = result.ticket
+            after = clocks.after(result.record, machine.sla, meaning)
+            due = self._due_of(new, after)
+            if self._swap(current, new, after, due, due != old_due):
                 self.stats.commits += 1
-                for event in committed:
-                    self.machine._run_after_hooks(event)
+                self._remember(new, after, due=due)
+                machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
             if attempt < self.max_attempts:
-                # Jittered, growing pause so that the writers that collided do not collide again.
-                time.sleep(random.uniform(0, 0.001 * attempt))  # noqa: S311 (jitter, not crypto)
+                if attempt > 1:
+                    # Jittered, growing pause so that the writers that collided do not collide again.
+                    time.sleep(random.uniform(0, 0.001 * attempt))  # noqa: S311 (jitter, not crypto)
+                current, clocks = self._read(ticket_id)
+                old_due = self._due_of(current, clocks)
         self.stats.gave_up += 1
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
                                expected_version=current.version, attempts=self.max_attempts)
 
     def history(self, ticket_id: str) -> tuple[AuditRecord, ...]:
         """The ticket's audit records, oldest first (``TicketNotFound`` for an unknown id)."""
-        return self._load(ticket_id).history
+        return self.get(ticket_id).history
+
+    def clocks(self, ticket_id: str) -> ClockState:
+        """The ticket's folded SLA clock state, as stored (ask it for deadlines at any time)."""
+        return self._read(ticket_id)[1]
 
     def query(
         self,
@@ -247,9 +316,10 @@ class StoreBase(ABC):
         """Tickets whose next SLA deadline falls at or before ``by``, soonest first, then by id.
 
         For a follow-up worker. Each ticket's next deadline (the earliest due time of its open,
-        running SLA clocks under ``machine.sla``; see :func:`escalation_fsm.sla.next_due`) is
-        indexed whenever the ticket is saved, so this reads only the tickets it returns. Tickets
-        whose every clock is met or paused are never listed. ``by`` must be timezone-aware.
+        running SLA clocks under the store's policy; see :meth:`ClockState.next_due
+        <escalation_fsm.sla.ClockState.next_due>`) is indexed whenever the ticket is saved, so
+        this reads only the tickets it returns. Tickets whose every clock is met or paused are
+        never listed. ``by`` must be timezone-aware.
         """
         if by.tzinfo is None:
             raise ValueError(f"by must be timezone-aware, got naive {by!r}")
@@ -257,19 +327,32 @@ class StoreBase(ABC):
             raise ValueError(f"limit must not be negative, got {limit}")
         return self._due(by, limit)
 
-    def reindex_deadlines(self) -> int:
-        """Recompute every ticket's indexed next deadline under ``machine.sla``; return the count.
+    def reindex(self, machine: EscalationMachine | None = None) -> int:
+        """Rebuild every ticket's clock state and indexed deadline under ``machine``'s policy.
 
-        Opening a store does this by itself when its SLA policy differs from the one the index was
-        built with (all writers of one database should share one policy), and after the schema
-        migration that added the index.
+        The explicit way to move a store to another SLA policy (or trigger meaning): open the
+        store without a machine, then ``store.reindex(EscalationMachine(sla=new_policy))``. It
+        folds every history again, records the new policy, makes ``machine`` the store's machine
+        (default: keep the current one) and returns how many tickets were re-indexed. Unreadable
+        rows are left out of the index (``get`` reports them).
         """
+        if self.readonly:
+            self._refuse("re-index the SLA deadlines")
+        if machine is not None:
+            self._machine = machine
+        with self._known_lock:
+            self._known.clear()
         return self._reindex()
 
-    def _next_due_at(self, ticket: Ticket) -> datetime | None:
+    def _fold(self, ticket: Ticket) -> tuple[ClockState, datetime | None]:
+        """A ticket's clock state from its whole history, and its next deadline (re-indexing)."""
+        machine = self.machine
+        clocks = clock_state(ticket, machine.sla, machine.spec)
+        return clocks, self._due_of(ticket, clocks)
+
+    def _due_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None:
         """The value indexed for ``ticket``: it depends on its history and the policy only."""
-        found = next_due(ticket, self.machine.sla)
-        return None if found is None else found.due_at
+        return clocks.next_due_at(self.machine.sla, ticket.priority)
 
     @abstractmethod
     def close(self) -> None:
@@ -284,41 +367,56 @@ class StoreBase(ABC):
 
     # -- what this store has already read --------------------------------------------------------
 
-    def _seen(self, ticket_id: str) -> tuple[Ticket, str] | None:
-        """The newest version of the ticket this store read or wrote, with its document's JSON.
+    def _seen(self, ticket_id: str) -> Known | None:
+        """The newest version of the ticket this store read or wrote, with its clock state.
 
         History rows are append-only (the SQL stores enforce it with triggers), so the history of
         a remembered ticket is a prefix of the stored one: a re-read needs only the newer rows.
-        When the stored version and document text are still the remembered ones, the remembered
-        ticket is returned without decoding it again (it was validated when first read).
         """
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket, document: str) -> Ticket:
-        """Remember ``ticket`` (whose stored document is ``document``) for the next read."""
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
+                   due: datetime | None = None) -> None:
+        """Remember ``ticket`` and its clock state (and document text, when read) for next time.
+
+        A save does not change the stored document, so without ``document`` the one remembered
+        for the ticket is kept. ``due`` is its indexed deadline (derived when not given).
+        """
+        if due is None:
+            due = self._due_of(ticket, clocks)
         with self._known_lock:
-            self._known[ticket.id] = (ticket, document)
+            if document is None and (old := self._known.get(ticket.id)) is not None:
+                document = old.document
+            self._known[ticket.id] = Known(ticket, clocks, document, due)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)
-        return ticket
 
     # -- storage primitives -------------------------------------------------------------------------
 
     @abstractmethod
-    def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
+    def _meta_policy(self) -> str | None:
+        """The recorded SLA policy JSON, if any."""
+
+    @abstractmethod
+    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+                due: datetime | None) -> None:
         """Write a new ticket row and all its history rows in one transaction."""
 
     @abstractmethod
-    def _load(self, ticket_id: str) -> Ticket:
-        """Read one ticket and its history consistently (one snapshot)."""
+    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
+        """Read one ticket, its history and its clock state consistently (one snapshot)."""
 
     @abstractmethod
-    def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
-        """Compare-and-swap ``new`` and its last history record against ``expected_version``.
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
+        """Compare-and-swap ``new`` for ``current`` (by version) and append its last record.
 
         One transaction; ``False``, with nothing written, if another writer changed the version.
+        A database store writes the record with what it changed (``encode_changes``), and sets
+        only the row's columns that changed (``due_moved``: the indexed deadline did), so that
+        unchanged index entries are not rewritten.
         """
 
     @abstractmethod
@@ -335,4 +433,4 @@ class StoreBase(ABC):
 
     @abstractmethod
     def _reindex(self) -> int:
-        """Recompute the deadline index of every ticket and record the policy's fingerprint."""
+        """Fold every ticket's clocks again, index them, and record the machine's policy."""

@@ -10,22 +10,25 @@ from ..clock import Clock
 from ..errors import TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import Ticket
-from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
+from ..sla import ClockState
+from .base import DEFAULT_MAX_ATTEMPTS, Known, StoreBase, TicketFilter
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryStore", "MemoryTickets"]
 
 
-class _Tickets:
-    """The shared state behind one or more :class:`MemoryStore` handles."""
+class MemoryTickets:
+    """The shared state behind one or more :class:`MemoryStore` handles (a database in memory)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rows: dict[str, tuple[Ticket, datetime]] = {}
+        self.rows: dict[str, tuple[Ticket, datetime, Known]] = {}
+        """Each ticket, its last update, and what a save needs of it (clocks, indexed deadline)."""
         # The deadline index: (next due time, id) kept sorted, and each ticket's entry in it.
         self.order: list[tuple[datetime, str]] = []
         self.due: dict[str, datetime] = {}
-        self.fingerprint: str | None = None
-        """The SLA policy the index was built with."""
+        self.index_key: str | None = None
+        """The SLA policy and trigger meaning the index was built with."""
+        self.policy_json: str | None = None
 
     def index(self, ticket_id: str, due: datetime | None) -> None:
         """Set the ticket's next deadline (caller holds ``lock``)."""
@@ -42,7 +45,8 @@ class MemoryStore(StoreBase):
 
     Tickets are immutable values, so the store keeps them as they are. ``shared_with`` opens
     another handle on the same tickets (as a second process would open the same database), for
-    example with a different machine.
+    example with a different machine; like a database, the tickets keep the SLA policy they were
+    indexed under (:class:`~escalation_fsm.errors.SLAPolicyMismatch` otherwise).
 
     >>> from escalation_fsm import Actor, Category, Role, Ticket
     >>> store = MemoryStore()
@@ -52,69 +56,88 @@ class MemoryStore(StoreBase):
     """
 
     def __init__(self, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
-                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, shared_with: MemoryStore | None = None) -> None:
-        super().__init__(machine=machine, clock=clock, max_attempts=max_attempts)
-        self._tickets: _Tickets = _Tickets() if shared_with is None else shared_with._tickets
-        with self._tickets.lock:
-            stale = self._tickets.fingerprint != self.machine.sla.fingerprint
-        if stale:
-            self._reindex()
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                 shared_with: MemoryStore | MemoryTickets | None = None,
+                 readonly: bool = False) -> None:
+        super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
+        self.tickets: MemoryTickets = (
+            MemoryTickets() if shared_with is None
+            else shared_with.tickets if isinstance(shared_with, MemoryStore) else shared_with)
+        with self.tickets.lock:
+            recorded = self.tickets.index_key
+            if self._check_index(recorded, "the memory store") and not readonly:
+                self.tickets.index_key, self.tickets.policy_json = self._index_meta()
 
     def close(self) -> None:
         """Nothing to release; the tickets stay readable through other handles."""
 
-    def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
-        due = self._next_due_at(ticket)
-        with self._tickets.lock:
-            if ticket.id in self._tickets.rows:
-                raise TicketExists(ticket.id)
-            self._tickets.rows[ticket.id] = (ticket, updated_at)
-            self._tickets.index(ticket.id, due)
+    def _meta_policy(self) -> str | None:
+        return self.tickets.policy_json
 
-    def _load(self, ticket_id: str) -> Ticket:
-        with self._tickets.lock:
-            row = self._tickets.rows.get(ticket_id)
+    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+                due: datetime | None) -> None:
+        with self.tickets.lock:
+            if ticket.id in self.tickets.rows:
+                raise TicketExists(ticket.id)
+            self.tickets.rows[ticket.id] = (ticket, updated_at, Known(ticket, clocks, None, due))
+            self.tickets.index(ticket.id, due)
+
+    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
+        with self.tickets.lock:
+            row = self.tickets.rows.get(ticket_id)
         if row is None:
             raise TicketNotFound(ticket_id)
-        return row[0]
+        return row[0], row[2].clocks
 
-    def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
-        due = self._next_due_at(new)
-        with self._tickets.lock:
-            stored, _ = self._tickets.rows[new.id]
-            if stored.version != expected_version:
+    def _seen(self, ticket_id: str) -> Known | None:
+        # Reading a dict is as cheap as remembering: always the current ticket.
+        with self.tickets.lock:
+            row = self.tickets.rows.get(ticket_id)
+        return None if row is None else row[2]
+
+    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
+                  due: datetime | None = None) -> None:
+        """Nothing to remember: the rows are the tickets themselves."""
+
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
+        with self.tickets.lock:
+            stored = self.tickets.rows[new.id][0]
+            if stored.version != current.version:
                 return False
-            self._tickets.rows[new.id] = (new, updated_at)
-            self._tickets.index(new.id, due)
+            self.tickets.rows[new.id] = (new, new.history[-1].at, Known(new, clocks, None, due))
+            if due_moved:
+                self.tickets.index(new.id, due)
             return True
 
     def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
-        with self._tickets.lock:
-            rows = list(self._tickets.rows.values())
-        found = sorted(((updated, ticket.id), ticket) for ticket, updated in rows
+        with self.tickets.lock:
+            rows = list(self.tickets.rows.values())
+        found = sorted(((updated, ticket.id), ticket) for ticket, updated, _ in rows
                        if where.matches(ticket, updated))
         return [ticket for _, ticket in found[:limit]]
 
     def _page(self, after: str | None, size: int) -> list[Ticket]:
-        with self._tickets.lock:
-            ids = sorted(key for key in self._tickets.rows if after is None or key > after)[:size]
-            return [self._tickets.rows[key][0] for key in ids]
+        with self.tickets.lock:
+            ids = sorted(key for key in self.tickets.rows if after is None or key > after)[:size]
+            return [self.tickets.rows[key][0] for key in ids]
 
     def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
-        with self._tickets.lock:
-            order = self._tickets.order
+        with self.tickets.lock:
+            order = self.tickets.order
             end = bisect.bisect_right(order, by, key=lambda entry: entry[0])
             if limit is not None:
                 end = min(end, limit)
-            return [self._tickets.rows[ticket_id][0] for _, ticket_id in order[:end]]
+            return [self.tickets.rows[ticket_id][0] for _, ticket_id in order[:end]]
 
     def _reindex(self) -> int:
-        with self._tickets.lock:
-            tickets = [ticket for ticket, _ in self._tickets.rows.values()]
+        with self.tickets.lock:
             # Under the lock: a writer's index entry cannot be overwritten with a stale one.
-            self._tickets.order.clear()
-            self._tickets.due.clear()
-            for ticket in tickets:
-                self._tickets.index(ticket.id, self._next_due_at(ticket))
-            self._tickets.fingerprint = self.machine.sla.fingerprint
-        return len(tickets)
+            self.tickets.order.clear()
+            self.tickets.due.clear()
+            for ticket_id, (ticket, updated, _) in list(self.tickets.rows.items()):
+                clocks, due = self._fold(ticket)
+                self.tickets.rows[ticket_id] = (ticket, updated, Known(ticket, clocks, None, due))
+                self.tickets.index(ticket_id, due)
+            self.tickets.index_key, self.tickets.policy_json = self._index_meta()
+            return len(self.tickets.rows)

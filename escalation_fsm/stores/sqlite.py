@@ -2,66 +2,50 @@
 
 WAL mode lets readers work while one writer commits; every write is an explicit
 ``BEGIN IMMEDIATE`` transaction (take the write lock up front, so that two writers never both
-start and then deadlock upgrading a read lock). The ticket is read *before* the write lock is
-taken and the version is compared inside it: reading inside the lock would serialise the whole
-fire and the comparison could never fail, but the guards would run while other writers wait.
+start and then deadlock upgrading a read lock). A save compares the version inside the write lock
+against the ticket it was computed from, which the store read before (or remembers from its own
+last write): reading inside the lock would serialise the whole fire, guards included.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from os import PathLike
+from pathlib import Path
 from typing import Any, Literal
 
 from ..clock import Clock
 from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import AuditRecord, Ticket
-from ._codec import SCHEMA_VERSION, SLA_POLICY_KEY, decode, encode_document, encode_record, utc_text
+from ..sla import ClockState
+from ._codec import (
+    INDEX_KEY,
+    POLICY_KEY,
+    SCHEMA_VERSION,
+    changed_columns,
+    decode,
+    decode_clocks,
+    encode_changes,
+    encode_document,
+    encode_record,
+    utc_text,
+)
+from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
 
 __all__ = ["SQLiteStore"]
 
-# The SLA deadline index: only tickets with a running clock have an entry.
-_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
-              "(next_due_at, id) WHERE next_due_at IS NOT NULL")
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS escalation_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS escalation_tickets (
-        id TEXT PRIMARY KEY,
-        stage TEXT NOT NULL,
-        category TEXT,
-        tier INTEGER NOT NULL,
-        version INTEGER NOT NULL CHECK (version >= 0),
-        updated_at TEXT NOT NULL,
-        document TEXT NOT NULL,
-        next_due_at TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS escalation_history (
-        ticket_id TEXT NOT NULL REFERENCES escalation_tickets (id),
-        seq INTEGER NOT NULL CHECK (seq >= 1),
-        at TEXT NOT NULL,
-        trigger TEXT NOT NULL,
-        record TEXT NOT NULL,
-        PRIMARY KEY (ticket_id, seq)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage, updated_at)",
-    "CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category, updated_at)",
-    "CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at)",
-    _DUE_INDEX,
-    # The history is append-only: the database itself refuses to rewrite the audit trail.
-    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_update BEFORE UPDATE ON escalation_history
-       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_delete BEFORE DELETE ON escalation_history
-       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
-)
-
-_TICKET_COLUMNS = "id, stage, version, document"
+_TICKET_COLUMNS = "t.id, t.stage, t.version, d.document, d.base_version, t.clocks"
+# A left join: a ticket row without its document is corrupt, never silently left out.
+_TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
+_OPEN_RETRY = 0.05
+"""Pause between tries of the first statements while another process creates the file."""
 
 
 class SQLiteStore(StoreBase):
@@ -70,6 +54,8 @@ class SQLiteStore(StoreBase):
     ``synchronous`` trades durability for speed: ``"FULL"`` (default) survives power loss,
     ``"NORMAL"`` survives a crashed process but may lose the last commits on power loss
     (about 3x the commit rate here). ``timeout`` is how long a writer waits for the lock.
+    ``readonly`` opens the file without ever writing to it (listings, reports): no schema is
+    created or migrated and every write raises :class:`~escalation_fsm.errors.StoreReadOnly`.
     One store object may be shared by threads (its calls are serialised); each process opens its own.
 
     >>> from escalation_fsm import Category, Ticket
@@ -81,16 +67,24 @@ class SQLiteStore(StoreBase):
 
     def __init__(self, path: str | PathLike[str], *, machine: EscalationMachine | None = None,
                  clock: Clock | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 synchronous: Literal["FULL", "NORMAL"] = "FULL", timeout: float = 30.0) -> None:
-        super().__init__(machine=machine, clock=clock, max_attempts=max_attempts)
+                 synchronous: Literal["FULL", "NORMAL"] = "FULL", timeout: float = 30.0,
+                 readonly: bool = False) -> None:
+        super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = str(path)
         self._lock = threading.Lock()
         try:
             # isolation_level=None: the module starts no implicit transactions; we BEGIN ourselves.
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                       check_same_thread=False)
+            if readonly:
+                if self.path != ":memory:" and not Path(self.path).is_file():
+                    raise StoreError(f"no SQLite database at {self.path!r} to open read-only")
+                target = Path(self.path).resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None,
+                                           check_same_thread=False, uri=True)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                           check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         try:
@@ -99,50 +93,87 @@ class SQLiteStore(StoreBase):
             self._db.close()
             raise
 
+    def _where(self) -> str:
+        return f"SQLite database {self.path!r}"
+
     def _open(self, synchronous: str, timeout: float) -> None:
         with self._errors("open"):
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL").fetchone()
+            if self.readonly:
+                self._check_version(self._schema_version())
+                self._check_index(self._meta(INDEX_KEY), self._where())
+                return
+            # Switching to WAL takes a lock that the busy handler does not wait for: retry while
+            # another process is creating the same file (seen as "database is locked").
+            self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone(),
+                               timeout)
             self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA foreign_keys = ON")
             if self._schema_version() is None:
                 # BEGIN IMMEDIATE serialises processes opening a new file at the same moment.
                 with self._transaction("BEGIN IMMEDIATE"):
                     if self._schema_version() is None:
-                        for statement in _SCHEMA:
+                        for statement in SQLITE_SCHEMA:
                             self._db.execute(statement)
                         self._db.execute("INSERT INTO escalation_meta VALUES ('schema_version', ?)",
                                          (str(SCHEMA_VERSION),))
-                        self._db.execute("INSERT INTO escalation_meta VALUES (?, ?)",
-                                         (SLA_POLICY_KEY, self.machine.sla.fingerprint))
-            if self._schema_version() == 1:
-                self._migrate_from_1()
-            found = self._schema_version()
-        if found != SCHEMA_VERSION:
-            raise StoreError(f"SQLite database {self.path!r} has schema version {found}; this release "
-                             f"reads version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")
-        with self._errors("open"):
-            indexed = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?",
-                                       (SLA_POLICY_KEY,)).fetchone()
-        if indexed is None or indexed[0] != self.machine.sla.fingerprint:
-            self._reindex()
+            migrated = self._migrate()
+            self._check_version(self._schema_version())
+            if self._check_index(self._meta(INDEX_KEY), self._where()) or migrated:
+                self._reindex()
 
-    def _migrate_from_1(self) -> None:
-        """Version 1 -> 2: add the deadline column and index (filled by the re-index after)."""
-        with self._transaction("BEGIN IMMEDIATE"):
-            if self._schema_version() == 1:  # another process may have migrated meanwhile
-                self._db.execute("ALTER TABLE escalation_tickets ADD COLUMN next_due_at TEXT")
-                self._db.execute(_DUE_INDEX)
-                self._db.execute("UPDATE escalation_meta SET value = '2' WHERE key = 'schema_version'")
+    @staticmethod
+    def _retry_locked(action: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                action()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(_OPEN_RETRY)
+
+    def _check_version(self, found: int | None) -> None:
+        if found == SCHEMA_VERSION:
+            return
+        if found is None:
+            raise StoreError(f"{self.path!r} has no escalation_fsm tables to read")
+        if found is not None and found < SCHEMA_VERSION and self.readonly:
+            raise StoreError(f"SQLite database {self.path!r} has schema version {found}; open it "
+                             f"once writable (or run escalation-fsm reindex) to upgrade it to "
+                             f"version {SCHEMA_VERSION} before reading it read-only")
+        raise StoreError(f"SQLite database {self.path!r} has schema version {found}; this release "
+                         f"reads version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")
+
+    def _migrate(self) -> bool:
+        """Bring an older schema up to this release's, one version at a time; whether it did."""
+        migrated = False
+        while (found := self._schema_version()) is not None and found in SQLITE_MIGRATIONS:
+            with self._transaction("BEGIN IMMEDIATE"):
+                if self._schema_version() == found:  # another process may have migrated meanwhile
+                    for statement in SQLITE_MIGRATIONS[found]:
+                        self._db.execute(statement)
+                    self._db.execute("UPDATE escalation_meta SET value = ? WHERE key = 'schema_version'",
+                                     (str(found + 1),))
+                    migrated = True
+        return migrated
 
     def _schema_version(self) -> int | None:
         exists = self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'escalation_meta'").fetchone()
         if exists is None:
             return None
-        row = self._db.execute(
-            "SELECT value FROM escalation_meta WHERE key = 'schema_version'").fetchone()
-        return None if row is None else int(row[0])
+        value = self._meta("schema_version")
+        return None if value is None else int(value)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _meta_policy(self) -> str | None:
+        with self._lock, self._errors("read"):
+            return self._meta(POLICY_KEY)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -173,76 +204,87 @@ class SQLiteStore(StoreBase):
 
     # -- primitives -------------------------------------------------------------------------------
 
-    def _insert(self, ticket: Ticket, updated_at: datetime) -> None:
-        due = _due_text(self._next_due_at(ticket))
+    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+                due: datetime | None) -> None:
         with self._lock, self._errors("create", ticket.id), self._transaction("BEGIN IMMEDIATE") as db:
             if db.execute("SELECT 1 FROM escalation_tickets WHERE id = ?", (ticket.id,)).fetchone():
                 raise TicketExists(ticket.id)
             db.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "document, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "clocks, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                 utc_text(updated_at), encode_document(ticket), due),
+                 utc_text(updated_at), clocks.to_json(), _due_text(due)),
             )
+            db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document) "
+                       "VALUES (?, ?, ?)", (ticket.id, ticket.version, encode_document(ticket)))
             db.executemany(
                 "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) VALUES (?, ?, ?, ?, ?)",
                 [(ticket.id, r.seq, utc_text(r.at), r.trigger, encode_record(r)) for r in ticket.history],
             )
 
-    def _load(self, ticket_id: str) -> Ticket:
+    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
         seen = self._seen(ticket_id)
         # One read transaction: the ticket row and its history come from the same snapshot.
         with self._lock, self._errors("read", ticket_id), self._transaction() as db:
-            row = db.execute("SELECT id, stage, version, document FROM escalation_tickets WHERE id = ?",
-                             (ticket_id,)).fetchone()
+            row = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
+                             "WHERE t.id = ?", (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
-            known = None if seen is None or seen[0].version > row[2] else seen[0]
-            if seen is not None and (seen[0].version, seen[1]) == (row[2], row[3]):
-                return seen[0]  # unchanged since this store last read or wrote it
-            records = [r for (r,) in db.execute(
-                "SELECT record FROM escalation_history WHERE ticket_id = ? AND seq > ? ORDER BY seq",
-                (ticket_id, 0 if known is None else known.version))]
-        ticket = decode(ticket_id, row[1:], records, () if known is None else known.history)
-        return self._remember(ticket, row[3])
+            # The remembered ticket is a prefix of the stored one unless the row went back in time
+            # or its document changed under us: then read it all again (and let decoding judge).
+            known = None if seen is None or seen.ticket.version > row[2] or \
+                seen.document != row[3] else seen
+            if known is not None and known.ticket.version == row[2]:
+                return known.ticket, known.clocks  # unchanged since this store last saw it
+            history = db.execute(
+                "SELECT record, changes FROM escalation_history WHERE ticket_id = ? AND seq > ? "
+                "ORDER BY seq", (ticket_id, 0 if known is None else known.ticket.version)).fetchall()
+        ticket = decode(ticket_id, (row[1], row[2], row[3], row[4]), history,
+                        None if known is None else known.ticket)
+        # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
+        clocks = self._fold(ticket)[0] if row[5] is None else decode_clocks(ticket_id, row[5])
+        self._remember(ticket, clocks, row[3])
+        return ticket, clocks
 
-    def _swap(self, expected_version: int, new: Ticket, updated_at: datetime) -> bool:
+    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
+              due_moved: bool) -> bool:
         record = new.history[-1]
-        document = encode_document(new)
-        due = _due_text(self._next_due_at(new))  # computed before the write lock is taken
+        encoded, state, changes = encode_record(record), clocks.to_json(), encode_changes(current, new)
+        at = utc_text(record.at)
+        columns = changed_columns(current, new)
+        values = [getattr(new, name) for name in columns]
+        if due_moved:
+            columns, values = (*columns, "next_due_at"), [*values, _due_text(due)]
         with self._lock, self._errors("write", new.id), self._transaction("BEGIN IMMEDIATE") as db:
-            swapped = db.execute(
-                "UPDATE escalation_tickets SET stage = ?, category = ?, tier = ?, version = ?, "
-                "updated_at = ?, document = ?, next_due_at = ? WHERE id = ? AND version = ?",
-                (new.stage, new.category, new.tier, new.version, utc_text(updated_at), document,
-                 due, new.id, expected_version),
-            ).rowcount
+            swapped = db.execute(_update_sql(columns), (new.version, at, state, *values, new.id,
+                                                        current.version)).rowcount
             if swapped != 1:
                 return False  # another writer moved the version on: nothing was changed
-            self._append(db, new.id, record)
-        self._remember(new, document)
+            self._append(db, new.id, record, at, encoded, changes)
         return True
 
-    def _append(self, db: sqlite3.Connection, ticket_id: str, record: AuditRecord) -> None:
-        """Insert one history row (inside the caller's transaction)."""
-        db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) "
-                   "VALUES (?, ?, ?, ?, ?)",
-                   (ticket_id, record.seq, utc_text(record.at), record.trigger, encode_record(record)))
+    @staticmethod
+    def _append(db: sqlite3.Connection, ticket_id: str, record: AuditRecord, at: str, encoded: str,  # noqa: PLR0917
+                changes: str | None) -> None:
+        """Insert one history row with its patch (inside the caller's transaction)."""
+        db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (ticket_id, record.seq, at, record.trigger, encoded,
+                                                 changes))
 
     def _many(self, sql: str, params: Sequence[Any]) -> list[Ticket]:
         """Tickets selected by ``sql`` (columns as ``_TICKET_COLUMNS``) with their histories."""
         with self._lock, self._errors("read"), self._transaction() as db:
             rows = db.execute(sql, params).fetchall()
-            histories: dict[str, list[str]] = {row[0]: [] for row in rows}
+            histories: dict[str, list[tuple[Any, Any]]] = {row[0]: [] for row in rows}
             ids = list(histories)
             for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
                 chunk = ids[start:start + 500]
                 marks = ", ".join("?" * len(chunk))
-                for ticket_id, record in db.execute(
-                        f"SELECT ticket_id, record FROM escalation_history "  # noqa: S608 (only '?' marks)
+                for ticket_id, record, changes in db.execute(
+                        f"SELECT ticket_id, record, changes FROM escalation_history "  # noqa: S608
                         f"WHERE ticket_id IN ({marks}) ORDER BY ticket_id, seq", chunk):
-                    histories[ticket_id].append(record)
-        return [decode(row[0], row[1:], histories[row[0]]) for row in rows]
+                    histories[ticket_id].append((record, changes))
+        return [decode(row[0], (row[1], row[2], row[3], row[4]), histories[row[0]]) for row in rows]
 
     def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
         clauses, params = ["1 = 1"], []
@@ -251,23 +293,23 @@ class SQLiteStore(StoreBase):
                                   ("updated_at", "<", where.updated_before),
                                   ("updated_at", ">=", where.updated_since)):
             if value is not None:
-                clauses.append(f"{column} {op} ?")
+                clauses.append(f"t.{column} {op} ?")
                 params.append(utc_text(value) if isinstance(value, datetime) else value)
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608 (fixed column names)
-               f"WHERE {' AND '.join(clauses)} ORDER BY updated_at, id")
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               f"WHERE {' AND '.join(clauses)} ORDER BY t.updated_at, t.id")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return self._many(sql, params)
 
     def _page(self, after: str | None, size: int) -> list[Ticket]:
-        return self._many(f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608
-                          "WHERE id > ? ORDER BY id LIMIT ?", ("" if after is None else after, size))
+        return self._many(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
+                          "WHERE t.id > ? ORDER BY t.id LIMIT ?", ("" if after is None else after, size))
 
     def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
         # Served by the partial index escalation_tickets_due (tests check the query plan).
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM escalation_tickets "  # noqa: S608 (fixed column names)
-               "WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at, id")
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               "WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= ? ORDER BY t.next_due_at, t.id")
         params: list[Any] = [utc_text(by)]
         if limit is not None:
             sql += " LIMIT ?"
@@ -275,23 +317,41 @@ class SQLiteStore(StoreBase):
         return self._many(sql, params)
 
     def _reindex(self) -> int:
-        """Recompute every ticket's next deadline in one write transaction (readers go on)."""
+        """Fold every ticket's clocks again in one write transaction (readers go on)."""
+        index, policy = self._index_meta()
         with self._lock, self._errors("re-index"), self._transaction("BEGIN IMMEDIATE") as db:
-            rows = db.execute("SELECT id, stage, version, document FROM escalation_tickets").fetchall()
-            histories: dict[str, list[str]] = {row[0]: [] for row in rows}
-            for ticket_id, record in db.execute(
-                    "SELECT ticket_id, record FROM escalation_history ORDER BY ticket_id, seq"):
-                histories[ticket_id].append(record)
+            rows = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS}").fetchall()  # noqa: S608
+            histories: dict[str, list[tuple[Any, Any]]] = {row[0]: [] for row in rows}
+            for ticket_id, record, changes in db.execute(
+                    "SELECT ticket_id, record, changes FROM escalation_history ORDER BY ticket_id, seq"):
+                histories[ticket_id].append((record, changes))
             for row in rows:
                 try:
-                    due = _due_text(self._next_due_at(decode(row[0], row[1:], histories[row[0]])))
+                    clocks, due = self._fold(decode(row[0], (row[1], row[2], row[3], row[4]),
+                                                    histories[row[0]]))
+                    state: str | None = clocks.to_json()
                 except CorruptTicket:
-                    due = None  # unreadable anyway: get() reports it; it is never listed as due
-                db.execute("UPDATE escalation_tickets SET next_due_at = ? WHERE id = ?", (due, row[0]))
-            db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)",
-                       (SLA_POLICY_KEY, self.machine.sla.fingerprint))
+                    # Unreadable anyway: get() reports it; it is never listed as due.
+                    state, due = None, None
+                db.execute("UPDATE escalation_tickets SET clocks = ?, next_due_at = ? WHERE id = ?",
+                           (state, _due_text(due), row[0]))
+            for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
+                db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)", (key, value))
         return len(rows)
 
 
 def _due_text(when: datetime | None) -> str | None:
     return None if when is None else utc_text(when)
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The compare-and-swap setting version, update time, clocks and ``columns`` (fixed names)."""
+    sql = _UPDATES.get(columns)
+    if sql is None:
+        sets = "".join(f", {name} = ?" for name in columns)
+        sql = _UPDATES[columns] = (f"UPDATE escalation_tickets SET version = ?, updated_at = ?, "  # noqa: S608
+                                   f"clocks = ?{sets} WHERE id = ? AND version = ?")
+    return sql

@@ -22,7 +22,7 @@ from ..machine import EscalationMachine
 from ..models import Actor, Category, Ticket
 from ..payloads import NoPayload
 from ..policy import EscalationPolicy, GuardContext
-from ..spec import MachineSpec, TransitionSpec
+from ..spec import MachineSpec, TransitionSpec, evaluate_guards
 from ._examples import _EXAMPLE_TIME, example_payloads
 
 __all__ = ["CoverPath", "TriggerStep", "actor_for", "example_ticket", "stage_cover", "transition_cover"]
@@ -87,16 +87,20 @@ class CoverPath:
 
 
 def _signature(machine: EscalationMachine, ticket: Ticket) -> tuple[object, ...]:
-    """The stage and every payload-free guard's answer: what decides which triggers may fire."""
+    """The stage, the tier and the payload-free guards' answers: what decides what may fire.
+
+    Every payload-free guard of the spec is asked, not only those of the current stage, since two
+    tickets that differ in a guard of a later stage lead to different futures.
+    """
     ctx = GuardContext(ticket=ticket, actor=actor_for("system"), payload=NoPayload(),
                        policy=machine.policy, now=_EXAMPLE_TIME)
-    answers: list[object] = [ticket.stage]
+    answers: list[object] = [ticket.stage, ticket.tier]
     for guard in machine.spec.guards:
         if guard.uses_payload:
             continue
         try:
-            answers.append(guard.check(ctx).ok)
-        except Exception:  # noqa: BLE001 (a guard written for another stage may not apply here)
+            answers.append(evaluate_guards((guard,), ctx).ok)
+        except Exception:  # noqa: BLE001 (a host guard written for another stage may not apply here)
             answers.append(None)
     return tuple(answers)
 

@@ -34,11 +34,17 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pydantic import ValidationError
 
 from ..clock import ManualClock
-from ..errors import HookFailed, InvalidTransition, PermissionDenied, TransitionRefused
+from ..errors import (
+    HookFailed,
+    InvalidTransition,
+    InvariantViolated,
+    PermissionDenied,
+    TransitionRefused,
+)
 from ..machine import EscalationMachine
 from ..models import Actor, AuditRecord, Ticket
 from ..policy import EscalationPolicy, GuardContext
-from ..spec import MachineSpec
+from ..spec import MachineSpec, evaluate_guards
 from ._cover import actor_for
 from .strategies import (
     UNKNOWN_ROLE,
@@ -62,14 +68,6 @@ __all__ = [
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _CHOICE = st.integers(0, 2519)
-
-
-class InvariantViolated(AssertionError):
-    """A guarantee of the procedure was broken. The message says which, on which ticket.
-
-    An ``AssertionError`` (a test failure, not a library error), so it lives here rather than in
-    :mod:`escalation_fsm.errors`.
-    """
 
 
 class StoreLike(Protocol):
@@ -379,11 +377,11 @@ class EscalationStateMachine(RuleBasedStateMachine):
         model = ref.trigger(attempt.trigger).payload.model_validate(attempt.payload)
         ctx = GuardContext(ticket=attempt.before, actor=actor, payload=model,
                            policy=self.machine.policy, now=record.at, trigger=attempt.trigger)
-        decisions = [(name, ref.guard(name).check(ctx)) for name in rule_.guards]
-        reasons = [f"{name}: {'; '.join(d.reasons) or ref.guard(name).requirement}"
-                   for name, d in decisions if not d.ok]
-        self._check(not reasons, lambda: f"{attempt}: committed although guard(s) of {ref.name!r} "
-                                         f"said no when it fired: " + " | ".join(reasons))
+        verdict = evaluate_guards((ref.guard(name) for name in rule_.guards), ctx)
+        self._check(verdict.ok, lambda: f"{attempt}: committed although guard(s) of {ref.name!r} "
+                                        f"said no when it fired: " + " | ".join(
+            f"{name}: {'; '.join(verdict.decisions[name].reasons) or ref.guard(name).requirement}"
+            for name in verdict.failed))
 
 
 @dataclass(frozen=True, slots=True)

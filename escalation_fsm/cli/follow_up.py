@@ -1,10 +1,11 @@
-"""The ``escalation-fsm follow-up`` sub-command: what is due or breached in a ticket database.
+"""``escalation-fsm follow-up``: what is due or breached in a ticket database (read-only).
 
-``escalation-fsm follow-up --db FILE [--now ISO-TIME] [--format table|json] [--policy FILE]``
-asks the store's deadline index for the tickets whose next deadline falls at or before ``--now``
-(default: the current time), recomputes their deadlines from their history, and lists every
-open clock that is due, with what is owed: a first response, a Tier 2 response, a customer
-update, a resolution, or the response promised with an ETA.
+``escalation-fsm follow-up (--db FILE | --dsn DSN) [--now ISO-TIME] [--format table|json]
+[--policy FILE] [--spec REF] [--limit N]`` asks the store's deadline index for the tickets whose
+next deadline falls at or before ``--now`` (default: the current time), computes their deadlines
+from their history under the store's recorded SLA policy, and lists every open clock that is due,
+with what is owed. It never writes: a ``--policy`` other than the one the index was built with is
+an error naming both (re-index with ``escalation-fsm reindex`` first).
 """
 
 from __future__ import annotations
@@ -13,18 +14,14 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..clock import SystemClock
-from ..errors import EscalationError
+from ..errors import UsageError
 from ..machine import EscalationMachine
 from ..models import Ticket
-from ..stores import SQLiteStore
-from .clocks import Deadline, deadlines
-from .policy import SLAPolicy, default_sla_policy
+from ..sla import Deadline
+from ._common import instant, open_store, read_policy, run, spec_of
 
 __all__ = ["FollowUp", "add_follow_up_command", "follow_ups", "render_json", "render_table"]
 
@@ -32,9 +29,9 @@ FollowUp = tuple[Ticket, Deadline]
 """One thing owed: the ticket and its due (or breached) clock."""
 
 
-def follow_ups(tickets: list[Ticket], policy: SLAPolicy, now: datetime) -> list[FollowUp]:
+def follow_ups(tickets: list[Ticket], machine: EscalationMachine, now: datetime) -> list[FollowUp]:
     """Every open, running clock of ``tickets`` due at or before ``now``, soonest first."""
-    found = [(ticket, d) for ticket in tickets for d in deadlines(ticket, policy, now=now)
+    found = [(ticket, d) for ticket in tickets for d in machine.deadlines(ticket, now=now)
              if d.due_by(now)]
     return sorted(found, key=lambda item: (item[1].due_at, item[0].id, item[1].clock.value))
 
@@ -79,34 +76,19 @@ def render_json(items: list[FollowUp], now: datetime) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _instant(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {text}Z or {text}+01:00")
-    return when
-
-
-def _run(args: argparse.Namespace) -> int:
-    name = "escalation-fsm follow-up"
-    if not Path(args.db).is_file():
-        sys.stderr.write(f"{name}: no database at {args.db!r}\n")
-        return 1
-    try:
-        policy = (default_sla_policy() if args.policy is None
-                  else SLAPolicy.model_validate_json(Path(args.policy).read_text(encoding="utf-8")))
-    except (OSError, ValidationError) as exc:
-        sys.stderr.write(f"{name}: cannot read the SLA policy {args.policy!r}: {exc}\n")
-        return 1
+def _follow_up(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise UsageError(f"--limit must not be negative, got {args.limit}")
     now = args.now if args.now is not None else SystemClock().now()
-    try:
-        with SQLiteStore(args.db, machine=EscalationMachine(sla=policy)) as store:
-            items = follow_ups(store.due(by=now, limit=args.limit), policy, now)
-    except EscalationError as exc:
-        sys.stderr.write(f"{name}: {exc}\n")
-        return 1
+    machine = None
+    if args.policy is not None or args.spec is not None:
+        with open_store(args.db, args.dsn, readonly=True) as probe:
+            recorded = probe.recorded_policy()
+        policy = recorded if args.policy is None else read_policy(args.policy)
+        # Opening with a machine checks its policy and trigger meaning against the index's.
+        machine = EscalationMachine(spec_of(args.spec), sla=policy)
+    with open_store(args.db, args.dsn, readonly=True, machine=machine) as store:
+        items = follow_ups(store.due(by=now, limit=args.limit), store.machine, now)
     render = render_json if args.format == "json" else render_table
     sys.stdout.write(render(items, now))
     return 0
@@ -116,12 +98,18 @@ def add_follow_up_command(commands: Any) -> argparse.ArgumentParser:
     """Register ``follow-up`` on the CLI's sub-parsers (``argparse._SubParsersAction``)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "follow-up", help="list due and breached SLA deadlines in a ticket database",
-        description="List the tickets whose SLA deadlines are due or breached, with what is owed.")
-    parser.add_argument("--db", required=True, metavar="FILE", help="the SQLite ticket database")
-    parser.add_argument("--now", type=_instant, metavar="TIME",
+        description="List the tickets whose SLA deadlines are due or breached, with what is owed. "
+                    "Read-only: it never writes to the database.")
+    parser.add_argument("--db", metavar="FILE", help="a SQLite ticket database")
+    parser.add_argument("--dsn", metavar="DSN", help="a PostgreSQL ticket database")
+    parser.add_argument("--now", type=instant, metavar="TIME",
                         help="ISO 8601 time with a zone (default: the current time)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument("--policy", metavar="FILE", help="an SLA policy as JSON (default: the shipped one)")
+    parser.add_argument("--policy", metavar="FILE",
+                        help="the SLA policy (JSON or TOML) the database must have been indexed "
+                             "with (default: the one recorded in it)")
+    parser.add_argument("--spec", metavar="REF",
+                        help="the procedure: default, logged or module:attribute (default: default)")
     parser.add_argument("--limit", type=int, metavar="N", help="look at no more than N tickets")
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=lambda args: run("follow-up", _follow_up, args))
     return parser

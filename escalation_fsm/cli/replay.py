@@ -1,4 +1,4 @@
-"""The ``escalation-fsm replay`` sub-command (registered by :func:`add_replay_command`)."""
+"""``escalation-fsm replay``: replay a helpdesk event log and write the escalation review report."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import SpecError
-from .engine import CaseResult
-from .errors import ReplayError
-from .render import FORMATS, render_report
-from .review import review
+from ..replay import FORMATS, CaseResult, render_report, review
+from ._common import run
 
 __all__ = ["ProgressBar", "add_replay_command"]
 
@@ -36,11 +33,11 @@ def add_replay_command(commands: Any) -> None:
     parser.add_argument("--cases", type=Path, metavar="FILE",
                         help="also write every case's result here, as JSON Lines")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=run_replay)
+    parser.set_defaults(handler=lambda args: run("replay", run_replay, args))
 
 
 def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> int:
-    """Run the sub-command; errors go to stderr with exit status 2 and no report is written."""
+    """Run the sub-command; an error leaves no report (and no cases file) written."""
     err = sys.stderr if stderr is None else stderr
     bar = None if args.quiet or not err.isatty() else ProgressBar(err)
     with ExitStack() as stack:
@@ -57,16 +54,12 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
         try:
             report = review(args.log, args.mapping, svg=args.fmt == "html",
                             progress=bar.update if bar else None, on_case=on_case)
-        except (ReplayError, SpecError) as exc:
+        finally:
             if bar:
                 bar.clear()
-            print(f"escalation-fsm replay: error: {exc}", file=err)
-            return 2
         if args.cases is not None:
             handle.close()
             partial.replace(args.cases)
-    if bar:
-        bar.clear()
     text = render_report(report, args.fmt)
     if args.output is None:
         sys.stdout.write(text)

@@ -1,0 +1,60 @@
+"""``escalation-fsm diagram``: draw a procedure as Mermaid, DOT, SVG or PNG.
+
+``escalation-fsm diagram [--format mermaid|dot|svg|png] [--spec REF] [-o FILE]`` prints (or
+writes) a diagram of the default procedure or of any spec :func:`~escalation_fsm.loader.load_spec`
+can load (``default``, ``logged`` or ``module:attribute``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..diagrams import FORMATS, render
+from ..procedure import default_spec
+from ._common import run, spec_of
+
+__all__ = ["add_diagram_command"]
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    spec = spec_of(args.spec) or default_spec()
+    output = render(spec, args.format, show_guards=args.guards, show_roles=args.roles,
+                    show_marks=args.marks, direction=args.direction)
+    data = output.encode("utf-8") if isinstance(output, str) else output
+    if args.output is not None:
+        Path(args.output).write_bytes(data)
+    elif isinstance(output, str):
+        sys.stdout.write(output)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def add_diagram_command(commands: Any) -> argparse.ArgumentParser:
+    """Register ``diagram`` on the CLI's sub-parsers (``argparse._SubParsersAction``)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "diagram",
+        help="draw the procedure as Mermaid, DOT, SVG or PNG",
+        description=(
+            "Draw a machine spec. Mermaid and DOT are text and need nothing else; svg and png "
+            "need the 'svg' extra (pip install 'escalation-fsm[svg]') and Graphviz's dot."
+        ),
+    )
+    parser.add_argument("--format", choices=FORMATS, default="mermaid",
+                        help="output format (default: mermaid)")
+    parser.add_argument("--spec", metavar="REF",
+                        help="the spec to draw: default, logged or module:attribute "
+                             "(default: the shipped procedure)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--guards", action="store_true", help="label transitions with guards")
+    parser.add_argument("--roles", action="store_true", help="label transitions with roles")
+    parser.add_argument("--marks", action="store_true",
+                        help="label transitions with what their triggers mean (escalates, ...)")
+    parser.add_argument("--direction", choices=("TB", "LR"), default="TB",
+                        help="top to bottom (default) or left to right")
+    parser.set_defaults(handler=lambda args: run("diagram", _diagram, args))
+    return parser

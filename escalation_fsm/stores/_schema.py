@@ -1,0 +1,155 @@
+"""The SQL stores' tables, and the steps that bring an older database up to this release's.
+
+Three tables hold a ticket: a small row that every save rewrites (the columns queries filter on,
+the version, the folded SLA clocks), its document as created (written once, never changed), and
+one history row per transition with the patch it made. The document is apart from the row
+because SQLite rewrites a whole row on every ``UPDATE``: a document kept in it would make a save
+cost more as the ticket grows.
+
+Migrations are keyed by the version they start from; a store applies them in order when it opens
+a database writable (never when read-only), each in its own transaction with the version bump.
+"""
+
+from __future__ import annotations
+
+__all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA"]
+
+# The SLA deadline index: only tickets with a running clock have an entry.
+_SQLITE_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
+                     "(next_due_at, id) WHERE next_due_at IS NOT NULL")
+
+_SQLITE_DOCUMENTS = (
+    """CREATE TABLE IF NOT EXISTS escalation_documents (
+        ticket_id TEXT PRIMARY KEY REFERENCES escalation_tickets (id),
+        base_version INTEGER NOT NULL CHECK (base_version >= 0),
+        document TEXT NOT NULL
+    )""",
+    # Documents, like the history, are written once: the database refuses to rewrite them.
+    """CREATE TRIGGER IF NOT EXISTS escalation_documents_no_update
+       BEFORE UPDATE ON escalation_documents
+       BEGIN SELECT RAISE(ABORT, 'escalation_documents is write-once'); END""",
+    """CREATE TRIGGER IF NOT EXISTS escalation_documents_no_delete
+       BEFORE DELETE ON escalation_documents
+       BEGIN SELECT RAISE(ABORT, 'escalation_documents is write-once'); END""",
+)
+
+SQLITE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS escalation_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS escalation_tickets (
+        id TEXT PRIMARY KEY,
+        stage TEXT NOT NULL,
+        category TEXT,
+        tier INTEGER NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 0),
+        updated_at TEXT NOT NULL,
+        next_due_at TEXT,
+        clocks TEXT
+    )""",
+    *_SQLITE_DOCUMENTS,
+    """CREATE TABLE IF NOT EXISTS escalation_history (
+        ticket_id TEXT NOT NULL REFERENCES escalation_tickets (id),
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        at TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        record TEXT NOT NULL,
+        changes TEXT,
+        PRIMARY KEY (ticket_id, seq)
+    ) WITHOUT ROWID""",
+    # Stage and category alone: an index on (stage, updated_at) would be rewritten by every save.
+    "CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage)",
+    "CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category)",
+    "CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at)",
+    _SQLITE_DUE_INDEX,
+    # The history is append-only: the database itself refuses to rewrite the audit trail.
+    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_update BEFORE UPDATE ON escalation_history
+       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_delete BEFORE DELETE ON escalation_history
+       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
+)
+
+SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the SLA deadline index (filled by the re-index that follows a migration).
+    1: ("ALTER TABLE escalation_tickets ADD COLUMN next_due_at TEXT", _SQLITE_DUE_INDEX),
+    # 2 -> 3: each row's document (the whole ticket as of its version) becomes the document as
+    # created at that version, in its own table; later records carry patches; the folded SLA
+    # clocks live in the row (computed by the re-index that follows). DROP COLUMN needs
+    # SQLite 3.35 (2021) or newer.
+    2: (*_SQLITE_DOCUMENTS,
+        "INSERT INTO escalation_documents (ticket_id, base_version, document) "
+        "SELECT id, version, document FROM escalation_tickets",
+        "ALTER TABLE escalation_tickets DROP COLUMN document",
+        "ALTER TABLE escalation_tickets ADD COLUMN clocks TEXT",
+        "ALTER TABLE escalation_history ADD COLUMN changes TEXT",
+        "DELETE FROM escalation_meta WHERE key = 'sla_policy'",  # the fingerprint of version 2
+        "DROP INDEX IF EXISTS escalation_tickets_stage",
+        "DROP INDEX IF EXISTS escalation_tickets_category",
+        "CREATE INDEX escalation_tickets_stage ON escalation_tickets (stage)",
+        "CREATE INDEX escalation_tickets_category ON escalation_tickets (category)"),
+}
+
+# Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
+# jsonb refuses), so a store can compare it with the text it wrote.
+_POSTGRES_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
+                       "(next_due_at, id) WHERE next_due_at IS NOT NULL;")
+
+_POSTGRES_DOCUMENTS = """
+CREATE TABLE IF NOT EXISTS escalation_documents (
+    ticket_id text COLLATE "C" PRIMARY KEY REFERENCES escalation_tickets (id),
+    base_version integer NOT NULL CHECK (base_version >= 0),
+    document json NOT NULL
+);
+CREATE OR REPLACE FUNCTION escalation_documents_write_once() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_documents is write-once'; END $$;
+DROP TRIGGER IF EXISTS escalation_documents_write_once ON escalation_documents;
+CREATE TRIGGER escalation_documents_write_once BEFORE UPDATE OR DELETE ON escalation_documents
+    FOR EACH ROW EXECUTE FUNCTION escalation_documents_write_once();
+"""
+
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS escalation_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS escalation_tickets (
+    id text COLLATE "C" PRIMARY KEY,  -- code-point order, as in SQLite and Python
+    stage text NOT NULL,
+    category text,
+    tier integer NOT NULL,
+    version integer NOT NULL CHECK (version >= 0),
+    updated_at timestamptz NOT NULL,
+    next_due_at timestamptz,
+    clocks json
+);
+""" + _POSTGRES_DOCUMENTS + """
+CREATE TABLE IF NOT EXISTS escalation_history (
+    ticket_id text COLLATE "C" NOT NULL REFERENCES escalation_tickets (id),
+    seq integer NOT NULL CHECK (seq >= 1),
+    at timestamptz NOT NULL,
+    trigger text NOT NULL,
+    record json NOT NULL,
+    changes json,
+    PRIMARY KEY (ticket_id, seq)
+);
+CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage);
+CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category);
+CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
+""" + _POSTGRES_DUE_INDEX + """
+CREATE OR REPLACE FUNCTION escalation_history_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_history is append-only'; END $$;
+DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history;
+CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalation_history
+    FOR EACH ROW EXECUTE FUNCTION escalation_history_append_only();
+"""
+
+POSTGRES_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
+        _POSTGRES_DUE_INDEX),
+    2: (_POSTGRES_DOCUMENTS,
+        "INSERT INTO escalation_documents (ticket_id, base_version, document) "
+        "SELECT id, version, document::json FROM escalation_tickets ON CONFLICT DO NOTHING",
+        "ALTER TABLE escalation_tickets DROP COLUMN IF EXISTS document",
+        "ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS clocks json",
+        "ALTER TABLE escalation_history ADD COLUMN IF NOT EXISTS changes json",
+        "DELETE FROM escalation_meta WHERE key = 'sla_policy'",
+        "DROP INDEX IF EXISTS escalation_tickets_stage",
+        "DROP INDEX IF EXISTS escalation_tickets_category",
+        "CREATE INDEX escalation_tickets_stage ON escalation_tickets (stage)",
+        "CREATE INDEX escalation_tickets_category ON escalation_tickets (category)"),
+}

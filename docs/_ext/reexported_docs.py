@@ -7,8 +7,9 @@ constant autodoc then falls back to the docstring of the value's type, and the p
 ``dict()``'s or ``int()``'s help. This extension looks the docstring up in the submodule that
 defines the constant instead, and shows none rather than the type's.
 
-It also drops the "Alias for field number N" that ``NamedTuple`` gives every field: the field
-keeps its name and type, and the class docstring says what it holds.
+It also drops the "Alias for field number N" that ``NamedTuple`` gives every field (the field
+keeps its name and type, and the class docstring says what it holds), and shows a class's public
+bases instead of private helpers such as ``_Frozen`` (a pydantic model shows ``BaseModel``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,23 @@ def _process(app: Sphinx, what: str, name: str, obj: Any, options: Any,  # noqa:
 _FIELD_ALIAS = "Alias for field number "
 
 
+def public_bases(bases: list[type]) -> list[type]:
+    """``bases`` with each private class (``_Name``) replaced by its own public bases."""
+    found: list[type] = []
+    for base in bases:
+        expanded = (public_bases(list(base.__bases__)) if base.__name__.startswith("_")
+                    else [base])
+        found += [item for item in expanded if item not in found]
+    return found
+
+
+def _bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list[type]) -> None:
+    del app, name, obj, options  # the event's signature (autodoc-process-bases) passes them all
+    bases[:] = public_bases(bases)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     """Sphinx entry point."""
     app.connect("autodoc-process-docstring", _process)
+    app.connect("autodoc-process-bases", _bases)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -110,7 +110,7 @@ def test_json_is_versioned_and_round_trips(helpdesk: ReviewReport) -> None:
     """The JSON output validates against the schema model and reads back equal."""
     text = render_report(helpdesk, "json")
     data = json.loads(text)
-    assert data["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.2"
     assert ReviewReport.model_validate_json(text) == helpdesk
     schema = report_json_schema()
     assert set(schema["required"]) >= {"overall", "transition_counts", "top_deviations"}  # type: ignore[call-overload]
@@ -334,7 +334,7 @@ def test_a_log_with_nothing_to_replay(tmp_path: Path) -> None:
                        encoding="utf-8")
     report = review(log, mapping)
     assert (report.rows, report.cases, report.overall.conformance_rate) == (1, 0, None)
-    assert "no cases to review" in render_report(report, "table")
+    assert "no tickets to review" in render_report(report, "table")
     for fmt in ("markdown", "json", "html"):
         assert render_report(report, fmt)  # type: ignore[arg-type]
 

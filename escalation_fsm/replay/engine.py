@@ -24,7 +24,13 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ..clock import ManualClock
-from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
+from ..errors import (
+    EscalationError,
+    InvalidTransition,
+    PermissionDenied,
+    ReplayError,
+    TransitionRefused,
+)
 from ..machine import EscalationMachine
 from ..marks import Mark
 from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Urgency, trusted
@@ -141,6 +147,9 @@ class Replayer:
         self.sla = sla
         self.spec = resolve_spec(mapping.spec) if spec is None else spec
         mapping.check_against(self.spec)
+        if sla is not None and sla.problems(self.spec):
+            raise ReplayError(f"the SLA policy does not fit spec {self.spec.name!r}: "
+                              f"{'; '.join(sla.problems(self.spec))}")
         self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
         projected, hidden = observable_projection(self.spec, mapping.guards_observable(self.spec),
                                                   roles_observable=self.roles_observable)

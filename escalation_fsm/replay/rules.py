@@ -83,7 +83,7 @@ class RowPlan:
         """Rules that fired on no row of anything replayed so far."""
         return tuple(rule.label for rule in self.rules if not self.fired[rule.label])
 
-    def steps(self, case: RawCase, role_of: Callable[[str | None], str] | None) -> list[Step]:  # noqa: C901, PLR0912
+    def steps(self, case: RawCase, role_of: Callable[[str | None], str] | None) -> list[Step]:
         """The steps one case's rows yield, in replay order."""
         changes_only = self.mapping.columns.activity_changes_only
         activities, ignored, rules = self._activities, self._ignored, self.rules
@@ -127,7 +127,7 @@ class RowPlan:
             steps += [(index, r.choices, role) for r in hits if r.position == "after"]
         return steps
 
-    def _hit(self, rule: _Compiled, position: int, raw: str | None,
+    def _hit(self, rule: _Compiled, position: int, raw: str | None,  # noqa: PLR0911
              previous: list[float | str | None], line: int) -> bool:
         if rule.op == "equals":
             return raw == rule.value

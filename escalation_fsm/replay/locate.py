@@ -30,6 +30,8 @@ def _find(lines: list[str], loc: tuple[str | int, ...]) -> int | None:
     start, end, found = 0, len(lines), None
     headers = [(i, m.group(1), m.group(2)) for i, line in enumerate(lines)
                if (m := _HEADER.match(line))]
+    if rest and any(name == f"{section}.{rest[0]}" for _, _, name in headers):
+        section, rest = f"{section}.{rest[0]}", rest[1:]  # a sub-table: [values.level]
     matching = [i for i, _, name in headers if name == section]
     if matching:
         index = rest[0] if rest and isinstance(rest[0], int) else 0

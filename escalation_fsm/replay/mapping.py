@@ -27,7 +27,7 @@ from .locate import locate
 from .specs import observable_guards
 
 __all__ = ["ACTIVITY", "Columns", "Condition", "LogMapping", "Rule", "Sequence", "load_mapping",
-           "parse_mapping", "shipped_mapping", "shipped_mappings"]
+           "parse_mapping", "sample_log", "shipped_mapping", "shipped_mappings"]
 
 TriggerChoice = str | list[str]
 """One trigger (a name or a mark), or ordered alternatives: the first one the spec defines from
@@ -97,7 +97,8 @@ class Rule(_Model):
     """Without ``order``: ``instead`` of the activity's trigger, or fired ``before`` / ``after`` it."""
     drop_activity: bool | tuple[str, ...] | None = None
     """When the rule fires, the row's activity fires nothing: ``true``, or only for these
-    activities. Default: true for ``position = "instead"``, false otherwise."""
+    activities. Default: true for ``position = "instead"`` (false when the mapping has ``order``,
+    where ``position`` is not used)."""
 
     @property
     def label(self) -> str:
@@ -382,3 +383,18 @@ def shipped_mapping(name: str) -> LogMapping:
                                                f"{', '.join(shipped_mappings())}"])
     text = resources.files(__package__).joinpath("mappings", f"{name}.toml").read_text("utf-8")
     return parse_mapping(text, source=f"shipped:{name}")
+
+
+_SAMPLES = {"helpdesk": "helpdesk_sample.csv", "servicenow": "servicenow_sample.csv.zip"}
+
+
+def sample_log(name: str) -> Path:
+    """A small sample of a real log shipped with the package, for the shipped mapping ``name``.
+
+    ``helpdesk`` (32 cases of the Helpdesk log, CSV) or ``servicenow`` (30 incidents of the
+    ServiceNow incident log, CSV in a zip); see ``samples/README.md`` for their origin.
+    """
+    if name not in _SAMPLES:
+        raise MappingError(f"sample:{name}", [f"no sample log {name!r}; samples: "
+                                              f"{', '.join(sorted(_SAMPLES))}"])
+    return Path(str(resources.files(__package__).joinpath("samples", _SAMPLES[name])))

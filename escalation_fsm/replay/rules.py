@@ -110,7 +110,8 @@ class RowPlan:
             if not hits:
                 steps += [(index, choices, role) for choices in main]
                 continue
-            dropped = any(rule.rule.drops(activity) for rule in hits)
+            dropped = any(rule.rule.drops(activity) if self._order is None
+                          else _drops_in_order(rule.rule, activity) for rule in hits)
             own = () if dropped else main
             if self._order is not None:
                 for name in self._order:
@@ -196,3 +197,11 @@ class RowPlan:
                                f"case {case.case_id}: {raw!r} (counted as normal)")
             return raw, Urgency.NORMAL
         return raw, urgency
+
+
+def _drops_in_order(rule: Rule, activity: str) -> bool:
+    """With an explicit ``order`` only ``drop_activity`` drops the activity (no ``position``)."""
+    drop = rule.drop_activity
+    if drop is None:
+        return False
+    return drop if isinstance(drop, bool) else activity in drop

@@ -144,6 +144,11 @@ def test_html_is_one_offline_file(servicenow: ReviewReport) -> None:
     assert_offline(page)
     assert "By priority" in page
     assert "escalation_fsm.diagrams is not available" in page
+    # Two inline SVG charts, written by the report itself (no script, no network).
+    assert page.count("<svg") == 2
+    assert "Conformance and escalation rate by month" in page
+    assert "Time to resolution of resolved tickets" in page
+    assert page.index("In short") < page.index("At a glance") < page.index("Problems found")
 
 
 def test_percentile() -> None:

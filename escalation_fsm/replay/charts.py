@@ -12,7 +12,7 @@ from .schema import Breakdown, HistogramBin
 
 __all__ = ["histogram_chart", "rate_chart"]
 
-_W, _H = 640, 220
+_W, _H = 760, 220
 _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 16, 16, 44
 _STYLE = 'font-family="system-ui,sans-serif" font-size="11" fill="#1d2330"'
 
@@ -40,7 +40,7 @@ def rate_chart(months: list[Breakdown]) -> str | None:
                     f'text-anchor="end" {_STYLE}>{tick:.0%}</text>')
     every = max(1, len(months) // 8)
     for index, month in enumerate(months):
-        if index % every == 0 or index == len(months) - 1:
+        if index % every == 0:
             body.append(f'<text x="{_LEFT + index * step:.1f}" y="{_H - _BOTTOM + 16}" '
                         f'text-anchor="middle" {_STYLE}>{escape(month.key)}</text>')
     series = (("conformance", "#2563eb", "", [m.kpis.conformance_rate for m in months]),

@@ -267,7 +267,10 @@ def _html(r: ReviewReport, sections: list[_Section]) -> str:
         if number == 1 and charts:
             # Inline SVG written here: no script, no external file, readable offline.
             out.append("<h2>At a glance</h2>")
-            out += [f'<div class="chart">{chart}</div>' for chart in charts]
+            for chart in charts:
+                caption = chart.split("<title>")[1].split("</title>")[0]  # already escaped
+                out.append(f'<figure class="chart">{chart}<figcaption>{caption}</figcaption>'
+                           f"</figure>")
         out.append(f"<h2>{e(section.title)}</h2>")
         out += [f'<p class="note">{e(note)}</p>' for note in section.notes]
         if not section.headers:

@@ -136,6 +136,7 @@ class StoreBase(ABC):
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self._machine = machine
+        self._recorded_index: str | None = None
         self._clock = clock
         self.max_attempts = max_attempts
         self.readonly = readonly
@@ -149,8 +150,15 @@ class StoreBase(ABC):
     def machine(self) -> EscalationMachine:
         """The machine triggers are fired through (built on first use when none was given)."""
         if self._machine is None:
-            recorded = self.recorded_policy()
-            self._machine = EscalationMachine(sla=recorded)
+            machine = EscalationMachine(sla=self.recorded_policy())
+            # The recorded policy, but the default procedure's marks: if the index was built for
+            # a spec whose triggers mean something else, folding with these would be wrong.
+            current = index_key(machine.sla, machine.spec)
+            if self._recorded_index is not None and current != self._recorded_index:
+                raise SLAPolicyMismatch(where=f"{self._where()} (opened without a machine, so with "
+                                              f"the default procedure)",
+                                        recorded=self._recorded_index, current=current)
+            self._machine = machine
         return self._machine
 
     @property
@@ -173,6 +181,7 @@ class StoreBase(ABC):
         Called by subclasses when opening. A store opened without a machine adopts the recorded
         policy; one opened with a machine must match it.
         """
+        self._recorded_index = recorded
         if recorded is None:
             return True
         if self._machine is not None:
@@ -226,9 +235,9 @@ class StoreBase(ABC):
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
         """
+        trigger = str(trigger)
         if self.readonly:
             self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
-        trigger = str(trigger)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,

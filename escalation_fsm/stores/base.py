@@ -106,7 +106,8 @@ class Known:
     clocks: ClockState
     document: str | None = None
     due: datetime | None = None
-    """The ticket's indexed next deadline, as stored."""
+    """The ticket's indexed next deadline, as stored (when ``due_known``)."""
+    due_known: bool = False
 
 
 @dataclass(slots=True)
@@ -215,7 +216,7 @@ class StoreBase(ABC):
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
         due = self._due_of(ticket, clocks)
         self._insert(ticket, updated_at, clocks, due)
-        self._remember(ticket, clocks, due=due)
+        self._remember(ticket, clocks, due=due, due_known=True)
         return ticket
 
     def get(self, ticket_id: str) -> Ticket:
@@ -247,7 +248,8 @@ class StoreBase(ABC):
             current, clocks = self._read(ticket_id)
             old_due = self._due_of(current, clocks)
         else:
-            current, clocks, old_due = seen.ticket, seen.clocks, seen.due
+            current, clocks = seen.ticket, seen.clocks
+            old_due = seen.due if seen.due_known else self._due_of(current, clocks)
         for attempt in range(1, self.max_attempts + 1):
             result = machine.transition(current, trigger, actor=actor, **payload)
             new = result.ticket
@@ -255,7 +257,7 @@ class StoreBase(ABC):
             due = self._due_of(new, after)
             if self._swap(current, new, after, due, due != old_due):
                 self.stats.commits += 1
-                self._remember(new, after, due=due)
+                self._remember(new, after, due=due, due_known=True)
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
@@ -386,18 +388,17 @@ class StoreBase(ABC):
             return self._known.get(ticket_id)
 
     def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                   due: datetime | None = None) -> None:
+                   due: datetime | None = None, due_known: bool = False) -> None:
         """Remember ``ticket`` and its clock state (and document text, when read) for next time.
 
         A save does not change the stored document, so without ``document`` the one remembered
-        for the ticket is kept. ``due`` is its indexed deadline (derived when not given).
+        for the ticket is kept. ``due`` is its indexed deadline, when the caller knows it (a read
+        does not compute it: reading needs no machine); ``due_known`` says it is given.
         """
-        if due is None:
-            due = self._due_of(ticket, clocks)
         with self._known_lock:
             if document is None and (old := self._known.get(ticket.id)) is not None:
                 document = old.document
-            self._known[ticket.id] = Known(ticket, clocks, document, due)
+            self._known[ticket.id] = Known(ticket, clocks, document, due, due_known)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)

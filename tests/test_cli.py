@@ -21,7 +21,7 @@ def test_demo_runs_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert "REFUSED escalate by a-17 (agent): TransitionRefused" in out
     assert "- no resolution step is recorded: record_step what was tried first" in out
     assert "- the Tier 2 summary is empty: pass summary= describing the issue" in out
-    assert "allowed now: record_step, resolve" in out
+    assert "allowed now: record_interaction, record_step, resolve" in out
 
 
 def test_demo_final_tickets() -> None:

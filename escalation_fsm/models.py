@@ -6,13 +6,15 @@ transition and never mutates the one it was given.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -25,15 +27,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "EARLIEST",
+    "IMPORT_TRIGGER",
+    "LATEST",
+    "MAX_NAME_LENGTH",
+    "MAX_TEXT_LENGTH",
     "Actor",
     "Assessment",
     "AuditRecord",
     "Category",
     "Escalation",
-    "FrozenDict",
     "Feedback",
+    "FrozenDict",
     "FollowUp",
     "Level",
     "Notification",
@@ -51,8 +59,52 @@ __all__ = [
     "validate_fields",
 ]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-"""A non-empty identifier-like string (ticket ids, actor ids)."""
+def _text_limit() -> int:
+    raw = os.environ.get("ESCALATION_FSM_MAX_TEXT", "100000")
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(f"ESCALATION_FSM_MAX_TEXT must be a positive whole number of characters, "
+                         f"got {raw!r}")
+    return limit
+
+
+MAX_TEXT_LENGTH = _text_limit()
+"""The longest text (in characters) any ticket, audit record or payload may hold: 100,000 unless
+the environment variable ``ESCALATION_FSM_MAX_TEXT`` says otherwise when the package is imported.
+Every process sharing a store should use the same limit (a longer text does not validate)."""
+
+MAX_NAME_LENGTH = 200
+"""The longest ticket, customer or actor id, and role name (in characters)."""
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+"""The earliest time a ticket may hold (opened, stamped in its history)."""
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""The first time past the supported range: SLA deadlines are computed years beyond a ticket's
+times, and Python's datetimes end with the year 9999."""
+
+IMPORT_TRIGGER = "@import"
+"""The trigger of the audit record that brings a ticket into the procedure mid-way
+(:func:`~escalation_fsm.integrity.import_ticket`). No spec
+can define it: spec names are lower-case identifiers."""
+
+def _no_control_characters(value: str) -> str:
+    for character in value:
+        if character < " " or character == "\x7f":
+            raise ValueError(f"an id may not contain control characters (found U+{ord(character):04X})")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                        max_length=MAX_NAME_LENGTH),
+                 AfterValidator(_no_control_characters)]
+"""A non-empty identifier-like string (ticket ids, actor ids): valid text of at most
+:data:`MAX_NAME_LENGTH` characters, without control characters."""
+
+Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
+"""A timezone-aware time within the supported range (:data:`EARLIEST` to :data:`LATEST`)."""
 
 
 class Stage(StrEnum):
@@ -130,7 +182,7 @@ _URGENCY_RANK = {level: rank for rank, level in enumerate(Urgency)}
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_TEXT_LENGTH)
 
 
 class Actor(_Frozen):
@@ -152,7 +204,7 @@ class Step(_Frozen):
     """A resolution step taken or a knowledge-base resource used."""
 
     text: str
-    at: AwareDatetime
+    at: Instant
     by: str
 
 
@@ -160,7 +212,7 @@ class Notification(_Frozen):
     """What the customer was told about the escalation, with the estimated response time if known."""
 
     message: str
-    at: AwareDatetime
+    at: Instant
     by: str
     eta: timedelta | None = None
 
@@ -175,7 +227,7 @@ class FollowUp(_Frozen):
 
     update: str
     customer_message: str
-    at: AwareDatetime
+    at: Instant
     by: str
 
 
@@ -186,7 +238,7 @@ class Escalation(_Frozen):
     assessment: Assessment
     reasons: tuple[str, ...]
     steps_taken: tuple[Step, ...]
-    at: AwareDatetime
+    at: Instant
     by: str
     notifications: tuple[Notification, ...] = ()
     follow_ups: tuple[FollowUp, ...] = ()
@@ -197,7 +249,7 @@ class Feedback(_Frozen):
 
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: str | None = None
-    at: AwareDatetime
+    at: Instant
 
 
 class FrozenDict(dict[str, Any]):
@@ -231,6 +283,51 @@ def freeze_json(value: Any) -> Any:
     return value
 
 
+MAX_JSON_DEPTH = 32
+"""How deeply a payload's JSON data may nest (objects and arrays within each other)."""
+
+
+def nested_json(payload: BaseModel) -> Any:
+    """The JSON dump of a validated payload, made read-only.
+
+    A pydantic ``ValidationError`` if it cannot be dumped as JSON or nests deeper than
+    :data:`MAX_JSON_DEPTH` (stores and reports read it back).
+    """
+    try:
+        dumped = payload.model_dump(mode="json")
+    except (RecursionError, ValueError) as exc:
+        raise _payload_error(payload, "json_unserializable", "the payload cannot be written as "
+                             "JSON: {reason}", {"reason": str(exc)}) from exc
+    if _depth(dumped, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise _payload_error(payload, "json_too_deep", "the payload nests objects and arrays more "
+                             "than {limit} levels deep", {"limit": MAX_JSON_DEPTH})
+    return freeze_json(dumped)
+
+
+def _payload_error(payload: BaseModel, kind: str, template: str,
+                   context: dict[str, Any]) -> ValidationError:
+    return ValidationError.from_exception_data(type(payload).__name__, [
+        {"type": PydanticCustomError(kind, template, context), "loc": (), "input": "..."}])
+
+
+def _depth(value: Any, budget: int) -> int:
+    """How deeply ``value`` nests (counting stops past ``budget``)."""
+    if budget < 0 or not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, budget - 1) for item in items), default=0)
+
+
+def validation_reasons(exc: ValidationError) -> tuple[str, ...]:
+    """One short line per error of ``exc``: where (shortened when deep) and what is wrong."""
+    reasons = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        where = ".".join(loc if len(loc) <= 6 else [*loc[:3], "...", *loc[-2:]])
+        reasons.append(f"{where or 'payload'}: {error['msg']}")
+    return tuple(reasons)
+
+
 def thaw_json(value: Any) -> Any:
     """The plain JSON data (dicts and lists) of a frozen value."""
     if isinstance(value, dict):
@@ -244,7 +341,7 @@ class AuditRecord(_Frozen):
     """One committed transition. ``payload`` is the validated payload as read-only JSON data."""
 
     seq: Annotated[int, Field(ge=1)]
-    at: AwareDatetime
+    at: Instant
     actor_id: str
     actor_role: str
     trigger: str
@@ -269,7 +366,11 @@ class Ticket(_Frozen):
 
     ``stage`` is a plain string so that custom specs can add stages; the default stages are the
     :class:`Stage` members, which compare equal to their values. ``history`` holds one
-    :class:`AuditRecord` per committed transition and ``version`` always equals its length.
+    :class:`AuditRecord` per committed transition and ``version`` always equals its length; the
+    stage is the last record's destination (validation checks both, and that the records chain).
+    Without history a ticket is in its spec's initial stage, which the machine and the stores
+    check; :func:`~escalation_fsm.integrity.import_ticket`
+    brings one in mid-way.
     """
 
     id: Name
@@ -279,7 +380,7 @@ class Ticket(_Frozen):
     stage: str = Stage.IDENTIFIED.value
     tier: Annotated[int, Field(ge=1)] = 1
     priority: Urgency = Urgency.NORMAL
-    opened_at: AwareDatetime | None = None
+    opened_at: Instant | None = None
     """When the issue was identified (the ticket opened). SLA first-response and resolution clocks
     start here; without it they start at the first history record."""
     tags: tuple[str, ...] = ()
@@ -303,35 +404,43 @@ class Ticket(_Frozen):
 
 
 def check_history(ticket: Ticket) -> None:
-    """Raise ``ValueError`` unless ``version`` is the history's length and ``seq`` runs 1..n.
+    """Raise ``ValueError`` unless the ticket's history is a chain it is the end of.
 
-    What validating a :class:`Ticket` checks; for tickets assembled from trusted parts.
+    ``version`` is the history's length, ``seq`` runs 1..n, each record leaves the stage the one
+    before entered, an import record comes first if at all, and the ticket is in the stage the
+    last record entered. What validating a :class:`Ticket` checks (the rest needs the spec: see
+    :meth:`EscalationMachine.verify <escalation_fsm.EscalationMachine.verify>`).
     """
-    if ticket.version != len(ticket.history):
+    history = ticket.history
+    if ticket.version != len(history):
         raise ValueError(f"ticket {ticket.id}: version {ticket.version} does not match "
-                         f"its history length {len(ticket.history)}")
-    for expected, record in enumerate(ticket.history, start=1):
+                         f"its history length {len(history)}")
+    previous: AuditRecord | None = None
+    for expected, record in enumerate(history, start=1):
         if record.seq != expected:
             raise ValueError(
-                f"ticket {ticket.id}: history sequence numbers must be 1..{len(ticket.history)} "
+                f"ticket {ticket.id}: history sequence numbers must be 1..{len(history)} "
                 f"without gaps; found {record.seq} at position {expected}")
+        if previous is not None and record.source != previous.dest:
+            raise ValueError(
+                f"ticket {ticket.id}: history record {record.seq} leaves stage {record.source!r}, "
+                f"but record {previous.seq} entered {previous.dest!r}")
+        if record.trigger == IMPORT_TRIGGER and expected != 1:
+            raise ValueError(f"ticket {ticket.id}: history record {record.seq} is an import, "
+                             f"which only a ticket's first record can be")
+        previous = record
+    if previous is not None and ticket.stage != previous.dest:
+        raise ValueError(
+            f"ticket {ticket.id}: stage {ticket.stage!r} is not the stage its last history record "
+            f"({previous.seq}, {previous.trigger!r}) entered, {previous.dest!r}; the stage follows "
+            f"from the history")
 
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
 _set = object.__setattr__
-
-
-def _assemble(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
-    # callers pass every field already valid. Tests pin equality with validated construction.
-    new = object.__new__(cls)
-    _set(new, "__dict__", values)
-    _set(new, "__pydantic_fields_set__", fields_set)
-    _set(new, "__pydantic_extra__", None)
-    _set(new, "__pydantic_private__", None)
-    return new
+_new = object.__new__
 
 
 def evolve(model: _M, updates: dict[str, Any]) -> _M:
@@ -345,7 +454,12 @@ def evolve(model: _M, updates: dict[str, Any]) -> _M:
         fields_set = fields_set | updates.keys()
     # Sharing the set is safe: frozen models never change theirs, and pydantic's copies
     # (model_copy, copy, pickle) take their own.
-    return _assemble(type(model), {**model.__dict__, **updates}, fields_set)
+    new = _new(type(model))  # what model_construct does, minus its per-field loop (see trusted_from)
+    _set(new, "__dict__", {**model.__dict__, **updates})
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 _EVERY_FIELD: dict[type[BaseModel], set[str]] = {}
@@ -367,7 +481,15 @@ def trusted_from(cls: type[_M], values: dict[str, Any]) -> _M:
         fields_set = _EVERY_FIELD.setdefault(cls, set(cls.model_fields))
         if values.keys() != fields_set:
             fields_set = set(values)
-    return _assemble(cls, values, fields_set)
+    # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
+    # callers pass every field already valid. Tests pin equality with validated construction.
+    # Inlined rather than shared with evolve(): a call less on fire's hot path.
+    new = _new(cls)
+    _set(new, "__dict__", values)
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 @cache

@@ -27,33 +27,58 @@ in and indexes the next deadline, so no save walks the history. The index belong
 policy and trigger meaning, recorded in the store: opening it with another raises
 :class:`~escalation_fsm.errors.SLAPolicyMismatch`, and :meth:`StoreBase.reindex` is the explicit
 way to rebuild it. Reading (``get``, ``history``, ``query``, ``stream``, ``due``) needs no machine.
+
+A ticket is its history (``docs/integrity.md``): ``create`` refuses a ticket the machine's
+:meth:`~escalation_fsm.EscalationMachine.verify` finds fault with; every stored row carries a hash
+chained to the one before, checked on every read and by :meth:`StoreBase.verify`; an ``apply``
+with an ``idempotency_key`` is applied at most once however often it is retried, and one with
+``expected_version`` only to the version its caller read. Listings skip a row that does not
+decode and report it (``TicketList.skipped``), so one bad row never blocks the others.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from ..clock import Clock
-from ..errors import ConcurrentUpdate, SLAPolicyMismatch, StoreReadOnly
+from ..errors import (
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    InconsistentTicket,
+    InvalidArgument,
+    SLAPolicyMismatch,
+    StaleTicket,
+    StoreReadOnly,
+    TicketNotFound,
+)
 from ..machine import EscalationMachine
-from ..models import Actor, AuditRecord, Category, Ticket
+from ..models import EARLIEST, LATEST, Actor, AuditRecord, Category, Ticket, thaw_json
 from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
-from ..spec import MachineSpec
 from ..typing import TicketStore
+from ._args import MAX_BATCH, MAX_LIMIT, checked_count, checked_filters, checked_id, checked_time
+from ._chain import link
+from ._codec import StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
+from ._types import (
+    Known,
+    Listing,
+    StoreStats,
+    StoreVerification,
+    TicketFilter,
+    TicketList,
+    TicketStream,
+    index_key,
+)
+from ._verify import check_stored
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
-           "TicketStore", "index_key"]
+           "TicketStore", "Write", "index_key"]
 
 DEFAULT_MAX_ATTEMPTS = 10
 """Lost races tolerated by one ``apply`` before :class:`ConcurrentUpdate` reaches the caller."""
@@ -62,69 +87,35 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:
-    """What a deadline index depends on: the SLA policy and what the spec's triggers mean to it.
+class Write:
+    """What one ``apply`` saves: a history row, and the ticket row's clocks and deadline.
 
-    Equal across processes for an equal policy and equal clock meanings; trigger names, stage
-    names and descriptions do not enter it, only the policy's content and the marks.
-    """
-    meaning = sorted(meaning_of(spec).items())
-    digest = hashlib.sha256(json.dumps([policy.fingerprint, meaning]).encode("utf-8")).hexdigest()
-    return f"{policy.fingerprint}-{digest[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class TicketFilter:
-    """The filters of :meth:`TicketStore.query`, normalised to plain values (``None``: any)."""
-
-    stage: str | None = None
-    category: str | None = None
-    tier: int | None = None
-    updated_before: datetime | None = None
-    updated_since: datetime | None = None
-
-    def matches(self, ticket: Ticket, updated_at: datetime) -> bool:
-        """Whether ``ticket`` (last updated at ``updated_at``) passes every filter."""
-        return (
-            (self.stage is None or ticket.stage == self.stage)
-            and (self.category is None or ticket.category == self.category)
-            and (self.tier is None or ticket.tier == self.tier)
-            and (self.updated_before is None or updated_at < self.updated_before)
-            and (self.updated_since is None or updated_at >= self.updated_since)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What a store remembers of a ticket it read or wrote: the ticket, its clocks, its document.
-
-    ``document`` is the stored document's text as last read (SQL stores): a re-read whose row
-    still has this version and this document returns ``ticket`` without decoding anything.
+    The row is the record with its texts, key and chained hash; ``clocks`` and ``due`` are the
+    row's new SLA clock state and indexed deadline (``due_moved``: the deadline changed).
     """
 
-    ticket: Ticket
-    clocks: ClockState
-    document: str | None = None
-    due: datetime | None = None
-    """The ticket's indexed next deadline, as stored."""
+    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "text")
+
+    def __init__(self, record: AuditRecord, *, text: str, changes: str | None, key: str | None,
+                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+        self.record = record
+        self.text = text
+        self.changes = changes
+        self.key = key
+        self.hash = link(previous, text, changes, key)
+        self.clocks = clocks
+        self.due = due
+        self.due_moved = due_moved
 
 
-@dataclass(slots=True)
-class StoreStats:
-    """What one store object did since it was opened (per process, not per database)."""
-
-    commits: int = 0
-    """Transitions committed by ``apply``."""
-    conflicts: int = 0
-    """Compare-and-swaps lost to another writer (each one retried or reported)."""
-    gave_up: int = 0
-    """``apply`` calls that raised ``ConcurrentUpdate`` after ``max_attempts`` lost races."""
+class KeyTaken(Exception):
+    """A store's ``_swap`` found the idempotency key already used (and wrote nothing)."""
 
 
 class StoreBase(ABC):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
-    Subclasses provide the storage primitives (``_insert``, ``_read``, ``_swap``, ...).
+    Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).
     ``machine`` is what triggers are fired through; without one, a store reads, and applies
     triggers of the default procedure under the SLA policy recorded in the store. ``clock``
     stamps the last-update time of tickets created without history (default: the machine's).
@@ -133,8 +124,8 @@ class StoreBase(ABC):
 
     def __init__(self, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, readonly: bool = False) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if type(max_attempts) is not int or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a whole number of at least 1, got {max_attempts!r}")
         self._machine = machine
         self._clock = clock
         self.max_attempts = max_attempts
@@ -197,27 +188,51 @@ class StoreBase(ABC):
     def create(self, ticket: Ticket) -> Ticket:
         """Store a new ticket (with any history it already has) and return it.
 
-        Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken (nothing written).
+        The ticket is validated again (a ``model_construct``-ed one included) and checked against
+        its history under the store's spec: :class:`~escalation_fsm.errors.InconsistentTicket`
+        lists every problem (a ticket at a later stage without history, a record the spec does
+        not allow, ...). Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken.
+        Nothing is written in either case.
         """
         if self.readonly:
-            self._refuse(f"create ticket {ticket.id!r}")
+            self._refuse(f"create ticket {getattr(ticket, 'id', '?')!r}")
+        ticket = self._admit(ticket)
         machine = self.machine
         clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
         due = self._due_of(ticket, clocks)
-        self._insert(ticket, updated_at, clocks, due)
-        self._remember(ticket, clocks, due=due)
+        sealed = seal(ticket)
+        self._insert(ticket, sealed, updated_at, clocks, due)
+        self._remember(Known(ticket, clocks, sealed.document, due, sealed.head))
         return ticket
+
+    def _admit(self, ticket: Ticket) -> Ticket:
+        """``ticket`` validated from scratch and verified against the spec (``create``)."""
+        if not isinstance(ticket, Ticket):
+            raise InvalidArgument(name="ticket", value=type(ticket).__name__, allowed="a Ticket")
+        try:
+            data = ticket.model_dump(warnings=False)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(name="ticket", value=f"<{type(ticket).__name__}>",
+                                  allowed=f"a valid Ticket (this one cannot be read: {exc})") from exc
+        valid = Ticket.model_validate(data)
+        problems = self.machine.verify(valid)
+        if problems:
+            raise InconsistentTicket(ticket_id=valid.id, problems=[p.message for p in problems])
+        return valid
 
     def get(self, ticket_id: str) -> Ticket:
         """The current ticket with its full history.
 
         Raises :class:`~escalation_fsm.errors.TicketNotFound` for an unknown id and
-        :class:`~escalation_fsm.errors.CorruptTicket` for a row that does not decode.
+        :class:`~escalation_fsm.errors.CorruptTicket` for a row that does not decode or whose
+        hash chain is broken (``.seq``: the first history row that does not match).
         """
-        return self._read(ticket_id)[0]
+        return self._read(checked_id(ticket_id)).ticket
 
-    def apply(self, ticket_id: str, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
+    def apply(self, ticket_id: str, trigger: str, *, actor: Actor,
+              idempotency_key: str | None = None, expected_version: int | None = None,
+              **payload: Any) -> Ticket:
         """Fire ``trigger`` on the stored ticket as ``actor`` and save the result atomically.
 
         Returns the new ticket. The machine's errors (``InvalidTransition``, ``PermissionDenied``,
@@ -225,40 +240,101 @@ class StoreBase(ABC):
         with nothing written. A lost race is retried on a fresh read, up to ``max_attempts`` times
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
+
+        ``idempotency_key`` (unique per ticket, stored with the record) makes the call safe to
+        retry: if a record with this key is already committed, the ticket as that record left it
+        is returned and nothing is applied or run again
+        (:class:`~escalation_fsm.errors.IdempotencyConflict` if the key belongs to another call).
+        ``expected_version`` applies the trigger only to that version of the ticket (the one the
+        caller read); otherwise :class:`~escalation_fsm.errors.StaleTicket`, never retried.
         """
         if self.readonly:
             self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
+        ticket_id = checked_id(ticket_id)
+        key = None if idempotency_key is None else checked_id(idempotency_key, "idempotency_key")
+        if expected_version is not None:
+            checked_count(expected_version, "expected_version", low=0, high=MAX_LIMIT)
         trigger = str(trigger)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
         # so a stale copy costs one lost race, and a lone writer never reads before writing.
-        seen = self._seen(ticket_id)
-        if seen is None:
-            current, clocks = self._read(ticket_id)
-            old_due = self._due_of(current, clocks)
-        else:
-            current, clocks, old_due = seen.ticket, seen.clocks, seen.due
+        known = self._seen(ticket_id)
+        if known is None or (expected_version is not None
+                             and known.ticket.version != expected_version):
+            known = self._read(ticket_id)
         for attempt in range(1, self.max_attempts + 1):
+            if key is not None and (seq := self._find_key(ticket_id, key)) is not None:
+                return self._replay(ticket_id, key=key, seq=seq, trigger=trigger, actor=actor,
+                                    payload=payload)
+            current = known.ticket
+            if expected_version is not None and current.version != expected_version:
+                raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
+                                  expected_version=expected_version, found_version=current.version)
             result = machine.transition(current, trigger, actor=actor, **payload)
+            record = result.record
+            if not EARLIEST <= record.at < LATEST:
+                raise ValueError(f"the machine's clock returned {record.at.isoformat()}, outside the "
+                                 f"times a ticket may hold ({EARLIEST:%Y} to {LATEST:%Y})")
             new = result.ticket
-            after = clocks.after(result.record, machine.sla, meaning)
+            after = known.clocks.after(record, machine.sla, meaning)
             due = self._due_of(new, after)
-            if self._swap(current, new, after, due, due != old_due):
+            write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
+                          key=key, previous=known.head or "", clocks=after, due=due,
+                          due_moved=due != known.due)
+            try:
+                swapped = self._swap(current, new, write)
+            except KeyTaken:
+                swapped = False  # another call with this key committed first: replayed above
+            if swapped:
                 self.stats.commits += 1
-                self._remember(new, after, due=due)
+                self._remember(Known(new, after, known.document, due, write.hash))
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
+            if expected_version is not None:
+                found = self._read(ticket_id).ticket.version
+                raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
+                                  expected_version=expected_version, found_version=found)
             if attempt < self.max_attempts:
                 if attempt > 1:
                     # Jittered, growing pause so that the writers that collided do not collide again.
                     time.sleep(random.uniform(0, 0.001 * attempt))  # noqa: S311 (jitter, not crypto)
-                current, clocks = self._read(ticket_id)
-                old_due = self._due_of(current, clocks)
+                known = self._read(ticket_id)
         self.stats.gave_up += 1
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
-                               expected_version=current.version, attempts=self.max_attempts)
+                               expected_version=known.ticket.version, attempts=self.max_attempts)
+
+    def _replay(self, ticket_id: str, *, key: str, seq: int, trigger: str, actor: Actor,
+                payload: dict[str, Any]) -> Ticket:
+        """The ticket as the call that used ``key`` (record ``seq``) left it, if it was this call."""
+        stored = self._stored(ticket_id, 0)
+        if stored is None:
+            raise TicketNotFound(ticket_id)
+        ticket = decode(stored, upto=seq)[0]
+        record = ticket.history[-1]
+        reason = self._other_call(record, trigger, actor, payload)
+        if reason:
+            raise IdempotencyConflict(ticket_id=ticket_id, key=key, seq=seq, reason=reason)
+        self.stats.replayed += 1
+        return ticket
+
+    def _other_call(self, record: AuditRecord, trigger: str, actor: Actor,
+                    payload: dict[str, Any]) -> str:
+        """How the call that wrote ``record`` differs from this one ("" if it does not)."""
+        if record.trigger != trigger:
+            return f"which fired {record.trigger!r}, not {trigger!r}"
+        if (record.actor_id, record.actor_role) != (actor.id, actor.role):
+            return (f"fired by {record.actor_id!r} ({record.actor_role}), not by {actor.id!r} "
+                    f"({actor.role})")
+        model = self.machine.spec.trigger(trigger).payload
+        try:
+            given = model.model_validate(payload).model_dump(mode="json")
+        except ValueError as exc:
+            return f"whose payload this call's does not match ({type(exc).__name__})"
+        if given != thaw_json(record.payload):
+            return "with another payload"
+        return ""
 
     def history(self, ticket_id: str) -> tuple[AuditRecord, ...]:
         """The ticket's audit records, oldest first (``TicketNotFound`` for an unknown id)."""
@@ -266,7 +342,7 @@ class StoreBase(ABC):
 
     def clocks(self, ticket_id: str) -> ClockState:
         """The ticket's folded SLA clock state, as stored (ask it for deadlines at any time)."""
-        return self._read(ticket_id)[1]
+        return self._read(checked_id(ticket_id)).clocks
 
     def query(
         self,
@@ -277,55 +353,87 @@ class StoreBase(ABC):
         updated_before: datetime | None = None,
         updated_since: datetime | None = None,
         limit: int | None = None,
-    ) -> list[Ticket]:
+    ) -> TicketList:
         """Tickets matching every given filter (``None``: any), least recently updated first.
 
-        ``updated_before`` is exclusive and ``updated_since`` inclusive; both must be
-        timezone-aware. The last update is the time of the newest history record (or of
-        ``create`` for a ticket without history).
+        ``stage`` is text, ``category`` a :class:`~escalation_fsm.Category` (or its value),
+        ``tier`` a whole number; ``updated_before`` (exclusive) and ``updated_since`` (inclusive)
+        timezone-aware datetimes. Anything else is an
+        :class:`~escalation_fsm.errors.InvalidArgument`, the same in every store. The last update
+        is the time of the newest history record (or of ``create`` for a ticket without history).
+        At most ``limit`` rows are read; rows that do not decode are left out and listed in the
+        result's ``skipped``.
         """
-        for name, when in (("updated_before", updated_before), ("updated_since", updated_since)):
-            if when is not None and when.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got naive {when!r}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
+        stage, category, tier = checked_filters(stage, category, tier)
         where = TicketFilter(
-            stage=None if stage is None else str(stage),
-            category=None if category is None else Category(category).value,
-            tier=tier, updated_before=updated_before, updated_since=updated_since,
+            stage=stage, category=category, tier=tier,
+            updated_before=None if updated_before is None else checked_time(updated_before,
+                                                                            "updated_before"),
+            updated_since=None if updated_since is None else checked_time(updated_since,
+                                                                          "updated_since"),
         )
-        return self._query(where, limit)
+        if limit is not None:
+            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
+        return self._listed(self._query(where, limit))
 
-    def stream(self, *, batch_size: int = 500) -> Iterator[Ticket]:
+    def stream(self, *, batch_size: int = 500) -> TicketStream:
         """Every ticket, ordered by id, read ``batch_size`` at a time.
 
         Each ticket is read consistently; tickets changed while the stream runs show the state of
-        the moment their batch was read. No transaction stays open between batches.
+        the moment their batch was read. No transaction stays open between batches. Rows that do
+        not decode are left out and listed, as the stream goes, in its ``skipped``.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        after: str | None = None
-        while True:
-            batch = self._page(after, batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1].id
+        checked_count(batch_size, "batch_size", low=1, high=MAX_BATCH)
+        return TicketStream(self._counted_page, batch_size)
 
-    def due(self, *, by: datetime, limit: int | None = None) -> list[Ticket]:
+    def _counted_page(self, after: str | None, size: int) -> Listing:
+        listing = self._page(after, size)
+        self.stats.skipped += len(listing.skipped)
+        return listing
+
+    def due(self, *, by: datetime, limit: int | None = None) -> TicketList:
         """Tickets whose next SLA deadline falls at or before ``by``, soonest first, then by id.
 
         For a follow-up worker. Each ticket's next deadline (the earliest due time of its open,
         running SLA clocks under the store's policy; see :meth:`ClockState.next_due
         <escalation_fsm.sla.ClockState.next_due>`) is indexed whenever the ticket is saved, so
         this reads only the tickets it returns. Tickets whose every clock is met or paused are
-        never listed. ``by`` must be timezone-aware.
+        never listed. ``by`` must be timezone-aware. Rows that do not decode are left out and
+        listed in the result's ``skipped``.
         """
-        if by.tzinfo is None:
-            raise ValueError(f"by must be timezone-aware, got naive {by!r}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
-        return self._due(by, limit)
+        checked_time(by, "by")
+        if limit is not None:
+            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
+        return self._listed(self._due(by, limit))
+
+    def _listed(self, listing: Listing) -> TicketList:
+        self.stats.skipped += len(listing.skipped)
+        return TicketList(listing.tickets, tuple(listing.skipped))
+
+    def verify(self, *, batch_size: int = 500) -> StoreVerification:
+        """Check every stored ticket against its hash chain, its row and the store's spec.
+
+        Reports each ticket whose row, document or history was changed outside the library
+        (the first history row that does not match its hash), whose stored row disagrees with
+        its history, or that the machine's :meth:`~escalation_fsm.EscalationMachine.verify`
+        finds fault with. Reads only; nothing the library writes fails it.
+        """
+        checked_count(batch_size, "batch_size", low=1, high=MAX_BATCH)
+        problems = []
+        checked = 0
+        after: str | None = None
+        while True:
+            batch = self._stored_page(after, batch_size)
+            for stored in batch:
+                checked += 1
+                problems.extend(check_stored(stored, self.machine, self._live(stored.id)))
+            if len(batch) < batch_size:
+                return StoreVerification(checked, tuple(problems))
+            after = batch[-1].id
+
+    def _live(self, ticket_id: str) -> Ticket | None:
+        """The ticket object a store serves besides its stored texts (the memory store's)."""
+        return None
 
     def reindex(self, machine: EscalationMachine | None = None) -> int:
         """Rebuild every ticket's clock state and indexed deadline under ``machine``'s policy.
@@ -365,31 +473,46 @@ class StoreBase(ABC):
                  tb: TracebackType | None) -> None:
         self.close()
 
-    # -- what this store has already read --------------------------------------------------------
+    # -- reading, and what this store has already read -------------------------------------------
+
+    def _read(self, ticket_id: str) -> Known:
+        """Read one ticket, its clocks and chain consistently, reading only rows not yet seen.
+
+        History rows are append-only (the SQL stores enforce it with triggers, the chain proves
+        it), so the history of a remembered ticket is a prefix of the stored one.
+        """
+        seen = self._seen(ticket_id)
+        stored = self._stored(ticket_id, 0 if seen is None else seen.ticket.version)
+        if stored is not None and seen is not None and (
+                stored.version < seen.ticket.version or stored.document != seen.document):
+            # Older than what this store saw (a restored backup, say), or its document changed
+            # under us: read it all again and let decoding judge.
+            seen, stored = None, self._stored(ticket_id, 0)
+        if stored is None:
+            raise TicketNotFound(ticket_id)
+        if seen is not None and stored.version == seen.ticket.version and not stored.rows \
+                and (stored.stage, stored.category, stored.tier) == (
+                    seen.ticket.stage, seen.ticket.category, seen.ticket.tier):
+            return seen  # unchanged since this store last read or wrote it
+        ticket, head = decode(stored, None if seen is None else seen.ticket,
+                              None if seen is None else seen.head)
+        # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
+        clocks = (self._fold(ticket)[0] if stored.clocks is None
+                  else decode_clocks(ticket.id, stored.clocks))
+        known = Known(ticket, clocks, stored.document, self._due_of(ticket, clocks), head)
+        self._remember(known)
+        return known
 
     def _seen(self, ticket_id: str) -> Known | None:
-        """The newest version of the ticket this store read or wrote, with its clock state.
-
-        History rows are append-only (the SQL stores enforce it with triggers), so the history of
-        a remembered ticket is a prefix of the stored one: a re-read needs only the newer rows.
-        """
+        """The newest version of the ticket this store read or wrote, with its clocks and chain."""
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                   due: datetime | None = None) -> None:
-        """Remember ``ticket`` and its clock state (and document text, when read) for next time.
-
-        A save does not change the stored document, so without ``document`` the one remembered
-        for the ticket is kept. ``due`` is its indexed deadline (derived when not given).
-        """
-        if due is None:
-            due = self._due_of(ticket, clocks)
+    def _remember(self, known: Known) -> None:
+        """Remember a ticket as read or written, for next time (least recently used go first)."""
         with self._known_lock:
-            if document is None and (old := self._known.get(ticket.id)) is not None:
-                document = old.document
-            self._known[ticket.id] = Known(ticket, clocks, document, due)
-            self._known.move_to_end(ticket.id)
+            self._known[known.ticket.id] = known
+            self._known.move_to_end(known.ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)
 
@@ -400,35 +523,42 @@ class StoreBase(ABC):
         """The recorded SLA policy JSON, if any."""
 
     @abstractmethod
-    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+    def _insert(self, ticket: Ticket, sealed: Any, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
-        """Write a new ticket row and all its history rows in one transaction."""
+        """Write a new ticket row, its document and all its history rows in one transaction."""
 
     @abstractmethod
-    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
-        """Read one ticket, its history and its clock state consistently (one snapshot)."""
+    def _stored(self, ticket_id: str, after: int) -> StoredTicket | None:
+        """One ticket's row, document and history rows with ``seq > after`` (one snapshot)."""
 
     @abstractmethod
-    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
-              due_moved: bool) -> bool:
-        """Compare-and-swap ``new`` for ``current`` (by version) and append its last record.
+    def _stored_page(self, after: str | None, size: int) -> list[StoredTicket]:
+        """Up to ``size`` tickets as stored (all their rows), ids greater than ``after``, by id."""
 
-        One transaction; ``False``, with nothing written, if another writer changed the version.
-        A database store writes the record with what it changed (``encode_changes``), and sets
-        only the row's columns that changed (``due_moved``: the indexed deadline did), so that
-        unchanged index entries are not rewritten.
+    @abstractmethod
+    def _find_key(self, ticket_id: str, key: str) -> int | None:
+        """The ``seq`` of the ticket's history row with idempotency key ``key``, if any."""
+
+    @abstractmethod
+    def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
+        """Compare-and-swap ``new`` for ``current`` (by version) and append ``write``.
+
+        One transaction; ``False``, with nothing written, if another writer changed the version
+        (or, after a lost connection, the write is known not to have landed); raises
+        :class:`KeyTaken` if ``write.key`` is already used. Sets only the row's columns that
+        changed (``write.due_moved``: the indexed deadline did), so unchanged index entries stay.
         """
 
     @abstractmethod
-    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
+    def _query(self, where: TicketFilter, limit: int | None) -> Listing:
         """Tickets passing ``where``, ordered by last update then id."""
 
     @abstractmethod
-    def _page(self, after: str | None, size: int) -> list[Ticket]:
+    def _page(self, after: str | None, size: int) -> Listing:
         """Up to ``size`` tickets with ids greater than ``after``, ordered by id."""
 
     @abstractmethod
-    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
+    def _due(self, by: datetime, limit: int | None) -> Listing:
         """Tickets whose indexed next deadline is at or before ``by``, by deadline then id."""
 
     @abstractmethod

@@ -114,7 +114,8 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
     if ticket.version != len(history):
         add(None, "version", f"version {ticket.version} is not the number of history records "
                              f"({len(history)})")
-    stage, tier = spec.initial, 1
+    stage: str = spec.initial
+    tier = 1
     for position, record in enumerate(history, start=1):
         seq = record.seq
         if seq != position:
@@ -128,12 +129,13 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
             tier = _check_import(record, position, spec, add, tier)
         else:
             tier = _check_move(record, spec, add, tier)
-        stage = record.dest
-    if ticket.stage != stage and history:
-        add(None, "stage", f"stage {ticket.stage!r} is not {stage!r}, the stage its last record "
+        stage = str(record.dest)
+    found = str(ticket.stage)  # a StrEnum member when set without validation (model_copy)
+    if found != stage and history:
+        add(None, "stage", f"stage {found!r} is not {stage!r}, the stage its last record "
                            f"({history[-1].seq}) entered")
-    elif ticket.stage != stage:
-        add(None, "stage", f"stage {ticket.stage!r} without any history: a ticket starts in the "
+    elif found != stage:
+        add(None, "stage", f"stage {found!r} without any history: a ticket starts in the "
                            f"initial stage {stage!r} (bring one in mid-way with "
                            f"escalation_fsm.import_ticket)")
     elif not spec.has_stage(stage):

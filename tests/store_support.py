@@ -248,8 +248,9 @@ def hammer(kind: str, target: str, worker: int, ticket_ids: Sequence[str], commi
 def check_consistent(db: Backend, ticket_ids: Sequence[str]) -> dict[str, Any]:
     """Assert the stored tickets are whole; return each ticket read back, by id.
 
-    Checks the raw rows (version = number of history rows = highest seq, lowest seq 1) and reads
-    every ticket through a fresh store (which validates the gapless sequence and the document).
+    Checks the raw rows (version = number of history rows = highest seq, lowest seq 1), reads
+    every ticket through a fresh store (which validates the gapless sequence and the document)
+    and verifies the store (hash chains, rows, spec).
     """
     rows = db.sql("SELECT t.id, t.version, count(h.seq), min(h.seq), max(h.seq) "
                   "FROM escalation_tickets t LEFT JOIN escalation_history h ON h.ticket_id = t.id "
@@ -266,6 +267,8 @@ def check_consistent(db: Backend, ticket_ids: Sequence[str]) -> dict[str, Any]:
     for ticket in tickets.values():
         assert ticket.version == len(ticket.history)
         assert [r.seq for r in ticket.history] == list(range(1, ticket.version + 1))
+    report = store.verify()  # nothing the library writes fails verification, crashes or not
+    assert report.ok and report.checked == len(ticket_ids), report.problems
     return tickets
 
 

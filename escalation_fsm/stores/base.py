@@ -336,6 +336,15 @@ class StoreBase(ABC):
             return "with another payload"
         return ""
 
+    def head(self, ticket_id: str) -> str:
+        """The hash the ticket's chain ends with (its newest history row's, or its document's).
+
+        The chain proves every row up to it; to prove that no newest rows were removed (with the
+        ticket row rewound to match), keep heads somewhere the database's writers cannot reach,
+        and compare them later.
+        """
+        return self._read(checked_id(ticket_id)).head or ""
+
     def history(self, ticket_id: str) -> tuple[AuditRecord, ...]:
         """The ticket's audit records, oldest first (``TicketNotFound`` for an unknown id)."""
         return self.get(ticket_id).history

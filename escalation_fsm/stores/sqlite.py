@@ -56,8 +56,9 @@ class SQLiteStore(SQLStore):
     ``"NORMAL"`` survives a crashed process but may lose the last commits on power loss
     (about 3x the commit rate here). ``timeout`` is how long a writer waits for the lock.
     ``readonly`` opens the file without ever writing to it (listings, reports): no schema is
-    created or migrated and every write raises :class:`~escalation_fsm.errors.StoreReadOnly`; a
-    file the process may not write (its permissions, a read-only mount) opens read-only too.
+    created or migrated and every write raises :class:`~escalation_fsm.errors.StoreReadOnly`. It
+    reads a file this process cannot write, in a folder it cannot write (a read-only mount, an
+    archive): SQLite then reads the file as it is, since no writer can be at work on it.
     A writer that waits longer than ``timeout`` for the lock gets
     :class:`~escalation_fsm.errors.LockTimeout` (retryable; nothing was written).
     One store object may be shared by threads (its calls are serialised); each process opens its own.
@@ -78,24 +79,48 @@ class SQLiteStore(SQLStore):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = str(path)
         self._lock = threading.Lock()
-        try:
-            # isolation_level=None: the module starts no implicit transactions; we BEGIN ourselves.
-            if readonly:
-                if self.path != ":memory:" and not Path(self.path).is_file():
-                    raise StoreError(f"no SQLite database at {self.path!r} to open read-only")
-                target = Path(self.path).resolve().as_uri() + "?mode=ro"
-                self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None,
-                                           check_same_thread=False, uri=True)
-            else:
-                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                           check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        if readonly and self.path != ":memory:" and not Path(self.path).is_file():
+            raise StoreError(f"no SQLite database at {self.path!r} to open read-only")
+        self._db = self._connect(timeout, "?mode=ro" if readonly else None)
         try:
             self._open(synchronous, timeout)
+        except StoreError as exc:
+            self._db.close()
+            if not readonly and _cannot_share(exc):
+                raise StoreError(f"cannot open SQLite database {self.path!r} for writing: "
+                                 f"{exc.__cause__} (if the file or its folder is read-only, open "
+                                 f"it with readonly=True to read it)") from exc.__cause__
+            if not (readonly and _cannot_share(exc) and self._unshared()):
+                raise
+            # A WAL database on a medium this process cannot write (a read-only mount or folder)
+            # has no shared-memory file and cannot get one: then no writer can be at work either,
+            # and SQLite may read the file as it is.
+            self._db = self._connect(timeout, "?mode=ro&immutable=1")
+            try:
+                self._open(synchronous, timeout)
+            except BaseException:
+                self._db.close()
+                raise
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, timeout: float, query: str | None) -> sqlite3.Connection:
+        """A connection to the file (``query``: URI parameters), in autocommit mode."""
+        try:
+            # isolation_level=None: the module starts no implicit transactions; we BEGIN ourselves.
+            if query is None or self.path == ":memory:":
+                return sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            return sqlite3.connect(Path(self.path).resolve().as_uri() + query, timeout=timeout,
+                                   isolation_level=None, check_same_thread=False, uri=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+
+    def _unshared(self) -> bool:
+        """Whether no other connection can be using the file: no write-ahead log, no shm file."""
+        wal, shm = Path(self.path + "-wal"), Path(self.path + "-shm")
+        return not shm.exists() and (not wal.exists() or wal.stat().st_size == 0)
 
     def _where(self) -> str:
         return f"SQLite database {self.path!r}"
@@ -107,6 +132,10 @@ class SQLiteStore(SQLStore):
                 self._check_version(self._schema_version())
                 self._check_index(self._meta(INDEX_KEY), self._where())
                 return
+            # A database this release cannot use is refused before anything is written to it.
+            found = self._schema_version()
+            if found is not None and found > SCHEMA_VERSION:
+                self._check_version(found)
             # Switching to WAL takes a lock that the busy handler does not wait for: retry while
             # another process is creating the same file (seen as "database is locked").
             self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone(),
@@ -322,6 +351,12 @@ class SQLiteStore(SQLStore):
             for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
                 db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)", (key, value))
         return len(rows)
+
+
+def _cannot_share(exc: StoreError) -> bool:
+    """Whether opening failed because SQLite could not create the WAL's shared-memory file."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

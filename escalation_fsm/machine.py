@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from transitions import Event, EventData, Machine, State
 
+from .bounds import text_limit_problems
 from .clock import Clock, SystemClock
 from .effects import SHIPPED_EFFECTS
 from .errors import (
@@ -44,7 +45,6 @@ from .hooks import H, HookRegistry, TransitionEvent
 from .integrity import IntegrityProblem, verify_ticket
 from .marks import Mark, review_tag
 from .models import (
-    MAX_TEXT_LENGTH,
     Actor,
     AuditRecord,
     FrozenDict,
@@ -143,11 +143,7 @@ def _tier_rule(marks: frozenset[Mark]) -> int:
 
 @lru_cache(maxsize=32)
 def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
-    too_long = [f"trigger {t.name!r}: its payload {t.payload.__name__} allows texts of "
-                f"{t.payload.model_config.get('str_max_length')} characters, more than tickets hold "
-                f"({MAX_TEXT_LENGTH}, see ESCALATION_FSM_MAX_TEXT)" for t in spec.triggers
-                if not 0 < (t.payload.model_config.get("str_max_length") or 0) <= MAX_TEXT_LENGTH]
-    if too_long:
+    if too_long := text_limit_problems({t.name: t.payload for t in spec.triggers}):
         raise SpecError(too_long)
     moves = {}
     for t in spec.transitions:

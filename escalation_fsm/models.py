@@ -6,28 +6,26 @@ transition and never mutates the one it was given.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
-    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_serializer,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from .bounds import EARLIEST, IMPORT_TRIGGER, LATEST, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, Instant, Name
+from .jsondata import FrozenDict, freeze_json, nested_json, thaw_json, validation_reasons
 
 __all__ = [
     "EARLIEST",
@@ -41,8 +39,8 @@ __all__ = [
     "Category",
     "Escalation",
     "Feedback",
-    "FrozenDict",
     "FollowUp",
+    "FrozenDict",
     "Level",
     "Notification",
     "Role",
@@ -54,57 +52,15 @@ __all__ = [
     "check_history",
     "evolve",
     "field_adapter",
+    "freeze_json",
+    "nested_json",
+    "thaw_json",
     "trusted",
     "trusted_from",
     "validate_fields",
+    "validation_reasons",
 ]
-
-def _text_limit() -> int:
-    raw = os.environ.get("ESCALATION_FSM_MAX_TEXT", "100000")
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise ValueError(f"ESCALATION_FSM_MAX_TEXT must be a positive whole number of characters, "
-                         f"got {raw!r}")
-    return limit
-
-
-MAX_TEXT_LENGTH = _text_limit()
-"""The longest text (in characters) any ticket, audit record or payload may hold: 100,000 unless
-the environment variable ``ESCALATION_FSM_MAX_TEXT`` says otherwise when the package is imported.
-Every process sharing a store should use the same limit (a longer text does not validate)."""
-
-MAX_NAME_LENGTH = 200
-"""The longest ticket, customer or actor id, and role name (in characters)."""
-
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-"""The earliest time a ticket may hold (opened, stamped in its history)."""
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""The first time past the supported range: SLA deadlines are computed years beyond a ticket's
-times, and Python's datetimes end with the year 9999."""
-
-IMPORT_TRIGGER = "@import"
-"""The trigger of the audit record that brings a ticket into the procedure mid-way
-(:func:`~escalation_fsm.integrity.import_ticket`). No spec
-can define it: spec names are lower-case identifiers."""
-
-def _no_control_characters(value: str) -> str:
-    for character in value:
-        if character < " " or character == "\x7f":
-            raise ValueError(f"an id may not contain control characters (found U+{ord(character):04X})")
-    return value
-
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                        max_length=MAX_NAME_LENGTH),
-                 AfterValidator(_no_control_characters)]
-"""A non-empty identifier-like string (ticket ids, actor ids): valid text of at most
-:data:`MAX_NAME_LENGTH` characters, without control characters."""
-
-Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
-"""A timezone-aware time within the supported range (:data:`EARLIEST` to :data:`LATEST`)."""
+# Re-exported: the bounds and the JSON helpers live in modules of their own (.bounds, .jsondata).
 
 
 class Stage(StrEnum):
@@ -250,91 +206,6 @@ class Feedback(_Frozen):
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: str | None = None
     at: Instant
-
-
-class FrozenDict(dict[str, Any]):
-    """A read-only dict: audit payloads are history, and records are shared between tickets.
-
-    Every committed ticket reuses the records of the ticket it came from, so a writable payload
-    would let one hook rewrite the history of every ticket (and of store caches) at once.
-    """
-
-    __slots__ = ()
-
-    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("audit record payloads are read-only: history is never edited")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
-
-    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
-        # copy, deepcopy and pickle rebuild through the constructor, not item by item.
-        return (FrozenDict, (dict(self),))
-
-
-def freeze_json(value: Any) -> Any:
-    """JSON-ready data made read-only all the way down.
-
-    Dicts become :class:`FrozenDict` and lists become tuples.
-    """
-    if isinstance(value, dict):
-        return FrozenDict({key: freeze_json(item) for key, item in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze_json(item) for item in value)
-    return value
-
-
-MAX_JSON_DEPTH = 32
-"""How deeply a payload's JSON data may nest (objects and arrays within each other)."""
-
-
-def nested_json(payload: BaseModel) -> Any:
-    """The JSON dump of a validated payload, made read-only.
-
-    A pydantic ``ValidationError`` if it cannot be dumped as JSON or nests deeper than
-    :data:`MAX_JSON_DEPTH` (stores and reports read it back).
-    """
-    try:
-        dumped = payload.model_dump(mode="json")
-    except (RecursionError, ValueError) as exc:
-        raise _payload_error(payload, "json_unserializable", "the payload cannot be written as "
-                             "JSON: {reason}", {"reason": str(exc)}) from exc
-    if _depth(dumped, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise _payload_error(payload, "json_too_deep", "the payload nests objects and arrays more "
-                             "than {limit} levels deep", {"limit": MAX_JSON_DEPTH})
-    return freeze_json(dumped)
-
-
-def _payload_error(payload: BaseModel, kind: str, template: str,
-                   context: dict[str, Any]) -> ValidationError:
-    return ValidationError.from_exception_data(type(payload).__name__, [
-        {"type": PydanticCustomError(kind, template, context), "loc": (), "input": "..."}])
-
-
-def _depth(value: Any, budget: int) -> int:
-    """How deeply ``value`` nests (counting stops past ``budget``)."""
-    if budget < 0 or not isinstance(value, (dict, list)):
-        return 0
-    items = value.values() if isinstance(value, dict) else value
-    return 1 + max((_depth(item, budget - 1) for item in items), default=0)
-
-
-def validation_reasons(exc: ValidationError) -> tuple[str, ...]:
-    """One short line per error of ``exc``: where (shortened when deep) and what is wrong."""
-    reasons = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        where = ".".join(loc if len(loc) <= 6 else [*loc[:3], "...", *loc[-2:]])
-        reasons.append(f"{where or 'payload'}: {error['msg']}")
-    return tuple(reasons)
-
-
-def thaw_json(value: Any) -> Any:
-    """The plain JSON data (dicts and lists) of a frozen value."""
-    if isinstance(value, dict):
-        return {key: thaw_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw_json(item) for item in value]
-    return value
 
 
 class AuditRecord(_Frozen):

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import MAX_TEXT_LENGTH, Assessment
+from .bounds import MAX_TEXT_LENGTH
+from .models import Assessment
 
 __all__ = [
     "EscalatePayload",

@@ -10,12 +10,13 @@ from datetime import datetime
 
 from ..errors import CorruptTicket
 from ..integrity import IntegrityProblem
-from ..models import Ticket
+from ..models import AuditRecord, Ticket
 from ..sla import ClockState, SLAPolicy, meaning_of
 from ..spec import MachineSpec
+from ._chain import link
 
-__all__ = ["Known", "Listing", "StoreStats", "StoreVerification", "TicketFilter", "TicketList",
-           "TicketStream", "index_key"]
+__all__ = ["KeyTaken", "Known", "Listing", "StoreStats", "StoreVerification", "TicketFilter",
+           "TicketList", "TicketStream", "Write", "index_key"]
 
 
 def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:
@@ -134,6 +135,31 @@ class TicketStream(Iterator[Ticket]):
 
     def __next__(self) -> Ticket:
         return next(self._tickets)
+
+
+class Write:
+    """What one ``apply`` saves: a history row, and the ticket row's clocks and deadline.
+
+    The row is the record with its texts, key and chained hash; ``clocks`` and ``due`` are the
+    row's new SLA clock state and indexed deadline (``due_moved``: the deadline changed).
+    """
+
+    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "text")
+
+    def __init__(self, record: AuditRecord, *, text: str, changes: str | None, key: str | None,
+                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+        self.record = record
+        self.text = text
+        self.changes = changes
+        self.key = key
+        self.hash = link(previous, text, changes, key)
+        self.clocks = clocks
+        self.due = due
+        self.due_moved = due_moved
+
+
+class KeyTaken(Exception):
+    """A store's ``_swap`` found the idempotency key already used (and wrote nothing)."""
 
 
 @dataclass(frozen=True, slots=True)

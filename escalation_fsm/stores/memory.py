@@ -13,8 +13,8 @@ from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import Sealed, StoredRecord, StoredTicket, utc_text
-from ._types import Known, Listing, TicketFilter
-from .base import DEFAULT_MAX_ATTEMPTS, KeyTaken, StoreBase, Write
+from ._types import KeyTaken, Known, Listing, TicketFilter, Write
+from .base import DEFAULT_MAX_ATTEMPTS, StoreBase
 
 __all__ = ["MemoryStore", "MemoryTickets"]
 

@@ -40,7 +40,8 @@ from ._codec import (
 )
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
-from .base import DEFAULT_MAX_ATTEMPTS, KeyTaken, Write
+from ._types import KeyTaken, Write
+from .base import DEFAULT_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     import psycopg

@@ -37,7 +37,8 @@ from ._codec import (
 )
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
-from .base import DEFAULT_MAX_ATTEMPTS, KeyTaken, Write
+from ._types import KeyTaken, Write
+from .base import DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["SQLiteStore"]
 

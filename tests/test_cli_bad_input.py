@@ -20,7 +20,7 @@ from escalation_fsm import Category, Ticket, Trigger
 from escalation_fsm.cli import main
 from escalation_fsm.stores import SQLiteStore
 
-FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).parents[1] / "escalation_fsm" / "replay" / "samples"
 
 REPLAY_ROLES = pytest.mark.xfail(strict=True, reason=(
     "issue 15 (6): a [roles] entry naming a role the spec lacks is accepted; the fix belongs in "
@@ -141,7 +141,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                           encoding="utf-8")
     (tmp / "unknown-role.toml").write_text(shipped + '\n[roles]\n"Value 1" = "wizard"\n',
                                            encoding="utf-8")
-    shutil.copy(FIXTURES / "helpdesk_sample.csv", tmp / "log.csv")
+    shutil.copy(SAMPLES / "helpdesk_sample.csv", tmp / "log.csv")
     return tmp
 
 

@@ -4,8 +4,8 @@ A ticket is stored as:
 
 * its row: the columns queries filter on (stage, category, tier, version, last update, next
   deadline) and its folded SLA clock state (``clocks``);
-* its document as it was created (the ticket without history, valid at ``base_version``) with
-  the hash its chain starts from (:mod:`._chain`);
+* its document as it was created (``escalation_documents``: the ticket without history, valid at
+  ``base_version``), written once, with the hash its chain starts from (:mod:`._chain`);
 * one history row per audit record, with the patch of ticket data that transition made
   (:mod:`._changes`), its idempotency key if the call had one, and its chained hash, so that a
   save writes the new record and its patch, never the ticket again.

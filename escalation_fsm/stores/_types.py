@@ -65,8 +65,10 @@ class Known:
     clocks: ClockState
     document: str | None = None
     due: datetime | None = None
-    """The ticket's indexed next deadline, as stored."""
+    """The ticket's indexed next deadline, as stored (when ``due_known``)."""
     head: str | None = None
+    due_known: bool = False
+    """Whether ``due`` is known (a read does not derive it: reading needs no machine)."""
 
 
 @dataclass(slots=True)

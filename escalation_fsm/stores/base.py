@@ -92,6 +92,7 @@ class StoreBase(Listings):
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be a whole number of at least 1, got {max_attempts!r}")
         self._machine = machine
+        self._recorded_index: str | None = None
         self._clock = clock
         self.max_attempts = max_attempts
         self.readonly = readonly
@@ -105,8 +106,15 @@ class StoreBase(Listings):
     def machine(self) -> EscalationMachine:
         """The machine triggers are fired through (built on first use when none was given)."""
         if self._machine is None:
-            recorded = self.recorded_policy()
-            self._machine = EscalationMachine(sla=recorded)
+            machine = EscalationMachine(sla=self.recorded_policy())
+            # The recorded policy, but the default procedure's marks: if the index was built for
+            # a spec whose triggers mean something else, folding with these would be wrong.
+            current = index_key(machine.sla, machine.spec)
+            if self._recorded_index is not None and current != self._recorded_index:
+                raise SLAPolicyMismatch(where=f"{self._where()} (opened without a machine, so with "
+                                              f"the default procedure)",
+                                        recorded=self._recorded_index, current=current)
+            self._machine = machine
         return self._machine
 
     @property
@@ -129,6 +137,7 @@ class StoreBase(Listings):
         Called by subclasses when opening. A store opened without a machine adopts the recorded
         policy; one opened with a machine must match it.
         """
+        self._recorded_index = recorded
         if recorded is None:
             return True
         if self._machine is not None:
@@ -168,7 +177,7 @@ class StoreBase(Listings):
         due = self._due_of(ticket, clocks)
         sealed = seal(ticket)
         self._insert(ticket, sealed, updated_at, clocks, due)
-        self._remember(Known(ticket, clocks, sealed.document, due, sealed.head))
+        self._remember(Known(ticket, clocks, sealed.document, due, sealed.head, due_known=True))
         return ticket
 
     def _admit(self, ticket: Ticket) -> Ticket:
@@ -213,13 +222,13 @@ class StoreBase(Listings):
         ``expected_version`` applies the trigger only to that version of the ticket (the one the
         caller read); otherwise :class:`~escalation_fsm.errors.StaleTicket`, never retried.
         """
+        trigger = str(trigger)
         if self.readonly:
             self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
         ticket_id = checked_id(ticket_id)
         key = None if idempotency_key is None else checked_id(idempotency_key, "idempotency_key")
         if expected_version is not None:
             checked_count(expected_version, "expected_version", low=0, high=MAX_LIMIT)
-        trigger = str(trigger)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
@@ -244,16 +253,17 @@ class StoreBase(Listings):
             new = result.ticket
             after = known.clocks.after(record, machine.sla, meaning)
             due = self._due_of(new, after)
+            old_due = known.due if known.due_known else self._due_of(current, known.clocks)
             write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
                           key=key, previous=known.head or "", clocks=after, due=due,
-                          due_moved=due != known.due)
+                          due_moved=due != old_due)
             try:
                 swapped = self._swap(current, new, write)
             except KeyTaken:
                 swapped = False  # another call with this key committed first: replayed above
             if swapped:
                 self.stats.commits += 1
-                self._remember(Known(new, after, known.document, due, write.hash))
+                self._remember(Known(new, after, known.document, due, write.hash, due_known=True))
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
@@ -382,7 +392,8 @@ class StoreBase(Listings):
         # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
         clocks = (self._fold(ticket)[0] if stored.clocks is None
                   else decode_clocks(ticket.id, stored.clocks))
-        known = Known(ticket, clocks, stored.document, self._due_of(ticket, clocks), head)
+        # The indexed deadline is not derived here: reading needs no machine (apply derives it).
+        known = Known(ticket, clocks, stored.document, None, head)
         self._remember(known)
         return known
 

@@ -103,7 +103,7 @@ class MemoryStore(StoreBase):
             if ticket.id in self.tickets.rows:
                 raise TicketExists(ticket.id)
             self.tickets.rows[ticket.id] = MemoryRow(
-                Known(ticket, clocks, sealed.document, due, sealed.head), updated_at,
+                Known(ticket, clocks, sealed.document, due, sealed.head, due_known=True), updated_at,
                 sealed.document, ticket.version, sealed.doc_hash, records)
             self.tickets.index(ticket.id, due)
 
@@ -130,7 +130,7 @@ class MemoryStore(StoreBase):
                 return False
             if write.key is not None and write.key in row.keys:
                 raise KeyTaken
-            row.known = Known(new, write.clocks, row.document, write.due, write.hash)
+            row.known = Known(new, write.clocks, row.document, write.due, write.hash, due_known=True)
             row.updated_at = write.record.at
             row.records.append(StoredRecord(write.record.seq, write.text, write.changes,
                                             write.key, write.hash))
@@ -189,7 +189,7 @@ class MemoryStore(StoreBase):
             for ticket_id, row in self.tickets.rows.items():
                 ticket = row.known.ticket
                 clocks, due = self._fold(ticket)
-                row.known = Known(ticket, clocks, row.document, due, row.known.head)
+                row.known = Known(ticket, clocks, row.document, due, row.known.head, due_known=True)
                 self.tickets.index(ticket_id, due)
             self.tickets.index_key, self.tickets.policy_json = self._index_meta()
             return len(self.tickets.rows)

@@ -103,12 +103,8 @@ class PostgresStore(SQLStore):
         self._pg = _psycopg()
         self._connect_timeout = connect_timeout
         self._closed = False
+        self._conninfo = dsn
         try:
-            self._conninfo = dsn if not readonly else self._pg.conninfo.make_conninfo(
-                dsn, options=" ".join(filter(None, (
-                    self._pg.conninfo.conninfo_to_dict(dsn).get("options"),
-                    "-c default_transaction_read_only=on"))))
-            # autocommit: every transaction below is an explicit `with conn.transaction()`.
             self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -119,8 +115,13 @@ class PostgresStore(SQLStore):
             raise
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        # autocommit: every transaction below is an explicit `with conn.transaction()`.
         connection: psycopg.Connection[tuple[Any, ...]] = self._pg.connect(
             self._conninfo, autocommit=True, connect_timeout=self._connect_timeout)
+        if self.readonly:
+            # A session setting, not connect(options=...): that would replace the DSN's own
+            # options (a search_path, say).
+            connection.execute("SET default_transaction_read_only = on")
         return connection
 
     def _where(self) -> str:
@@ -145,8 +146,10 @@ class PostgresStore(SQLStore):
             while not self.readonly and found in POSTGRES_MIGRATIONS:
                 found, migrated = self._migrate(found), True
             recorded = self._meta(INDEX_KEY) if found == SCHEMA_VERSION else None
+        if found is None:
+            raise StoreError("the PostgreSQL database has no escalation_fsm tables to read")
         if found != SCHEMA_VERSION:
-            hint = (" (open it once writable to upgrade it)" if self.readonly and found is not None
+            hint = (" (open it once writable to upgrade it)" if self.readonly
                     and found < SCHEMA_VERSION else " (upgrade escalation-fsm to open it)")
             raise StoreError(f"PostgreSQL database has schema version {found}; this release reads "
                              f"version {SCHEMA_VERSION}{hint}")

@@ -166,7 +166,7 @@ class InconsistentTicket(EscalationError, ValueError):
 
 
 class InvalidArgument(EscalationError, ValueError):
-    """An argument of a store call is not of the kind allowed (a filter, an id, a limit).
+    """An argument is not of the kind allowed: a store's filter, id, key or limit, an import's stage.
 
     ``name`` is the argument, ``value`` a short ``repr`` of what was given and ``allowed`` what
     would be accepted. The same check runs for every store, so a filter means the same thing

@@ -122,6 +122,22 @@ def test_a_key_reused_for_another_call_is_refused(db: Backend, call: dict[str, A
     assert store.get("T-1").version == 2
 
 
+def test_the_database_refuses_a_key_twice_even_when_the_lookup_missed_it(
+        db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unique index is the last word: a retry whose key lookup came too early (another
+    handle committed in between) writes nothing and answers as the committed call did."""
+    store = db.open(desk())
+    attempted(store)
+    made = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once", idempotency_key="k")
+    find = store._find_key
+    missed = iter([None])
+    monkeypatch.setattr(store, "_find_key", lambda *args: next(missed, None) or find(*args))
+    assert store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once",
+                       idempotency_key="k") == made
+    assert keyed(store, "k") == [2] and db.open().get("T-1").version == 2
+    assert db.open().verify().ok
+
+
 def test_racing_retries_with_one_key_commit_once(db: Backend) -> None:
     """Eight handles apply the same keyed call at once: one record, and all get the same ticket."""
     store = db.open(desk())

@@ -12,6 +12,9 @@ hypothesis. This package is the only place in escalation_fsm that imports hypoth
 
 from ._cover import CoverPath, TriggerStep, actor_for, example_ticket, stage_cover, transition_cover
 from ._examples import example_payloads
+from ._negative import RefusalPath, guard_cover, role_cover
+from .coverage import CoverageIncomplete, CoverageReport
+from .snapshot import SnapshotMismatch, SpecSnapshot, check_snapshot
 from .stateful import (
     EscalationStateMachine,
     InvariantViolated,
@@ -31,9 +34,35 @@ from .strategies import (
     trigger_sequences,
     valid_payloads,
 )
+from .temporal import (
+    TemporalRule,
+    TemporalViolated,
+    TemporalViolation,
+    after,
+    always,
+    assert_temporal,
+    check_temporal,
+    never,
+)
 
 __all__ = [
     "CoverPath",
+    "CoverageIncomplete",
+    "CoverageReport",
+    "RefusalPath",
+    "SnapshotMismatch",
+    "SpecSnapshot",
+    "TemporalRule",
+    "TemporalViolated",
+    "TemporalViolation",
+    "after",
+    "always",
+    "assert_temporal",
+    "check_snapshot",
+    "check_temporal",
+    "guard_cover",
+    "never",
+    "role_cover",
     "EscalationStateMachine",
     "Hints",
     "InvariantViolated",

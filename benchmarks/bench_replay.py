@@ -1,21 +1,29 @@
 """Replay benchmark on the two full logs (needs ../shared/data next to the repository).
 
-    python benchmarks/bench_replay.py [--repeat 3]
+    python benchmarks/bench_replay.py [--repeat 5] [--scale 95]
 
-For each log it measures, best of ``--repeat`` runs:
+For each log it measures, interleaved (one run of each per round), medians of ``--repeat`` rounds:
 
-* ``cli``: the whole process ``python -m escalation_fsm replay LOG --mapping NAME --format json
-  -o FILE`` (interpreter start, imports, reading, replay through the machine, report, writing);
-* ``in-process``: ``review()`` alone, in this process (reading + replay + report);
-* ``bare transitions``: for scale, a whole process that reads the same CSV with ``csv``, maps each
-  activity to its first trigger and replays case by case through one shared, bare
-  ``transitions.Machine`` of the same spec (no guards, no typed errors, no report).
+* ``cli, SLA``: the whole process ``python -m escalation_fsm replay LOG --mapping NAME --format
+  json -o FILE --sla default`` (interpreter start, imports, reading, replay through the machine,
+  SLA clocks, report, writing);
+* ``cli, no SLA``: the same with ``--sla none``;
+* ``bare dict replay``: for scale, a whole process that reads the same CSV with ``csv``, maps
+  each activity to its first trigger and replays case by case with a plain dict of
+  ``(stage, trigger) -> stage`` (no guards, no typed errors, no report).
+
+``--scale N`` (default 95; 0 skips it) then writes the helpdesk log N times with fresh case ids
+(95 x 21,348 = 2.03 million events) and replays it once with the SLA figures, printing the
+throughput and the peak resident memory of the process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +37,6 @@ LOGS = (("helpdesk", DATA / "helpdesk.csv"),
 BARE = r"""
 import csv, io, sys, time, tomllib, zipfile
 from importlib import resources
-from transitions import Machine, MachineError
 from escalation_fsm.replay.specs import logged_procedure_spec
 name, path = sys.argv[1], sys.argv[2]
 toml = tomllib.loads(resources.files("escalation_fsm.replay").joinpath(
@@ -37,10 +44,7 @@ toml = tomllib.loads(resources.files("escalation_fsm.replay").joinpath(
 cols = toml["columns"]
 first = {a: c if isinstance(c, str) else c[0] for a, c in toml["activities"].items()}
 spec = logged_procedure_spec()
-machine = Machine(model=None, states=list(spec.stage_names), initial=spec.initial,
-                  transitions=[{"trigger": t.trigger, "source": t.source, "dest": t.target}
-                               for t in spec.transitions],
-                  auto_transitions=False, ignore_invalid_triggers=False)
+moves = {(t.source, t.trigger): t.target for t in spec.transitions}
 if path.endswith(".zip"):
     archive = zipfile.ZipFile(path)
     handle = io.TextIOWrapper(archive.open(archive.namelist()[0]), encoding="utf-8", newline="")
@@ -53,66 +57,92 @@ for n, row in enumerate(csv.DictReader(handle)):
         cases.setdefault(row[cols["case"]], []).append((row[key], n, first[row[cols["activity"]]]))
 handle.close()
 started = time.perf_counter()
-class Model:
-    state = spec.initial
 fits = 0
 for events in cases.values():
     events.sort(key=lambda e: (int(e[0]) if key == cols.get("order") else e[0], e[1]))
-    model = Model()
+    stage = spec.initial
     ok = True
     for _, _, trigger in events:
-        try:
-            machine.events[trigger].trigger(model)
-        except MachineError:
+        target = moves.get((stage, trigger))
+        if target is None:
             ok = False
+        else:
+            stage = target
     fits += ok
 print(f"{time.perf_counter() - started:.3f} {len(cases)} {fits}")
 """
 
 
-def best(runs: int, action: object) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = action()  # type: ignore[operator]
-        times.append(time.perf_counter() - started)
-    return min(times), result
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    out = subprocess.run(command, check=True, env=env, capture_output=True, text=True).stdout
+    return time.perf_counter() - started, out
+
+
+def scaled_log(folder: Path, times: int) -> tuple[Path, int]:
+    """The helpdesk log ``times`` over, each copy with fresh case ids; (path, rows)."""
+    source = (DATA / "helpdesk.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, rows = source[0], source[1:]
+    column = header.rstrip("\n").split(",").index("case:concept:name")
+    target = folder / "helpdesk_x.csv"
+    with target.open("w", encoding="utf-8") as out:
+        out.write(header)
+        for copy in range(times):
+            for row in rows:
+                cells = row.split(",")
+                cells[column] = f"r{copy}-{cells[column]}"
+                out.write(",".join(cells))
+    return target, times * len(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=95)
+    args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no data folder at {DATA}: the full logs live in ../shared/data")
-    from escalation_fsm.replay import review
-
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     for name, log in LOGS:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "report.json"
+            base = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
+                    name, "--format", "json", "-o", str(out), "--quiet"]
+            runs: dict[str, list[float]] = {"sla": [], "none": [], "bare": []}
+            bare_loop: list[float] = []
+            for _ in range(args.repeat):  # interleaved: the machine's speed drifts
+                runs["sla"].append(timed([*base, "--sla", "default"], env)[0])
+                runs["none"].append(timed([*base, "--sla", "none"], env)[0])
+                took, output = timed([sys.executable, "-c", BARE, name, str(log)], env)
+                runs["bare"].append(took)
+                bare_loop.append(float(output.split()[0]))
+            timed([*base, "--sla", "default"], env)
+            report = json.loads(out.read_text(encoding="utf-8"))
+        sla, none, bare = (statistics.median(runs[k]) for k in ("sla", "none", "bare"))
+        rows = report["rows"]
+        print(f"\n{name}: {rows:,} rows, {report['events']:,} events, {report['cases']:,} cases "
+              f"(medians of {args.repeat})")
+        print(f"  cli, SLA figures (--sla default)   {sla:6.2f} s  {rows / sla:>10,.0f} rows/s")
+        print(f"  cli, no SLA (--sla none)           {none:6.2f} s  {rows / none:>10,.0f} rows/s"
+              f"   SLA / no SLA = {sla / none:.2f}x")
+        print(f"  bare dict replay, whole process    {bare:6.2f} s  (its replay loop alone "
+              f"{statistics.median(bare_loop):.2f} s)")
+        k = report["overall"]
+        print(f"  conformance {k['conformance_rate']:.1%}; escalation {k['escalation_rate']:.1%}; "
+              f"data notes {len(report['data_notes'])}")
+    if args.scale:
+        with tempfile.TemporaryDirectory() as folder:
+            log, rows = scaled_log(Path(folder), args.scale)
             command = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
-                       name, "--format", "json", "-o", str(out), "--quiet"]
-            cli, _ = best(repeat, lambda c=command: subprocess.run(c, check=True, env=env))
-        inproc, report = best(repeat, lambda log=log, name=name: review(log, name))
-        bare_cmd = [sys.executable, "-c", BARE, name, str(log)]
-        bare, output = best(repeat, lambda c=bare_cmd: subprocess.run(
-            c, check=True, env=env, capture_output=True, text=True).stdout)
-        bare_replay = float(str(output).split()[0])
-        k = report.overall  # type: ignore[attr-defined]
-        rows = report.rows  # type: ignore[attr-defined]
-        print(f"\n{name}: {rows:,} rows, {report.events:,} events, {report.cases:,} cases"  # type: ignore[attr-defined]
-              f", {report.period_start:%Y-%m-%d} .. {report.period_end:%Y-%m-%d}")  # type: ignore[attr-defined]
-        print(f"  cli (whole process, json report)  {cli:6.2f} s  {rows / cli:>10,.0f} events/s")
-        print(f"  in-process review()               {inproc:6.2f} s  {rows / inproc:>10,.0f} events/s")
-        print(f"  bare transitions, whole process   {bare:6.2f} s  (its replay loop alone "
-              f"{bare_replay:.2f} s)")
-        ttr = k.time_to_resolution
-        print(f"  conformance {k.conformance_rate:.1%} ({k.fitting:,} fit, {k.deviating:,} deviate,"
-              f" {k.open:,} open); FCR {k.first_contact_resolution_rate:.1%}; escalation "
-              f"{k.escalation_rate:.1%}; reopen {k.reopen_rate:.1%}; time to resolution median "
-              f"{ttr.median_hours:.1f} h, p90 {ttr.p90_hours:.1f} h")
+                       "helpdesk", "--format", "json", "-o", str(Path(folder) / "r.json"),
+                       "--quiet", "--sla", "default"]
+            took, _ = timed(command, env)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            report = json.loads((Path(folder) / "r.json").read_text(encoding="utf-8"))
+        print(f"\nscaled helpdesk x{args.scale}: {rows:,} events, {report['cases']:,} cases, "
+              f"SLA figures: {took:.1f} s, {rows / took:,.0f} events/s; peak RSS of the "
+              f"largest child process so far {peak:.0f} MB")
 
 
 if __name__ == "__main__":

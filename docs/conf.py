@@ -34,10 +34,10 @@ release = escalation_fsm.__version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.graphviz",
     "sphinxcontrib.mermaid",
     "local_mermaid",
+    "reexported_docs",
 ]
 
 source_suffix = {".md": "markdown"}
@@ -63,8 +63,17 @@ mermaid_d3_zoom = False  # zooming would load d3 from a CDN
 
 graphviz_output_format = "svg"
 
+# The docstrings are reStructuredText without Google-style sections; napoleon is not used because
+# it reads an attribute docstring's first "words: more" as a type ("Type: words").
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": True}
-napoleon_google_docstring = True
-napoleon_numpy_docstring = False
+# Pydantic puts these on every model class itself (not inherited), so autodoc would list them on
+# each one; they say nothing about this library. Inherited members (BaseModel's model_dump, ...)
+# are left out anyway: "inherited-members" is not set.
+PYDANTIC_NOISE = ("model_config", "model_fields", "model_computed_fields", "model_post_init",
+                  "model_extra", "model_fields_set")
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": True,
+    "exclude-members": ", ".join(PYDANTIC_NOISE),
+}

@@ -1,9 +1,8 @@
-"""Shared paths for the replay tests (fixtures are committed; nothing reads ../shared)."""
+"""Shared paths for the replay tests: the samples shipped in the package (nothing reads ../shared)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from escalation_fsm.replay import sample_log
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-HELPDESK = FIXTURES / "helpdesk_sample.csv"
-SERVICENOW = FIXTURES / "servicenow_sample.csv.zip"
+HELPDESK = sample_log("helpdesk")
+SERVICENOW = sample_log("servicenow")

@@ -205,6 +205,22 @@ def test_replay_gives_the_same_results_and_figures(log: Any, mapping: str) -> No
     assert len(first.not_observable) == len(second.not_observable)
 
 
+def test_a_mapping_naming_marks_works_on_the_renamed_procedure() -> None:
+    """The ServiceNow mapping names ``escalate``, ``attempt``, ``reopen`` and ``resolve``: marks of
+    the renamed procedure. Only the triggers without a mark (wait, close) need translating, and
+    the replay is the same, names aside."""
+    text = resources.files("escalation_fsm.replay").joinpath("mappings", "servicenow.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    unmarked = {"wait", "close", "classify"}
+    data["activities"] = {a: translate(c) if isinstance(c, str) and c in unmarked else c
+                          for a, c in data["activities"].items()}
+    mapping = LogMapping.model_validate(data)
+    assert mapping.triggers("escalate", renamed_logged_spec()) == ("to_tier2",)
+    ours = list(Replayer(_default_mapping("servicenow"), spec=logged_procedure_spec()).replay(SERVICENOW))
+    theirs = list(Replayer(mapping, spec=renamed_logged_spec()).replay(SERVICENOW))
+    assert [_case_view(r, translate) for r in ours] == [_case_view(r, None) for r in theirs]
+
+
 def _default_mapping(name: str) -> LogMapping:
     text = resources.files("escalation_fsm.replay").joinpath("mappings", f"{name}.toml").read_text("utf-8")
     return LogMapping.model_validate(tomllib.loads(text))

@@ -146,18 +146,19 @@ def test_read_statistics() -> None:
 
 
 def test_time_in_stage_adds_up_to_the_case_duration() -> None:
-    """The time spent in the stages of a case is the time from its first to its last event
-    (when the clock agrees with the replay order; time never runs backwards otherwise)."""
+    """The time spent in the stages of a case is at most the time from its first to its last
+    event: all of it but the time spent in a final stage (a closed ticket touched again later is
+    not "in" closed), when the clock agrees with the replay order."""
     backwards = []
     for name in ("helpdesk", "servicenow"):
         results, _ = replay(name)
         for r in results:
             total = sum(r.stage_seconds.values())
             assert all(seconds >= 0 for seconds in r.stage_seconds.values())
-            if total == pytest.approx((r.end - r.start).total_seconds()):
+            assert not set(r.stage_seconds) & {"closed", "feedback"}
+            if total <= (r.end - r.start).total_seconds() + 1e-6:
                 continue
             backwards.append(r.case_id)
             assert r.clock_backwards
-            assert total > (r.end - r.start).total_seconds()
     # ServiceNow orders rows by sys_mod_count; in these incidents the clock disagrees.
     assert backwards == ["INC0000135", "INC0000164"]

@@ -110,7 +110,7 @@ def test_json_is_versioned_and_round_trips(helpdesk: ReviewReport) -> None:
     """The JSON output validates against the schema model and reads back equal."""
     text = render_report(helpdesk, "json")
     data = json.loads(text)
-    assert data["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.2"
     assert ReviewReport.model_validate_json(text) == helpdesk
     schema = report_json_schema()
     assert set(schema["required"]) >= {"overall", "transition_counts", "top_deviations"}  # type: ignore[call-overload]
@@ -144,6 +144,11 @@ def test_html_is_one_offline_file(servicenow: ReviewReport) -> None:
     assert_offline(page)
     assert "By priority" in page
     assert "escalation_fsm.diagrams is not available" in page
+    # Two inline SVG charts, written by the report itself (no script, no network).
+    assert page.count("<svg") == 2
+    assert "Conformance and escalation rate by month" in page
+    assert "Time to resolution of resolved tickets" in page
+    assert page.index("In short") < page.index("At a glance") < page.index("Problems found")
 
 
 def test_percentile() -> None:
@@ -334,7 +339,7 @@ def test_a_log_with_nothing_to_replay(tmp_path: Path) -> None:
                        encoding="utf-8")
     report = review(log, mapping)
     assert (report.rows, report.cases, report.overall.conformance_rate) == (1, 0, None)
-    assert "no cases to review" in render_report(report, "table")
+    assert "no tickets to review" in render_report(report, "table")
     for fmt in ("markdown", "json", "html"):
         assert render_report(report, fmt)  # type: ignore[arg-type]
 

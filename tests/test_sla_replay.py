@@ -46,7 +46,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 def test_breach_rates_from_logged_times(files: tuple[Path, Path]) -> None:
     """A met both clocks; B answered after 14 office hours and resolved after 41; C (critical, 30 min
     target) answered after an hour and is still open within its 8-hour resolution target."""
-    report = review(*files)
+    report = review(*files, sla=SLAPolicy(), sla_source="default")
     rates = {r.clock: r for r in report.sla_breach_rates}
     assert (rates["first_response"].decided, rates["first_response"].breached) == (3, 2)
     assert rates["first_response"].rate == round(2 / 3, 4)

@@ -396,3 +396,18 @@ def test_follow_up_on_a_file_that_is_not_a_database(tmp_path: Path,
     path.write_text("not a database, just text\n" * 100, encoding="utf-8")
     assert main(["follow-up", "--db", str(path)]) == 2
     assert "escalation-fsm follow-up:" in capsys.readouterr().err
+
+
+def test_a_store_opened_without_a_machine_refuses_to_fold_with_another_meaning(tmp_path: Path) -> None:
+    """Reading needs no machine; writing through the default procedure into an index built for a
+    spec whose triggers mean something else raises, instead of folding clocks wrongly."""
+    from renamed_procedure import renamed_spec
+
+    path = tmp_path / "renamed.db"
+    with SQLiteStore(path, machine=EscalationMachine(renamed_spec(), clock=ManualClock(MONDAY))) as store:
+        store.create(new("T-1").model_copy(update={"stage": "logged"}))
+    with SQLiteStore(path) as plain:
+        assert plain.get("T-1").stage == "logged"                    # reading: fine
+        with pytest.raises(SLAPolicyMismatch, match="opened without a machine"):
+            plain.apply("T-1", "pick_up", actor=AGENT)
+        assert plain.get("T-1").version == 0                         # nothing written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from store_support import SQL_KINDS, Backend, backend, open_and_close, processes
 from support import AGENT
 
-from escalation_fsm import Category, CorruptTicket, StoreError, Ticket, Trigger
+from escalation_fsm import Category, CorruptTicket, StoreError, StoreReadOnly, Ticket, Trigger
 from escalation_fsm.stores import PostgresStore, SQLiteStore, StoreBase
 
 
@@ -162,3 +163,27 @@ def test_postgres_connection_failures_are_store_errors() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
         PostgresStore("postgresql://nobody@127.0.0.1:1/none", connect_timeout=2)
+
+
+def test_a_read_only_postgres_store_keeps_the_dsn_search_path(tmp_path: Path) -> None:
+    """readonly=True must not replace the DSN's options: it reads the tables a writer wrote."""
+    with backend("postgres", tmp_path) as db:
+        store = _stored(db)
+        store.close()
+        reader = PostgresStore(db.target, readonly=True)
+        try:
+            assert reader.get("T-1").version == 2
+            with pytest.raises(StoreReadOnly):
+                reader.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")
+        finally:
+            reader.close()
+
+
+def test_an_empty_database_read_only_says_it_has_no_tables(db: Backend, tmp_path: Path) -> None:
+    """Opening a database without escalation_fsm tables read-only names the problem plainly."""
+    target = db.target
+    if db.kind == "sqlite":
+        target = str(tmp_path / "empty.db")
+        sqlite3.connect(target).close()
+    with pytest.raises(StoreError, match="no escalation_fsm tables"):
+        SQLiteStore(target, readonly=True) if db.kind == "sqlite" else PostgresStore(target, readonly=True)

@@ -11,8 +11,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from ..replay import FORMATS, CaseResult, render_report, review
-from ._common import run
+from ..errors import UsageError
+from ..replay import FORMATS, CaseResult, render_report, resolve_mapping, review
+from ..sla import SLAPolicy, default_sla_policy
+from ._common import USAGE, read_policy, run
 
 __all__ = ["ProgressBar", "add_replay_command"]
 
@@ -32,6 +34,13 @@ def add_replay_command(commands: Any) -> None:
                         help="write the report here (default: stdout)")
     parser.add_argument("--cases", type=Path, metavar="FILE",
                         help="also write every case's result here, as JSON Lines")
+    parser.add_argument("--sla", metavar="FILE", default="none",
+                        help="measure SLA breach rates with this policy (a TOML or JSON file; "
+                             "'default' for the built-in one; default: none, not measured)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 2 when the report has a data note about values "
+                             "that could not be read or a rule that never fired (the report is "
+                             "still written)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=lambda args: run("replay", run_replay, args))
 
@@ -39,6 +48,8 @@ def add_replay_command(commands: Any) -> None:
 def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> int:
     """Run the sub-command; an error leaves no report (and no cases file) written."""
     err = sys.stderr if stderr is None else stderr
+    mapping = resolve_mapping(args.mapping)
+    policy, source = _policy(args.sla)
     bar = None if args.quiet or not err.isatty() else ProgressBar(err)
     with ExitStack() as stack:
         on_case: Callable[[CaseResult], None] | None = None
@@ -52,8 +63,9 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
                 handle.write(json.dumps(case.as_record()) + "\n")
 
         try:
-            report = review(args.log, args.mapping, svg=args.fmt == "html",
-                            progress=bar.update if bar else None, on_case=on_case)
+            report = review(args.log, mapping, svg=args.fmt == "html",
+                            progress=bar.update if bar else None, on_case=on_case,
+                            sla=policy, sla_source=source)
         finally:
             if bar:
                 bar.clear()
@@ -67,7 +79,24 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
         args.output.write_text(text, encoding="utf-8")
         if not args.quiet:
             print(f"wrote {args.fmt} report to {args.output}", file=err)
+    if args.strict and report.strict_problems:
+        kinds = sorted({f"{n.column or n.rule}: {n.problem}" for n in report.data_notes if n.strict})
+        err.write(f"escalation-fsm replay: --strict: {report.strict_problems} data note(s) "
+                  f"({'; '.join(kinds)}); see the report's Data notes\n")
+        return USAGE
     return 0
+
+
+def _policy(option: str) -> tuple[SLAPolicy | None, str | None]:
+    """The SLA policy ``--sla`` names, and how the report names its source."""
+    if option == "none":
+        return None, None
+    if option == "default":
+        return default_sla_policy(), "the built-in default policy"
+    if not Path(option).is_file():
+        raise UsageError(f"--sla {option!r}: no such file (give a TOML or JSON SLA policy, "
+                         f"'default' or 'none')")
+    return read_policy(option), option
 
 
 class ProgressBar:

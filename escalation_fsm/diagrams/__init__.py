@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, overload
 
+from ..errors import RenderFailed
 from ..models import Ticket
 from ..spec import MachineSpec
 from .dot import render_dot
@@ -46,6 +47,7 @@ __all__ = [
     "Graph",
     "GraphvizUnavailable",
     "Node",
+    "RenderFailed",
     "build_graph",
     "render",
     "to_dot",

@@ -10,14 +10,18 @@ from .mapping import (
     Columns,
     Condition,
     LogMapping,
+    Rule,
+    Sequence,
     load_mapping,
     parse_mapping,
+    sample_log,
     shipped_mapping,
     shipped_mappings,
 )
+from .notes import ReadNotes
 from .reader import LogStats, RawCase, RawEvent, read_cases
 from .render import FORMATS, render_report
-from .report import SCHEMA_VERSION, ReviewReport, build_report, report_json_schema
+from .report import SCHEMA_VERSION, DataNote, ReviewReport, build_report, report_json_schema
 from .review import resolve_mapping, review
 from .specs import (
     LOG_FIELDS,
@@ -34,6 +38,7 @@ __all__ = [
     "CaseResult",
     "Columns",
     "Condition",
+    "DataNote",
     "Deviation",
     "LogError",
     "LogMapping",
@@ -42,9 +47,12 @@ __all__ = [
     "NotObservable",
     "RawCase",
     "RawEvent",
+    "ReadNotes",
     "ReplayError",
     "Replayer",
     "ReviewReport",
+    "Rule",
+    "Sequence",
     "build_report",
     "load_mapping",
     "logged_procedure_spec",
@@ -56,6 +64,7 @@ __all__ = [
     "report_json_schema",
     "resolve_mapping",
     "review",
+    "sample_log",
     "shipped_mapping",
     "shipped_mappings",
 ]

@@ -24,7 +24,13 @@ from typing import Literal
 from pydantic import ValidationError
 
 from ..clock import ManualClock
-from ..errors import EscalationError, InvalidTransition, PermissionDenied, TransitionRefused
+from ..errors import (
+    EscalationError,
+    InvalidTransition,
+    PermissionDenied,
+    ReplayError,
+    TransitionRefused,
+)
 from ..machine import EscalationMachine
 from ..marks import Mark
 from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Urgency, trusted
@@ -32,6 +38,7 @@ from ..sla import Deadline, SLAPolicy, clock_runs
 from ..spec import MachineSpec
 from .mapping import LogMapping
 from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
+from .rules import RowPlan, Step, urgency_word
 from .specs import NotObservable, observable_projection, resolve_spec
 
 __all__ = ["CaseResult", "Deviation", "Replayer", "Status"]
@@ -124,7 +131,7 @@ class CaseResult:
 
 # One step: (event index, trigger alternatives, role or None). An outcome per step is either
 # ("ok", source, trigger, dest) or ("dev", stage, trigger, kind, rule, reason).
-_Step = tuple[int, tuple[str, ...], str | None]
+_Step = Step
 _Outcome = tuple[str, ...]
 _Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -140,6 +147,9 @@ class Replayer:
         self.sla = sla
         self.spec = resolve_spec(mapping.spec) if spec is None else spec
         mapping.check_against(self.spec)
+        if sla is not None and sla.problems(self.spec):
+            raise ReplayError(f"the SLA policy does not fit spec {self.spec.name!r}: "
+                              f"{'; '.join(sla.problems(self.spec))}")
         self.roles_observable = bool(mapping.roles) or mapping.default_role is not None
         projected, hidden = observable_projection(self.spec, mapping.guards_observable(self.spec),
                                                   roles_observable=self.roles_observable)
@@ -159,11 +169,9 @@ class Replayer:
                        for flag in (False, True)}
         self._trie: dict[bool, _Node] = {}
         self._nodes = 0
-        self._choices = {activity: (choice,) if isinstance(choice, str) else tuple(choice)
-                         for activity, choice in mapping.activities.items()}
-        self._ignored = frozenset(mapping.ignore)
-        self._conditions = tuple((c.op, c.value, c.activity, c.trigger, c.position)
-                                 for c in mapping.conditions)
+        self.plan = RowPlan(mapping, projected)
+        """The mapping compiled against the spec; its ``notes`` and ``fired`` count what the rules
+        read and did over everything this replayer replayed."""
 
     def replay(self, path: str | Path, stats: LogStats | None = None, *,
                progress: Progress | None = None) -> Iterator[CaseResult]:
@@ -179,50 +187,8 @@ class Replayer:
 
     # -- mapping events to trigger steps ---------------------------------------------------------
 
-    def _steps(self, case: RawCase) -> list[_Step]:  # noqa: PLR0912 (per-event loop, kept inline)
-        changes_only = self.mapping.columns.activity_changes_only
-        conditions = self._conditions
-        choices_of, ignored = self._choices, self._ignored
-        steps: list[_Step] = []
-        previous_activity: str | None = None
-        previous_values: tuple[str | None, ...] | None = None
-        for index, event in enumerate(case.events):
-            role = self._role(event.resource) if self.roles_observable else None
-            activity = event.activity
-            main: tuple[str, ...] = ()
-            if activity not in ignored and not (changes_only and activity == previous_activity):
-                main = choices_of[activity]
-            if not conditions:
-                if main:
-                    steps.append((index, main, role))
-                previous_activity = activity
-                continue
-            before: list[_Step] = []
-            after: list[_Step] = []
-            for position, (op, expected, only, trigger, where) in enumerate(conditions):
-                if only is not None and only != activity:
-                    continue
-                value = event.conditions[position]
-                if op == "equals":
-                    hit = value == expected
-                elif previous_values is None:
-                    hit = False  # nothing to compare the first event of a case with
-                elif op == "changed":
-                    hit = value != previous_values[position]
-                else:
-                    old = previous_values[position]
-                    hit = value != old and _increased(value, old)
-                if hit:
-                    if where == "instead":
-                        main = (trigger,)
-                    else:
-                        (before if where == "before" else after).append((index, (trigger,), role))
-            steps += before
-            if main:
-                steps.append((index, main, role))
-            steps += after
-            previous_activity, previous_values = activity, event.conditions
-        return steps
+    def _steps(self, case: RawCase) -> list[_Step]:
+        return self.plan.steps(case, self._role if self.roles_observable else None)
 
     def _role(self, resource: str | None) -> str:
         role = self.mapping.roles.get(resource or "", self.mapping.default_role)
@@ -299,7 +265,10 @@ class Replayer:
                 reopened = True
             if trigger in self._resolving:
                 resolved_at = events[index].at
-        seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial)
+        seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial,
+                                                        self._finals)
+        category = self.plan.category(case)
+        priority, urgency = self.plan.priority(case, urgency_needed=self.sla is not None)
         if deviations:
             status: Status = "deviates"
         elif self.mapping.require_final and final_stage not in self._finals:
@@ -310,18 +279,18 @@ class Replayer:
             case_id=case.case_id, status=status, events=len(events),
             start=start, end=end,
             final_stage=final_stage, deviations=tuple(deviations), fired=tuple(fired),
-            stage_seconds=seconds, category=case.category, priority=case.priority,
+            stage_seconds=seconds, category=category, priority=priority,
             escalated=escalated, reopened=reopened, resolved_at=resolved_at,
             clock_backwards=backwards,
             sla_runs=() if self.sla is None else _sla_runs(
                 self.sla, self.replay_spec, case, steps, outcomes, start=start, end=end,
-                final_stage=final_stage),
+                final_stage=final_stage, urgency=urgency),
         )
 
 
 def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: RawCase, steps: list[_Step],
               outcomes: list[_Outcome], *, start: datetime, end: datetime,
-              final_stage: str) -> tuple[Deadline, ...]:
+              final_stage: str, urgency: Urgency) -> tuple[Deadline, ...]:
     """The SLA clocks of the case, from its committed transitions at their logged times.
 
     The case opens at its first event and is judged as of its last one. Logs carry no
@@ -336,16 +305,17 @@ def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: RawCase, steps: list[_
                 dest=outcome[3], payload=FrozenDict()))
     # Built without validation: every value comes from the replay, which validated it.
     ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown", stage=final_stage,
-                                    priority=urgency_of(case.priority), opened_at=start,
+                                    priority=urgency, opened_at=start,
                                     history=tuple(records), version=len(records))
     return clock_runs(ticket, policy, spec, now=end)
 
 
-def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
-                   stage: str) -> tuple[dict[str, float], datetime, datetime, bool]:
+def _stage_seconds(events: list[RawEvent], entered: dict[int, str], stage: str,
+                   finals: frozenset[str]) -> tuple[dict[str, float], datetime, datetime, bool]:
     """Seconds per stage, the first and last time, and whether the clock ever runs backwards.
 
-    A stage lasts from the event that entered it to the next event, in replay order.
+    A stage lasts from the event that entered it to the next event, in replay order. Time in a
+    final stage is not counted (a closed ticket that is touched again later is not "in" it).
     """
     seconds: dict[str, float] = {}
     times = [event.at for event in events]
@@ -354,7 +324,8 @@ def _stage_seconds(events: list[RawEvent], entered: dict[int, str],
         stage = entered.get(index, stage)
         gap = (times[index + 1] - times[index]).total_seconds()
         if gap > 0:
-            seconds[stage] = seconds.get(stage, 0.0) + gap
+            if stage not in finals:
+                seconds[stage] = seconds.get(stage, 0.0) + gap
         elif gap < 0:  # the order column disagrees with the clock: that gap is not counted
             backwards = True
     return seconds, min(times), max(times), backwards
@@ -365,13 +336,6 @@ def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
                      stage=outcome[1], trigger=outcome[2],
                      kind=outcome[3],  # type: ignore[arg-type]
                      rule=outcome[4], reason=outcome[5])
-
-
-def _increased(value: str | None, old: str | None) -> bool:
-    try:
-        return int(value or "") > int(old or "")
-    except ValueError:
-        return False  # not numbers (or missing): not an increase
 
 
 def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:
@@ -390,16 +354,12 @@ def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:
     return ("payload", f"{trigger} from {stage}: rejected", str(exc).splitlines()[0])
 
 
-_URGENCY_WORDS = (("critical", Urgency.CRITICAL), ("urgent", Urgency.CRITICAL),
-                  ("high", Urgency.HIGH), ("low", Urgency.LOW), ("normal", Urgency.NORMAL),
-                  ("moderate", Urgency.NORMAL), ("medium", Urgency.NORMAL))
-
-
 def urgency_of(priority: str | None) -> Urgency:
     """The urgency a log's priority text names (``"2 - High"`` is high); normal when unclear.
+
+    The replay itself notes every unclear priority (see :class:`~escalation_fsm.replay.rules.RowPlan`).
 
     >>> urgency_of("1 - Critical"), urgency_of("3 - Moderate"), urgency_of(None)
     (<Urgency.CRITICAL: 'critical'>, <Urgency.NORMAL: 'normal'>, <Urgency.NORMAL: 'normal'>)
     """
-    text = (priority or "").lower()
-    return next((urgency for word, urgency in _URGENCY_WORDS if word in text), Urgency.NORMAL)
+    return (urgency_word(priority) if priority else None) or Urgency.NORMAL

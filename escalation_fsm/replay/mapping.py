@@ -1,30 +1,44 @@
 """Mapping files: how a helpdesk's event log maps onto a spec's triggers.
 
 A mapping is TOML (standard-library ``tomllib``), validated by pydantic; every problem is reported
-at once with the line and key it concerns. See ``docs/replay.md`` for the format, and the shipped
-mappings (:func:`shipped_mapping`) for complete examples.
+at once with the line and key it concerns. See ``docs/replay.md`` for the format, key by key, and
+the shipped mappings (:func:`shipped_mapping`) for complete examples.
+
+A trigger is named in a mapping by its name in the spec or by a *mark* (``escalate``,
+``reopen``, ``resolve``... or explicitly ``mark:escalate``): a mark stands for every trigger that
+carries it, the first one defined from the ticket's current stage being fired. So a mapping
+written with marks works unchanged on a renamed or extended procedure.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from ..marks import Mark
+from ..models import Urgency
 from ..spec import MachineSpec
 from .errors import MappingError
+from .locate import locate
 from .specs import observable_guards
 
-__all__ = ["Columns", "Condition", "LogMapping", "load_mapping", "parse_mapping", "shipped_mapping",
-           "shipped_mappings"]
+__all__ = ["ACTIVITY", "Columns", "Condition", "LogMapping", "Rule", "Sequence", "load_mapping",
+           "parse_mapping", "sample_log", "shipped_mapping", "shipped_mappings"]
 
 TriggerChoice = str | list[str]
-"""One trigger, or ordered alternatives: the first one the spec defines from the ticket's
-current stage is fired (e.g. "taken in charge" is ``attempt`` normally, ``reopen`` once resolved)."""
+"""One trigger (a name or a mark), or ordered alternatives: the first one the spec defines from
+the ticket's current stage is fired (e.g. "taken in charge" is ``attempt``, or ``reopen`` once
+resolved)."""
+
+ACTIVITY = "activity"
+"""The name that stands for the row's own activity trigger(s) in a mapping's ``order``."""
+
+MARK_PREFIX = "mark:"
+_URGENCIES = frozenset(u.value for u in Urgency)
 
 
 class _Model(BaseModel):
@@ -48,26 +62,66 @@ class Columns(_Model):
     priority: str | None = None
     activity_changes_only: bool = False
     """For state-snapshot logs (one row per modification): a row whose activity equals the previous
-    row's does not fire the activity's trigger again (conditions are still evaluated)."""
+    row's does not fire the activity's trigger again (rules are still evaluated)."""
 
 
-class Condition(_Model):
-    """A trigger fired because of a column's value, e.g. escalation when the support level changes."""
+class Sequence(_Model):
+    """An activity that yields several triggers in a row, in this order (``{sequence = [...]}``)."""
 
+    sequence: Annotated[tuple[TriggerChoice, ...], Field(min_length=1)]
+
+
+class Rule(_Model):
+    """A trigger fired because of a column's value, e.g. an escalation when the support level rises.
+
+    ``op``: ``equals`` (the cell's text is ``value``), ``changed``, ``increased`` or ``decreased``
+    (compared with the previous *readable* value of the column in the case, or ``baseline`` on
+    the first row). A column with a rank map in ``[values]`` is compared by rank; otherwise
+    ``increased``/``decreased`` read numbers and ``changed`` compares the text. An empty cell is
+    not compared and keeps the previous value; a value that cannot be read is counted in the
+    report's data notes and not compared either.
+    """
+
+    name: str | None = None
+    """How ``order`` and the report refer to the rule (default: ``"<column> <op>"``)."""
     column: str
-    op: Literal["equals", "changed", "increased"]
+    op: Literal["equals", "changed", "increased", "decreased"]
     value: str | None = None
-    activity: str | None = None
-    """Only rows with this activity (any row when omitted)."""
-    trigger: str
+    baseline: float | str | None = None
+    """The value before a case's first row (a number, or a label of the column's rank map): the
+    first row is then compared with it. Without it the first row only sets the reference."""
+    activity: str | tuple[str, ...] | None = None
+    """Only rows with this activity, or one of these (any row when omitted)."""
+    trigger: TriggerChoice
     position: Literal["instead", "before", "after"] = "instead"
-    """``instead`` of the activity's trigger, or fired ``before`` / ``after`` it."""
+    """Without ``order``: ``instead`` of the activity's trigger, or fired ``before`` / ``after`` it."""
+    drop_activity: bool | tuple[str, ...] | None = None
+    """When the rule fires, the row's activity fires nothing: ``true``, or only for these
+    activities. Default: true for ``position = "instead"`` (false when the mapping has ``order``,
+    where ``position`` is not used)."""
 
-    @model_validator(mode="after")
-    def _value_for_equals(self) -> Condition:
-        if (self.op == "equals") != (self.value is not None):
-            raise ValueError("`value` is required with op = \"equals\" and only allowed with it")
-        return self
+    @property
+    def label(self) -> str:
+        """The rule's name (given, or derived from its column and operation)."""
+        if self.name is not None:
+            return self.name
+        return f"{self.column} {self.op}" + (f" {self.value}" if self.op == "equals" else "")
+
+    def drops(self, activity: str) -> bool:
+        """Whether firing this rule drops the trigger of a row with ``activity``."""
+        drop = self.drop_activity
+        if drop is None:
+            return self.position == "instead"
+        return drop if isinstance(drop, bool) else activity in drop
+
+    def applies_to(self, activity: str) -> bool:
+        """Whether the rule is evaluated on rows with ``activity``."""
+        only = self.activity
+        return only is None or (activity == only if isinstance(only, str) else activity in only)
+
+
+Condition = Rule
+"""The older name of :class:`Rule` (``[[conditions]]`` in a mapping file)."""
 
 
 class LogMapping(_Model):
@@ -77,8 +131,8 @@ class LogMapping(_Model):
     name: str
     description: str = ""
     spec: str = "logged"
-    """``default``, ``logged`` (:func:`~escalation_fsm.replay.specs.logged_procedure_spec`) or
-    ``package.module:function`` returning a :class:`~escalation_fsm.spec.MachineSpec`."""
+    """``default``, ``logged`` or ``module:attribute`` (see :func:`escalation_fsm.loader.load_spec`;
+    the module is imported from the current folder first, then from installed packages)."""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     encoding: str = "utf-8"
     member: str | None = None
@@ -93,10 +147,19 @@ class LogMapping(_Model):
     require_final: bool = True
     """A case not ending in a final stage is reported ``open`` (not fitting yet, not deviating)."""
     columns: Columns
-    activities: dict[str, TriggerChoice]
+    activities: dict[str, TriggerChoice | Sequence]
     ignore: tuple[str, ...] = ()
     """Activities that are recorded but fire nothing."""
-    conditions: tuple[Condition, ...] = ()
+    values: dict[str, dict[str, float | str]] = Field(default_factory=dict)
+    """Value maps per column: label -> rank (numbers: the column is compared by rank), or label ->
+    label (the category or priority to report; a priority maps to an urgency)."""
+    rules: tuple[Rule, ...] = ()
+    conditions: tuple[Rule, ...] = ()
+    """The older name of ``rules``; both may be given (``rules`` come first)."""
+    order: tuple[str, ...] | None = None
+    """The order of the events one row yields: rule names and ``"activity"`` (the row's own
+    trigger(s)). Every rule must be listed. Without it: ``before`` rules, the activity, ``after``
+    rules, in file order."""
     observable_guards: tuple[str, ...] | None = None
     """Guards the log can show. Default: those whose declared reads the log provides (no
     payload; the stage, tier and history, and the category when a category column is declared);
@@ -113,11 +176,30 @@ class LogMapping(_Model):
         """Where the mapping came from (a path or ``shipped:<name>``)."""
         return self._source
 
+    @property
+    def all_rules(self) -> tuple[Rule, ...]:
+        """``rules`` then ``conditions``: every rule, in the order they are evaluated."""
+        return self.rules + self.conditions
+
     def located(self, source: str, text: str) -> LogMapping:
         """This mapping, told where it came from and its text, so problems name their line."""
         self._source = source
         self._text = text
         return self
+
+    def rank_map(self, column: str) -> dict[str, float] | None:
+        """The column's label -> rank map, if ``[values]`` gives one with numbers."""
+        table = self.values.get(column)
+        if not table or not all(isinstance(v, int | float) for v in table.values()):
+            return None
+        return {label: float(rank) for label, rank in table.items()}
+
+    def label_map(self, column: str | None) -> dict[str, str] | None:
+        """The column's label -> label map, if ``[values]`` gives one with text."""
+        table = self.values.get(column) if column is not None else None
+        if not table or not all(isinstance(v, str) for v in table.values()):
+            return None
+        return {label: str(target) for label, target in table.items()}
 
     def guards_observable(self, spec: MachineSpec) -> tuple[str, ...]:
         """The guards of ``spec`` this log can show (see ``observable_guards``)."""
@@ -125,32 +207,138 @@ class LogMapping(_Model):
             return self.observable_guards
         return observable_guards(spec, category=self.columns.category is not None)
 
+    def triggers(self, choice: TriggerChoice, spec: MachineSpec) -> tuple[str, ...]:
+        """The trigger names ``choice`` stands for in ``spec``, in order of preference.
+
+        A trigger name stands for itself; a mark (``escalate`` when no trigger has that name, or
+        ``mark:escalate``) for every trigger carrying it, in the spec's order. Unknown names are
+        left out (:meth:`check_against` reports them).
+        """
+        names = [choice] if isinstance(choice, str) else choice
+        found: list[str] = []
+        for name in names:
+            for trigger in _resolve(name, spec):
+                if trigger not in found:
+                    found.append(trigger)
+        return tuple(found)
+
     def check_against(self, spec: MachineSpec) -> None:
-        """Raise :class:`MappingError` if a trigger, guard or role is unknown to ``spec``."""
-        problems: list[str] = []
+        """Raise :class:`MappingError` for anything inconsistent, or unknown to ``spec``."""
+        problems = self.problems()
         for activity, choice in self.activities.items():
-            names = [choice] if isinstance(choice, str) else choice
-            if not names:
-                problems.append(self._where(("activities", activity),
-                                            "empty trigger list: use `ignore` instead"))
-            problems += [
-                self._where(("activities", activity),
-                            f"unknown trigger {name!r}; spec {spec.name!r} has "
-                            f"{', '.join(spec.trigger_names)}")
-                for name in names if not spec.has_trigger(name)
-            ]
-        for index, condition in enumerate(self.conditions):
-            if not spec.has_trigger(condition.trigger):
-                problems.append(self._where(("conditions", index, "trigger"),
-                                            f"unknown trigger {condition.trigger!r}"))
+            steps = choice.sequence if isinstance(choice, Sequence) else (choice,)
+            for step in steps:
+                problems += self._trigger_problems(("activities", activity), step, spec)
+        for index, rule in enumerate(self.all_rules):
+            where = ("rules", index) if index < len(self.rules) else (
+                "conditions", index - len(self.rules))
+            problems += self._trigger_problems((*where, "trigger"), rule.trigger, spec)
         guards = {g.name for g in spec.guards}
         problems += [self._where(("observable_guards",), f"unknown guard {name!r}")
                      for name in self.observable_guards or () if name not in guards]
         if problems:
             raise MappingError(self._source, problems)
 
+    def problems(self) -> list[str]:
+        """What is inconsistent within the mapping itself (each located at its line)."""
+        return [self._where(loc, message) for loc, message in _consistency(self)]
+
+    def _trigger_problems(self, loc: tuple[str | int, ...], choice: TriggerChoice,
+                          spec: MachineSpec) -> list[str]:
+        names = [choice] if isinstance(choice, str) else choice
+        if not names:
+            return [self._where(loc, "empty trigger list: use `ignore` instead")]
+        return [self._where(loc, f"no trigger named or marked {name!r} in spec {spec.name!r}; "
+                                 f"its triggers: {', '.join(spec.trigger_names)}; its marks: "
+                                 f"{', '.join(sorted({m.value for t in spec.triggers for m in t.marks}))}")
+                for name in names if not _resolve(name, spec)]
+
     def _where(self, loc: tuple[str | int, ...], message: str) -> str:
-        return _locate(self._text, loc, message)
+        return locate(self._text, loc, message)
+
+
+def _resolve(name: str, spec: MachineSpec) -> tuple[str, ...]:
+    if not name.startswith(MARK_PREFIX) and spec.has_trigger(name):
+        return (name,)
+    mark = name.removeprefix(MARK_PREFIX)
+    if mark in Mark.__members__.values():
+        return spec.marked(Mark(mark))
+    return ()
+
+
+def _consistency(m: LogMapping) -> list[tuple[tuple[str | int, ...], str]]:  # noqa: PLR0912
+    """The problems pydantic cannot see field by field: names, orders and value maps together."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    rules = m.all_rules
+    where = [("rules", i) for i in range(len(m.rules))] + [
+        ("conditions", i) for i in range(len(m.conditions))]
+    labels = [r.label for r in rules]
+    read_columns = {r.column for r in rules} | {m.columns.category, m.columns.priority}
+    for column, table in m.values.items():
+        kinds = {isinstance(v, str) for v in table.values()}
+        if len(kinds) > 1:
+            found.append((("values", column), "a value map holds ranks (numbers) or labels "
+                                              "(text), not both"))
+        if column not in read_columns:
+            found.append((("values", column), f"no rule, category or priority reads column "
+                                              f"{column!r}"))
+    priority_map = m.label_map(m.columns.priority)
+    if priority_map is not None:
+        wrong = sorted({v for v in priority_map.values() if v not in _URGENCIES})
+        if wrong:
+            found.append((("values", m.columns.priority or ""),
+                          f"a priority maps to an urgency ({', '.join(sorted(_URGENCIES))}), not "
+                          f"{', '.join(map(repr, wrong))}"))
+    for loc, rule in zip(where, rules, strict=True):
+        if labels.count(rule.label) > 1:
+            found.append(((*loc, "name"), f"two rules are called {rule.label!r}: give each a "
+                                          f"distinct `name`"))
+        if (rule.op == "equals") != (rule.value is not None):
+            found.append(((*loc, "value"), "`value` is required with op = \"equals\" and only "
+                                           "allowed with it"))
+        ranks = m.rank_map(rule.column)
+        if rule.op in {"increased", "decreased"} and m.label_map(rule.column) is not None:
+            found.append(((*loc, "op"), f"{rule.op!r} compares ranks, but [values.{rule.column}] "
+                                        f"maps labels to text: map them to numbers"))
+        if rule.baseline is not None:
+            if rule.op == "equals":
+                found.append(((*loc, "baseline"), "a baseline is compared with the first row: "
+                                                  "not used by op = \"equals\""))
+            elif isinstance(rule.baseline, str) and ranks is not None and rule.baseline not in ranks:
+                found.append(((*loc, "baseline"), f"{rule.baseline!r} is not a label of "
+                                                  f"[values.{rule.column}]"))
+            elif (isinstance(rule.baseline, str) and ranks is None and rule.op != "changed"
+                  and not _is_number(rule.baseline)):
+                found.append(((*loc, "baseline"), f"{rule.op!r} compares numbers: the baseline "
+                                                  f"must be a number, not {rule.baseline!r}"))
+        if isinstance(rule.drop_activity, tuple):
+            found += [((*loc, "drop_activity"), f"{a!r} is not an activity of [activities]")
+                      for a in rule.drop_activity if a not in m.activities]
+        if m.order is not None and "position" in rule.model_fields_set:
+            found.append(((*loc, "position"), "`position` is not used when the mapping gives "
+                                              "`order`: list the rule there (and use "
+                                              "`drop_activity` to drop the activity's trigger)"))
+    if m.order is not None:
+        known = {*labels, ACTIVITY}
+        found += [(("order",), f"{name!r} is neither a rule name nor {ACTIVITY!r}; rules: "
+                               f"{', '.join(labels) or 'none'}")
+                  for name in m.order if name not in known]
+        missing = [name for name in (*labels, ACTIVITY) if name not in m.order]
+        if missing:
+            found.append((("order",), f"`order` must list every rule and {ACTIVITY!r}; missing: "
+                                      f"{', '.join(map(repr, missing))}"))
+        repeated = sorted({name for name in m.order if m.order.count(name) > 1})
+        if repeated:
+            found.append((("order",), f"listed twice: {', '.join(map(repr, repeated))}"))
+    return found
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_mapping(path: str | Path) -> LogMapping:
@@ -172,9 +360,13 @@ def parse_mapping(text: str, *, source: str = "<mapping>") -> LogMapping:
     try:
         mapping = LogMapping.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(source, [_locate(text, tuple(error["loc"]), error["msg"])
+        raise MappingError(source, [locate(text, tuple(error["loc"]), error["msg"])
                                     for error in exc.errors()]) from exc
-    return mapping.located(source, text)
+    mapping = mapping.located(source, text)
+    problems = mapping.problems()
+    if problems:
+        raise MappingError(source, problems)
+    return mapping
 
 
 def shipped_mappings() -> tuple[str, ...]:
@@ -193,48 +385,16 @@ def shipped_mapping(name: str) -> LogMapping:
     return parse_mapping(text, source=f"shipped:{name}")
 
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_SAMPLES = {"helpdesk": "helpdesk_sample.csv", "servicenow": "servicenow_sample.csv.zip"}
 
 
-def _locate(text: str, loc: tuple[str | int, ...], message: str) -> str:
-    """``line N (key.path): message``: the line of the deepest part of ``loc`` found in ``text``.
+def sample_log(name: str) -> Path:
+    """A small sample of a real log shipped with the package, for the shipped mapping ``name``.
 
-    pydantic reports where in the *data* a problem is; this walks the TOML text to the line that
-    defines it (a ``[section]`` or ``[[array]]`` header, then ``key =`` inside it), so a user sees
-    the line to fix. Tables written inline are located at their key.
+    ``helpdesk`` (32 cases of the Helpdesk log, CSV) or ``servicenow`` (30 incidents of the
+    ServiceNow incident log, CSV in a zip); see ``samples/README.md`` for their origin.
     """
-    path = ".".join(str(part) for part in loc) or "(top level)"
-    lines = text.splitlines()
-    line = _find(lines, loc)
-    where = f"line {line} " if line else ""
-    return f"{where}({path}): {message}"
-
-
-def _find(lines: list[str], loc: tuple[str | int, ...]) -> int | None:
-    if not loc:
-        return None
-    section, rest = str(loc[0]), loc[1:]
-    start, end, found = 0, len(lines), None
-    headers = [(i, m.group(1), m.group(2)) for i, line in enumerate(lines)
-               if (m := _HEADER.match(line))]
-    matching = [i for i, _, name in headers if name == section]
-    if matching:
-        index = rest[0] if rest and isinstance(rest[0], int) else 0
-        if index < len(matching):
-            start = matching[index]
-            found = start + 1
-            if rest and isinstance(rest[0], int):
-                rest = rest[1:]
-            end = next((i for i, _, _ in headers if i > start), len(lines))
-            start += 1
-        keys = [str(part) for part in rest if not isinstance(part, int)]
-    else:
-        # A top-level key (or a table that is missing altogether): search before any header.
-        end = headers[0][0] if headers else len(lines)
-        keys = [section]
-    for key in keys[:1]:
-        pattern = re.compile(rf'^\s*("{re.escape(key)}"|\'{re.escape(key)}\'|{re.escape(key)})\s*=')
-        for i in range(start, end):
-            if pattern.match(lines[i]):
-                return i + 1
-    return found
+    if name not in _SAMPLES:
+        raise MappingError(f"sample:{name}", [f"no sample log {name!r}; samples: "
+                                              f"{', '.join(sorted(_SAMPLES))}"])
+    return Path(str(resources.files(__package__).joinpath("samples", _SAMPLES[name])))

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import LogError
 from .mapping import LogMapping
+from .notes import ReadNotes
 
 __all__ = ["LogStats", "RawCase", "RawEvent", "read_cases"]
 
@@ -46,7 +47,7 @@ class RawEvent(NamedTuple):
     activity: str
     resource: str | None
     conditions: tuple[str | None, ...]
-    """The values of the mapping's condition columns, in the order of ``mapping.conditions``."""
+    """The values of the mapping's condition columns, in the order of ``mapping.all_rules``."""
 
 
 @dataclass(slots=True)
@@ -75,6 +76,8 @@ class LogStats:
     reordered_cases: int = 0
     start: datetime | None = None
     end: datetime | None = None
+    notes: ReadNotes = field(default_factory=ReadNotes)
+    """Values the reader could not read (an unparseable time: the row is skipped)."""
 
 
 def read_cases(path: str | Path, mapping: LogMapping, stats: LogStats | None = None, *,
@@ -100,6 +103,11 @@ def read_cases(path: str | Path, mapping: LogMapping, stats: LogStats | None = N
                                   f"or set on_unknown = \"skip\"")
     if stats.rows == 0:
         raise LogError(str(path), "the log has a header but no rows")
+    if stats.cases == 0 and stats.notes.counts:
+        example = next(iter(stats.notes.examples.values()))[0]
+        raise LogError(str(path), f"no timestamp could be read with format "
+                                  f"{mapping.columns.timestamp_format!r} (e.g. {example}); check "
+                                  f"columns.timestamp_format")
 
 
 Rows = Iterator[tuple[int, list[str | None]]]
@@ -266,7 +274,7 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
     i_resource = index[cols.resource] if cols.resource else None
     i_category = index[cols.category] if cols.category else None
     i_priority = index[cols.priority] if cols.priority else None
-    i_conditions = tuple(index[c.column] for c in mapping.conditions)
+    i_conditions = tuple(index[c.column] for c in mapping.all_rules)
     missing = frozenset(mapping.missing)
     ignored = frozenset(mapping.ignore)
     known = set(mapping.activities) | ignored
@@ -303,8 +311,10 @@ def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: s
             try:
                 at = parse(raw_ts)  # memoises it
             except ValueError as exc:
-                raise LogError(source, f"cannot parse timestamp {raw_ts!r} with format "
-                                       f"{cols.timestamp_format!r}: {exc}", line=line) from exc
+                # Counted and shown in the report's data notes; the row cannot be placed in time.
+                stats.notes.add(cols.timestamp, "timestamp", "unparseable_time",
+                                f"line {line}: {raw_ts!r} ({exc})")
+                continue
         # Comparisons, not min()/max(): a builtin call per row costs more on big logs.
         if at < start:  # noqa: PLR1730
             start = at
@@ -375,7 +385,7 @@ def _named_columns(mapping: LogMapping) -> dict[str, str | None]:
         "columns.timestamp": cols.timestamp, "columns.order": cols.order,
         "columns.resource": cols.resource, "columns.category": cols.category,
         "columns.priority": cols.priority}
-    named |= {f"conditions[{i}].column": c.column for i, c in enumerate(mapping.conditions)}
+    named |= {f"conditions[{i}].column": c.column for i, c in enumerate(mapping.all_rules)}
     return named
 
 

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .report import Breakdown, Kpis, ReviewReport
+from .charts import histogram_chart, rate_chart
+from .schema import Breakdown, Kpis, ReviewReport
+from .words import duration_words
 
 __all__ = ["FORMATS", "Format", "render_report"]
 
@@ -45,29 +47,27 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
-def _hours(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
-
-
 def _n(value: int) -> str:
     return f"{value:,}"
 
 
-_KPI_HEADERS = ("cases", "conform", "deviating", "open", "FCR", "escalated", "reopened",
-                "TTR median", "TTR p90")
+def _tickets(count: int) -> str:
+    return f"{count:,} ticket" + ("" if count == 1 else "s")
+
+
+_KPI_HEADERS = ("tickets", "followed the procedure", "open", "escalated",
+                "resolved at first contact", "reopened", "time to resolution (median)")
 
 
 def _kpi_cells(k: Kpis) -> list[str]:
-    ttr = k.time_to_resolution
-    return [_n(k.cases), _pct(k.conformance_rate), _n(k.deviating), _n(k.open),
-            _pct(k.first_contact_resolution_rate), _pct(k.escalation_rate), _pct(k.reopen_rate),
-            _hours(ttr.median_hours), _hours(ttr.p90_hours)]
+    return [_n(k.cases), _pct(k.conformance_rate), _n(k.open), _pct(k.escalation_rate),
+            _pct(k.first_contact_resolution_rate), _pct(k.reopen_rate),
+            duration_words(k.time_to_resolution.median_hours)]
 
 
 def _breakdown(title: str, groups: list[Breakdown], what: str) -> _Section:
-    section = _Section(title, headers=(what, *_KPI_HEADERS), right=frozenset(range(1, 10)))
+    section = _Section(title, headers=(what, *_KPI_HEADERS), right=frozenset(range(1, 8)))
+    groups = [g for g in groups if g.kpis.cases]
     shown = groups[:_TOP_GROUPS] if what == "category" else groups
     section.rows = [[g.key, *_kpi_cells(g.kpis)] for g in shown]
     if len(shown) < len(groups):
@@ -76,66 +76,121 @@ def _breakdown(title: str, groups: list[Breakdown], what: str) -> _Section:
     return section
 
 
-def _sections(r: ReviewReport) -> list[_Section]:
+def _summary(r: ReviewReport) -> _Section:
     k = r.overall
-    period = (f"{r.period_start:%Y-%m-%d} .. {r.period_end:%Y-%m-%d}"
-              if r.period_start and r.period_end else "-")
-    summary = _Section("Summary", notes=[
-        f"log {r.log}; mapping {r.mapping}; spec {r.spec}",
-        f"{_n(r.rows)} rows, {_n(r.events)} events, {_n(r.cases)} cases, period {period}",
-    ], headers=("figure", "value"), right=frozenset({1}))
-    summary.rows = [
-        ["conformance rate (fitting / judged)", _pct(k.conformance_rate)],
-        ["cases fitting / deviating / open", f"{_n(k.fitting)} / {_n(k.deviating)} / {_n(k.open)}"],
-        ["first-contact resolution rate", _pct(k.first_contact_resolution_rate)],
-        ["escalation rate", _pct(k.escalation_rate)],
-        ["reopen rate", _pct(k.reopen_rate)],
-        ["resolved cases", _n(k.resolved)],
-        ["time to resolution, median", _hours(k.time_to_resolution.median_hours)],
-        ["time to resolution, 90th percentile", _hours(k.time_to_resolution.p90_hours)],
-    ]
-    deviations = _Section("Top deviations", headers=("deviation", "cases", "events", "examples"),
+    period = (f"from {r.period_start:%Y-%m-%d} to {r.period_end:%Y-%m-%d}"
+              if r.period_start and r.period_end else "")
+    judged = k.fitting + k.deviating
+    notes = [f"{_n(r.cases)} tickets ({_n(r.events)} events) {period}.".replace(" .", ".")]
+    if judged:
+        notes.append(f"{_n(k.fitting)} of the {_n(judged)} finished tickets "
+                     f"({_pct(k.conformance_rate)}) followed the procedure from start to end."
+                     + (f" {_tickets(k.open)} still open: not judged yet." if k.open else ""))
+    elif r.cases:
+        notes.append(f"No ticket is finished yet ({_n(k.open)} open): none can be judged.")
+    problems = [d for d in r.top_deviations if d.cases][:3]
+    if problems:
+        notes.append("The most common problems: " + "; ".join(
+            f"{d.description} ({_tickets(d.cases)})" for d in problems) + ".")
+    notes.append(f"Escalation rate {_pct(k.escalation_rate)}: the share of all tickets handed "
+                 f"to a higher support tier at least once.")
+    notes.append(f"First-contact resolution {_pct(k.first_contact_resolution_rate)}: the share "
+                 f"of resolved tickets ({_n(k.resolved)}) resolved without escalation or "
+                 f"reopening.")
+    notes.append(f"Reopened {_pct(k.reopen_rate)} of the resolved tickets.")
+    ttr = k.time_to_resolution
+    if ttr.count:
+        notes.append(f"Time to resolution, from a ticket's first event to its last resolution: "
+                     f"half within {duration_words(ttr.median_hours)}, nine in ten within "
+                     f"{duration_words(ttr.p90_hours)}.")
+    if r.sla_source is None:
+        notes.append("SLA: not measured (no SLA policy was given).")
+    else:
+        notes.append(f"SLA: measured with the policy from {r.sla_source} "
+                     f"(fingerprint {r.sla_policy}).")
+    strict = r.strict_problems
+    notes.append(f"Data notes: {len(r.data_notes)}" + (f", {strict} about values that could not "
+                                                        f"be read or rules that never fired"
+                                                        if strict else "")
+                 + " (see Data notes)." if r.data_notes else "Data notes: none.")
+    notes.append(f"Replayed log {r.log} with mapping {r.mapping}; spec {r.spec}; "
+                 f"{_n(r.rows)} rows read.")
+    return _Section("In short", notes=notes)
+
+
+def _sections(r: ReviewReport) -> list[_Section]:
+    sections = [_summary(r)]
+    deviations = _Section("Problems found", headers=("problem", "tickets", "events", "e.g."),
                           right=frozenset({1, 2}))
-    deviations.notes = ["cases: where it was the first deviation; events: every occurrence"]
-    for d in r.top_deviations[:10]:
-        deviations.details[len(deviations.rows)] = f"why: {d.reason}"
-        deviations.rows.append([d.rule, _n(d.cases), _n(d.events), ", ".join(d.examples)])
+    deviations.notes = ["tickets: where it was the ticket's first problem; events: every "
+                        "occurrence; the rule and the machine's reason are under each problem"]
+    first = [d for d in r.top_deviations if d.cases]
+    for d in first[:10]:
+        deviations.details[len(deviations.rows)] = f"rule: {d.rule}; why: {d.reason}"
+        deviations.rows.append([d.description, _n(d.cases), _n(d.events), ", ".join(d.examples)])
+    if len(first) > 10:
+        deviations.notes.append(f"the 10 most frequent of {len(first)} (all are in the JSON output)")
+    follow_on = len(r.top_deviations) - len(first)
+    if follow_on:
+        deviations.notes.append(f"{follow_on} more kind(s) of problem only ever followed an "
+                                f"earlier one in the same ticket (in the JSON output)")
     if not r.cases:
-        deviations.notes.append("no cases to review: every event was skipped (see Data notes)")
+        deviations.notes.append("no tickets to review: every event was skipped (see Data notes)")
     elif not r.top_deviations:
-        deviations.notes.append("no deviations: every case followed the observable rules")
-    sections = [summary, deviations]
+        deviations.notes.append("no problems: every ticket followed the procedure's rules that "
+                                "the log can show")
+    sections.append(deviations)
     if r.by_priority:
         sections.append(_breakdown("By priority", r.by_priority, "priority"))
     if r.by_category:
         sections.append(_breakdown("By category", r.by_category, "category"))
-    sections.append(_breakdown("By month (of the case's first event)", r.by_month, "month"))
+    sections.append(_breakdown("By month (of the ticket's first event)", r.by_month, "month"))
     if r.sla_breach_rates:
         sla = _Section("SLA breach rates (business time)", headers=("clock", "owed", "decided",
                                                                     "breached", "rate"),
                        right=frozenset({2, 3, 4}))
-        sla.notes = [f"SLA policy {r.sla_policy}; a clock run is decided once met, or once over "
-                     "its target by the case's last event"]
+        sla.notes = [f"policy from {r.sla_source} (fingerprint {r.sla_policy}); a clock run is "
+                     "decided once met, or once over its target by the ticket's last event"]
         sla.rows = [[b.clock, b.owed, _n(b.decided), _n(b.breached), _pct(b.rate)]
                     for b in r.sla_breach_rates]
         sections.append(sla)
-    stages = _Section("Time in stage", headers=("stage", "cases", "median", "p90", "total"),
-                      right=frozenset({1, 2, 3, 4}))
-    stages.rows = [[s.stage, _n(s.cases), _hours(s.median_hours), _hours(s.p90_hours),
-                    _hours(s.total_hours)] for s in r.time_in_stage]
-    transitions = _Section("Transitions observed", headers=("source", "trigger", "dest", "count"),
+    stages = _Section("Time in each stage", headers=("stage", "tickets", "median", "nine in ten within"),
+                      right=frozenset({1, 2, 3}))
+    stages.notes = ["from the event that entered the stage to the next event; time in a final "
+                    "stage is not counted"]
+    stages.rows = [[s.stage, _n(s.cases), duration_words(s.median_hours),
+                    duration_words(s.p90_hours)] for s in r.time_in_stage if s.cases]
+    transitions = _Section("How tickets moved (transitions observed)",
+                           headers=("from stage", "trigger", "to stage", "count"),
                            right=frozenset({3}))
     transitions.rows = [[t.source, t.trigger, t.dest, _n(t.count)] for t in r.transition_counts]
-    hidden = _Section("Not observable in this log (never counted as violations)",
+    hidden = _Section("Not observable in this log (never counted as problems)",
                       notes=[f"{n.rule} -- {n.reason}" for n in r.not_observable])
-    sections += [stages, transitions, hidden]
-    data = _Section("Data notes", notes=[*r.warnings] or ["none"])
+    sections += [stages, transitions, hidden, _data_notes(r)]
+    return sections
+
+
+_PROBLEMS = {"not_a_number": "not numbers", "unmapped_label": "labels missing from the value map",
+             "unparseable_time": "times that do not parse", "empty": "empty cells",
+             "unknown_urgency": "priorities naming no urgency", "never_fired": "never fired"}
+
+
+def _data_notes(r: ReviewReport) -> _Section:
+    data = _Section("Data notes", notes=[*r.warnings])
+    for note in r.data_notes:
+        if note.problem == "never_fired":
+            data.notes.append(f"rule {note.rule!r} never fired on this log: {note.effect}")
+            continue
+        examples = f"; e.g. {', '.join(note.examples)}" if note.examples else ""
+        data.notes.append(f"{note.column} ({note.rule}): {_n(note.count)} "
+                          f"{_PROBLEMS[note.problem]}: {note.effect}{examples}")
+    if not data.notes:
+        data.notes = ["none: every value the mapping reads was read"]
     if r.unknown_activities:
         data.headers = ("unknown activity (skipped)", "events", "first line")
         data.right = frozenset({1, 2})
         data.rows = [[u.activity, _n(u.events), str(u.first_line)] for u in r.unknown_activities]
-    sections.append(data)
-    return sections
+    return data
 
 
 def _widths(section: _Section) -> list[int]:
@@ -206,7 +261,16 @@ def _html(r: ReviewReport, sections: list[_Section]) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Escalation review: {e(r.log)}</title>", f"<style>{_CSS}</style></head><body>",
            f"<h1>Escalation review: {e(r.log)}</h1>"]
-    for section in sections:
+    charts = [chart for chart in (rate_chart([m for m in r.by_month if m.kpis.cases]),
+                                  histogram_chart(r.resolution_histogram)) if chart]
+    for number, section in enumerate(sections):
+        if number == 1 and charts:
+            # Inline SVG written here: no script, no external file, readable offline.
+            out.append("<h2>At a glance</h2>")
+            for chart in charts:
+                caption = chart.split("<title>")[1].split("</title>")[0]  # already escaped
+                out.append(f'<figure class="chart">{chart}<figcaption>{caption}</figcaption>'
+                           f"</figure>")
         out.append(f"<h2>{e(section.title)}</h2>")
         out += [f'<p class="note">{e(note)}</p>' for note in section.notes]
         if not section.headers:

@@ -16,7 +16,10 @@ Definitions (per case; a case is a ticket):
 * *reopen* rate: resolved cases with a ``reopen`` event, over resolved cases.
 * *SLA breach rate* per clock (schema 1.1): breached runs over decided runs, measured in the
   business time of the SLA policy from the logged event times (see ``docs/sla.md``). A run is
-  decided once met, or once over its target by the case's last event.
+  decided once met, or once over its target by the case's last event. Only measured when a
+  policy is given; ``sla_source`` says which (schema 1.2).
+* *data notes* (schema 1.2): every value the reader or a rule could not read, per column and
+  rule, with examples, and every rule that never fired (see :mod:`.notes`).
 """
 
 from __future__ import annotations
@@ -24,22 +27,40 @@ from __future__ import annotations
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from .. import __version__
 from ..sla import SLAClock, breach_rates
+from ..spec import MachineSpec
 from .engine import CaseResult, Replayer
+from .notes import STRICT_PROBLEMS, ReadNotes
 from .reader import LogStats
+from .schema import (
+    SCHEMA_VERSION,
+    Breakdown,
+    DataNote,
+    DeviationSummary,
+    Diagram,
+    Durations,
+    HistogramBin,
+    Kpis,
+    NotObservableRule,
+    ReviewReport,
+    SLABreachRate,
+    StageTime,
+    TransitionCount,
+    UnknownActivity,
+    report_json_schema,
+)
+from .words import describe_deviation
 
 __all__ = [
     "SCHEMA_VERSION",
     "Breakdown",
+    "DataNote",
     "DeviationSummary",
     "Diagram",
     "Durations",
+    "HistogramBin",
     "Kpis",
     "NotObservableRule",
     "ReviewReport",
@@ -51,153 +72,8 @@ __all__ = [
     "report_json_schema",
 ]
 
-SCHEMA_VERSION = "1.1"
 _HOUR = 3600.0
 _EXAMPLES = 3
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Durations(_Out):
-    """A distribution of durations, in hours (``None`` when there is no data)."""
-
-    count: int
-    median_hours: float | None
-    p90_hours: float | None
-
-
-class Kpis(_Out):
-    """The review figures for one set of cases (all, one category, one month...)."""
-
-    cases: int
-    fitting: int
-    deviating: int
-    open: int
-    conformance_rate: float | None
-    resolved: int
-    first_contact_resolution_rate: float | None
-    escalation_rate: float | None
-    reopen_rate: float | None
-    time_to_resolution: Durations
-
-
-class Breakdown(_Out):
-    """The figures of the cases sharing one value (a category, a priority, a month ``YYYY-MM``)."""
-
-    key: str
-    kpis: Kpis
-
-
-class DeviationSummary(_Out):
-    """One kind of deviation: how many cases it stopped first, how many events it refused in all."""
-
-    rule: str
-    kind: Literal["not_allowed", "refused", "role", "payload"]
-    stage: str
-    trigger: str
-    reason: str
-    cases: int
-    """Cases whose *first* deviation is this one."""
-    events: int
-    """Deviating events of this kind, counting every case and every repeat."""
-    examples: list[str]
-
-
-class StageTime(_Out):
-    """Time spent in a stage, per case that spent time there."""
-
-    stage: str
-    cases: int
-    median_hours: float | None
-    p90_hours: float | None
-    total_hours: float
-
-
-class TransitionCount(_Out):
-    """How often a transition ``(source, trigger)`` was observed (committed) in the replay."""
-
-    source: str
-    trigger: str
-    dest: str
-    count: int
-
-
-class SLABreachRate(_Out):
-    """How often one SLA clock was breached over the replayed cases."""
-
-    clock: str
-    owed: str
-    decided: int
-    """Clock runs whose outcome is known: met, or already over target at the case's last event."""
-    breached: int
-    rate: float | None
-
-
-class NotObservableRule(_Out):
-    """A rule of the spec the log cannot show; never counted as a violation."""
-
-    rule: str
-    reason: str
-
-
-class UnknownActivity(_Out):
-    """An activity the mapping does not know, and how its events were handled."""
-
-    activity: str
-    events: int
-    first_line: int
-
-
-class Diagram(_Out):
-    """The state diagram annotated with the transition counts, when it could be produced."""
-
-    available: bool
-    mermaid: str | None = None
-    svg: str | None = None
-    note: str
-
-
-class ReviewReport(_Out):
-    """The escalation review report (JSON schema version :data:`SCHEMA_VERSION`)."""
-
-    schema_version: Literal["1.1"] = "1.1"
-    generated_by: str
-    log: str
-    mapping: str
-    spec: str
-    rows: int
-    events: int
-    cases: int
-    period_start: datetime | None
-    period_end: datetime | None
-    overall: Kpis
-    top_deviations: list[DeviationSummary]
-    by_category: list[Breakdown]
-    by_priority: list[Breakdown]
-    by_month: list[Breakdown]
-    time_in_stage: list[StageTime]
-    transition_counts: list[TransitionCount]
-    not_observable: list[NotObservableRule]
-    unknown_activities: list[UnknownActivity]
-    ignored_events: int
-    reordered_cases: int
-    warnings: list[str]
-    diagram: Diagram
-    sla_breach_rates: list[SLABreachRate] = []
-    """Per SLA clock (added in 1.1; empty when the replay had no SLA policy)."""
-    sla_policy: str | None = None
-    """The fingerprint of the SLA policy the rates were measured with."""
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        """``transition_counts`` keyed by ``(source, trigger)``, as the diagrams take them."""
-        return {(t.source, t.trigger): t.count for t in self.transition_counts}
-
-
-def report_json_schema() -> dict[str, object]:
-    """The JSON Schema of :class:`ReviewReport` (for consumers of ``--format json``)."""
-    return ReviewReport.model_json_schema()
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -267,11 +143,13 @@ def _rate(part: int, whole: int) -> float | None:
 class _Deviations:
     def __init__(self) -> None:
         self.first: Counter[str] = Counter()
+        self.tickets: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = defaultdict(list)
         self.sample: dict[str, tuple[str, str, str, str]] = {}
 
     def add(self, case: CaseResult) -> None:
+        self.tickets.update({deviation.rule for deviation in case.deviations})
         for position, deviation in enumerate(case.deviations):
             rule = deviation.rule
             self.events[rule] += 1
@@ -282,19 +160,22 @@ class _Deviations:
                 if len(self.examples[rule]) < _EXAMPLES:
                     self.examples[rule].append(case.case_id)
 
-    def summaries(self) -> list[DeviationSummary]:
+    def summaries(self, spec: MachineSpec) -> list[DeviationSummary]:
         rules = sorted(self.events, key=lambda r: (-self.first[r], -self.events[r], r))
         return [
             DeviationSummary(rule=rule, kind=self.sample[rule][0],
                              stage=self.sample[rule][1], trigger=self.sample[rule][2],
                              reason=self.sample[rule][3], cases=self.first[rule],
-                             events=self.events[rule], examples=self.examples.get(rule, []))
+                             events=self.events[rule], examples=self.examples.get(rule, []),
+                             tickets=self.tickets[rule],
+                             description=describe_deviation(spec, *self.sample[rule], rule=rule))
             for rule in rules
         ]
 
 
 def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogStats, *,
-                 log_name: str, diagram: Diagram | None = None) -> ReviewReport:
+                 log_name: str, diagram: Diagram | None = None,
+                 sla_source: str | None = None) -> ReviewReport:
     """Consume the case results of a replay (streamed) and compute the report.
 
     Memory grows with the number of cases (a few floats each), not with the number of events.
@@ -339,7 +220,7 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
         rows=stats.rows, events=events, cases=overall.cases,
         period_start=stats.start, period_end=stats.end,
         overall=overall.kpis(),
-        top_deviations=deviations.summaries(),
+        top_deviations=deviations.summaries(replayer.replay_spec),
         by_category=_breakdown(groups["category"], by_size=True),
         by_priority=_breakdown(groups["priority"], by_size=False),
         by_month=_breakdown(groups["month"], by_size=False),
@@ -368,6 +249,9 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
             for clock in SLAClock if sla_decided[clock]
         ],
         sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
+        sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
+        data_notes=data_notes(stats.notes.merge(replayer.plan.notes), replayer.plan.never_fired()),
+        resolution_histogram=_histogram(overall.ttr),
     )
 
 
@@ -390,3 +274,40 @@ def _warnings(stats: LogStats, replayer: Replayer, backwards: int) -> list[str]:
         warnings.append(f"{backwards} case(s) have events timed earlier than the event before "
                         f"them in replay order; those gaps are not counted as time in a stage")
     return warnings
+
+
+_EFFECTS = {
+    "not_a_number": "not compared (the rule needs a number)",
+    "unmapped_label": "not compared (the label is not in the column's value map)",
+    "unparseable_time": "row skipped (it cannot be placed in time)",
+    "unknown_urgency": "counted as normal urgency for the SLA targets",
+    "empty": "not compared; the previous value stays the reference",
+    "never_fired": "the rule changed nothing in this log: is its column or value right?",
+}
+
+
+def data_notes(notes: ReadNotes, never_fired: Iterable[str]) -> list[DataNote]:
+    """The report's data notes: what could not be read (most frequent first), then idle rules."""
+    found = [
+        DataNote(column=column, rule=rule, problem=problem, count=count,
+                 examples=notes.examples.get((column, rule, problem), []),
+                 effect=_EFFECTS[problem], strict=problem in STRICT_PROBLEMS)
+        for (column, rule, problem), count in sorted(notes.counts.items(),
+                                                     key=lambda item: (-item[1], item[0]))
+    ]
+    found += [DataNote(column="", rule=rule, problem="never_fired", count=0, examples=[],
+                       effect=_EFFECTS["never_fired"], strict=True) for rule in never_fired]
+    return found
+
+
+_BINS = ((1.0, "under 1 hour"), (4.0, "1-4 hours"), (8.0, "4-8 hours"), (24.0, "8-24 hours"),
+         (48.0, "1-2 days"), (96.0, "2-4 days"), (168.0, "4-7 days"), (336.0, "1-2 weeks"),
+         (672.0, "2-4 weeks"), (None, "over 4 weeks"))
+
+
+def _histogram(hours: Sequence[float]) -> list[HistogramBin]:
+    counts = [0] * len(_BINS)
+    for value in hours:
+        counts[next(i for i, (upper, _) in enumerate(_BINS) if upper is None or value < upper)] += 1
+    return [HistogramBin(label=label, upper_hours=upper, cases=count)
+            for (upper, label), count in zip(_BINS, counts, strict=True)] if hours else []

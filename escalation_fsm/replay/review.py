@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..sla import SLAPolicy, default_sla_policy
+from ..sla import SLAPolicy
 from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
 from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
@@ -13,10 +13,6 @@ from .reader import LogStats, Progress
 from .report import ReviewReport, build_report
 
 __all__ = ["resolve_mapping", "review"]
-
-DEFAULT_SLA = default_sla_policy()
-"""The SLA policy the review measures breach rates with unless told otherwise."""
-
 
 def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
     """A mapping given as a :class:`LogMapping`, a TOML path, or a shipped mapping's name."""
@@ -30,14 +26,14 @@ def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
 def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = False,
            progress: Progress | None = None,
            on_case: Callable[[CaseResult], object] | None = None,
-           sla: SLAPolicy | None = DEFAULT_SLA) -> ReviewReport:
+           sla: SLAPolicy | None = None, sla_source: str | None = None) -> ReviewReport:
     """Replay ``log`` with ``mapping`` and compute the review report (with the diagram if possible).
 
     ``svg`` also renders the annotated diagram as SVG (needs Graphviz; the report says so when it
-    cannot). ``on_case`` is called with each case's result as it is replayed. ``sla`` is the
-    SLA policy whose breach rates the report gives (default: ``default_sla_policy()``; ``None``
-    leaves them out and saves the time of measuring). Raises
-    :class:`~escalation_fsm.replay.errors.MappingError` or
+    cannot). ``on_case`` is called with each case's result as it is replayed. ``sla`` is the SLA
+    policy whose breach rates the report gives, ``sla_source`` where it came from (shown in the
+    report); without one no SLA figures are measured: the report never measures against targets
+    nobody chose. Raises :class:`~escalation_fsm.replay.errors.MappingError` or
     :class:`~escalation_fsm.replay.errors.LogError` before any report exists: never a partial one.
     """
     replayer = Replayer(resolve_mapping(mapping), sla=sla)
@@ -45,7 +41,7 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
     results: Iterable[CaseResult] = replayer.replay(log, stats, progress=progress)
     if on_case is not None:
         results = _tee(results, on_case)
-    report = build_report(results, replayer, stats, log_name=Path(log).name)
+    report = build_report(results, replayer, stats, log_name=Path(log).name, sla_source=sla_source)
     diagram = annotated_diagram(replayer.spec, report.counts(), svg=svg)
     return report.model_copy(update={"diagram": diagram})
 

@@ -3,8 +3,9 @@
 A ticket is stored as:
 
 * its row: the columns queries filter on (stage, category, tier, version, last update, next
-  deadline), its document as it was created (``document``, the ticket without history, valid at
-  ``base_version``) and its folded SLA clock state (``clocks``);
+  deadline) and its folded SLA clock state (``clocks``);
+* its document as it was created (``escalation_documents``: the ticket without history, valid at
+  ``base_version``), written once;
 * one history row per audit record, with the patch of ticket data that transition made
   (:mod:`._changes`), so that a save writes the new record and its patch, never the ticket again.
 

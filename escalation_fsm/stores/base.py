@@ -106,7 +106,8 @@ class Known:
     clocks: ClockState
     document: str | None = None
     due: datetime | None = None
-    """The ticket's indexed next deadline, as stored."""
+    """The ticket's indexed next deadline, as stored (when ``due_known``)."""
+    due_known: bool = False
 
 
 @dataclass(slots=True)
@@ -136,6 +137,7 @@ class StoreBase(ABC):
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self._machine = machine
+        self._recorded_index: str | None = None
         self._clock = clock
         self.max_attempts = max_attempts
         self.readonly = readonly
@@ -149,8 +151,15 @@ class StoreBase(ABC):
     def machine(self) -> EscalationMachine:
         """The machine triggers are fired through (built on first use when none was given)."""
         if self._machine is None:
-            recorded = self.recorded_policy()
-            self._machine = EscalationMachine(sla=recorded)
+            machine = EscalationMachine(sla=self.recorded_policy())
+            # The recorded policy, but the default procedure's marks: if the index was built for
+            # a spec whose triggers mean something else, folding with these would be wrong.
+            current = index_key(machine.sla, machine.spec)
+            if self._recorded_index is not None and current != self._recorded_index:
+                raise SLAPolicyMismatch(where=f"{self._where()} (opened without a machine, so with "
+                                              f"the default procedure)",
+                                        recorded=self._recorded_index, current=current)
+            self._machine = machine
         return self._machine
 
     @property
@@ -173,6 +182,7 @@ class StoreBase(ABC):
         Called by subclasses when opening. A store opened without a machine adopts the recorded
         policy; one opened with a machine must match it.
         """
+        self._recorded_index = recorded
         if recorded is None:
             return True
         if self._machine is not None:
@@ -206,7 +216,7 @@ class StoreBase(ABC):
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
         due = self._due_of(ticket, clocks)
         self._insert(ticket, updated_at, clocks, due)
-        self._remember(ticket, clocks, due=due)
+        self._remember(ticket, clocks, due=due, due_known=True)
         return ticket
 
     def get(self, ticket_id: str) -> Ticket:
@@ -226,9 +236,9 @@ class StoreBase(ABC):
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
         """
+        trigger = str(trigger)
         if self.readonly:
             self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
-        trigger = str(trigger)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
@@ -238,7 +248,8 @@ class StoreBase(ABC):
             current, clocks = self._read(ticket_id)
             old_due = self._due_of(current, clocks)
         else:
-            current, clocks, old_due = seen.ticket, seen.clocks, seen.due
+            current, clocks = seen.ticket, seen.clocks
+            old_due = seen.due if seen.due_known else self._due_of(current, clocks)
         for attempt in range(1, self.max_attempts + 1):
             result = machine.transition(current, trigger, actor=actor, **payload)
             new = result.ticket
@@ -246,7 +257,7 @@ class StoreBase(ABC):
             due = self._due_of(new, after)
             if self._swap(current, new, after, due, due != old_due):
                 self.stats.commits += 1
-                self._remember(new, after, due=due)
+                self._remember(new, after, due=due, due_known=True)
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
@@ -377,18 +388,17 @@ class StoreBase(ABC):
             return self._known.get(ticket_id)
 
     def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                   due: datetime | None = None) -> None:
+                   due: datetime | None = None, due_known: bool = False) -> None:
         """Remember ``ticket`` and its clock state (and document text, when read) for next time.
 
         A save does not change the stored document, so without ``document`` the one remembered
-        for the ticket is kept. ``due`` is its indexed deadline (derived when not given).
+        for the ticket is kept. ``due`` is its indexed deadline, when the caller knows it (a read
+        does not compute it: reading needs no machine); ``due_known`` says it is given.
         """
-        if due is None:
-            due = self._due_of(ticket, clocks)
         with self._known_lock:
             if document is None and (old := self._known.get(ticket.id)) is not None:
                 document = old.document
-            self._known[ticket.id] = Known(ticket, clocks, document, due)
+            self._known[ticket.id] = Known(ticket, clocks, document, due, due_known)
             self._known.move_to_end(ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)

@@ -79,7 +79,7 @@ class MemoryStore(StoreBase):
         with self.tickets.lock:
             if ticket.id in self.tickets.rows:
                 raise TicketExists(ticket.id)
-            self.tickets.rows[ticket.id] = (ticket, updated_at, Known(ticket, clocks, None, due))
+            self.tickets.rows[ticket.id] = (ticket, updated_at, Known(ticket, clocks, None, due, True))
             self.tickets.index(ticket.id, due)
 
     def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
@@ -96,7 +96,7 @@ class MemoryStore(StoreBase):
         return None if row is None else row[2]
 
     def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                  due: datetime | None = None) -> None:
+                  due: datetime | None = None, due_known: bool = False) -> None:
         """Nothing to remember: the rows are the tickets themselves."""
 
     def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
@@ -105,7 +105,7 @@ class MemoryStore(StoreBase):
             stored = self.tickets.rows[new.id][0]
             if stored.version != current.version:
                 return False
-            self.tickets.rows[new.id] = (new, new.history[-1].at, Known(new, clocks, None, due))
+            self.tickets.rows[new.id] = (new, new.history[-1].at, Known(new, clocks, None, due, True))
             if due_moved:
                 self.tickets.index(new.id, due)
             return True
@@ -137,7 +137,7 @@ class MemoryStore(StoreBase):
             self.tickets.due.clear()
             for ticket_id, (ticket, updated, _) in list(self.tickets.rows.items()):
                 clocks, due = self._fold(ticket)
-                self.tickets.rows[ticket_id] = (ticket, updated, Known(ticket, clocks, None, due))
+                self.tickets.rows[ticket_id] = (ticket, updated, Known(ticket, clocks, None, due, True))
                 self.tickets.index(ticket_id, due)
             self.tickets.index_key, self.tickets.policy_json = self._index_meta()
             return len(self.tickets.rows)

@@ -85,8 +85,11 @@ class PostgresStore(StoreBase):
         try:
             # autocommit: every transaction below is an explicit `with conn.transaction()`.
             self._conn: psycopg.Connection[tuple[Any, ...]] = self._pg.connect(
-                dsn, autocommit=True, connect_timeout=connect_timeout,
-                **({"options": "-c default_transaction_read_only=on"} if readonly else {}))
+                dsn, autocommit=True, connect_timeout=connect_timeout)
+            if readonly:
+                # A session setting, not connect(options=...): that would replace the DSN's own
+                # options (a search_path, say).
+                self._conn.execute("SET default_transaction_read_only = on")
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
@@ -117,8 +120,10 @@ class PostgresStore(StoreBase):
             while not self.readonly and found in POSTGRES_MIGRATIONS:
                 found, migrated = self._migrate(found), True
             recorded = self._meta(INDEX_KEY) if found == SCHEMA_VERSION else None
+        if found is None:
+            raise StoreError("the PostgreSQL database has no escalation_fsm tables to read")
         if found != SCHEMA_VERSION:
-            hint = (" (open it once writable to upgrade it)" if self.readonly and found is not None
+            hint = (" (open it once writable to upgrade it)" if self.readonly
                     and found < SCHEMA_VERSION else " (upgrade escalation-fsm to open it)")
             raise StoreError(f"PostgreSQL database has schema version {found}; this release reads "
                              f"version {SCHEMA_VERSION}{hint}")

@@ -182,3 +182,17 @@ def test_covers_are_plain_data() -> None:
     assert guard_cover(default_spec()) == GUARD_PATHS
     assert str(GUARD_PATHS[0]) == "identified --attempt--> attempted refused by has_category"
     assert len(transition_cover(default_spec())) == len(default_spec().transitions)
+
+
+def test_the_covers_report_what_they_exercise() -> None:
+    """Transition, guard and role covers together exercise everything in the spec; each alone
+    misses what the others are for."""
+    from escalation_fsm.testing import cover_report
+
+    every = cover_report(default_spec(), transition_cover(default_spec()), GUARD_PATHS, ROLE_PATHS)
+    assert every.missing() == []
+    assert every.runs == len(default_spec().transitions) + len(GUARD_PATHS) + len(ROLE_PATHS)
+    assert every.refusals == {"guard": len(GUARD_PATHS), "forbidden_role": len(ROLE_PATHS)}
+    alone = cover_report(default_spec(), transition_cover(default_spec()))
+    assert alone.missing(["transitions"]) == []
+    assert alone.missing(["guards"]) and alone.missing(["roles"])

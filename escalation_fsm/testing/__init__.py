@@ -20,7 +20,7 @@ from ._checker import Outcome, RunFailed, StoreLike
 from ._cover import CoverPath, TriggerStep, actor_for, example_ticket, stage_cover, transition_cover
 from ._examples import example_payloads
 from ._negative import RefusalPath, guard_cover, role_cover
-from .coverage import CoverageIncomplete, CoverageReport
+from .coverage import CoverageIncomplete, CoverageReport, cover_report
 from .snapshot import SnapshotMismatch, SpecSnapshot, check_snapshot
 from .stateful import (
     EscalationStateMachine,
@@ -80,6 +80,7 @@ __all__ = [
     "assert_temporal",
     "check_snapshot",
     "check_temporal",
+    "cover_report",
     "example_payloads",
     "example_ticket",
     "guard_cover",

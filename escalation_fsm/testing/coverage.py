@@ -13,14 +13,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ..errors import HookFailed, InvalidTransition, InvariantViolated, PermissionDenied, TransitionRefused
+from ..policy import EscalationPolicy
 from ..spec import MachineSpec
 
+if TYPE_CHECKING:
+    from ._cover import CoverPath
+    from ._negative import RefusalPath
+
 __all__ = ["PARTS", "REFUSAL_KINDS", "CoverageIncomplete", "CoverageRecorder", "CoverageReport",
-           "refusal_kind"]
+           "cover_report", "refusal_kind"]
 
 PARTS = ("transitions", "guards", "roles")
 """What :meth:`CoverageReport.check` can require."""
@@ -178,3 +184,35 @@ class CoverageRecorder:
                    for t in spec.transitions for r in roles if r not in t.roles},
             refusals=dict(self.refusals),
         )
+
+
+_DECLARED = (InvalidTransition, PermissionDenied, TransitionRefused, ValidationError, HookFailed)
+
+
+def cover_report(spec: MachineSpec, *covers: Iterable[CoverPath | RefusalPath],
+                 policy: EscalationPolicy | None = None) -> CoverageReport:
+    """What the cover paths exercise, as the report a stateful run ends with.
+
+    Replays every path of ``covers`` (from :func:`~escalation_fsm.testing.transition_cover`,
+    :func:`~escalation_fsm.testing.guard_cover`, :func:`~escalation_fsm.testing.role_cover`) on
+    a machine without hooks and counts each step and each refused attempt; ``runs`` is the
+    number of paths.
+    """
+    from ._cover import cover_machine  # noqa: PLC0415 (the covers need this module's report)
+
+    machine = cover_machine(spec, policy)
+    recorder = CoverageRecorder(spec)
+    for cover in covers:
+        for path in cover:
+            recorder.runs += 1
+            ticket = path.start
+            attempt = getattr(path, "attempt", None)
+            for step in (*path.steps, *([attempt] if attempt is not None else [])):
+                try:
+                    new = step.fire(machine, ticket)
+                except _DECLARED as exc:
+                    recorder.attempt(ticket.stage, step.trigger, step.role, exc, committed=False)
+                    break
+                recorder.attempt(ticket.stage, step.trigger, step.role, None, committed=True)
+                ticket = new
+    return recorder.report()

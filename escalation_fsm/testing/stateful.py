@@ -1,9 +1,10 @@
 """A stateful property test of the procedure's guarantees that host projects subclass.
 
 :class:`EscalationStateMachine` opens tickets and fires triggers through the host's machine, hooks
-and optional store: half of the firing steps pick an allowed trigger with a payload that passes
-its guards, the other half aim at a refusal (mostly a defined trigger with a payload that one
-chosen guard refuses; also a forbidden role, a payload the model rejects, an undefined trigger).
+and optional store: a share of the firing steps drawn per run (half, 70% or 90%) pick an
+allowed trigger with a payload that passes its guards, the others aim at a refusal (mostly a
+defined trigger with a payload that one chosen guard refuses; also a forbidden role, a payload
+the model rejects, an undefined trigger).
 After every step it checks:
 
 * every ticket's stage is a stage of the spec, and ``version`` == history length == commits seen;
@@ -23,10 +24,9 @@ pytest ``TestCase``) with the minimal run as a ready pytest function; see :mod:`
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar
 
 from hypothesis import settings as Settings  # noqa: N812 (hypothesis's own name for the class)
 from hypothesis import strategies as st
@@ -44,10 +44,11 @@ from ._checker import Checker, Outcome, RunFailed, StoreLike
 from ._checks import Reference
 from ._choices import Chooser, as_json
 from ._cover import actor_for
+from ._decorators import host_rule, outcome_checks, outcome_invariant, ticket_checks, ticket_invariant
 from ._examples import _EXAMPLE_TIME
 from .coverage import CoverageReport
 from .snapshot import SpecSnapshot
-from .steps import Call, Fire, Open, Step
+from .steps import Fire, Open, Step
 from .strategies import (
     UNKNOWN_ROLE,
     UNKNOWN_TRIGGER,
@@ -75,44 +76,6 @@ _CHOICE = st.integers(0, 2519)
 """Choices are numbers taken modulo the options: the draw has the same shape in every state, so
 when the shrinker deletes an earlier step a later one still picks the same thing where it can.
 2520 is divisible by 1..10, so the pick is uniform over up to ten options."""
-
-F = TypeVar("F", bound=Callable[..., Any])
-_TICKET_CHECK = "_escalation_ticket_invariant"
-_OUTCOME_CHECK = "_escalation_outcome_invariant"
-
-
-def ticket_invariant(check: F) -> F:
-    """Mark a method ``check(self, ticket)`` to run on every open ticket after every step."""
-    setattr(check, _TICKET_CHECK, True)
-    return check
-
-
-def outcome_invariant(check: F) -> F:
-    """Mark a method ``check(self, outcome: Outcome)`` to run after every fired trigger."""
-    setattr(check, _OUTCOME_CHECK, True)
-    return check
-
-
-def host_rule(**arguments: st.SearchStrategy[Any]) -> Callable[[F], F]:
-    """Make a method a rule of the run: advance the clock, reopen the store, a host action, ...
-
-    ``arguments`` are hypothesis strategies for its keyword arguments, as for hypothesis's
-    ``@rule``. Every call is recorded as a :class:`~.steps.Call` step, so runs that use it still
-    replay (and shrink) from a list of steps; draw JSON-like values (numbers, text) so that the
-    printed regression test is plain Python.
-    """
-    def decorate(method: F) -> F:
-        @functools.wraps(method)
-        def recorded(self: EscalationStateMachine, **kwargs: Any) -> None:
-            self.steps.append(Call(method.__name__, **kwargs))
-            self._clean = False
-            method(self, **kwargs)
-            self._clean = True
-        make_rule: Any = rule  # its overloads cannot type a **arguments call
-        marked: F = make_rule(**arguments)(recorded)
-        return marked
-    return decorate
-
 
 class EscalationStateMachine(RuleBasedStateMachine, Checker):
     """Subclass with your spec, hooks and store; ``TestX = YourClass.TestCase`` runs it in pytest.
@@ -165,9 +128,8 @@ class EscalationStateMachine(RuleBasedStateMachine, Checker):
         self.allowed_share = 10
         self._roles = roles_of(self.machine.spec)
         self.chooser = Chooser(self.machine, self.examples)
-        members = [getattr(cls, name) for name in dir(cls)]
-        self._ticket_checks = [m for m in members if getattr(m, _TICKET_CHECK, False)]
-        self._outcome_checks = [m for m in members if getattr(m, _OUTCOME_CHECK, False)]
+        self._ticket_checks = ticket_checks(cls)
+        self._outcome_checks = outcome_checks(cls)
         self.recorder = _runner.recorder_for(cls, self.machine.spec)
         self.recorder.runs += 1
         _runner.started(cls, self.steps)

@@ -226,6 +226,17 @@ def test_a_bad_coverage_part_is_named() -> None:
         DefaultProcedure.coverage().missing(["everything"])
 
 
+def test_the_report_is_of_the_spec_the_machine_had() -> None:
+    """A host that builds its machine itself (another spec than ``spec``) gets its spec's report."""
+    class OwnMachine(EscalationStateMachine):
+        def make_machine(self) -> EscalationMachine:
+            return EscalationMachine(SPEC, clock=self.clock)
+
+    assert OwnMachine.coverage().spec == default_spec()          # before any run: ``spec``
+    report = OwnMachine.run(settings(VARIANT, max_examples=3, **COUNTED))
+    assert report.spec == SPEC and ("escalated", "escalate_tier3") in report.transitions
+
+
 def test_plain_hypothesis_runs_still_work() -> None:
     """``run_state_machine_as_test`` (without the final pass) runs the same checks."""
     run_state_machine_as_test(WithStore, settings=settings(VARIANT, max_examples=5, **COUNTED))

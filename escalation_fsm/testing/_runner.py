@@ -34,8 +34,8 @@ from .steps import Call, Fire, Open, Step, render_test
 if TYPE_CHECKING:
     from .stateful import EscalationStateMachine
 
-__all__ = ["MAX_REPLAYS", "StateMachineTestCase", "TestCaseProperty", "minimize", "recorder_for", "replay",
-           "run", "snapshot_for", "started"]
+__all__ = ["MAX_REPLAYS", "StateMachineTestCase", "TestCaseProperty", "last_recorder", "minimize",
+           "recorder_for", "replay", "run", "snapshot_for", "started"]
 
 MAX_REPLAYS = 2_000
 """The final pass stops after this many replays (a bound on work, whatever the run)."""
@@ -51,6 +51,11 @@ def recorder_for(cls: type, spec: MachineSpec) -> CoverageRecorder:
     if found is None or found.spec != spec:
         found = _RECORDERS[cls] = CoverageRecorder(spec)
     return found
+
+
+def last_recorder(cls: type) -> CoverageRecorder | None:
+    """The recorder the runs of ``cls`` used last, if any ran."""
+    return _RECORDERS.get(cls)
 
 
 def started(cls: type, steps: list[Step]) -> None:

@@ -38,6 +38,7 @@ from ..errors import HookFailed, InvalidTransition, InvariantViolated, Permissio
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..policy import EscalationPolicy
+from ..procedure import default_spec
 from ..spec import MachineSpec, TransitionSpec
 from . import _runner
 from ._checker import Checker, Outcome, RunFailed, StoreLike
@@ -207,9 +208,14 @@ class EscalationStateMachine(RuleBasedStateMachine, Checker):
 
     @classmethod
     def coverage(cls) -> CoverageReport:
-        """The coverage report of the last :meth:`run` (or of every run so far)."""
-        spec = cls.spec if cls.spec is not None else EscalationMachine().spec
-        return _runner.recorder_for(cls, spec).report()
+        """The coverage report of the last :meth:`run` (or of every run so far).
+
+        Of the spec the runs' machine had (``make_machine`` may build another than ``spec``).
+        """
+        found = _runner.last_recorder(cls)
+        if found is None:
+            found = _runner.recorder_for(cls, cls.spec if cls.spec is not None else default_spec())
+        return found.report()
 
     # -- rules --------------------------------------------------------------------------------------
 

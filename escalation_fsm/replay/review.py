@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ..sla import SLAPolicy
@@ -10,7 +10,7 @@ from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
 from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
 from .reader import LogStats, Progress
-from .report import ReviewReport, build_report
+from .report import ReportFigures, ReviewReport
 
 __all__ = ["resolve_mapping", "review"]
 
@@ -38,15 +38,14 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
     """
     replayer = Replayer(resolve_mapping(mapping), sla=sla)
     stats = LogStats(source=str(log))
-    results: Iterable[CaseResult] = replayer.replay(log, stats, progress=progress)
-    if on_case is not None:
-        results = _tee(results, on_case)
-    report = build_report(results, replayer, stats, log_name=Path(log).name, sla_source=sla_source)
+    # The report is counted from each case and the replay of its trace: no CaseResult is built
+    # (nor the case's SLA deadlines) unless ``on_case`` asks for it.
+    figures = ReportFigures(replayer)
+    for case, program in replayer.cases(log, stats, progress=progress):
+        measured = replayer.measure(case, program)
+        figures.add_case(case, program, measured)
+        if on_case is not None:
+            on_case(replayer.result(case, program, measured))
+    report = figures.report(stats, log_name=Path(log).name, sla_source=sla_source)
     diagram = annotated_diagram(replayer.spec, report.counts(), svg=svg)
     return report.model_copy(update={"diagram": diagram})
-
-
-def _tee(results: Iterable[CaseResult], on_case: Callable[[CaseResult], object]) -> Iterator[CaseResult]:
-    for result in results:
-        on_case(result)
-        yield result

@@ -1,21 +1,22 @@
 """From a case's rows to the trigger steps a replay fires: activities, rules and their order.
 
 :class:`RowPlan` is the mapping compiled against a spec once: every trigger reference resolved
-to trigger names (marks included), every rule's value map and baseline read. ``steps(case)``
-then turns one case's rows into steps, counting in :attr:`RowPlan.notes` every value a rule
-could not read and in :attr:`RowPlan.fired` how often each rule fired.
+to trigger names (marks included), every rule's value map and baseline read. ``hits(case)``
+reads one case's rule columns, counting in :attr:`RowPlan.notes` every value a rule could not
+read and in :attr:`RowPlan.fired` how often each rule fired; ``steps(...)`` then turns the case's
+activities, rule hits and roles into steps. The steps depend on nothing else, so a replayer can
+remember them (and what they replay to) for every case with the same activities and hits.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 
 from ..models import Urgency
 from ..spec import MachineSpec
 from .mapping import ACTIVITY, LogMapping, Rule, Sequence
 from .notes import ReadNotes
-from .reader import RawCase
+from .reader import CaseData, RawCase
 
 __all__ = ["RowPlan", "Step"]
 
@@ -61,7 +62,7 @@ class _Compiled:
 
 
 class RowPlan:
-    """The mapping compiled against ``spec``: call :meth:`steps` once per case."""
+    """The mapping compiled against ``spec``: :meth:`hits` then :meth:`steps`, once per case."""
 
     def __init__(self, mapping: LogMapping, spec: MachineSpec) -> None:
         self.mapping = mapping
@@ -74,6 +75,8 @@ class RowPlan:
             steps = choice.sequence if isinstance(choice, Sequence) else (choice,)
             self._activities[activity] = tuple(mapping.triggers(step, spec) for step in steps)
         self._ignored = frozenset(mapping.ignore)
+        self._missing = frozenset(mapping.missing)
+        self._urgencies: dict[str, Urgency | None] = {}
         self._by_label = {rule.label: rule for rule in self.rules}
         self._order = mapping.order
         self._category_map = mapping.label_map(mapping.columns.category)
@@ -83,35 +86,54 @@ class RowPlan:
         """Rules that fired on no row of anything replayed so far."""
         return tuple(rule.label for rule in self.rules if not self.fired[rule.label])
 
-    def steps(self, case: RawCase, role_of: Callable[[str | None], str] | None) -> list[Step]:
-        """The steps one case's rows yield, in replay order."""
-        changes_only = self.mapping.columns.activity_changes_only
-        activities, ignored, rules = self._activities, self._ignored, self.rules
-        steps: list[Step] = []
-        previous_activity: str | None = None
+    def hits(self, case: CaseData) -> tuple[int, ...] | None:
+        """Which rules fire on each event of ``case``, as bit masks (``None``: no rules).
+
+        Counts what they could not read in :attr:`notes`, and what they fired in :attr:`fired`.
+        """
+        rules = self.rules
+        if not rules:
+            return None
+        missing = self._missing
         previous: list[float | str | None] = [rule.baseline for rule in rules]
-        for index, event in enumerate(case.events):
-            role = None if role_of is None else role_of(event.resource)
-            activity = event.activity
-            main: tuple[tuple[str, ...], ...] = ()
-            if activity not in ignored and not (changes_only and activity == previous_activity):
-                main = activities[activity]
-            previous_activity = activity
-            if not rules:
-                steps += [(index, choices, role) for choices in main]
-                continue
-            hits: list[_Compiled] = []
+        masks: list[int] = []
+        for index, activity in enumerate(case.activities):
+            mask = 0
             for position, rule in enumerate(rules):
                 if rule.only is not None and not rule.rule.applies_to(activity):
                     continue
-                if self._hit(rule, position, event.conditions[position], previous, event.line):
-                    hits.append(rule)
+                raw = case.conditions[position][index]
+                if self._hit(rule, position, None if raw in missing else raw, previous,
+                             case.lines[index]):
+                    mask |= 1 << position
                     self.fired[rule.label] += 1
-            if not hits:
+            masks.append(mask)
+        return tuple(masks)
+
+    def steps(self, activities: tuple[str, ...], hits: tuple[int, ...] | None,
+              roles: tuple[str, ...] | None) -> list[Step]:
+        """The steps of a case, in replay order.
+
+        Its events have ``activities``, rule ``hits`` (see :meth:`hits`) and ``roles`` (``None``:
+        not observable).
+        """
+        changes_only = self.mapping.columns.activity_changes_only
+        table, ignored, rules = self._activities, self._ignored, self.rules
+        steps: list[Step] = []
+        previous_activity: str | None = None
+        for index, activity in enumerate(activities):
+            role = None if roles is None else roles[index]
+            main: tuple[tuple[str, ...], ...] = ()
+            if activity not in ignored and not (changes_only and activity == previous_activity):
+                main = table[activity]
+            previous_activity = activity
+            mask = 0 if hits is None else hits[index]
+            if not mask:
                 steps += [(index, choices, role) for choices in main]
                 continue
+            fired = [rule for position, rule in enumerate(rules) if mask >> position & 1]
             dropped = any(rule.rule.drops(activity) if self._order is None
-                          else _drops_in_order(rule.rule, activity) for rule in hits)
+                          else _drops_in_order(rule.rule, activity) for rule in fired)
             own = () if dropped else main
             if self._order is not None:
                 for name in self._order:
@@ -119,13 +141,13 @@ class RowPlan:
                         steps += [(index, choices, role) for choices in own]
                     else:
                         rule = self._by_label[name]
-                        if rule in hits:
+                        if rule in fired:
                             steps.append((index, rule.choices, role))
                 continue
-            steps += [(index, r.choices, role) for r in hits if r.position == "before"]
-            steps += [(index, r.choices, role) for r in hits if r.position == "instead"]
+            steps += [(index, r.choices, role) for r in fired if r.position == "before"]
+            steps += [(index, r.choices, role) for r in fired if r.position == "instead"]
             steps += [(index, choices, role) for choices in own]
-            steps += [(index, r.choices, role) for r in hits if r.position == "after"]
+            steps += [(index, r.choices, role) for r in fired if r.position == "after"]
         return steps
 
     def _hit(self, rule: _Compiled, position: int, raw: str | None,  # noqa: PLR0911
@@ -160,7 +182,7 @@ class RowPlan:
             return value > old  # type: ignore[operator]
         return value < old  # type: ignore[operator]
 
-    def category(self, case: RawCase) -> str | None:
+    def category(self, case: RawCase | CaseData) -> str | None:
         """The case's category as the report groups it (through the value map, if any)."""
         raw = case.category
         if raw is None or self._category_map is None:
@@ -172,7 +194,8 @@ class RowPlan:
             return raw
         return mapped
 
-    def priority(self, case: RawCase, *, urgency_needed: bool) -> tuple[str | None, Urgency]:
+    def priority(self, case: RawCase | CaseData, *,
+                 urgency_needed: bool) -> tuple[str | None, Urgency]:
         """The case's priority as reported, and the urgency its SLA targets are read for.
 
         Through the value map when there is one; otherwise the urgency is read from the words in
@@ -190,7 +213,12 @@ class RowPlan:
                                f"case {case.case_id}: {raw!r} (counted as normal)")
                 return raw, Urgency.NORMAL
             return mapped, Urgency(mapped)
-        urgency = urgency_word(raw)
+        if raw in self._urgencies:  # a log has few distinct priorities: read each once
+            urgency = self._urgencies[raw]
+        else:
+            if len(self._urgencies) > 4096:
+                self._urgencies.clear()
+            urgency = self._urgencies[raw] = urgency_word(raw)
         if urgency is None:
             if urgency_needed:
                 self.notes.add(column, "priority", "unknown_urgency",

@@ -44,9 +44,9 @@ _BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
          Mark.REOPEN: _REOPEN}
 
 # Operations on a run, at an instant: the event's, or the case's first or last.
-_START, _RUN, _IDLE, _RESET = range(4)
-"""Start the run; bring it up to date while running (business time counts) or while paused or
-met (it does not); restart its stretch (a resolution clock resumed by a reopening)."""
+_START, _RUN, _IDLE = range(3)
+"""Start a stretch of the run (a new run, or a resolution clock resumed by a reopening); bring
+it up to date while running (business time counts) or while paused or met (it does not)."""
 _FIRST_EVENT, _LAST_EVENT = -1, -2
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
@@ -83,15 +83,36 @@ class BreachCounter:
 
         Its events happened at ``stamps``; it opened at ``first`` and is judged as of ``last``.
         """
-        compiled = program.sla
-        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
-            compiled = program.sla = _Compiled(self, *self.compile(program.records))
+        compiled, elapsed = self._measure(program, stamps, first, last)
         checks = compiled.checks.get(urgency)
         if checks is None:
             targets = self._targets[urgency]
             checks = compiled.checks[urgency] = tuple(
                 (run, clock, target, met) for run, (clock, met) in enumerate(compiled.runs)
                 if (target := targets[clock]) is not None)
+        decided, breached = self.decided, self.breached
+        for run, clock, target, met in checks:
+            if elapsed[run] > target:
+                decided[clock] += 1
+                breached[clock] += 1
+            elif met:
+                decided[clock] += 1
+
+    def runs(self, program: CaseProgram, stamps: Sequence[Stamp], first: Stamp,
+             last: Stamp) -> list[tuple[SLAClock, bool, timedelta]]:
+        """Every run of one case of ``program``: its clock, whether it was met, its business time.
+
+        What :meth:`count` judges against the targets (in the fold's order of starting them).
+        """
+        compiled, elapsed = self._measure(program, stamps, first, last)
+        return [(_CLOCKS[clock], met, timedelta(microseconds=time))
+                for (clock, met), time in zip(compiled.runs, elapsed, strict=True)]
+
+    def _measure(self, program: CaseProgram, stamps: Sequence[Stamp], first: Stamp,
+                 last: Stamp) -> tuple[_Compiled, list[int]]:
+        compiled = program.sla
+        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
+            compiled = program.sla = _Compiled(self, *self.compile(program.records))
         times = [*stamps, last, first]  # an op's reference -1 is the first instant, -2 the last
         since: list[Stamp] = [first] * len(compiled.runs)
         elapsed = [0] * len(compiled.runs)
@@ -112,15 +133,7 @@ class BreachCounter:
                             self.policy.calendar.between(before[1], at[1]) // _MICRO)
                     elapsed[run] += gain
                 since[run] = at
-            elif op == _RESET:
-                since[run] = at
-        decided, breached = self.decided, self.breached
-        for run, clock, target, met in checks:
-            if elapsed[run] > target:
-                decided[clock] += 1
-                breached[clock] += 1
-            elif met:
-                decided[clock] += 1
+        return compiled, elapsed
 
     def compile(self, records: Sequence[Record]) -> tuple[tuple[Op, ...], tuple[tuple[int, bool], ...]]:
         """The operations the clock fold takes for a history of ``records`` (without times).
@@ -228,4 +241,4 @@ class _Fold:
         self.met[run] = False
         self.paused[run] = _RESOLUTION in self.pauses.get(self.stage, ())
         self.open[_RESOLUTION] = run
-        self.ops.append((_RESET, run, ref))
+        self.ops.append((_START, run, ref))

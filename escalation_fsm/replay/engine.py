@@ -212,27 +212,31 @@ class Replayer:
     # -- mapping events to trigger steps, and steps to outcomes ----------------------------------
 
     def compile(self, case: CaseData) -> CaseProgram:
-        """The replay of the case's trace: fired through the machine the first time it is seen."""
-        hits = self.plan.hits(case)
+        """The replay of the case's trace: fired through the machine the first time it is seen.
+
+        Sets ``case.positions`` (the events the trace holds, when not all).
+        """
         roles = tuple(map(self._role, case.resources)) if self.roles_observable else None
-        activities = tuple(case.activities)
+        trace, positions = self.plan.trace(case, roles)
+        case.positions = positions
         category = case.category is not None
         if not self.cache_traces:
-            steps = self.plan.steps(activities, hits, roles)
-            return self._program(steps, *self._fire_each(case, steps, category), events=len(activities))
-        key = (category, activities, hits, roles)
+            steps = self.plan.steps(trace)
+            return self._program(steps, *self._fire_each(case, steps, category),
+                                 length=len(trace.activities))
+        key = (category, trace)
         program = self._programs.get(key)
         if program is None:
             if len(self._programs) >= _MAX_PROGRAMS:  # bounded memory on endlessly varied logs
                 self._programs.clear()
-            steps = self.plan.steps(activities, hits, roles)
+            steps = self.plan.steps(trace)
             program = self._programs[key] = self._program(
-                steps, *self._fire_cached(case, steps, category), events=len(activities))
+                steps, *self._fire_cached(case, steps, category), length=len(trace.activities))
         return program
 
     def _program(self, steps: list[Step], outcomes: list[Outcome], final_stage: str, *,
-                 events: int) -> CaseProgram:
-        return CaseProgram(steps, outcomes, final_stage, events=events,
+                 length: int) -> CaseProgram:
+        return CaseProgram(steps, outcomes, final_stage, length=length,
                            initial=self.replay_spec.initial, finals=self._finals,
                            require_final=self.mapping.require_final,
                            escalating=self._escalating, reopening=self._reopening,
@@ -249,7 +253,7 @@ class Replayer:
         ticket = self._blank[category].model_copy(update={"id": case.case_id})
         outcomes = []
         for index, choices, role in steps:
-            outcome, ticket = self._fire(ticket, choices, role, case.stamps[index][1])
+            outcome, ticket = self._fire(ticket, choices, role, _stamp(case, index)[1])
             outcomes.append(outcome)
         return outcomes, ticket.stage
 
@@ -265,7 +269,7 @@ class Replayer:
         for index, choices, role in steps:
             entry = node.get((choices, role))
             if entry is None:
-                outcome, after = self._fire(ticket, choices, role, case.stamps[index][1])
+                outcome, after = self._fire(ticket, choices, role, _stamp(case, index)[1])
                 entry = node[(choices, role)] = (outcome, after, {})
                 self._nodes += 1
             outcomes.append(entry[0])
@@ -298,9 +302,13 @@ class Replayer:
     def measure(self, case: CaseData, program: CaseProgram) -> Measured:
         """What the case adds to its trace: category, priority, times (notes what it cannot read)."""
         instants = case.instants
-        seconds, backwards = program.stage_seconds(instants)
+        seconds, backwards = program.stage_seconds(instants, case.positions)
         stamps = case.stamps
-        first, last = stamps[instants.index(min(instants))], stamps[instants.index(max(instants))]
+        if backwards:  # the first of the earliest events, the first of the latest
+            first = stamps[instants.index(min(instants))]
+            last = stamps[instants.index(max(instants))]
+        else:  # in time order
+            first, last = stamps[0], stamps[instants.index(instants[-1])]
         priority, urgency = self.plan.priority(case, urgency_needed=self.sla is not None)
         return Measured(self.plan.category(case), priority, urgency, seconds, backwards,
                         first, last)
@@ -310,21 +318,23 @@ class Replayer:
         """The :class:`CaseResult` of a case whose trace replays to ``program``."""
         if measured is None:
             measured = self.measure(case, program)
-        stamps = case.stamps
+        stamps, positions = case.stamps, case.positions
         start, end = measured.first[1], measured.last[1]
         deviations = tuple(
             Deviation(index=index, line=case.lines[index], at=stamps[index][1],
                       activity=case.activities[index], stage=stage, trigger=trigger,
                       kind=kind,  # type: ignore[arg-type]
                       rule=rule, reason=reason)
-            for index, (_, stage, trigger, kind, rule, reason) in program.deviations)
+            for index, (_, stage, trigger, kind, rule, reason) in (
+                program.deviations if positions is None else
+                ((positions[at], outcome) for at, outcome in program.deviations)))
         resolved = program.resolve_index
         return CaseResult(
             case_id=case.case_id, status=program.status, events=len(stamps),
             start=start, end=end, final_stage=program.final_stage, deviations=deviations,
             fired=program.fired, stage_seconds=measured.seconds, category=measured.category,
             priority=measured.priority, escalated=program.escalated, reopened=program.reopened,
-            resolved_at=None if resolved is None else stamps[resolved][1],
+            resolved_at=None if resolved is None else _stamp(case, resolved)[1],
             clock_backwards=measured.backwards,
             sla_runs=() if self.sla is None else _sla_runs(
                 self.sla, self.replay_spec, case, program, start=start, end=end,
@@ -340,7 +350,7 @@ def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: CaseData, program: Cas
     payloads, so there is no ETA (no promised-response clock).
     """
     records = tuple(
-        trusted(AuditRecord, seq=seq, at=case.stamps[index][1], actor_id="log",
+        trusted(AuditRecord, seq=seq, at=_stamp(case, index)[1], actor_id="log",
                 actor_role=role or "unknown", trigger=trigger, source=source, dest=dest,
                 payload=FrozenDict())
         for seq, (index, role, source, trigger, dest) in enumerate(program.records, start=1))
@@ -349,6 +359,11 @@ def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: CaseData, program: Cas
                                     stage=program.final_stage, priority=urgency, opened_at=start,
                                     history=records, version=len(records))
     return clock_runs(ticket, policy, spec, now=end)
+
+
+def _stamp(case: CaseData, position: int) -> Stamp:
+    """The time of the event at ``position`` in the case's trace."""
+    return case.stamps[position if case.positions is None else case.positions[position]]
 
 
 def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:

@@ -1,11 +1,12 @@
 """What one trace replays to, worked out once and shared by every case with the same trace.
 
-A case's *trace* is its steps (event by event: the trigger alternatives and the role) and whether
-it has a category; what the machine makes of it (which steps commit, which are refused and why,
-the stage after each event, whether the case escalated, reopened, resolved) depends on nothing
-else. A :class:`CaseProgram` holds all of that, so a replayer fires a trace through the machine
-once and, for every further case with the same trace, only does what depends on the case's own
-times: the time spent in each stage, the resolution time and the SLA clocks.
+A case's *trace* (:class:`~.rules.Trace`: its events' activities, rule hits and roles, less the
+events that fire nothing) and whether it has a category decide its steps; what the machine makes
+of them (which steps commit, which are refused and why, the stage after each event, whether the
+case escalated, reopened, resolved) depends on nothing else. A :class:`CaseProgram` holds all of
+that, so a replayer fires a trace through the machine once and, for every further case with the
+same trace, only does what depends on the case's own times: the time spent in each stage, the
+resolution time and the SLA clocks.
 """
 
 from __future__ import annotations
@@ -25,28 +26,33 @@ Outcome = tuple[str, ...]
 reason)`` for a step the spec did not allow."""
 
 Record = tuple[int, str | None, str, str, str]
-"""A committed transition: (event index, role, source, trigger, dest)."""
+"""A committed transition: (position in the trace, role, source, trigger, dest)."""
 
 _SECOND = 1_000_000
 
 
 class CaseProgram:
-    """The replay of one trace of ``events`` events: everything about it but its times."""
+    """The replay of one trace (of ``length`` events): everything about it but its times.
 
-    __slots__ = ("deviation_rules", "deviations", "escalated", "final_stage", "fired", "records",
-                 "reopened", "resolve_index", "sla", "stage_after", "status", "steps")
+    Positions are positions in the trace; a case whose events are not all in its trace maps
+    them to its own events with its ``positions`` (see :meth:`~.rules.RowPlan.trace`).
+    """
+
+    __slots__ = ("deviation_rules", "deviations", "escalated", "final_stage", "fired",
+                 "first_stage", "records", "reopened", "resolve_index", "sla", "stage_after",
+                 "status", "steps")
 
     def __init__(self, steps: Sequence[Step], outcomes: Sequence[Outcome], final_stage: str, *,
-                 events: int, initial: str, finals: frozenset[str], require_final: bool,
+                 length: int, initial: str, finals: frozenset[str], require_final: bool,
                  escalating: frozenset[str], reopening: frozenset[str],
                  resolving: frozenset[str]) -> None:
         fired: list[tuple[str, str]] = []
         deviations: list[tuple[int, Outcome]] = []
         records: list[Record] = []
-        entered: dict[int, str] = {}  # event index -> stage after its last committed step
+        entered: dict[int, str] = {}  # position -> stage after its last committed step
         self.escalated = self.reopened = False
         self.resolve_index: int | None = None
-        """The event of the last step whose trigger resolves (allowed or not), if any."""
+        """The position of the last step whose trigger resolves (allowed or not), if any."""
         for (index, _, role), outcome in zip(steps, outcomes, strict=True):
             trigger = outcome[2]
             if outcome[0] == "ok":
@@ -66,17 +72,18 @@ class CaseProgram:
         self.fired = tuple(fired)
         self.records = tuple(records)
         self.deviations = tuple(deviations)
-        """(event index, outcome) of every refused step, in replay order."""
+        """(position, outcome) of every refused step, in replay order."""
         self.deviation_rules = tuple((rule, kind, stage, trigger, reason)
                                      for _, (_, stage, trigger, kind, rule, reason) in deviations)
         """(rule, kind, stage, trigger, reason) of every refused step, as the report counts them."""
+        self.first_stage = None if initial in finals else initial
         stage = initial
         after: list[str | None] = []
-        for index in range(events - 1):
+        for index in range(length):
             stage = entered.get(index, stage)
             after.append(None if stage in finals else stage)
         self.stage_after = tuple(after)
-        """The stage each event leaves the ticket in, but the last; ``None`` for a final stage."""
+        """The stage each event of the trace leaves the ticket in; ``None`` for a final stage."""
         self.status: Status
         if deviations:
             self.status = "deviates"
@@ -88,19 +95,27 @@ class CaseProgram:
         """Room for what an SLA measurement compiles from ``records`` (it is the same for every
         case of the trace)."""
 
-    def stage_seconds(self, instants: Sequence[int]) -> tuple[dict[str, float], bool]:
+    def stage_seconds(self, instants: Sequence[int],
+                      positions: Sequence[int] | None) -> tuple[dict[str, float], bool]:
         """Seconds spent in each stage, and whether the clock ever runs backwards in replay order.
 
-        ``instants`` are the times of the case's events (microseconds since the epoch).
-
-        A stage lasts from the event that entered it to the next event. Time in a final stage is
-        not counted (a closed ticket that is touched again later is not "in" it), nor is a gap
-        in which the clock runs backwards.
+        ``instants`` are the times of the case's events (microseconds since the epoch),
+        ``positions`` which of them the trace holds (``None``: all). A stage lasts from the
+        event that entered it to the next event. Time in a final stage is not counted (a closed
+        ticket that is touched again later is not "in" it), nor is a gap in which the clock runs
+        backwards.
         """
+        stages: Sequence[str | None] = self.stage_after
+        if positions is not None:  # the events between two of the trace stay where it left them
+            stages = [self.first_stage] * (positions[0] if positions else len(instants))
+            if positions:
+                for stage, start, end in zip(self.stage_after, positions,
+                                             (*positions[1:], len(instants)), strict=True):
+                    stages += [stage] * (end - start)
         seconds: dict[str, float] = {}
         backwards = False
         previous = instants[0]
-        for stage, now in zip(self.stage_after, islice(instants, 1, None), strict=True):
+        for stage, now in zip(stages, islice(instants, 1, None)):  # noqa: B905 (one more stage)
             gap = now - previous
             previous = now
             if gap > 0:

@@ -16,7 +16,7 @@ one :class:`RawEvent` per row.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,7 +74,7 @@ class CaseData:
     """
 
     case_id: str
-    lines: list[int]
+    lines: Sequence[int]
     stamps: list[Stamp]
     activities: list[str]
     resources: list[str | None]
@@ -86,6 +86,8 @@ class CaseData:
     """The values of the ``order`` column while the case is read."""
     instants: list[int] = field(default_factory=list)
     """The instants of ``stamps`` (microseconds since the epoch), once the case is read."""
+    positions: tuple[int, ...] | None = None
+    """The events its trace holds, when not all (set by the replayer: the others fire nothing)."""
 
 
 @dataclass(slots=True)
@@ -309,14 +311,15 @@ class _Grouper:
             stamps.append(stamp)
         return _Rows(kept, lines, cases, activities, stamps, keys, counted), error
 
-    def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912
+    def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912, PLR0915 (one loop: hot)
         stats = self.stats
         base = stats.rows
         rows, cases, count = kept.rows, kept.cases, len(kept.rows)
         if not count:
             stats.rows = base + kept.counted
             return
-        low, high = min(kept.stamps, key=_INSTANT), max(kept.stamps, key=_INSTANT)
+        lines, stamps, activities, keys = kept.lines, kept.stamps, kept.activities, kept.keys
+        low, high = min(stamps, key=_INSTANT), max(stamps, key=_INSTANT)
         if self.low is None or low[0] < self.low[0]:
             self.low = low
         if self.high is None or high[0] > self.high[0]:
@@ -326,52 +329,56 @@ class _Grouper:
         conditions = [list(map(get, rows)) for get in self.condition_of]
         categories = list(map(self.category_of, rows)) if self.category_of is not None else None
         priorities = list(map(self.priority_of, rows)) if self.priority_of is not None else None
-        grouped = self.mapping.grouped
+        grouped, finished, no_id, first = self.mapping.grouped, self.finished, self.no_id, self._first
+        ready = self.skip_unknown or not stats.unknown  # else only read on, to count them all
+        current = self.current
         start = 0
         for end in [*compress(range(1, count), map(ne, cases, islice(cases, 1, None))), count]:
             case_id = cases[start]
-            current = self.current if grouped else self.held.get(case_id)
+            if not grouped:
+                current = self.held.get(case_id)
             if current is not None and current.case_id == case_id:
-                current.lines += kept.lines[start:end]
-                current.stamps += kept.stamps[start:end]
-                current.activities += kept.activities[start:end]
+                current.lines = [*current.lines, *lines[start:end]]
+                current.stamps += stamps[start:end]
+                current.activities += activities[start:end]
                 current.resources += resources[start:end]
                 for held, values in zip(current.conditions, conditions, strict=True):
                     held.extend(values[start:end])
-                if kept.keys is not None:
-                    current.keys += kept.keys[start:end]
+                if keys is not None:
+                    current.keys += keys[start:end]
             else:
-                if grouped:
-                    if current is not None:
-                        self.finished.add(current.case_id)
-                        if self.skip_unknown or not stats.unknown:
-                            stats.rows = base + start + 1
-                            yield self._finish(current)
-                    if case_id in self.finished:
-                        raise LogError(self.source, f"case {case_id!r} appears again after its "
-                                                    f"rows ended: the log is not grouped by case. "
-                                                    f"Sort it by case first, or set grouped = "
-                                                    f"false (reads the whole log into memory)",
-                                       line=kept.lines[start])
-                current = CaseData(
-                    case_id, list(kept.lines[start:end]), kept.stamps[start:end],
-                    kept.activities[start:end], resources[start:end],
-                    [values[start:end] for values in conditions], None, None,
-                    keys=[] if kept.keys is None else kept.keys[start:end])
+                if grouped and current is not None:
+                    finished.add(current.case_id)
+                    if ready:
+                        stats.rows = base + start + 1
+                        yield self._finish(current)
+                if grouped and case_id in finished:
+                    raise LogError(self.source, f"case {case_id!r} appears again after its rows "
+                                                f"ended: the log is not grouped by case. Sort it "
+                                                f"by case first, or set grouped = false (reads "
+                                                f"the whole log into memory)", line=lines[start])
+                current = CaseData(case_id, lines[start:end], stamps[start:end],
+                                   activities[start:end], resources[start:end],
+                                   [values[start:end] for values in conditions] if conditions
+                                   else [], None, None, False,
+                                   [] if keys is None else keys[start:end])
                 if grouped:
                     self.current = current
                 else:
                     self.held[case_id] = current
-            if current.category is None and categories is not None:
-                current.category = self._first(categories, start, end)
-            if current.priority is None and priorities is not None:
-                current.priority = self._first(priorities, start, end)
+            if categories is not None and current.category is None:
+                value = categories[start]
+                current.category = value if value not in no_id else first(categories, start, end)
+            if priorities is not None and current.priority is None:
+                value = priorities[start]
+                current.priority = value if value not in no_id else first(priorities, start, end)
             start = end
         stats.rows = base + kept.counted
 
     def _first(self, values: list[str | None], start: int, end: int) -> str | None:
-        missing = self.missing
-        return next((v for v in islice(values, start, end) if v not in missing), None)
+        """The first value of ``values[start:end]`` that is one (the case's category, say)."""
+        no_id = self.no_id
+        return next((v for v in islice(values, start, end) if v not in no_id), None)
 
     def close(self) -> Iterator[CaseData]:
         """Yield the cases still held once the log has been read."""

@@ -222,7 +222,7 @@ class ReportFigures:
         self.stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
         self.sla_decided: Counter[str] = Counter()
         self.sla_breached: Counter[str] = Counter()
-        self.fired: Counter[tuple[str, str]] = Counter()
+        self.fired_sequences: dict[tuple[tuple[str, str], ...], int] = {}
         self.events = self.backwards = 0
         self.breaches = (None if replayer.sla is None
                          else BreachCounter(replayer.sla, replayer.replay_spec))
@@ -230,7 +230,7 @@ class ReportFigures:
     def add(self, case_id: str, status: str, events: int, backwards: bool, escalated: bool,  # noqa: PLR0917
             reopened: bool, resolution_seconds: float | None, category: str | None,
             priority: str | None, month: str, deviations: Sequence[DeviationRule],
-            stage_seconds: dict[str, float], fired: Sequence[tuple[str, str]]) -> None:
+            stage_seconds: dict[str, float], fired: tuple[tuple[str, str], ...]) -> None:
         """Count one case (positional: called once per case of a large log)."""
         self.events += events
         self.backwards += backwards
@@ -247,7 +247,8 @@ class ReportFigures:
         stage_times = self.stage_times
         for stage, seconds in stage_seconds.items():
             stage_times[stage].append(seconds / _HOUR)
-        self.fired.update(fired)
+        # Counted per sequence of transitions (cases share them), added up in report().
+        self.fired_sequences[fired] = self.fired_sequences.get(fired, 0) + 1
 
     def add_result(self, case: CaseResult) -> None:
         """Count one case from its result (its SLA runs as the result gives them)."""
@@ -262,7 +263,9 @@ class ReportFigures:
 
     def add_case(self, case: CaseData, program: CaseProgram, measured: Measured) -> None:
         """Count one case from the replay of its trace and what :meth:`Replayer.measure` found."""
-        resolved = program.resolve_index
+        resolved, positions = program.resolve_index, case.positions
+        if resolved is not None and positions is not None:
+            resolved = positions[resolved]
         self.add(case.case_id, program.status, len(case.stamps), measured.backwards,
                  program.escalated, program.reopened,
                  None if resolved is None
@@ -270,8 +273,10 @@ class ReportFigures:
                  measured.category, measured.priority, measured.first[2],
                  program.deviation_rules, measured.seconds, program.fired)
         if self.breaches is not None:
-            self.breaches.count(program, case.stamps, measured.first, measured.last,
-                                measured.urgency)
+            stamps = case.stamps
+            self.breaches.count(program, stamps if positions is None
+                                else [stamps[p] for p in positions],
+                                measured.first, measured.last, measured.urgency)
 
     def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
                sla_source: str | None = None) -> ReviewReport:
@@ -283,6 +288,10 @@ class ReportFigures:
                 decided[clock] += n
                 breached[clock] += late
         stage_times = self.stage_times
+        fired: Counter[tuple[str, str]] = Counter()
+        for sequence, cases in self.fired_sequences.items():
+            for transition in sequence:
+                fired[transition] += cases
         if diagram is None:
             diagram = Diagram(available=False, note="state diagram not requested")
         return ReviewReport(
@@ -304,8 +313,8 @@ class ReportFigures:
             ],
             transition_counts=[
                 TransitionCount(source=t.source, trigger=t.trigger, dest=t.target,
-                                count=self.fired[t.key])
-                for t in spec.transitions if self.fired[t.key]
+                                count=fired[t.key])
+                for t in spec.transitions if fired[t.key]
             ],
             not_observable=[NotObservableRule(rule=n.rule, reason=n.reason)
                             for n in replayer.not_observable],

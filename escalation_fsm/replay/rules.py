@@ -11,6 +11,9 @@ remember them (and what they replay to) for every case with the same activities 
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress
+from operator import ne, or_
+from typing import NamedTuple
 
 from ..models import Urgency
 from ..spec import MachineSpec
@@ -18,10 +21,23 @@ from .mapping import ACTIVITY, LogMapping, Rule, Sequence
 from .notes import ReadNotes
 from .reader import CaseData, RawCase
 
-__all__ = ["RowPlan", "Step"]
+__all__ = ["RowPlan", "Step", "Trace"]
 
 Step = tuple[int, tuple[str, ...], str | None]
-"""(event index, trigger alternatives, role or None)."""
+"""(position in the trace, trigger alternatives, role or None)."""
+
+
+class Trace(NamedTuple):
+    """What a case's steps follow from: its events' activities, rule hits and roles.
+
+    ``fires`` says which of them fire their activity's triggers; ``None`` when the trace holds
+    every event of the case (it then follows from ``ignore`` and ``activity_changes_only``).
+    """
+
+    activities: tuple[str, ...]
+    fires: tuple[bool, ...] | None
+    hits: tuple[int, ...] | None
+    roles: tuple[str, ...] | None
 
 _URGENCY_WORDS = (("critical", Urgency.CRITICAL), ("urgent", Urgency.CRITICAL),
                   ("high", Urgency.HIGH), ("low", Urgency.LOW), ("normal", Urgency.NORMAL),
@@ -62,7 +78,7 @@ class _Compiled:
 
 
 class RowPlan:
-    """The mapping compiled against ``spec``: :meth:`hits` then :meth:`steps`, once per case."""
+    """The mapping compiled against ``spec``: :meth:`trace` once per case, :meth:`steps` per trace."""
 
     def __init__(self, mapping: LogMapping, spec: MachineSpec) -> None:
         self.mapping = mapping
@@ -75,6 +91,9 @@ class RowPlan:
             steps = choice.sequence if isinstance(choice, Sequence) else (choice,)
             self._activities[activity] = tuple(mapping.triggers(step, spec) for step in steps)
         self._ignored = frozenset(mapping.ignore)
+        self._changes_only = mapping.columns.activity_changes_only
+        self._sparse = self._changes_only or bool(self._ignored)
+        """Whether some events may fire nothing (and be left out of traces)."""
         self._missing = frozenset(mapping.missing)
         self._urgencies: dict[str, Urgency | None] = {}
         self._by_label = {rule.label: rule for rule in self.rules}
@@ -91,40 +110,99 @@ class RowPlan:
 
         Counts what they could not read in :attr:`notes`, and what they fired in :attr:`fired`.
         """
-        rules = self.rules
-        if not rules:
+        if not self.rules:
             return None
-        missing = self._missing
-        previous: list[float | str | None] = [rule.baseline for rule in rules]
-        masks: list[int] = []
-        for index, activity in enumerate(case.activities):
-            mask = 0
-            for position, rule in enumerate(rules):
-                if rule.only is not None and not rule.rule.applies_to(activity):
-                    continue
-                raw = case.conditions[position][index]
-                if self._hit(rule, position, None if raw in missing else raw, previous,
-                             case.lines[index]):
-                    mask |= 1 << position
-                    self.fired[rule.label] += 1
-            masks.append(mask)
+        masks = [0] * len(case.activities)
+        for position, rule in enumerate(self.rules):
+            found = self._hits(rule, case.conditions[position], case)
+            if found:
+                bit = 1 << position
+                for index in found:
+                    masks[index] |= bit
+                self.fired[rule.label] += len(found)
         return tuple(masks)
 
-    def steps(self, activities: tuple[str, ...], hits: tuple[int, ...] | None,
-              roles: tuple[str, ...] | None) -> list[Step]:
-        """The steps of a case, in replay order.
+    def _hits(self, rule: _Compiled, values: list[str | None],
+              case: CaseData) -> list[int]:
+        """The events of ``case`` on which ``rule`` fires (its cells are ``values``)."""
+        missing, activities, only = self._missing, case.activities, rule.only is not None
+        found: list[int] = []
+        if rule.op == "equals":
+            wanted = rule.value
+            return [index for index, raw in enumerate(values)
+                    if raw == wanted and raw not in missing
+                    and (not only or rule.rule.applies_to(activities[index]))]
+        previous = rule.baseline  # the last value that could be read
+        ranks, numeric, op = rule.ranks, rule.numeric, rule.op
+        for index, raw in enumerate(values):
+            if only and not rule.rule.applies_to(activities[index]):
+                continue
+            if raw is None or raw in missing:
+                self.notes.add(rule.column, rule.label, "empty", f"line {case.lines[index]}")
+                continue
+            value: float | str | None
+            if ranks is not None:
+                value = ranks.get(raw)
+                if value is None:
+                    self.notes.add(rule.column, rule.label, "unmapped_label",
+                                   f"line {case.lines[index]}: {raw!r}")
+                    continue
+            elif numeric:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    self.notes.add(rule.column, rule.label, "not_a_number",
+                                   f"line {case.lines[index]}: {raw!r}")
+                    continue
+            else:
+                value = raw
+            old, previous = previous, value
+            if old is not None and (value != old if op == "changed" else
+                                    value > old if op == "increased"  # type: ignore[operator]
+                                    else value < old):  # type: ignore[operator]
+                found.append(index)
+        return found
 
-        Its events have ``activities``, rule ``hits`` (see :meth:`hits`) and ``roles`` (``None``:
-        not observable).
+    def trace(self, case: CaseData,
+              roles: tuple[str, ...] | None) -> tuple[Trace, tuple[int, ...] | None]:
+        """The case's trace, and the events that bear its steps (``None``: every event).
+
+        Cases with equal traces replay alike (but for their times). Events that fire nothing (an
+        ignored activity, a repeated state with ``activity_changes_only``, on which no rule
+        fires) are left out of the trace when there are any, so that such cases share it.
+        ``roles`` are the events' roles (``None``: not observable).
         """
+        hits = self.hits(case)
+        activities = case.activities
+        if not self._sparse:
+            return Trace(tuple(activities), None, hits, roles), None
+        fires = (list(map(ne, activities, [None, *activities])) if self._changes_only
+                 else [True] * len(activities))
+        if self._ignored:
+            fires = [fire and activity not in self._ignored
+                     for fire, activity in zip(fires, activities, strict=True)]
+        bear = fires if hits is None else list(map(or_, fires, hits))
+        if all(bear):
+            return Trace(tuple(activities), None, hits, roles), None
+        kept = tuple(compress(range(len(activities)), bear))
+        return Trace(tuple([activities[i] for i in kept]), tuple([fires[i] for i in kept]),
+                     None if hits is None else tuple([hits[i] for i in kept]),
+                     None if roles is None else tuple([roles[i] for i in kept])), kept
+
+    def steps(self, trace: Trace) -> list[Step]:
+        """The steps of a trace, in replay order (their indices are positions in the trace)."""
         changes_only = self.mapping.columns.activity_changes_only
         table, ignored, rules = self._activities, self._ignored, self.rules
+        roles, hits, fires = trace.roles, trace.hits, trace.fires
         steps: list[Step] = []
         previous_activity: str | None = None
-        for index, activity in enumerate(activities):
+        for index, activity in enumerate(trace.activities):
             role = None if roles is None else roles[index]
             main: tuple[tuple[str, ...], ...] = ()
-            if activity not in ignored and not (changes_only and activity == previous_activity):
+            if fires is not None:
+                if fires[index]:
+                    main = table[activity]
+            elif activity not in ignored and not (changes_only and activity == previous_activity):
                 main = table[activity]
             previous_activity = activity
             mask = 0 if hits is None else hits[index]
@@ -149,38 +227,6 @@ class RowPlan:
             steps += [(index, choices, role) for choices in own]
             steps += [(index, r.choices, role) for r in fired if r.position == "after"]
         return steps
-
-    def _hit(self, rule: _Compiled, position: int, raw: str | None,  # noqa: PLR0911
-             previous: list[float | str | None], line: int) -> bool:
-        if rule.op == "equals":
-            return raw == rule.value
-        if raw is None:
-            self.notes.add(rule.column, rule.label, "empty", f"line {line}")
-            return False
-        value: float | str
-        if rule.ranks is not None:
-            rank = rule.ranks.get(raw)
-            if rank is None:
-                self.notes.add(rule.column, rule.label, "unmapped_label", f"line {line}: {raw!r}")
-                return False
-            value = rank
-        elif rule.numeric:
-            try:
-                value = float(raw)
-            except ValueError:
-                self.notes.add(rule.column, rule.label, "not_a_number", f"line {line}: {raw!r}")
-                return False
-        else:
-            value = raw
-        old = previous[position]
-        previous[position] = value
-        if old is None:
-            return False
-        if rule.op == "changed":
-            return value != old
-        if rule.op == "increased":
-            return value > old  # type: ignore[operator]
-        return value < old  # type: ignore[operator]
 
     def category(self, case: RawCase | CaseData) -> str | None:
         """The case's category as the report groups it (through the value map, if any)."""

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -122,8 +122,8 @@ def _blocks(text: IO[str], line: int, delimiter: str, source: str) -> Iterator[C
         else:
             rows = [c.split(delimiter) for c in cells]  # type: ignore[misc]
         yield Chunk(range(first, line + 1), rows)
-    if rest:  # a last line without a newline
-        yield from _csv_module(iter((rest,)), line, delimiter, source)
+    if rest:  # a last line without a newline (or lines ending in carriage returns)
+        yield from _csv_module(io.StringIO(rest, newline=""), line, delimiter, source)
 
 
 def _chain(first: IO[str], then: IO[str]) -> Iterator[str]:
@@ -131,7 +131,7 @@ def _chain(first: IO[str], then: IO[str]) -> Iterator[str]:
     yield from then
 
 
-def _csv_module(lines: Iterator[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
+def _csv_module(lines: Iterable[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
     reader = csv.reader(lines, delimiter=delimiter)
     numbers: list[int] = []
     rows: list[list[str | None]] = []

@@ -9,7 +9,9 @@ breakdown key).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
+from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import LogError
@@ -24,6 +26,8 @@ _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 _NUMERIC = {"%d": "day", "%m": "month", "%Y": "year", "%H": "hour", "%M": "minute",
             "%S": "second"}
+_ARGUMENTS = ("year", "month", "day", "hour", "minute", "second")
+_DEFAULTS = (1900, 1, 1, 0, 0, 0)
 
 
 def micros(when: datetime) -> int:
@@ -58,15 +62,17 @@ class Timestamps:
         self.zone = zone
         self.seen: dict[str | None, Stamp] = {}
         self.fast: re.Pattern[str] | None = None
-        self.fields: tuple[str, ...] = ()
+        self.pick: Callable[[list[int]], tuple[int, ...]] = tuple
         parts = re.split(r"(%.)", fmt)
-        numeric = [p for p in parts if p in _NUMERIC]
+        numeric = [_NUMERIC[p] for p in parts if p in _NUMERIC]
         if fmt != "iso" and all(p in _NUMERIC or "%" not in p for p in parts) and (
                 len(set(numeric)) == len(numeric)):
             self.fast = re.compile("".join(
                 f"(\\d{{{4 if p == '%Y' else '1,2'}}})" if p in _NUMERIC else re.escape(p)
                 for p in parts) + r"\Z")
-            self.fields = tuple(_NUMERIC[p] for p in numeric)
+            # The datetime arguments, from the numbers matched followed by the defaults.
+            self.pick = itemgetter(*(numeric.index(name) if name in numeric
+                                     else len(numeric) + n for n, name in enumerate(_ARGUMENTS)))
 
     def __call__(self, value: str) -> Stamp:
         """The stamp of ``value``; ``ValueError`` says why it does not parse."""
@@ -87,9 +93,8 @@ class Timestamps:
             match = self.fast.match(value)
             if match is None:
                 raise ValueError(f"does not match {self.fmt!r}")
-            get = dict(zip(self.fields, map(int, match.groups()), strict=True))
-            return datetime(get.get("year", 1900), get.get("month", 1), get.get("day", 1),
-                            get.get("hour", 0), get.get("minute", 0), get.get("second", 0),
-                            tzinfo=self.zone)
+            year, month, day, hour, minute, second = self.pick(
+                [*map(int, match.groups()), *_DEFAULTS])
+            return datetime(year, month, day, hour, minute, second, tzinfo=self.zone)
         parsed = datetime.strptime(value, self.fmt)
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=self.zone)

@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import event, given, settings
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from escalation_fsm.replay import LogError, LogStats, parse_mapping, read_cases
 from escalation_fsm.replay import source as source_module
 from escalation_fsm.replay.source import csv_chunks
+from escalation_fsm.replay.times import Timestamps
 
 # -- CSV text -------------------------------------------------------------------------------------
 
@@ -286,3 +288,37 @@ def test_json_lines_read_like_csv(tmp_path_factory: pytest.TempPathFactory,
     errors as CSV, a line earlier (JSON Lines have no header)."""
     path = write_log(tmp_path_factory.mktemp("log"), cases, shuffle=False)
     assert outcome(as_json_lines(path), 0) == outcome(path, 1)
+
+
+# -- timestamps -----------------------------------------------------------------------------------
+
+FORMATS = ["%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%H:%M %d.%m.%Y"]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(FORMATS), st.integers(1900, 2100), st.integers(1, 13), st.integers(1, 32),
+       st.integers(0, 24), st.integers(0, 60), st.integers(0, 60), st.booleans(),
+       st.sampled_from(["UTC", "Europe/Rome"]))
+def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument per draw)
+        fmt: str, year: int, month: int, day: int, hour: int, minute: int, second: int,
+        padded: bool, zone: str) -> None:
+    """A numeric format's fast parser gives what ``strptime`` gives (in the mapping's zone), and
+    refuses what it refuses (a day, month or hour out of range)."""
+    number = "{:02d}" if padded else "{}"
+    fields = {"%Y": f"{year:04d}", "%m": number.format(month), "%d": number.format(day),
+              "%H": number.format(hour), "%M": number.format(minute), "%S": number.format(second)}
+    value = fmt
+    for code, text in fields.items():
+        value = value.replace(code, text)
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+    try:
+        expected: object = datetime.strptime(value, fmt).replace(tzinfo=tz)
+    except ValueError:
+        expected = ValueError
+    try:
+        found: object = Timestamps(fmt, tz).parse(value)
+    except ValueError:
+        found = ValueError
+    assert found == expected
+    if found is not ValueError:
+        assert found.tzinfo is tz  # type: ignore[attr-defined]

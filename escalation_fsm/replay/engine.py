@@ -184,6 +184,8 @@ class Replayer:
         self._trie: dict[bool, _Node] = {}
         self._nodes = 0
         self._programs: dict[tuple[object, ...], CaseProgram] = {}
+        self._moves = {(t.source, t.trigger): t for t in projected.transitions}
+        self._actors: dict[str, Actor] = {}
         self._missing = frozenset(mapping.missing)
         self.plan = RowPlan(mapping, projected)
         """The mapping compiled against the spec; its ``notes`` and ``fired`` count what the rules
@@ -279,14 +281,16 @@ class Replayer:
     def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
               at: datetime) -> tuple[Outcome, Ticket]:
         """Fire the first of ``choices`` defined in the ticket's stage through the machine."""
-        spec = self.replay_spec
+        moves = self._moves
         stage = ticket.stage
-        trigger = next((c for c in choices if spec.transition(stage, c) is not None), choices[0])
-        transition = spec.transition(stage, trigger)
+        trigger = next((c for c in choices if (stage, c) in moves), choices[0])
+        transition = moves.get((stage, trigger))
         if role is None:  # roles not observable: act with a role the transition allows
             role = min(transition.roles) if transition is not None else "system"
         self.clock.set(at)
-        actor = Actor(id="log", role=role)
+        actor = self._actors.get(role)
+        if actor is None:
+            actor = self._actors[role] = Actor(id="log", role=role)
         try:
             after = self.machine.fire(ticket, trigger, actor=actor)
         except (EscalationError, ValidationError) as exc:

@@ -232,14 +232,17 @@ class _Grouper:
         if not self.no_id.isdisjoint(cases) or not self.known.issuperset(activities):
             return None
         times = list(map(self.time_of, rows))
-        stamps = list(map(self.parse.seen.get, times))
+        seen = self.parse.seen
+        stamps = list(map(seen.get, times))
         if None in stamps:
+            new = self.parse.new
             for i in [i for i, stamp in enumerate(stamps) if stamp is None]:
                 raw = times[i]
                 if raw is None or raw in self.missing:
                     return None
+                found = seen.get(raw)  # the same text may come twice in a chunk
                 try:
-                    stamps[i] = self.parse(raw)
+                    stamps[i] = new(raw) if found is None else found
                 except ValueError:
                     return None
         keys = None

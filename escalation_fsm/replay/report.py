@@ -25,6 +25,7 @@ Definitions (per case; a case is a ticket):
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -86,9 +87,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5), percentile([5.0], 0.9), percentile([], 0.5)
     (2.5, 5.0, None)
     """
-    if not values:
-        return None
-    ordered = sorted(values)
+    return _quantile(sorted(values), q) if values else None
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted (not empty)."""
     position = (len(ordered) - 1) * q
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
@@ -142,14 +145,17 @@ class _Acc:
             first_contact_resolution_rate=_rate(count["fcr"], count["resolved"]),
             escalation_rate=_rate(count["escalated"], cases),
             reopen_rate=_rate(count["reopened"], count["resolved"]),
-            time_to_resolution=Durations(count=len(self.ttr), median_hours=_q(self.ttr, 0.5),
-                                         p90_hours=_q(self.ttr, 0.9)),
+            time_to_resolution=Durations(count=len(self.ttr), **_median_p90(self.ttr)),
         )
 
 
-def _q(values: Sequence[float], q: float) -> float | None:
-    value = percentile(values, q)
-    return None if value is None else round(value, 3)
+def _median_p90(values: Sequence[float]) -> dict[str, float | None]:
+    """The median and 90th percentile of ``values``, rounded (sorted once: there may be many)."""
+    if not values:
+        return {"median_hours": None, "p90_hours": None}
+    ordered = sorted(values)
+    return {"median_hours": round(_quantile(ordered, 0.5), 3),
+            "p90_hours": round(_quantile(ordered, 0.9), 3)}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -306,8 +312,7 @@ class ReportFigures:
             by_month=_breakdown(self.by_month, by_size=False),
             time_in_stage=[
                 StageTime(stage=stage, cases=len(stage_times[stage]),
-                          median_hours=_q(stage_times[stage], 0.5),
-                          p90_hours=_q(stage_times[stage], 0.9),
+                          **_median_p90(stage_times[stage]),
                           total_hours=round(sum(stage_times[stage]), 2))
                 for stage in spec.stage_names if stage in stage_times
             ],
@@ -388,8 +393,10 @@ _BINS = ((1.0, "under 1 hour"), (4.0, "1-4 hours"), (8.0, "4-8 hours"), (24.0, "
 
 
 def _histogram(hours: Sequence[float]) -> list[HistogramBin]:
-    counts = [0] * len(_BINS)
-    for value in hours:
-        counts[next(i for i, (upper, _) in enumerate(_BINS) if upper is None or value < upper)] += 1
+    # A value falls in the first bin whose upper bound is above it: count the values below each.
+    ordered = sorted(hours)
+    below = [bisect_left(ordered, upper) if upper is not None else len(ordered)
+             for upper, _ in _BINS]
+    counts = [n - m for n, m in zip(below, [0, *below[:-1]], strict=True)]
     return [HistogramBin(label=label, upper_hours=upper, cases=count)
             for (upper, label), count in zip(_BINS, counts, strict=True)] if hours else []

@@ -187,7 +187,7 @@ class Replayer:
         self._moves = {(t.source, t.trigger): t for t in projected.transitions}
         self._actors: dict[str, Actor] = {}
         self._missing = frozenset(mapping.missing)
-        self.plan = RowPlan(mapping, projected)
+        self.plan = RowPlan(mapping, projected, cache=cache_traces)
         """The mapping compiled against the spec; its ``notes`` and ``fired`` count what the rules
         read and did over everything this replayer replayed."""
 

@@ -23,6 +23,8 @@ from .reader import CaseData, RawCase
 
 __all__ = ["RowPlan", "Step", "Trace"]
 
+_MAX_TRACES = 50_000
+
 Step = tuple[int, tuple[str, ...], str | None]
 """(position in the trace, trigger alternatives, role or None)."""
 
@@ -80,8 +82,10 @@ class _Compiled:
 class RowPlan:
     """The mapping compiled against ``spec``: :meth:`trace` once per case, :meth:`steps` per trace."""
 
-    def __init__(self, mapping: LogMapping, spec: MachineSpec) -> None:
+    def __init__(self, mapping: LogMapping, spec: MachineSpec, *, cache: bool = True) -> None:
         self.mapping = mapping
+        self.cache = cache
+        """Whether traces are remembered per distinct activities and rule cells."""
         self.rules = tuple(_Compiled(rule, mapping, spec) for rule in mapping.all_rules)
         self.notes = ReadNotes()
         self.fired: Counter[str] = Counter()
@@ -93,6 +97,8 @@ class RowPlan:
         self._ignored = frozenset(mapping.ignore)
         self._changes_only = mapping.columns.activity_changes_only
         self._sparse = self._changes_only or bool(self._ignored)
+        self._traces: dict[tuple[object, ...], tuple[Trace, tuple[int, ...] | None,
+                                                     tuple[tuple[str, int], ...]]] = {}
         """Whether some events may fire nothing (and be left out of traces)."""
         self._missing = frozenset(mapping.missing)
         self._urgencies: dict[str, Urgency | None] = {}
@@ -172,8 +178,32 @@ class RowPlan:
         fires) are left out of the trace when there are any, so that such cases share it.
         ``roles`` are the events' roles (``None``: not observable).
         """
+        if not self.rules:
+            return self._trace(case.activities, None, roles)
+        if not self.cache:
+            return self._trace(case.activities, self.hits(case), roles)
+        # Many cases share their activities and rule cells: remember what they make, unless a
+        # rule could not read a cell (the note names the case's own line).
+        raw = (tuple(case.activities), roles, *map(tuple, case.conditions))
+        known = self._traces.get(raw)
+        if known is not None:
+            trace, positions, fired = known
+            for label, count in fired:
+                self.fired[label] += count
+            return trace, positions
+        notes = self.notes.counts.total()
         hits = self.hits(case)
-        activities = case.activities
+        trace, positions = self._trace(case.activities, hits, roles)
+        if self.notes.counts.total() == notes:
+            if len(self._traces) >= _MAX_TRACES:
+                self._traces.clear()
+            self._traces[raw] = trace, positions, tuple(
+                (rule.label, count) for position, rule in enumerate(self.rules)
+                if (count := sum(1 for mask in hits or () if mask >> position & 1)))
+        return trace, positions
+
+    def _trace(self, activities: list[str], hits: tuple[int, ...] | None,
+               roles: tuple[str, ...] | None) -> tuple[Trace, tuple[int, ...] | None]:
         if not self._sparse:
             return Trace(tuple(activities), None, hits, roles), None
         fires = (list(map(ne, activities, [None, *activities])) if self._changes_only

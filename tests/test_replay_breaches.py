@@ -111,8 +111,9 @@ def counted(times: list[datetime], records: list[tuple[int, str, str, str]],
             policy: SLAPolicy, urgency: Urgency) -> dict[SLAClock, tuple[int, int]]:
     program, stamps, first, last = case_of(times, records)
     counter = BreachCounter(policy, SPEC)
-    counter.count(program, stamps, first, last, urgency)
-    counter.count(program, stamps, first, last, urgency)  # the compiled fold is reused as it is
+    times = counter.times(stamps, None, first, last)
+    counter.count(program, times, urgency)
+    counter.count(program, times, urgency)  # the compiled fold is reused as it is
     return {clock: (decided // 2, breached // 2)
             for clock, (decided, breached) in counter.counts().items()}
 
@@ -130,7 +131,8 @@ def test_counts_equal_the_clock_fold(history: tuple[list[datetime], list[tuple[i
     breached runs per clock are those of ``breach_rates``."""
     times, records = history
     program, stamps, first, last = case_of(times, records)
-    runs = BreachCounter(policy, SPEC).runs(program, stamps, first, last)
+    counter = BreachCounter(policy, SPEC)
+    runs = counter.runs(program, counter.times(stamps, None, first, last))
     expected = clock_runs(ticket_of(times, records, urgency), policy, SPEC, now=max(times))
     assert sorted((clock, met, time) for clock, met, time in runs) == sorted(
         (run.clock, run.met_at is not None, run.target - run.remaining) for run in expected)

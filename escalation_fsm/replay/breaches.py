@@ -77,63 +77,97 @@ class BreachCounter:
         return {clock: (self.decided[n], self.breached[n]) for n, clock in enumerate(_CLOCKS)
                 if self.decided[n]}
 
-    def count(self, program: CaseProgram, stamps: Sequence[Stamp], first: Stamp, last: Stamp,
-              urgency: Urgency) -> None:
+    def count(self, program: CaseProgram, times: list[Stamp], urgency: Urgency) -> None:
         """Count the runs of one case of ``program``.
 
-        Its events happened at ``stamps``; it opened at ``first`` and is judged as of ``last``.
+        ``times`` are the stamps of the positions of its trace, followed by the case's last
+        (when it is judged) and first (when it opened): see :meth:`times`.
         """
-        compiled, elapsed = self._measure(program, stamps, first, last)
+        compiled = program.sla
+        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
+            compiled = program.sla = self._compiled(program)
         checks = compiled.checks.get(urgency)
         if checks is None:
             targets = self._targets[urgency]
             checks = compiled.checks[urgency] = tuple(
-                (run, clock, target, met) for run, (clock, met) in enumerate(compiled.runs)
+                (clock, target, met, *span) for clock, met, span in compiled.runs
                 if (target := targets[clock]) is not None)
-        decided, breached = self.decided, self.breached
-        for run, clock, target, met in checks:
-            if elapsed[run] > target:
+        decided, breached, gained = self.decided, self.breached, self._gained
+        for clock, target, met, start, end, ops in checks:
+            if ops is None:  # started, then brought up to date once, running all along
+                before, at = times[start], times[end]
+                if at[0] > before[0]:
+                    gain = gained.get((before[0], at[0]))
+                    if gain is None:
+                        gain = self._between(before, at)
+                else:
+                    gain = 0
+            else:
+                gain = self._walk(ops, times)
+            if gain > target:
                 decided[clock] += 1
                 breached[clock] += 1
             elif met:
                 decided[clock] += 1
 
-    def runs(self, program: CaseProgram, stamps: Sequence[Stamp], first: Stamp,
-             last: Stamp) -> list[tuple[SLAClock, bool, timedelta]]:
+    @staticmethod
+    def times(stamps: Sequence[Stamp], positions: Sequence[int] | None, first: Stamp,
+              last: Stamp) -> list[Stamp]:
+        """What :meth:`count` takes: the stamps of the trace's positions, then ``last``, ``first``.
+
+        (An op's reference -1 is the first instant, -2 the last.)
+        """
+        times = list(stamps) if positions is None else [stamps[p] for p in positions]
+        times += (last, first)
+        return times
+
+    def runs(self, program: CaseProgram, times: list[Stamp]) -> list[tuple[SLAClock, bool, timedelta]]:
         """Every run of one case of ``program``: its clock, whether it was met, its business time.
 
         What :meth:`count` judges against the targets (in the fold's order of starting them).
         """
-        compiled, elapsed = self._measure(program, stamps, first, last)
-        return [(_CLOCKS[clock], met, timedelta(microseconds=time))
-                for (clock, met), time in zip(compiled.runs, elapsed, strict=True)]
+        compiled = self._compiled(program)
+        found = []
+        for clock, met, (start, end, ops) in compiled.runs:
+            walk = ((_START, start), (_RUN, end)) if ops is None else ops
+            found.append((_CLOCKS[clock], met, timedelta(microseconds=self._walk(walk, times))))
+        return found
 
-    def _measure(self, program: CaseProgram, stamps: Sequence[Stamp], first: Stamp,
-                 last: Stamp) -> tuple[_Compiled, list[int]]:
-        compiled = program.sla
-        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
-            compiled = program.sla = _Compiled(self, *self.compile(program.records))
-        times = [*stamps, last, first]  # an op's reference -1 is the first instant, -2 the last
-        since: list[Stamp] = [first] * len(compiled.runs)
-        elapsed = [0] * len(compiled.runs)
-        gained = self._gained
-        for op, run, ref in compiled.ops:
+    def _walk(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> int:
+        """The business time (microseconds) a run accumulates through its ``ops``."""
+        since = times[-1]
+        elapsed = 0
+        for op, ref in ops:
             at = times[ref]
             if op == _START:
-                since[run] = at
-                continue
-            before = since[run]
-            if at[0] > before[0]:
+                since = at
+            elif at[0] > since[0]:
                 if op == _RUN:
-                    gain = gained.get((before[0], at[0]))
-                    if gain is None:
-                        if len(gained) >= _MEMO:
-                            gained.clear()
-                        gain = gained[before[0], at[0]] = (
-                            self.policy.calendar.between(before[1], at[1]) // _MICRO)
-                    elapsed[run] += gain
-                since[run] = at
-        return compiled, elapsed
+                    gain = self._gained.get((since[0], at[0]))
+                    elapsed += self._between(since, at) if gain is None else gain
+                since = at
+        return elapsed
+
+    def _between(self, before: Stamp, at: Stamp) -> int:
+        """Business microseconds from ``before`` to ``at`` (remembered)."""
+        if len(self._gained) >= _MEMO:
+            self._gained.clear()
+        gain = self._gained[before[0], at[0]] = (
+            self.policy.calendar.between(before[1], at[1]) // _MICRO)
+        return gain
+
+    def _compiled(self, program: CaseProgram) -> _Compiled:
+        ops, runs = self.compile(program.records)
+        # Each run's ops are its own: a run that is started, then brought up to date once while
+        # running, is measured from one instant to the other without walking them.
+        per_run: list[list[tuple[int, int]]] = [[] for _ in runs]
+        for op, run, ref in ops:
+            per_run[run].append((op, ref))
+        return _Compiled(self, tuple(
+            (clock, met, (walk[0][1], walk[1][1], None)
+             if len(walk) == 2 and walk[0][0] == _START and walk[1][0] == _RUN
+             else (0, 0, tuple(walk)))
+            for (clock, met), walk in zip(runs, per_run, strict=True)))
 
     def compile(self, records: Sequence[Record]) -> tuple[tuple[Op, ...], tuple[tuple[int, bool], ...]]:
         """The operations the clock fold takes for a history of ``records`` (without times).
@@ -168,16 +202,21 @@ class BreachCounter:
 
 
 class _Compiled:
-    """A trace's operations and runs for one counter, and per urgency the runs with a target."""
+    """A trace's runs for one counter, and per urgency the runs with a target.
 
-    __slots__ = ("checks", "counter", "ops", "runs")
+    Each run: its clock, whether it ends met, and how to measure it: a span ``(start, end,
+    None)``, or its own ops ``(0, 0, ops)``.
+    """
 
-    def __init__(self, counter: BreachCounter, ops: tuple[Op, ...],
-                 runs: tuple[tuple[int, bool], ...]) -> None:
+    __slots__ = ("checks", "counter", "runs")
+
+    def __init__(self, counter: BreachCounter,
+                 runs: tuple[tuple[int, bool, tuple[int, int, tuple[tuple[int, int], ...] | None]],
+                             ...]) -> None:
         self.counter = counter
-        self.ops = ops
         self.runs = runs
-        self.checks: dict[Urgency, tuple[tuple[int, int, int, bool], ...]] = {}
+        self.checks: dict[Urgency, tuple[tuple[int, int, bool, int, int,
+                                               tuple[tuple[int, int], ...] | None], ...]] = {}
 
 
 class _Fold:

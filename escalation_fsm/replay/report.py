@@ -279,10 +279,8 @@ class ReportFigures:
                  measured.category, measured.priority, measured.first[2],
                  program.deviation_rules, measured.seconds, program.fired)
         if self.breaches is not None:
-            stamps = case.stamps
-            self.breaches.count(program, stamps if positions is None
-                                else [stamps[p] for p in positions],
-                                measured.first, measured.last, measured.urgency)
+            self.breaches.count(program, self.breaches.times(case.stamps, positions, measured.first,
+                                                             measured.last), measured.urgency)
 
     def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
                sla_source: str | None = None) -> ReviewReport:

@@ -218,7 +218,10 @@ class _Grouper:
         error = None
         if kept is None:
             kept, error = self._row_by_row(chunk)
-        yield from self._group(kept)
+        if kept.rows:
+            yield from self._group(kept)
+        else:
+            self.stats.rows += kept.counted
         if error is not None:
             raise error
 
@@ -314,13 +317,11 @@ class _Grouper:
             stamps.append(stamp)
         return _Rows(kept, lines, cases, activities, stamps, keys, counted), error
 
-    def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912, PLR0915 (one loop: hot)
+    def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912 (one loop: hot)
+        """Add the rows ``kept`` of a chunk to their cases; yield each case once it has ended."""
         stats = self.stats
         base = stats.rows
         rows, cases, count = kept.rows, kept.cases, len(kept.rows)
-        if not count:
-            stats.rows = base + kept.counted
-            return
         lines, stamps, activities, keys = kept.lines, kept.stamps, kept.activities, kept.keys
         low, high = min(stamps, key=_INSTANT), max(stamps, key=_INSTANT)
         if self.low is None or low[0] < self.low[0]:

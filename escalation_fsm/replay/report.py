@@ -108,21 +108,17 @@ _RESOLVED = len(_KINDS)
 
 
 class _Acc:
-    """Accumulates the figures of a set of cases: a count per kind, a float per resolved case."""
+    """Accumulates the figures of a set of cases: a count per kind, a float per resolved case.
+
+    (Counted by :meth:`ReportFigures.add`: a case of kind ``k`` adds one to ``kinds[k]``, or to
+    ``kinds[k + _RESOLVED]`` and its hours to ``ttr`` when it was resolved.)
+    """
 
     __slots__ = ("kinds", "ttr")
 
     def __init__(self) -> None:
         self.kinds = [0] * (2 * _RESOLVED)
         self.ttr = array("d")  # 8 bytes a case: memory grows with cases, never with events
-
-    def add(self, kind: int, hours: float | None) -> None:
-        """Count one case of ``kind`` (its resolution time in ``hours``, ``None`` if unresolved)."""
-        if hours is None:
-            self.kinds[kind] += 1
-        else:
-            self.kinds[kind + _RESOLVED] += 1
-            self.ttr.append(hours)
 
     @property
     def cases(self) -> int:
@@ -240,14 +236,20 @@ class ReportFigures:
         """Count one case (positional: called once per case of a large log)."""
         self.events += events
         self.backwards += backwards
-        kind = _KINDS[status, escalated, reopened]
-        hours = None if resolution_seconds is None else resolution_seconds / _HOUR
-        self.overall.add(kind, hours)
+        groups = [self.overall, self.by_month[month]]
         if category is not None:
-            self.by_category[category].add(kind, hours)
+            groups.append(self.by_category[category])
         if priority is not None:
-            self.by_priority[priority].add(kind, hours)
-        self.by_month[month].add(kind, hours)
+            groups.append(self.by_priority[priority])
+        kind = _KINDS[status, escalated, reopened]
+        if resolution_seconds is None:
+            for group in groups:
+                group.kinds[kind] += 1
+        else:
+            hours = resolution_seconds / _HOUR
+            for group in groups:
+                group.kinds[kind + _RESOLVED] += 1
+                group.ttr.append(hours)
         if deviations:
             self.deviations.add(case_id, deviations)
         stage_times = self.stage_times

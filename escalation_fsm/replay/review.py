@@ -9,7 +9,7 @@ from ..sla import SLAPolicy
 from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
 from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
-from .reader import LogStats, Progress
+from .reader import LogStats, Progress, read_case_data
 from .report import ReportFigures, ReviewReport
 
 __all__ = ["resolve_mapping", "review"]
@@ -41,7 +41,8 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
     # The report is counted from each case and the replay of its trace: no CaseResult is built
     # (nor the case's SLA deadlines) unless ``on_case`` asks for it.
     figures = ReportFigures(replayer)
-    for case, program in replayer.cases(log, stats, progress=progress):
+    for case in read_case_data(log, replayer.mapping, stats, progress=progress):
+        program = replayer.compile(case)
         measured = replayer.measure(case, program)
         figures.add_case(case, program, measured)
         if on_case is not None:

@@ -25,7 +25,7 @@ from .mapping import LogMapping
 
 __all__ = ["Chunk", "csv_chunks", "named_columns", "open_log"]
 
-_BLOCK = 1 << 14
+_BLOCK = 1 << 16
 """Characters of CSV text split at a time: large enough to amortise the calls, small enough to
 keep the memory of a streamed log flat."""
 _JSON_ROWS = 512

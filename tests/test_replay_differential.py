@@ -29,7 +29,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from replay_helpers import HELPDESK, SERVICENOW
 
-from escalation_fsm import MachineSpec
+from escalation_fsm import (
+    Decision,
+    GuardContext,
+    GuardSpec,
+    MachineSpec,
+    TransitionSpec,
+    TriggerSpec,
+)
 from escalation_fsm.replay import (
     LogMapping,
     LogStats,
@@ -353,3 +360,46 @@ def test_random_reports_are_the_same_counted_either_way(
         fast, slow = Replayer(mapping), Replayer(mapping, cache_traces=False)
         assert list(fast.replay(path)) == list(slow.replay(path))
         assert (fast.plan.fired, fast.plan.notes) == (slow.plan.fired, slow.plan.notes)
+
+
+# -- a guard that reads the history: outcomes depend on the whole prefix -----------------------------
+
+def _first_retry(ctx: GuardContext) -> Decision:
+    return Decision.require(not any(r.trigger == "retry" for r in ctx.ticket.history),
+                            "retried already")
+
+
+RETRY_SPEC = logged_procedure_spec().extend(
+    triggers=[TriggerSpec(name="retry", description="Try once more.")],
+    guards=[GuardSpec(name="first_retry", check=_first_retry, requirement="a first retry",
+                      ticket_fields=frozenset({"history"}))],
+    transitions=[TransitionSpec(trigger="retry", source="attempted", roles={"agent"},
+                                guards=("first_retry",))])
+RETRY_LOG = ACTIVITY_LOG + '"Retry" = "retry"\n'
+
+
+@given(cases_strategy([*ACTIVITIES, "Retry"]))
+def test_a_guard_reading_the_history_replays_per_prefix(
+        cases: list[tuple[list[tuple[str, int, int]], bool]]) -> None:
+    """A guard that reads the history makes a step's outcome depend on everything before it:
+    the replayer then keeps outcomes per trace prefix (not per ticket state), and agrees with
+    firing every case through the machine."""
+    mapping = parse_mapping(RETRY_LOG)
+    replayer = Replayer(mapping, spec=RETRY_SPEC)
+    assert not replayer._by_state and Replayer(parse_mapping(ACTIVITY_LOG))._by_state
+    with tempfile.TemporaryDirectory() as folder:
+        path, _ = write_log(Path(folder), cases)
+        fast = list(replayer.replay(path))
+        assert fast == list(Replayer(mapping, spec=RETRY_SPEC, cache_traces=False).replay(path))
+    retried = [r for r in fast if ("attempted", "retry") in r.fired]
+    assert all(r.fired.count(("attempted", "retry")) == 1 for r in retried)
+
+
+def test_a_second_retry_is_refused() -> None:
+    """The history guard refuses a second retry of the same case, not of another case."""
+    with tempfile.TemporaryDirectory() as folder:
+        path, _ = write_log(Path(folder), [([("Take", 0, 0), ("Retry", 1, 0), ("Retry", 1, 0)], True),
+                                           ([("Take", 0, 0), ("Retry", 1, 0)], True)])
+        one, two = Replayer(parse_mapping(RETRY_LOG), spec=RETRY_SPEC).replay(path)
+    assert [d.rule for d in one.deviations] == ["retry from attempted: refused by first_retry"]
+    assert not two.deviations

@@ -5,13 +5,13 @@ with a :class:`~escalation_fsm.clock.ManualClock` set to the event's recorded ti
 as live firing. A deviating event is reported and skipped, and the replay goes on from the same
 stage, so one case can show several deviations (the first is the one that decides the review).
 
-Bulk speed comes from replaying each distinct *trace prefix* once: traces (the sequence of trigger
-choices and roles, per value of the ticket data the observable guards read) are kept in a trie, and
-a case only fires the steps past the longest prefix already replayed; and what a whole trace
-replays to (a :class:`~.program.CaseProgram`) is kept for the next case with the same trace, which
-then only measures its own times. That is exact as long as no observable guard reads the time;
-pass ``cache_traces=False`` for a spec whose guards do (every case is then fired through the
-machine).
+Bulk speed comes from firing each step once per situation: when no observable guard reads the
+ticket's history, a step (trigger choices and role) is fired once per ticket state (every field
+but the history and the version); otherwise traces are kept in a trie, and a case only fires the
+steps past the longest prefix already replayed. What a whole trace replays to (a
+:class:`~.program.CaseProgram`) is kept for the next case with the same trace, which then only
+measures its own times. That is exact as long as no observable guard reads the time; pass
+``cache_traces=False`` for a spec whose guards do (every case is then fired through the machine).
 ``tests/test_replay_differential.py`` checks the trie against firing every case through the
 machine, and both against an independent replayer, on random logs.
 """
@@ -136,6 +136,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Node = dict[tuple[tuple[str, ...], str | None], tuple[Outcome, Ticket, "_Node"]]
 _MAX_NODES = 50_000
 _MAX_PROGRAMS = 20_000
+_GROWING = frozenset({"history", "version"})
 
 
 class Measured(NamedTuple):
@@ -183,6 +184,13 @@ class Replayer:
                        for flag in (False, True)}
         self._trie: dict[bool, _Node] = {}
         self._nodes = 0
+        # A trace's outcome depends on its prefix only through the ticket it leaves, when no
+        # observable guard reads the history (or the version): then steps are memoised per ticket
+        # state (all fields but those two), which needs far fewer firings than per prefix.
+        self._by_state = all(guard.ticket_fields is not None and not guard.ticket_fields & _GROWING
+                             for guard in projected.guards)
+        self._by_state_memo: dict[tuple[object, ...], tuple[Outcome, tuple[object, ...]]] = {}
+        self._state_tickets: dict[tuple[object, ...], Ticket] = {}
         self._programs: dict[tuple[object, ...], CaseProgram] = {}
         self._moves = {(t.source, t.trigger): t for t in projected.transitions}
         self._actors: dict[str, Actor] = {}
@@ -261,6 +269,8 @@ class Replayer:
 
     def _fire_cached(self, case: CaseData, steps: list[Step],
                      category: bool) -> tuple[list[Outcome], str]:
+        if self._by_state:
+            return self._fire_by_state(case, steps, category)
         # Walk the trie of traces replayed so far; fire only past the longest known prefix.
         if self._nodes > _MAX_NODES:  # bound the memory on logs with endless distinct traces
             self._trie.clear()
@@ -277,6 +287,25 @@ class Replayer:
             outcomes.append(entry[0])
             ticket, node = entry[1], entry[2]
         return outcomes, ticket.stage
+
+    def _fire_by_state(self, case: CaseData, steps: list[Step],
+                       category: bool) -> tuple[list[Outcome], str]:
+        # What a step does depends on the ticket, its history aside (no guard reads it): fire
+        # each step once per ticket state, from a ticket in that state.
+        memo, tickets = self._by_state_memo, self._state_tickets
+        state = _state(self._blank[category])
+        tickets.setdefault(state, self._blank[category])
+        outcomes = []
+        for index, choices, role in steps:
+            entry = memo.get((state, choices, role))
+            if entry is None:
+                outcome, after = self._fire(tickets[state], choices, role, _stamp(case, index)[1])
+                following = _state(after)
+                tickets.setdefault(following, after)
+                entry = memo[state, choices, role] = (outcome, following)
+            outcomes.append(entry[0])
+            state = entry[1]
+        return outcomes, tickets[state].stage
 
     def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
               at: datetime) -> tuple[Outcome, Ticket]:
@@ -363,6 +392,11 @@ def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: CaseData, program: Cas
                                     stage=program.final_stage, priority=urgency, opened_at=start,
                                     history=records, version=len(records))
     return clock_runs(ticket, policy, spec, now=end)
+
+
+def _state(ticket: Ticket) -> tuple[object, ...]:
+    """The ticket but its history and version: what decides a step when no guard reads those."""
+    return tuple(value for name, value in ticket.__dict__.items() if name not in _GROWING)
 
 
 def _stamp(case: CaseData, position: int) -> Stamp:

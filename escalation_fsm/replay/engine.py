@@ -189,8 +189,11 @@ class Replayer:
         # state (all fields but those two), which needs far fewer firings than per prefix.
         self._by_state = all(guard.ticket_fields is not None and not guard.ticket_fields & _GROWING
                              for guard in projected.guards)
-        self._by_state_memo: dict[tuple[object, ...], tuple[Outcome, tuple[object, ...]]] = {}
-        self._state_tickets: dict[tuple[object, ...], Ticket] = {}
+        self._by_state_memo: dict[tuple[int, tuple[str, ...], str | None], tuple[Outcome, int]] = {}
+        self._state_ids: dict[tuple[object, ...], int] = {}
+        self._state_tickets: list[Ticket] = []
+        for flag in (False, True):  # states 0 and 1: the two blank tickets (they differ)
+            self._state_id(self._blank[flag])
         self._programs: dict[tuple[object, ...], CaseProgram] = {}
         self._moves = {(t.source, t.trigger): t for t in projected.transitions}
         self._actors: dict[str, Actor] = {}
@@ -293,19 +296,25 @@ class Replayer:
         # What a step does depends on the ticket, its history aside (no guard reads it): fire
         # each step once per ticket state, from a ticket in that state.
         memo, tickets = self._by_state_memo, self._state_tickets
-        state = _state(self._blank[category])
-        tickets.setdefault(state, self._blank[category])
+        state = int(category)  # the blank tickets' states are numbers 0 and 1 (see __init__)
         outcomes = []
         for index, choices, role in steps:
             entry = memo.get((state, choices, role))
             if entry is None:
                 outcome, after = self._fire(tickets[state], choices, role, _stamp(case, index)[1])
-                following = _state(after)
-                tickets.setdefault(following, after)
-                entry = memo[state, choices, role] = (outcome, following)
+                entry = memo[state, choices, role] = (outcome, self._state_id(after))
             outcomes.append(entry[0])
             state = entry[1]
         return outcomes, tickets[state].stage
+
+    def _state_id(self, ticket: Ticket) -> int:
+        """A number for the ticket's state (all but its history and version), first seen with it."""
+        state = tuple(value for name, value in ticket.__dict__.items() if name not in _GROWING)
+        number = self._state_ids.get(state)
+        if number is None:
+            number = self._state_ids[state] = len(self._state_tickets)
+            self._state_tickets.append(ticket)
+        return number
 
     def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
               at: datetime) -> tuple[Outcome, Ticket]:
@@ -392,11 +401,6 @@ def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: CaseData, program: Cas
                                     stage=program.final_stage, priority=urgency, opened_at=start,
                                     history=records, version=len(records))
     return clock_runs(ticket, policy, spec, now=end)
-
-
-def _state(ticket: Ticket) -> tuple[object, ...]:
-    """The ticket but its history and version: what decides a step when no guard reads those."""
-    return tuple(value for name, value in ticket.__dict__.items() if name not in _GROWING)
 
 
 def _stamp(case: CaseData, position: int) -> Stamp:

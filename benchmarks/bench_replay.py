@@ -126,15 +126,20 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
         out = Path(folder) / "report.json"
         base = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
                 name, "--format", "json", "-o", str(out), "--quiet"]
-        runs: dict[str, list[float]] = {"sla": [], "none": [], "bare": []}
+        commands = {"sla": [*base, "--sla", "default"], "none": [*base, "--sla", "none"],
+                    "bare": [sys.executable, "-c", BARE, name, str(log)]}
+        runs: dict[str, list[float]] = {key: [] for key in commands}
         bare_loop: list[float] = []
-        timed([*base, "--sla", "default"], env)  # warm-up: bytecode, file cache
-        for _ in range(repeat):  # interleaved: the machine's speed drifts
-            runs["sla"].append(timed([*base, "--sla", "default"], env)[0])
-            runs["none"].append(timed([*base, "--sla", "none"], env)[0])
-            took, output, _ = timed([sys.executable, "-c", BARE, name, str(log)], env)
-            runs["bare"].append(took)
-            bare_loop.append(float(output.split()[0]))
+        timed(commands["sla"], env)  # warm-up: bytecode, file cache
+        for round_ in range(repeat):
+            # Interleaved (the machine's speed drifts), each variant first in turn: the first run
+            # of a round is often slower here, whatever it runs.
+            order = list(commands)[round_ % 3:] + list(commands)[:round_ % 3]
+            for key in order:
+                took, output, _ = timed(commands[key], env)
+                runs[key].append(took)
+                if key == "bare":
+                    bare_loop.append(float(output.split()[0]))
         timed([*base, "--sla", "default"], env)
         report = json.loads(out.read_text(encoding="utf-8"))
     sla, none, bare = (statistics.median(runs[k]) for k in ("sla", "none", "bare"))

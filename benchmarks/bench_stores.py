@@ -19,8 +19,10 @@ medians of ``--repeat`` rounds are printed. Next to the stores, in each round:
   compare-and-swap ``UPDATE`` of a ticket row (with a 400-byte column, the size of the folded
   clocks) and one ``INSERT`` of a 400-byte history row, per transaction.
 
-Also printed: the bytes a save writes (the history row's record and patch, the row's clock
-state), against the ticket document a whole-ticket rewrite would have written.
+Also printed, at 10 and 1,000 records: the bytes an apply writes (the history row's record,
+patch, idempotency key and hash; the row's clock state; and what the apply adds to SQLite's
+write-ahead log, pages included), against the ticket document a whole-ticket rewrite would have
+written.
 
 **Several writers** (``--writers`` processes, ``--seconds`` each): own tickets, or four shared
 tickets where lost races are retried. The PostgreSQL rows need a server (``--pg-dsn`` or
@@ -215,13 +217,11 @@ def by_age(args: argparse.Namespace, tmp: Path) -> None:
     for name in names:
         ratio = statistics.median(r[name, 10] / r[name, 1_000] for r in rounds)
         print(f"  {name:<52} {ratio:10.2f}x")
-    mean, clocks, document = written_bytes(tickets[1_000][0], args.commits)
-    print(f" bytes a save writes, tickets of 1,000 records: history row (record + patch) "
-          f"{mean:,.0f} B, clock state {clocks:,} B; a whole-document rewrite would be "
-          f"{document:,} B")
-    mean, clocks, document = written_bytes(tickets[10][0], args.commits)
-    print(f" the same for tickets of 10 records: {mean:,.0f} B, {clocks:,} B; whole document "
-          f"{document:,} B")
+    for size in (1_000, 10):
+        mean, clocks, document, wal = written_bytes(tickets[size][0], args.commits)
+        print(f" bytes per apply, tickets of {size:,} records: history row (record, patch, key, "
+              f"hash) {mean:,.0f} B, clock state {clocks:,} B, write-ahead log {wal:,.0f} B; a "
+              f"whole-document rewrite would be {document:,} B")
 
 
 def _in_schema(dsn: str, schema: str) -> str:
@@ -240,23 +240,36 @@ def _drop_schema(dsn: str, schema: str) -> None:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
 
 
-def written_bytes(ticket: Ticket, commits: int) -> tuple[float, int, int]:
-    """Per save of ``ticket`` in a SQLite store: mean bytes of its history rows (record and
-    patch), its row's clock state, and the document a whole-ticket rewrite would write."""
+def written_bytes(ticket: Ticket, commits: int) -> tuple[float, int, int, float]:
+    """Per save of ``ticket`` in a SQLite store: mean bytes of its history rows (record, patch,
+    idempotency key and chained hash), its row's clock state, the document a whole-ticket rewrite
+    would write, and the bytes the save adds to the write-ahead log (what reaches the disk)."""
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "bytes.db")
         store_rate(SQLiteStore(path, machine=machine(), synchronous="NORMAL"), [ticket],
                    min(commits, 200))
         db = sqlite3.connect(path)
         try:
-            rows = db.execute("SELECT length(record) + coalesce(length(changes), 0) FROM "
+            rows = db.execute("SELECT length(record) + coalesce(length(changes), 0) + "
+                              "coalesce(length(idempotency_key), 0) + length(hash) FROM "
                               "escalation_history WHERE seq > ?", (ticket.version,)).fetchall()
             (clocks,) = db.execute("SELECT length(clocks) FROM escalation_tickets").fetchone()
         finally:
             db.close()
         with SQLiteStore(path) as store:
             document = len(encode_document(store.get(ticket.id)))
-    return statistics.mean(r for (r,) in rows), clocks, document
+        saves = 20
+        with SQLiteStore(path, machine=machine(), synchronous="NORMAL") as store:
+            db = sqlite3.connect(path)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.close()
+            for n in range(saves):
+                stage = store.get(ticket.id).stage
+                trigger = CYCLE[stage][0]
+                store.apply(ticket.id, trigger, actor=AGENT, **{FIELD[trigger]: f"w{n}"},
+                            idempotency_key=f"bench-{n}")
+            wal = (Path(path + "-wal").stat().st_size - 32) / saves  # less the WAL header
+    return statistics.mean(r for (r,) in rows), clocks, document, wal
 
 
 def open_store(kind: str, target: str) -> StoreBase:

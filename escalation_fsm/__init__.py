@@ -5,14 +5,20 @@ The public names are re-exported here; the implementation lives in private-by-co
 
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
+    CommitOutcomeUnknown,
     ConcurrentUpdate,
     CorruptTicket,
     EscalationError,
     HookFailed,
+    IdempotencyConflict,
+    InconsistentTicket,
+    InvalidArgument,
     InvalidTransition,
+    LockTimeout,
     PermissionDenied,
     SLAPolicyMismatch,
     SpecError,
+    StaleTicket,
     StoreError,
     StoreReadOnly,
     TicketExists,
@@ -20,9 +26,12 @@ from .errors import (
     TransitionRefused,
 )
 from .hooks import Hook, TransitionEvent
+from .integrity import IntegrityProblem, import_ticket
 from .machine import EscalationMachine, Explanation, TransitionResult
 from .marks import Mark
 from .models import (
+    IMPORT_TRIGGER,
+    MAX_TEXT_LENGTH,
     Actor,
     Assessment,
     AuditRecord,
@@ -53,11 +62,14 @@ from .spec import (
 )
 
 __all__ = [
+    "IMPORT_TRIGGER",
+    "MAX_TEXT_LENGTH",
     "Actor",
     "Assessment",
     "AuditRecord",
     "Category",
     "Clock",
+    "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
     "Decision",
@@ -73,8 +85,13 @@ __all__ = [
     "GuardVerdict",
     "Hook",
     "HookFailed",
+    "IdempotencyConflict",
+    "InconsistentTicket",
+    "IntegrityProblem",
+    "InvalidArgument",
     "InvalidTransition",
     "Level",
+    "LockTimeout",
     "MachineSpec",
     "ManualClock",
     "Mark",
@@ -86,6 +103,7 @@ __all__ = [
     "SpecError",
     "Stage",
     "StageSpec",
+    "StaleTicket",
     "Step",
     "StoreError",
     "StoreReadOnly",
@@ -102,6 +120,7 @@ __all__ = [
     "Urgency",
     "default_spec",
     "evaluate_guards",
+    "import_ticket",
 ]
 
 __version__ = "0.1.0"

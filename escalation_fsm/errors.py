@@ -17,14 +17,19 @@ if TYPE_CHECKING:  # annotation only: at run time this module imports nothing fr
     from .policy import Decision
 
 __all__ = [
+    "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
     "EscalationError",
     "GraphvizUnavailable",
     "HolidaysUnavailable",
     "HookFailed",
+    "IdempotencyConflict",
+    "InconsistentTicket",
+    "InvalidArgument",
     "InvalidTransition",
     "InvariantViolated",
+    "LockTimeout",
     "LogError",
     "MappingError",
     "PermissionDenied",
@@ -32,6 +37,7 @@ __all__ = [
     "ReplayError",
     "SLAPolicyMismatch",
     "SpecError",
+    "StaleTicket",
     "StoreError",
     "StoreReadOnly",
     "TicketExists",
@@ -140,6 +146,40 @@ class PermissionDenied(EscalationError, PermissionError):
         )
 
 
+class InconsistentTicket(EscalationError, ValueError):
+    """A ticket's stage, version or derived fields do not follow from its audit records.
+
+    A ticket is its history: ``fire`` refuses a ticket whose stage is not its last record's
+    destination (or, without history, the spec's initial stage), and stores refuse to ``create``
+    one that :meth:`EscalationMachine.verify <escalation_fsm.EscalationMachine.verify>` finds
+    fault with. ``problems`` lists every inconsistency found, one sentence each. A ticket that
+    enters the procedure mid-way does so through
+    :func:`~escalation_fsm.integrity.import_ticket`.
+    """
+
+    def __init__(self, *, ticket_id: str, problems: Sequence[str]) -> None:
+        self.ticket_id = ticket_id
+        self.problems: tuple[str, ...] = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"ticket {ticket_id}: its state does not follow from its history "
+                         f"({len(self.problems)} problem(s)):\n{lines}")
+
+
+class InvalidArgument(EscalationError, ValueError):
+    """An argument is not of the kind allowed: a store's filter, id, key or limit, an import's stage.
+
+    ``name`` is the argument, ``value`` a short ``repr`` of what was given and ``allowed`` what
+    would be accepted. The same check runs for every store, so a filter means the same thing
+    everywhere. Nothing was read or written.
+    """
+
+    def __init__(self, *, name: str, value: str, allowed: str) -> None:
+        self.name = name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{name}={value} is not allowed: {allowed}")
+
+
 class HookFailed(EscalationError, RuntimeError):
     """One or more host hooks raised.
 
@@ -212,15 +252,90 @@ class ConcurrentUpdate(StoreError):
         )
 
 
+class StaleTicket(ConcurrentUpdate):
+    """``apply(..., expected_version=n)`` found the ticket at another version; nothing was written.
+
+    The caller decided on version ``expected_version``; the stored ticket is at ``found_version``
+    (someone else acted since). Unlike a lost race, this is never retried on a fresh read: read
+    the ticket again and decide again.
+    """
+
+    def __init__(self, *, ticket_id: str, trigger: str, expected_version: int,
+                 found_version: int) -> None:
+        self.found_version = found_version
+        super().__init__(ticket_id=ticket_id, trigger=trigger, expected_version=expected_version)
+        self.args = (f"ticket {ticket_id}: {trigger!r} was asked of version {expected_version}, but "
+                     f"the ticket is at version {found_version} (someone acted on it since); "
+                     f"nothing was written: read it again and decide again",)
+
+
+class IdempotencyConflict(StoreError, ValueError):
+    """An idempotency key already names another call on this ticket; nothing was written.
+
+    A key identifies one ``apply`` call: a retry with the same key returns the ticket it
+    committed, but the same key with another trigger, actor or payload is a bug in the caller
+    (``seq`` is the record the key belongs to).
+    """
+
+    def __init__(self, *, ticket_id: str, key: str, seq: int, reason: str) -> None:
+        self.ticket_id = ticket_id
+        self.key = key
+        self.seq = seq
+        self.reason = reason
+        super().__init__(f"ticket {ticket_id}: idempotency key {key!r} already belongs to history "
+                         f"record {seq}, {reason}; nothing was written (use a new key per call)")
+
+
+class LockTimeout(TimeoutError, StoreError):
+    """The database did not grant a lock in time (a busy writer); nothing was written.
+
+    Retryable: the same call may succeed a moment later. Also a ``TimeoutError`` (first among
+    its bases: ``OSError`` must build the instance).
+    """
+
+    __reduce__ = EscalationError.__reduce__
+
+    def __init__(self, *, what: str, where: str, detail: str = "") -> None:
+        self.what = what
+        self.where = where
+        self.detail = detail
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{what} on {where} timed out waiting for a lock{extra}; nothing was "
+                         f"written, the call may be retried")
+
+
+class CommitOutcomeUnknown(StoreError):
+    """The connection was lost while committing and no new one could be made to check the outcome.
+
+    The transition may or may not be committed. Retry the same call with the same
+    ``idempotency_key`` once the database is back: it returns the committed ticket if the first
+    call landed, and applies it once if not. ``key`` is the key the call had (``None``: none).
+    """
+
+    def __init__(self, *, ticket_id: str, trigger: str, key: str | None, detail: str) -> None:
+        self.ticket_id = ticket_id
+        self.trigger = trigger
+        self.key = key
+        self.detail = detail
+        hint = (f"retry with idempotency_key={key!r}" if key is not None else
+                "get the ticket once the database is back to see whether it landed (pass an "
+                "idempotency_key to make such retries safe)")
+        super().__init__(f"ticket {ticket_id}: the outcome of {trigger!r} is unknown, the "
+                         f"connection was lost while committing ({detail}); {hint}")
+
+
 class CorruptTicket(StoreError, ValueError):
     """A stored row does not decode to a consistent ticket (damaged, or written by other code).
 
     No half-built ticket is returned; ``reason`` says what is wrong, the decoding error is chained.
+    Listings skip such rows and report them (see ``docs/integrity.md``).
     """
 
-    def __init__(self, *, ticket_id: str, reason: str) -> None:
+    def __init__(self, *, ticket_id: str, reason: str, seq: int | None = None) -> None:
         self.ticket_id = ticket_id
         self.reason = reason
+        self.seq = seq
+        """The first history record that does not match (``None``: the ticket row or document)."""
         super().__init__(f"ticket {ticket_id!r}: stored data is corrupt or foreign: {reason}")
 
 

@@ -30,12 +30,31 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from transitions import Event, EventData, Machine, State
 
+from .bounds import text_limit_problems
 from .clock import Clock, SystemClock
 from .effects import SHIPPED_EFFECTS
-from .errors import HookFailed, InvalidTransition, PermissionDenied, SpecError, TransitionRefused
+from .errors import (
+    HookFailed,
+    InconsistentTicket,
+    InvalidTransition,
+    PermissionDenied,
+    SpecError,
+    TransitionRefused,
+)
 from .hooks import H, HookRegistry, TransitionEvent
+from .integrity import IntegrityProblem, verify_ticket
 from .marks import Mark, review_tag
-from .models import Actor, AuditRecord, FrozenDict, Ticket, evolve, freeze_json, trusted_from, validate_fields
+from .models import (
+    Actor,
+    AuditRecord,
+    FrozenDict,
+    Ticket,
+    evolve,
+    nested_json,
+    trusted_from,
+    validate_fields,
+    validation_reasons,
+)
 from .payloads import NoPayload, Payload, flat_json, native_json
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
@@ -124,6 +143,8 @@ def _tier_rule(marks: frozenset[Mark]) -> int:
 
 @lru_cache(maxsize=32)
 def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
+    if too_long := text_limit_problems({t.name: t.payload for t in spec.triggers}):
+        raise SpecError(too_long)
     moves = {}
     for t in spec.transitions:
         trigger = spec.trigger(t.trigger)
@@ -217,6 +238,7 @@ class EscalationMachine:
         # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
         self._plain = type(self).transition is EscalationMachine.transition
         self._events = _engine(self.spec).events
+        self._initial = self.spec.initial
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -242,7 +264,11 @@ class EscalationMachine:
         """The triggers that would succeed now, given a valid payload.
 
         Roles are checked when ``actor`` is given; guards that look at the payload are skipped.
+        None for a ticket whose stage does not follow from its history.
         """
+        history = ticket.history
+        if (history[-1].dest if history else self._initial) != ticket.stage:
+            return set()  # fire would refuse the ticket itself (see verify)
         now = self.clock.now()
         moves = (self._moves[t.key] for t in self.spec.transitions_from(ticket.stage))
         return {
@@ -262,13 +288,17 @@ class EscalationMachine:
         trigger = str(trigger)
         try:
             ctx = self._prepare(ticket, trigger, actor, payload)
+            verdict = evaluate_guards(ctx.move.guards, ctx)
+        except InconsistentTicket as exc:
+            return Explanation(trigger, ticket.stage, False, None, exc.problems, type(exc).__name__)
         except (InvalidTransition, PermissionDenied) as exc:
             return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
         except ValidationError as exc:
-            reasons = tuple(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
-                            for e in exc.errors())
-            return Explanation(trigger, ticket.stage, False, None, reasons, "ValidationError")
-        verdict = evaluate_guards(ctx.move.guards, ctx)
+            return Explanation(trigger, ticket.stage, False, None, validation_reasons(exc),
+                               "ValidationError")
+        except RecursionError:
+            return Explanation(trigger, ticket.stage, False, None, (
+                "the payload is nested too deeply to be read",), "ValidationError")
         if verdict.failed:
             return Explanation(trigger, ticket.stage, False, ctx.move.target, verdict.reasons,
                                "TransitionRefused", verdict.failed)
@@ -282,6 +312,15 @@ class EscalationMachine:
         """
         return sla_deadlines(ticket, self.sla, self.spec,
                              now=self.clock.now() if now is None else now)
+
+    def verify(self, ticket: Ticket) -> tuple[IntegrityProblem, ...]:
+        """Every inconsistency between ``ticket`` and its history under this machine's spec.
+
+        Empty when the ticket is what its audit records say: they chain from the initial stage,
+        fire triggers the spec defines from those stages with roles it allows, and lead to the
+        ticket's stage, version and tier. See :func:`escalation_fsm.integrity.verify_ticket`.
+        """
+        return verify_ticket(ticket, self.spec)
 
     # -- firing ---------------------------------------------------------------------------------
 
@@ -348,7 +387,12 @@ class EscalationMachine:
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
                  payload: dict[str, Any]) -> _Run:
-        move = self._moves.get((ticket.stage, trigger))
+        stage = ticket.stage
+        history = ticket.history
+        # A ticket is its history: O(1) here, the whole replay in verify() and stores' create().
+        if (history[-1].dest if history else self._initial) != stage:
+            raise self._inconsistent(ticket)
+        move = self._moves.get((stage, trigger))
         if move is None:
             trigger = str(trigger)
             raise InvalidTransition(
@@ -368,6 +412,10 @@ class EscalationMachine:
                              "a Clock must return timezone-aware datetimes")
         return _Run(move, ticket, actor, model, self.policy, now)
 
+    def _inconsistent(self, ticket: Ticket) -> InconsistentTicket:
+        problems = [problem.message for problem in self.verify(ticket)]
+        return InconsistentTicket(ticket_id=ticket.id, problems=problems)
+
     def _commit(self, move: _Move, ctx: GuardContext) -> TransitionResult:
         """Build the new ticket (effect, marks, audit record, stage, version); the old stays."""
         ticket = ctx.ticket
@@ -382,7 +430,7 @@ class EscalationMachine:
         elif move.dump == _FLAT_DUMP:
             payload = FrozenDict(ctx.payload.model_dump(mode="json"))
         else:
-            payload = freeze_json(ctx.payload.model_dump(mode="json"))
+            payload = nested_json(ctx.payload)
         seq = ticket.version + 1
         record = trusted_from(AuditRecord, {
             "seq": seq, "at": ctx.now, "actor_id": ctx.actor.id, "actor_role": ctx.actor.role,

@@ -10,15 +10,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
-    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_serializer,
@@ -26,15 +24,23 @@ from pydantic import (
     model_validator,
 )
 
+from .bounds import EARLIEST, IMPORT_TRIGGER, LATEST, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, Instant, Name
+from .jsondata import FrozenDict, freeze_json, nested_json, thaw_json, validation_reasons
+
 __all__ = [
+    "EARLIEST",
+    "IMPORT_TRIGGER",
+    "LATEST",
+    "MAX_NAME_LENGTH",
+    "MAX_TEXT_LENGTH",
     "Actor",
     "Assessment",
     "AuditRecord",
     "Category",
     "Escalation",
-    "FrozenDict",
     "Feedback",
     "FollowUp",
+    "FrozenDict",
     "Level",
     "Notification",
     "Role",
@@ -46,13 +52,15 @@ __all__ = [
     "check_history",
     "evolve",
     "field_adapter",
+    "freeze_json",
+    "nested_json",
+    "thaw_json",
     "trusted",
     "trusted_from",
     "validate_fields",
+    "validation_reasons",
 ]
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-"""A non-empty identifier-like string (ticket ids, actor ids)."""
+# Re-exported: the bounds and the JSON helpers live in modules of their own (.bounds, .jsondata).
 
 
 class Stage(StrEnum):
@@ -130,7 +138,7 @@ _URGENCY_RANK = {level: rank for rank, level in enumerate(Urgency)}
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_TEXT_LENGTH)
 
 
 class Actor(_Frozen):
@@ -152,7 +160,7 @@ class Step(_Frozen):
     """A resolution step taken or a knowledge-base resource used."""
 
     text: str
-    at: AwareDatetime
+    at: Instant
     by: str
 
 
@@ -160,7 +168,7 @@ class Notification(_Frozen):
     """What the customer was told about the escalation, with the estimated response time if known."""
 
     message: str
-    at: AwareDatetime
+    at: Instant
     by: str
     eta: timedelta | None = None
 
@@ -175,7 +183,7 @@ class FollowUp(_Frozen):
 
     update: str
     customer_message: str
-    at: AwareDatetime
+    at: Instant
     by: str
 
 
@@ -186,7 +194,7 @@ class Escalation(_Frozen):
     assessment: Assessment
     reasons: tuple[str, ...]
     steps_taken: tuple[Step, ...]
-    at: AwareDatetime
+    at: Instant
     by: str
     notifications: tuple[Notification, ...] = ()
     follow_ups: tuple[FollowUp, ...] = ()
@@ -197,54 +205,14 @@ class Feedback(_Frozen):
 
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: str | None = None
-    at: AwareDatetime
-
-
-class FrozenDict(dict[str, Any]):
-    """A read-only dict: audit payloads are history, and records are shared between tickets.
-
-    Every committed ticket reuses the records of the ticket it came from, so a writable payload
-    would let one hook rewrite the history of every ticket (and of store caches) at once.
-    """
-
-    __slots__ = ()
-
-    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("audit record payloads are read-only: history is never edited")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
-
-    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
-        # copy, deepcopy and pickle rebuild through the constructor, not item by item.
-        return (FrozenDict, (dict(self),))
-
-
-def freeze_json(value: Any) -> Any:
-    """JSON-ready data made read-only all the way down.
-
-    Dicts become :class:`FrozenDict` and lists become tuples.
-    """
-    if isinstance(value, dict):
-        return FrozenDict({key: freeze_json(item) for key, item in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze_json(item) for item in value)
-    return value
-
-
-def thaw_json(value: Any) -> Any:
-    """The plain JSON data (dicts and lists) of a frozen value."""
-    if isinstance(value, dict):
-        return {key: thaw_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw_json(item) for item in value]
-    return value
+    at: Instant
 
 
 class AuditRecord(_Frozen):
     """One committed transition. ``payload`` is the validated payload as read-only JSON data."""
 
     seq: Annotated[int, Field(ge=1)]
-    at: AwareDatetime
+    at: Instant
     actor_id: str
     actor_role: str
     trigger: str
@@ -269,7 +237,11 @@ class Ticket(_Frozen):
 
     ``stage`` is a plain string so that custom specs can add stages; the default stages are the
     :class:`Stage` members, which compare equal to their values. ``history`` holds one
-    :class:`AuditRecord` per committed transition and ``version`` always equals its length.
+    :class:`AuditRecord` per committed transition and ``version`` always equals its length; the
+    stage is the last record's destination (validation checks both, and that the records chain).
+    Without history a ticket is in its spec's initial stage, which the machine and the stores
+    check; :func:`~escalation_fsm.integrity.import_ticket`
+    brings one in mid-way.
     """
 
     id: Name
@@ -279,7 +251,7 @@ class Ticket(_Frozen):
     stage: str = Stage.IDENTIFIED.value
     tier: Annotated[int, Field(ge=1)] = 1
     priority: Urgency = Urgency.NORMAL
-    opened_at: AwareDatetime | None = None
+    opened_at: Instant | None = None
     """When the issue was identified (the ticket opened). SLA first-response and resolution clocks
     start here; without it they start at the first history record."""
     tags: tuple[str, ...] = ()
@@ -303,35 +275,43 @@ class Ticket(_Frozen):
 
 
 def check_history(ticket: Ticket) -> None:
-    """Raise ``ValueError`` unless ``version`` is the history's length and ``seq`` runs 1..n.
+    """Raise ``ValueError`` unless the ticket's history is a chain it is the end of.
 
-    What validating a :class:`Ticket` checks; for tickets assembled from trusted parts.
+    ``version`` is the history's length, ``seq`` runs 1..n, each record leaves the stage the one
+    before entered, an import record comes first if at all, and the ticket is in the stage the
+    last record entered. What validating a :class:`Ticket` checks (the rest needs the spec: see
+    :meth:`EscalationMachine.verify <escalation_fsm.EscalationMachine.verify>`).
     """
-    if ticket.version != len(ticket.history):
+    history = ticket.history
+    if ticket.version != len(history):
         raise ValueError(f"ticket {ticket.id}: version {ticket.version} does not match "
-                         f"its history length {len(ticket.history)}")
-    for expected, record in enumerate(ticket.history, start=1):
+                         f"its history length {len(history)}")
+    previous: AuditRecord | None = None
+    for expected, record in enumerate(history, start=1):
         if record.seq != expected:
             raise ValueError(
-                f"ticket {ticket.id}: history sequence numbers must be 1..{len(ticket.history)} "
+                f"ticket {ticket.id}: history sequence numbers must be 1..{len(history)} "
                 f"without gaps; found {record.seq} at position {expected}")
+        if previous is not None and record.source != previous.dest:
+            raise ValueError(
+                f"ticket {ticket.id}: history record {record.seq} leaves stage {record.source!r}, "
+                f"but record {previous.seq} entered {previous.dest!r}")
+        if record.trigger == IMPORT_TRIGGER and expected != 1:
+            raise ValueError(f"ticket {ticket.id}: history record {record.seq} is an import, "
+                             f"which only a ticket's first record can be")
+        previous = record
+    if previous is not None and ticket.stage != previous.dest:
+        raise ValueError(
+            f"ticket {ticket.id}: stage {ticket.stage!r} is not the stage its last history record "
+            f"({previous.seq}, {previous.trigger!r}) entered, {previous.dest!r}; the stage follows "
+            f"from the history")
 
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
 _set = object.__setattr__
-
-
-def _assemble(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
-    # callers pass every field already valid. Tests pin equality with validated construction.
-    new = object.__new__(cls)
-    _set(new, "__dict__", values)
-    _set(new, "__pydantic_fields_set__", fields_set)
-    _set(new, "__pydantic_extra__", None)
-    _set(new, "__pydantic_private__", None)
-    return new
+_new = object.__new__
 
 
 def evolve(model: _M, updates: dict[str, Any]) -> _M:
@@ -345,7 +325,12 @@ def evolve(model: _M, updates: dict[str, Any]) -> _M:
         fields_set = fields_set | updates.keys()
     # Sharing the set is safe: frozen models never change theirs, and pydantic's copies
     # (model_copy, copy, pickle) take their own.
-    return _assemble(type(model), {**model.__dict__, **updates}, fields_set)
+    new = _new(type(model))  # what model_construct does, minus its per-field loop (see trusted_from)
+    _set(new, "__dict__", {**model.__dict__, **updates})
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 _EVERY_FIELD: dict[type[BaseModel], set[str]] = {}
@@ -367,7 +352,15 @@ def trusted_from(cls: type[_M], values: dict[str, Any]) -> _M:
         fields_set = _EVERY_FIELD.setdefault(cls, set(cls.model_fields))
         if values.keys() != fields_set:
             fields_set = set(values)
-    return _assemble(cls, values, fields_set)
+    # What pydantic's model_construct does, minus its per-field Python loop (defaults, aliases):
+    # callers pass every field already valid. Tests pin equality with validated construction.
+    # Inlined rather than shared with evolve(): a call less on fire's hot path.
+    new = _new(cls)
+    _set(new, "__dict__", values)
+    _set(new, "__pydantic_fields_set__", fields_set)
+    _set(new, "__pydantic_extra__", None)
+    _set(new, "__pydantic_private__", None)
+    return new
 
 
 @cache

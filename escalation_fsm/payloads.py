@@ -15,6 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .bounds import MAX_TEXT_LENGTH
 from .models import Assessment
 
 __all__ = [
@@ -33,9 +34,15 @@ __all__ = [
 
 
 class Payload(BaseModel):
-    """Base of every trigger payload: frozen, unknown keywords refused, text stripped."""
+    """Base of every trigger payload: frozen, unknown keywords refused, text stripped.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    Every text is at most :data:`~escalation_fsm.models.MAX_TEXT_LENGTH` characters (a longer one
+    is a ``ValidationError``); a subclass may lower that limit, never raise it (the machine
+    refuses a spec whose payload would write texts that tickets cannot hold).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True,
+                              str_max_length=MAX_TEXT_LENGTH)
 
 
 class NoPayload(Payload):

@@ -100,6 +100,12 @@ ERRORS: list[EscalationError] = [
     errors_module.RenderFailed("svg", "syntax error"),
     errors_module.HolidaysUnavailable(),
     errors_module.UsageError("--limit must not be negative"),
+    errors_module.InconsistentTicket(ticket_id="T", problems=["stage 'resolved' without history"]),
+    errors_module.InvalidArgument(name="tier", value="'1'", allowed="a whole number"),
+    errors_module.StaleTicket(ticket_id="T", trigger="escalate", expected_version=3, found_version=5),
+    errors_module.IdempotencyConflict(ticket_id="T", key="k-1", seq=2, reason="which fired 'x'"),
+    errors_module.LockTimeout(what="SQLite write", where="'x.db'", detail="database is locked"),
+    errors_module.CommitOutcomeUnknown(ticket_id="T", trigger="resolve", key="k-1", detail="EOF"),
 ]
 
 

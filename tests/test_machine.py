@@ -28,6 +28,7 @@ from support import (
 from escalation_fsm import (
     Actor,
     Assessment,
+    AuditRecord,
     Category,
     EscalationMachine,
     InvalidTransition,
@@ -285,8 +286,11 @@ def test_invalid_transition_names_stage_and_defined_triggers(machine: Escalation
         info.value)
     with pytest.raises(InvalidTransition, match="unknown trigger 'teleport'"):
         machine.fire(t, "teleport", actor=AGENT)
-    with pytest.raises(ValueError, match="triggers defined there: none"):
-        machine.fire(new_ticket(stage="limbo"), Trigger.ATTEMPT, actor=AGENT)
+    limbo = AuditRecord(seq=1, at=START, actor_id="x", actor_role="agent", trigger="attempt",
+                        source="identified", dest="limbo")
+    with pytest.raises(InvalidTransition, match="triggers defined there: none"):
+        machine.fire(new_ticket(stage="limbo", history=(limbo,), version=1), Trigger.ATTEMPT,
+                     actor=AGENT)
 
 
 @pytest.mark.parametrize(("trigger", "payload", "field"), [

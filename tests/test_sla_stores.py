@@ -97,7 +97,7 @@ def test_due_lists_the_tickets_whose_next_deadline_falls_by(db: Backend) -> None
     assert store.due(by=MONDAY + 4 * H)[0] == store.get("T-esc")   # whole tickets, history too
     with pytest.raises(ValueError, match="timezone-aware"):
         store.due(by=datetime(2026, 1, 5, 12))
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match="limit=-1 is not allowed"):
         store.due(by=MONDAY, limit=-1)
 
 
@@ -180,14 +180,17 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
             db.sql("UPDATE escalation_tickets SET document = ? WHERE id = ?", (document, ticket_id))
         db.sql("DROP TABLE escalation_documents")
         db.sql("DROP INDEX escalation_tickets_due")
+        db.sql("DROP INDEX escalation_history_key")
         for table, column in (("escalation_tickets", "next_due_at"), ("escalation_tickets", "clocks"),
-                              ("escalation_history", "changes")):
+                              ("escalation_history", "changes"), ("escalation_history", "hash"),
+                              ("escalation_history", "idempotency_key")):
             db.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         db.sql("UPDATE escalation_meta SET value = '1' WHERE key = 'schema_version'")
         db.sql("DELETE FROM escalation_meta WHERE key <> 'schema_version'")
         migrated = db.open(desk()[0])
-        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("3",)]
+        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
         assert migrated.get("T-1").escalation is not None and migrated.get("T-1").version == 3
+        assert migrated.verify().ok
         assert [t.id for t in migrated.due(by=MONDAY + 4 * H)] == ["T-1", "T-2"]
         assert len(db.sql("SELECT next_due_at FROM escalation_tickets WHERE next_due_at IS NOT NULL")) == 2
 

@@ -14,6 +14,7 @@ from store_support import KINDS, Backend, backend
 from support import AGENT, START, SYSTEM, TIER2
 
 from escalation_fsm import (
+    MAX_TEXT_LENGTH,
     Actor,
     Assessment,
     Category,
@@ -349,7 +350,7 @@ def test_query_rejects_naive_times_and_negative_limits(store: StoreBase) -> None
         store.query(updated_before=START.replace(tzinfo=None))
     with pytest.raises(ValueError, match="limit"):
         store.query(limit=-1)
-    with pytest.raises(ValueError, match="not a valid Category"):
+    with pytest.raises(ValueError, match="category='groceries' is not allowed: one of billing"):
         store.query(category="groceries")
 
 
@@ -370,7 +371,7 @@ def test_stream_yields_every_ticket_in_id_order_across_batches(store: StoreBase)
 
 def db_empty_stream(store: StoreBase) -> Iterator[Ticket]:
     """A stream that starts after the last id is empty (keyset pagination's end)."""
-    return iter(store._page("\U0010ffff", 10))
+    return iter(store._page("\U0010ffff", 10).tickets)
 
 
 def test_a_reopened_store_sees_everything(db: Backend, machine: EscalationMachine) -> None:
@@ -408,9 +409,10 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_text_round_trips_in_every_field_and_injects_nothing(store: StoreBase, text: str) -> None:
     """SQL metacharacters and unusual Unicode come back unchanged; every table survives."""
-    ticket_id = "T " + text.replace("\x00", "0")  # PostgreSQL text keys cannot hold NUL
-    actor = Actor(id="a " + text, role=Role.AGENT)
-    store.create(ticket(ticket_id, customer_id="C " + text, details=text, tags=(text,)))
+    name = text.replace("\x00", "0")  # ids hold no control characters (NUL, ...), texts may
+    ticket_id = "T " + name
+    actor = Actor(id="a " + name, role=Role.AGENT)
+    store.create(ticket(ticket_id, customer_id="C " + name, details=text, tags=(text,)))
     store.apply(ticket_id, Trigger.ATTEMPT, actor=actor)
     store.apply(ticket_id, Trigger.RECORD_STEP, actor=actor, step=text)
     store.apply(ticket_id, Trigger.ESCALATE, actor=actor, summary=text, assessment=HIGH)
@@ -418,14 +420,14 @@ def test_hostile_text_round_trips_in_every_field_and_injects_nothing(store: Stor
     assert store.get(ticket_id) == final
     assert final.details == text
     assert final.steps[0].text == text.strip()
-    assert final.history[-1].actor_id == "a " + text
+    assert final.history[-1].actor_id == "a " + name
     assert [t.id for t in store.stream()] == [ticket_id]
     assert [t.id for t in store.query(stage=Stage.ESCALATED)] == [ticket_id]
 
 
-def test_huge_payloads_round_trip(store: StoreBase) -> None:
-    """Megabyte-sized texts are stored and read back whole."""
-    huge = "x" * 1_000_000 + "\u00e9" * 100_000
+def test_texts_up_to_the_limit_round_trip(store: StoreBase) -> None:
+    """Texts of MAX_TEXT_LENGTH characters (multi-byte ones too) are stored and read back whole."""
+    huge = "x" * (MAX_TEXT_LENGTH - 10_000) + "\u00e9" * 10_000
     store.create(ticket(details=huge))
     store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
     final = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step=huge)
@@ -433,6 +435,20 @@ def test_huge_payloads_round_trip(store: StoreBase) -> None:
     assert again == final
     assert again.steps[0].text == huge
     assert again.details == huge
+
+
+def test_a_text_beyond_the_limit_is_refused_and_nothing_is_written(store: StoreBase) -> None:
+    """Issue 15 (5): one text over MAX_TEXT_LENGTH is a ValidationError naming the field and the
+    limit, in a payload as in a ticket; the store is left as it was."""
+    store.create(ticket())
+    store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
+    too_long = "x" * (MAX_TEXT_LENGTH + 1)
+    with pytest.raises(ValidationError, match=rf"step\n.*at most {MAX_TEXT_LENGTH} characters"):
+        store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step=too_long)
+    with pytest.raises(ValidationError, match=rf"details\n.*at most {MAX_TEXT_LENGTH} characters"):
+        store.create(ticket("T-2", details=too_long))
+    assert store.get("T-1").version == 1
+    assert [t.id for t in store.stream()] == ["T-1"]
 
 
 # -- the optional PostgreSQL extra --------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from store_support import SQL_KINDS, Backend, backend, open_and_close, processes
-from support import AGENT
+from support import AGENT, START
 
 from escalation_fsm import Category, CorruptTicket, StoreError, StoreReadOnly, Ticket, Trigger
 from escalation_fsm.stores import PostgresStore, SQLiteStore, StoreBase
@@ -29,19 +31,28 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 3 (3 stores patches and clocks)."""
+    """Opening again keeps the data; the stored schema version is 4 (4 adds the hash chain)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("3",)]
+    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '4' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 4.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = '5' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 5.*upgrade"):
         db.open()
+
+
+def test_a_schema_version_that_is_not_a_number_is_a_store_error(db: Backend) -> None:
+    """Issue 15 (6): a foreign meta table is reported as such, never as a ValueError traceback."""
+    _stored(db)
+    db.sql("UPDATE escalation_meta SET value = 'three' WHERE key = 'schema_version'")
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match=r"schema version 'three', which is not a number"):
+            db.open(readonly=readonly)
 
 
 def test_history_is_append_only_in_the_database(db: Backend) -> None:
@@ -60,6 +71,7 @@ def test_history_is_append_only_in_the_database(db: Backend) -> None:
 
 def _damage(db: Backend, document: str) -> None:
     db.tamper_document("T-1", document)
+    db.reseal("T-1")
 
 
 @pytest.mark.parametrize(("document", "reason"), [
@@ -73,11 +85,13 @@ def _damage(db: Backend, document: str) -> None:
      "history record 1 leaves stage 'identified', but the ticket was in stage 'resolved'"),
 ])
 def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: str, reason: str) -> None:
-    """No half-built ticket: every read path raises CorruptTicket with the id and the cause.
+    """No half-built ticket: reading it raises CorruptTicket with the id and the cause; listings
+    skip it and say so.
 
     The document is the ticket as created (version 0 here); the two records after it carry what
-    changed. A store that remembers the ticket notices the changed document on its next read; a
-    store opened afresh refuses to apply a trigger to it.
+    changed. The damage is resealed (its hash chain recomputed, as a writer who knows the format
+    could), so that decoding, not the chain, finds it. A store that remembers the ticket notices
+    the changed document on its next read; a store opened afresh refuses to apply a trigger to it.
     """
     store = _stored(db)
     if db.kind == "postgres" and reason == "not JSON":
@@ -87,13 +101,39 @@ def test_corrupt_or_foreign_rows_raise_naming_the_ticket(db: Backend, document: 
         return
     _damage(db, document)
     fresh = db.open()
-    for read in (lambda: store.get("T-1"), store.query, lambda: list(store.stream()),
+    for read in (lambda: store.get("T-1"),
                  lambda: fresh.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x")):
         with pytest.raises(CorruptTicket, match=reason) as caught:
             read()
         assert caught.value.ticket_id == "T-1"
         assert "T-1" in str(caught.value)
         assert isinstance(caught.value, ValueError)
+    for skipped in (store.query().skipped, fresh.due(by=START + timedelta(days=400)).skipped,
+                    _streamed(store)):
+        assert [(error.ticket_id, bool(re.search(reason, error.reason))) for error in skipped] == [
+            ("T-1", True)]
+
+
+def _streamed(store: StoreBase) -> list[CorruptTicket]:
+    stream = store.stream()
+    assert list(stream) == []
+    return stream.skipped
+
+
+def test_a_changed_document_breaks_its_hash(db: Backend) -> None:
+    """Issue 15 (1): a document edited in SQL (even into a valid ticket) is caught on every read
+    and by verify(), which names the ticket; nothing is read back as if it were true."""
+    store = _stored(db)
+    document = db.sql("SELECT CAST(document AS text) FROM escalation_documents "
+                      "WHERE ticket_id = 'T-1'")[0][0]
+    db.tamper_document("T-1", str(document).replace('"details":"d"', '"details":"forged"'))
+    for reader in (store, db.open()):
+        with pytest.raises(CorruptTicket, match="document does not match its hash") as caught:
+            reader.get("T-1")
+        assert caught.value.seq is None
+    report = db.open().verify()
+    assert report.tickets == ("T-1",)
+    assert [(p.seq, p.check) for p in report.problems] == [(None, "document")]
 
 
 def test_a_missing_history_row_is_detected(db: Backend) -> None:
@@ -106,7 +146,10 @@ def test_a_missing_history_row_is_detected(db: Backend) -> None:
            "WHERE id = 'T-1'")
     db.sql("INSERT INTO escalation_documents (ticket_id, base_version, document) VALUES ('T-2', 0, ?)",
            (str(document).replace('"T-1"', '"T-2"'),))
-    with pytest.raises(CorruptTicket, match=r"T-2.*the row says .*version 2 but its document and "
+    with pytest.raises(CorruptTicket, match=r"T-2.*document does not match its hash"):
+        db.open().get("T-2")
+    db.reseal("T-2")
+    with pytest.raises(CorruptTicket, match=r"T-2.*the row says .*version 2.* but its document and "
                                             r"history say .*version 0"):
         db.open().get("T-2")
 

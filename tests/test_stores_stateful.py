@@ -127,6 +127,38 @@ class StoreMatchesTheMachine(RuleBasedStateMachine):
         """A new handle (a new process, for the SQL stores) sees exactly the same tickets."""
         self.store = self.db.open(self.machine)
 
+    @rule(ticket_id=tickets, data=st.data())
+    def retry_with_a_key(self, ticket_id: str, data: st.DataObject) -> None:
+        """A keyed call made twice commits at most once and answers the same both times."""
+        ticket = self.model[ticket_id]
+        allowed = sorted(self.machine.allowed(ticket))
+        if not allowed:
+            return
+        trigger = data.draw(st.sampled_from(allowed), label="keyed trigger")
+        transition = self.machine.spec.transition(ticket.stage, trigger)
+        assert transition is not None
+        actor = Actor(id="a-1", role=sorted(transition.roles)[0])
+        payload = data.draw(PAYLOADS[trigger], label="keyed payload")
+        key = f"k-{ticket.version}"
+        outcomes = []
+        for _ in range(2):
+            try:
+                outcomes.append(self.store.apply(ticket_id, trigger, actor=actor,
+                                                 idempotency_key=key, **payload))
+            except (EscalationError, ValidationError) as exc:
+                outcomes.append(type(exc))
+        assert outcomes[0] == outcomes[1]
+        if isinstance(outcomes[0], Ticket):
+            assert outcomes[0].version == ticket.version + 1
+            self.model[ticket_id] = outcomes[0]
+
+    @rule()
+    def verified(self) -> None:
+        """Whatever happened so far, every stored ticket verifies clean."""
+        report = self.store.verify()
+        assert report.ok, report.problems
+        assert report.checked == len(self.model)
+
     @invariant()
     def store_equals_model(self) -> None:
         for ticket_id, ticket in self.model.items():

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ..errors import EscalationError, UsageError
 from ..loader import load_spec
+from ..models import EARLIEST, LATEST
 from ..sla import SLAPolicy
 from ..spec import MachineSpec
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ..machine import EscalationMachine
     from ..stores import StoreBase
 
-__all__ = ["USAGE", "instant", "open_store", "read_policy", "run", "spec_of"]
+__all__ = ["USAGE", "count", "instant", "open_store", "read_policy", "run", "spec_of"]
 
 USAGE = 2
 """The exit status of every command error: bad arguments, files, specs, stores."""
@@ -49,14 +50,32 @@ def run(name: str, handler: Handler, args: argparse.Namespace) -> int:
 
 
 def instant(text: str) -> datetime:
-    """An ISO 8601 time with a time zone (an argparse ``type``)."""
+    """An ISO 8601 time with a time zone, within the supported range (an argparse ``type``)."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
     if when.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone, e.g. {text}Z or {text}+01:00")
+    try:
+        inside = EARLIEST <= when < LATEST
+    except OverflowError:  # an offset that moves year 1 or 9999 out of datetime's range
+        inside = False
+    if not inside:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the supported times "
+                                         f"({EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d})")
     return when
+
+
+def count(text: str) -> int:
+    """A whole number from 0 to 2**63 - 1 (an argparse ``type`` for limits)."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and {2**63 - 1:,}")
+    return value
 
 
 def spec_of(reference: str | None) -> MachineSpec | None:

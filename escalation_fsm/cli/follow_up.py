@@ -5,7 +5,9 @@
 next deadline falls at or before ``--now`` (default: the current time), computes their deadlines
 from their history under the store's recorded SLA policy, and lists every open clock that is due,
 with what is owed. It never writes: a ``--policy`` other than the one the index was built with is
-an error naming both (re-index with ``escalation-fsm reindex`` first).
+an error naming both (re-index with ``escalation-fsm reindex`` first). A ticket that cannot be
+read (damaged, or changed outside the library) does not stop the listing: it is named on standard
+error and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import SystemClock
-from ..errors import UsageError
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import Deadline
-from ._common import instant, open_store, read_policy, run, spec_of
+from ._common import count, instant, open_store, read_policy, run, spec_of
 
-__all__ = ["FollowUp", "add_follow_up_command", "follow_ups", "render_json", "render_table"]
+__all__ = ["UNREADABLE", "FollowUp", "add_follow_up_command", "follow_ups", "render_json",
+           "render_table"]
+
+UNREADABLE = 1
+"""The exit status when the listing is complete but for tickets that cannot be read (each one is
+named on standard error)."""
 
 FollowUp = tuple[Ticket, Deadline]
 """One thing owed: the ticket and its due (or breached) clock."""
@@ -77,21 +83,25 @@ def render_json(items: list[FollowUp], now: datetime) -> str:
 
 
 def _follow_up(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 0:
-        raise UsageError(f"--limit must not be negative, got {args.limit}")
     now = args.now if args.now is not None else SystemClock().now()
     machine = None
     if args.policy is not None or args.spec is not None:
-        with open_store(args.db, args.dsn, readonly=True) as probe:
-            recorded = probe.recorded_policy()
-        policy = recorded if args.policy is None else read_policy(args.policy)
+        # Every argument is read before the database is opened: a bad one leaves it untouched.
+        spec, policy = spec_of(args.spec), None if args.policy is None else read_policy(args.policy)
+        if policy is None:
+            with open_store(args.db, args.dsn, readonly=True) as probe:
+                policy = probe.recorded_policy()
         # Opening with a machine checks its policy and trigger meaning against the index's.
-        machine = EscalationMachine(spec_of(args.spec), sla=policy)
+        machine = EscalationMachine(spec, sla=policy)
     with open_store(args.db, args.dsn, readonly=True, machine=machine) as store:
-        items = follow_ups(store.due(by=now, limit=args.limit), store.machine, now)
+        due = store.due(by=now, limit=args.limit)
+        items = follow_ups(due, store.machine, now)
     render = render_json if args.format == "json" else render_table
     sys.stdout.write(render(items, now))
-    return 0
+    for bad in due.skipped:  # listed without them; named here, and the exit status says so
+        sys.stderr.write(f"escalation-fsm follow-up: skipped ticket {bad.ticket_id!r}, which "
+                         f"cannot be read: {' '.join(bad.reason.split())}\n")
+    return UNREADABLE if due.skipped else 0
 
 
 def add_follow_up_command(commands: Any) -> argparse.ArgumentParser:
@@ -110,6 +120,6 @@ def add_follow_up_command(commands: Any) -> argparse.ArgumentParser:
                              "with (default: the one recorded in it)")
     parser.add_argument("--spec", metavar="REF",
                         help="the procedure: default, logged or module:attribute (default: default)")
-    parser.add_argument("--limit", type=int, metavar="N", help="look at no more than N tickets")
+    parser.add_argument("--limit", type=count, metavar="N", help="look at no more than N tickets")
     parser.set_defaults(handler=lambda args: run("follow-up", _follow_up, args))
     return parser

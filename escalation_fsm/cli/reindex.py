@@ -23,10 +23,12 @@ __all__ = ["add_reindex_command"]
 def _reindex(args: argparse.Namespace) -> int:
     if args.db is not None and not Path(args.db).is_file():
         raise UsageError(f"no database at {args.db!r}")
+    # Every argument is read before the database is opened: a bad one leaves it untouched.
+    spec, chosen = spec_of(args.spec), None if args.policy is None else read_policy(args.policy)
     with open_store(args.db, args.dsn, readonly=False) as store:
-        policy = store.recorded_policy() if args.policy is None else read_policy(args.policy)
         before = store.recorded_policy()
-        count = store.reindex(EscalationMachine(spec_of(args.spec), sla=policy))
+        policy = before if chosen is None else chosen
+        count = store.reindex(EscalationMachine(spec, sla=policy))
     changed = "" if before == policy else " (the SLA policy changed)"
     sys.stdout.write(f"re-indexed {count} ticket(s) under SLA policy "
                      f"{store.machine.sla.fingerprint}{changed}\n")

@@ -6,21 +6,28 @@
   extra: ``pip install 'escalation-fsm[postgres]'``; psycopg is imported only when it is used).
 
 Every store applies triggers with optimistic concurrency (compare-and-swap on ``version``, bounded
-retries on a fresh read), writes per transition only the new record and what it changed, and keeps
-each ticket's folded SLA clocks beside it; see :mod:`escalation_fsm.stores.base` and
-``docs/stores.md``.
+retries on a fresh read), writes per transition only the new record and what it changed, keeps
+each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
+hash; see :mod:`escalation_fsm.stores.base`, ``docs/stores.md`` and ``docs/integrity.md``.
 """
 
 from ..errors import (
+    CommitOutcomeUnknown,
     ConcurrentUpdate,
     CorruptTicket,
+    IdempotencyConflict,
+    InconsistentTicket,
+    InvalidArgument,
+    LockTimeout,
     SLAPolicyMismatch,
+    StaleTicket,
     StoreError,
     StoreReadOnly,
     TicketExists,
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._types import StoreVerification, TicketList, TicketStream
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
 from .memory import MemoryStore, MemoryTickets
 from .postgres import PostgresStore
@@ -28,20 +35,29 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
+    "IdempotencyConflict",
+    "InconsistentTicket",
+    "InvalidArgument",
+    "LockTimeout",
     "MemoryStore",
     "MemoryTickets",
     "PostgresStore",
     "SLAPolicyMismatch",
     "SQLiteStore",
+    "StaleTicket",
     "StoreBase",
     "StoreError",
     "StoreReadOnly",
     "StoreStats",
+    "StoreVerification",
     "TicketExists",
     "TicketFilter",
+    "TicketList",
     "TicketNotFound",
     "TicketStore",
+    "TicketStream",
     "index_key",
 ]

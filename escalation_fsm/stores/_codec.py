@@ -1,25 +1,25 @@
-"""Tickets to rows and back, shared by the SQL stores.
+"""Tickets to stored texts and back, shared by every store.
 
 A ticket is stored as:
 
 * its row: the columns queries filter on (stage, category, tier, version, last update, next
   deadline) and its folded SLA clock state (``clocks``);
 * its document as it was created (``escalation_documents``: the ticket without history, valid at
-  ``base_version``), written once;
+  ``base_version``), written once, with the hash its chain starts from (:mod:`._chain`);
 * one history row per audit record, with the patch of ticket data that transition made
-  (:mod:`._changes`), so that a save writes the new record and its patch, never the ticket again.
+  (:mod:`._changes`), its idempotency key if the call had one, and its chained hash, so that a
+  save writes the new record and its patch, never the ticket again.
 
-Reading a row back validates every part, so a damaged or foreign row raises
-:class:`~escalation_fsm.errors.CorruptTicket` naming the ticket instead of returning a half-built
-one.
+Reading a ticket back checks its chain and validates every part, so a damaged or foreign row
+raises :class:`~escalation_fsm.errors.CorruptTicket` naming the ticket (and the first history row
+that does not match) instead of returning a half-built or silently altered one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -27,19 +27,21 @@ from pydantic_core import to_json
 from ..errors import CorruptTicket
 from ..models import AuditRecord, Ticket, check_history, evolve
 from ..sla import ClockState
+from ._chain import genesis, link
 from ._changes import diff, patch
 
-__all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "TicketRow", "changed_columns", "decode",
-           "decode_clocks",
-           "decode_records", "encode_changes", "encode_document", "encode_record", "utc_text"]
+__all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "Sealed", "StoredRecord", "StoredTicket",
+           "changed_columns", "decode", "decode_clocks", "encode_changes", "encode_document",
+           "encode_record", "seal", "utc_text"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The layout of the tables this release writes; stored in the database, checked on open.
 
 Version 2 added ``escalation_tickets.next_due_at`` and its index (the SLA deadline index).
 Version 3 keeps the ticket document as created (``base_version``), a patch per history row
-(``changes``) and the folded SLA clocks (``clocks``). Older databases are migrated when a store
-opens them writable, never by a read-only open.
+(``changes``) and the folded SLA clocks (``clocks``). Version 4 adds the hash chain (a ``hash``
+per document and per history row) and each history row's ``idempotency_key``, unique per ticket.
+Older databases are migrated when a store opens them writable, never by a read-only open.
 """
 
 INDEX_KEY = "sla_index"
@@ -47,11 +49,45 @@ INDEX_KEY = "sla_index"
 POLICY_KEY = "sla_policy_json"
 """The meta key holding that SLA policy itself, so a reader can use it without being told."""
 
-TicketRow = tuple[str, int, Any, int]
-"""``(stage, version, document, base_version)`` as read from the tickets table."""
 
-HistoryRow = tuple[Any, Any]
-"""``(record, changes)`` as read from the history table (JSON text or already parsed)."""
+class StoredRecord(NamedTuple):
+    """One history row as stored: texts exactly as written (the chain hashes them)."""
+
+    seq: int
+    record: str
+    changes: str | None
+    key: str | None
+    hash: str | None
+
+
+class StoredTicket(NamedTuple):
+    """A ticket's row, document and history rows as stored.
+
+    ``rows`` holds only the rows after a known prefix when the reader asked for those. Times are
+    :func:`utc_text`.
+    """
+
+    id: str
+    stage: str
+    version: int
+    category: str | None
+    tier: int
+    document: str | None
+    base_version: int | None
+    doc_hash: str | None
+    clocks: str | None
+    updated_at: str | None
+    next_due_at: str | None
+    rows: list[StoredRecord]
+
+
+class Sealed(NamedTuple):
+    """What ``create`` writes: the document, its hash, each record's text and hash, the head."""
+
+    document: str
+    doc_hash: str
+    records: list[tuple[AuditRecord, str, str]]
+    head: str
 
 
 def encode_document(ticket: Ticket) -> str:
@@ -70,6 +106,18 @@ def encode_changes(before: Ticket, after: Ticket) -> str | None:
     return to_json(changes).decode("utf-8") if changes else None
 
 
+def seal(ticket: Ticket) -> Sealed:
+    """A new ticket's texts and chain (its history rows carry no patch and no key)."""
+    document = encode_document(ticket)
+    head = start = genesis(ticket.id, ticket.version, document)
+    records = []
+    for record in ticket.history:
+        text = encode_record(record)
+        head = link(head, text, None, None)
+        records.append((record, text, head))
+    return Sealed(document, start, records, head)
+
+
 _FILTERED = ("stage", "category", "tier")
 
 
@@ -86,14 +134,12 @@ def utc_text(when: datetime) -> str:
     return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _json(ticket_id: str, value: Any, what: str) -> Any:
-    if not isinstance(value, str | bytes):
-        # PostgreSQL's drivers may hand JSON back already parsed.
-        return value
+def _json(ticket_id: str, value: str, what: str, seq: int | None = None) -> Any:
     try:
         return json.loads(value)
-    except ValueError as exc:
-        raise CorruptTicket(ticket_id=ticket_id, reason=f"{what} is not JSON: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CorruptTicket(ticket_id=ticket_id, reason=f"{what} is not JSON: {exc}",
+                            seq=seq) from exc
 
 
 def _problems(exc: ValidationError) -> str:
@@ -102,45 +148,66 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")
 
 
-def decode_records(ticket_id: str, records: Sequence[Any]) -> tuple[AuditRecord, ...]:
-    """History rows' records (JSON text or parsed) to records, in the given order."""
-    try:
-        return tuple(AuditRecord.model_validate(_json(ticket_id, r, "a history row")) for r in records)
-    except ValidationError as exc:
-        raise CorruptTicket(ticket_id=ticket_id, reason=f"history row: {_problems(exc)}") from exc
-
-
-def decode_clocks(ticket_id: str, text: Any) -> ClockState:
+def decode_clocks(ticket_id: str, text: str) -> ClockState:
     """The stored SLA clock state of a ticket."""
     try:
-        return ClockState.from_json(text if isinstance(text, str | bytes) else json.dumps(text))
+        return ClockState.from_json(text)
     except ValueError as exc:
         raise CorruptTicket(ticket_id=ticket_id, reason=f"its SLA clock state: {exc}") from exc
 
 
-def decode(ticket_id: str, row: TicketRow, history: Sequence[HistoryRow],
-           known: Ticket | None = None) -> Ticket:
-    """A full ticket from its row and its history rows, or :class:`CorruptTicket`.
+def _checked_chain(stored: StoredTicket, head: str | None) -> str:
+    """The chain's head after ``stored.rows``, checked against every stored hash."""
+    ticket_id = stored.id
+    if head is None:
+        if stored.document is None or stored.base_version is None:
+            raise CorruptTicket(ticket_id=ticket_id, reason="its document is missing "
+                                                            "(escalation_documents has no row for it)")
+        head = genesis(ticket_id, stored.base_version, stored.document)
+        if head != stored.doc_hash:
+            raise CorruptTicket(ticket_id=ticket_id, reason="its document does not match its hash: "
+                                                            "it was changed outside the library")
+    for row in stored.rows:
+        head = link(head, row.record, row.changes, row.key)
+        if head != row.hash:
+            raise CorruptTicket(ticket_id=ticket_id, seq=row.seq, reason=(
+                f"history row {row.seq} does not match its hash: it, or a row before it, was "
+                f"changed, removed or inserted outside the library"))
+    return head
 
-    ``history`` holds every history row, ordered by ``seq``, or with ``known`` (a version of the
-    ticket read and validated earlier) only the rows after it.
+
+def decode(stored: StoredTicket, known: Ticket | None = None, head: str | None = None, *,
+           upto: int | None = None) -> tuple[Ticket, str]:
+    """A full ticket and its chain's head from what is stored, or :class:`CorruptTicket`.
+
+    ``stored.rows`` holds every history row, ordered by ``seq``, or with ``known`` (a version of
+    the ticket read and validated earlier, whose chain ended in ``head``) only the rows after it.
+    ``upto`` decodes the ticket as it was at that version (an idempotent call's result).
     """
-    stage, version, document, base_version = row
-    records = decode_records(ticket_id, [record for record, _ in history])
+    ticket_id = stored.id
+    rows = stored.rows if upto is None else [row for row in stored.rows if row.seq <= upto]
+    head = _checked_chain(stored._replace(rows=rows), None if known is None else head)
+    try:
+        records = tuple(AuditRecord.model_validate(_json(ticket_id, row.record, "a history row",
+                                                         row.seq)) for row in rows)
+    except ValidationError as exc:
+        raise CorruptTicket(ticket_id=ticket_id, reason=f"history row: {_problems(exc)}") from exc
     try:
         if known is None:
-            ticket = _base(ticket_id, document, records[:base_version])
-            ahead = zip(records[base_version:], history[base_version:], strict=True)
+            base = stored.base_version or 0
+            ticket = _base(ticket_id, stored.document, records[:base])
+            ahead = zip(records[base:], rows[base:], strict=True)
         else:
-            ticket, ahead = known, zip(records, history, strict=True)
-        for record, (_, changes) in ahead:
+            ticket, ahead = known, zip(records, rows, strict=True)
+        for record, row in ahead:
             if record.seq != ticket.version + 1:
                 raise ValueError(f"history record {record.seq} follows version {ticket.version}")
             if record.source != ticket.stage:
                 raise ValueError(f"history record {record.seq} leaves stage {record.source!r}, but "
                                  f"the ticket was in stage {ticket.stage!r}")
-            if changes is not None:
-                ticket = patch(ticket, _json(ticket_id, changes, "a history row's changes"))
+            if row.changes is not None:
+                ticket = patch(ticket, _json(ticket_id, row.changes, "a history row's changes",
+                                             row.seq))
             ticket = evolve(ticket, {"stage": record.dest, "version": record.seq,
                                      "history": (*ticket.history, record)})
         check_history(ticket)
@@ -148,17 +215,28 @@ def decode(ticket_id: str, row: TicketRow, history: Sequence[HistoryRow],
         raise CorruptTicket(ticket_id=ticket_id, reason=_problems(exc)) from exc
     except ValueError as exc:
         raise CorruptTicket(ticket_id=ticket_id, reason=str(exc)) from exc
-    if (ticket.id, ticket.stage, ticket.version) != (ticket_id, stage, version):
+    if upto is None:
+        _check_row(stored, ticket)
+    return ticket, head
+
+
+def _check_row(stored: StoredTicket, ticket: Ticket) -> None:
+    found = (ticket.id, ticket.stage, ticket.version, ticket.category, ticket.tier)
+    if (stored.id, stored.stage, stored.version, stored.category, stored.tier) != found:
         raise CorruptTicket(
-            ticket_id=ticket_id,
-            reason=f"the row says id {ticket_id!r}, stage {stage!r}, version {version} but its "
-                   f"document and history say id {ticket.id!r}, stage {ticket.stage!r}, "
-                   f"version {ticket.version}",
+            ticket_id=stored.id,
+            reason=f"the row says id {stored.id!r}, stage {stored.stage!r}, version "
+                   f"{stored.version}, category {stored.category!r}, tier {stored.tier} but its "
+                   f"document and history say id {ticket.id!r}, stage {ticket.stage!r}, version "
+                   f"{ticket.version}, category {_plain(ticket.category)!r}, tier {ticket.tier}",
         )
-    return ticket
 
 
-def _base(ticket_id: str, document: Any, history: tuple[AuditRecord, ...]) -> Ticket:
+def _plain(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _base(ticket_id: str, document: str | None, history: tuple[AuditRecord, ...]) -> Ticket:
     """The ticket as created: its document with the history it had then."""
     if document is None:
         raise ValueError("its document is missing (escalation_documents has no row for it)")

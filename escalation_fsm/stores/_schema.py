@@ -8,9 +8,16 @@ cost more as the ticket grows.
 
 Migrations are keyed by the version they start from; a store applies them in order when it opens
 a database writable (never when read-only), each in its own transaction with the version bump.
+The migration to version 4 computes every ticket's hash chain from its rows as they are then, so
+it vouches for the data from that moment on (``escalation-fsm verify`` checks it).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._chain import genesis, link
 
 __all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA"]
 
@@ -18,12 +25,18 @@ __all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLIT
 _SQLITE_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
                      "(next_due_at, id) WHERE next_due_at IS NOT NULL")
 
-_SQLITE_DOCUMENTS = (
-    """CREATE TABLE IF NOT EXISTS escalation_documents (
-        ticket_id TEXT PRIMARY KEY REFERENCES escalation_tickets (id),
-        base_version INTEGER NOT NULL CHECK (base_version >= 0),
-        document TEXT NOT NULL
-    )""",
+# An idempotency key names one call per ticket.
+_SQLITE_KEY_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS escalation_history_key ON escalation_history "
+                     "(ticket_id, idempotency_key) WHERE idempotency_key IS NOT NULL")
+
+_SQLITE_HISTORY_GUARDS = (
+    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_update BEFORE UPDATE ON escalation_history
+       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_delete BEFORE DELETE ON escalation_history
+       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
+)
+
+_SQLITE_DOCUMENT_GUARDS = (
     # Documents, like the history, are written once: the database refuses to rewrite them.
     """CREATE TRIGGER IF NOT EXISTS escalation_documents_no_update
        BEFORE UPDATE ON escalation_documents
@@ -32,6 +45,17 @@ _SQLITE_DOCUMENTS = (
        BEFORE DELETE ON escalation_documents
        BEGIN SELECT RAISE(ABORT, 'escalation_documents is write-once'); END""",
 )
+
+_SQLITE_DOCUMENTS_TABLE = """CREATE TABLE IF NOT EXISTS escalation_documents (
+        ticket_id TEXT PRIMARY KEY REFERENCES escalation_tickets (id),
+        base_version INTEGER NOT NULL CHECK (base_version >= 0),
+        document TEXT NOT NULL{hash}
+    )"""
+
+_SQLITE_DOCUMENTS = (_SQLITE_DOCUMENTS_TABLE.format(hash=",\n        hash TEXT"),
+                     *_SQLITE_DOCUMENT_GUARDS)
+# Version 3's table, which the migration from version 2 creates (version 4 adds the hash).
+_SQLITE_DOCUMENTS_V3 = (_SQLITE_DOCUMENTS_TABLE.format(hash=""), *_SQLITE_DOCUMENT_GUARDS)
 
 SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS escalation_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -53,28 +77,45 @@ SQLITE_SCHEMA = (
         trigger TEXT NOT NULL,
         record TEXT NOT NULL,
         changes TEXT,
+        idempotency_key TEXT,
+        hash TEXT,
         PRIMARY KEY (ticket_id, seq)
     ) WITHOUT ROWID""",
+    _SQLITE_KEY_INDEX,
     # Stage and category alone: an index on (stage, updated_at) would be rewritten by every save.
     "CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage)",
     "CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category)",
     "CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at)",
     _SQLITE_DUE_INDEX,
     # The history is append-only: the database itself refuses to rewrite the audit trail.
-    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_update BEFORE UPDATE ON escalation_history
-       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS escalation_history_no_delete BEFORE DELETE ON escalation_history
-       BEGIN SELECT RAISE(ABORT, 'escalation_history is append-only'); END""",
+    *_SQLITE_HISTORY_GUARDS,
 )
 
-SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {
+Step = str | Callable[[Any], None]
+"""One migration step: a statement, or a function given the connection (inside the migration's
+transaction)."""
+
+
+def _chain_existing(documents: str, history: str, set_document: str, set_row: str) -> Step:
+    """A step that computes the hash chain of every stored ticket from the texts as they are."""
+    def run(db: Any) -> None:
+        for ticket_id, base_version, document in list(db.execute(documents)):
+            head = genesis(ticket_id, base_version, document)
+            db.execute(set_document, (head, ticket_id))
+            for seq, record, changes in list(db.execute(history, (ticket_id,))):
+                head = link(head, record, changes, None)
+                db.execute(set_row, (head, ticket_id, seq))
+    return run
+
+
+SQLITE_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     # 1 -> 2: the SLA deadline index (filled by the re-index that follows a migration).
     1: ("ALTER TABLE escalation_tickets ADD COLUMN next_due_at TEXT", _SQLITE_DUE_INDEX),
     # 2 -> 3: each row's document (the whole ticket as of its version) becomes the document as
     # created at that version, in its own table; later records carry patches; the folded SLA
     # clocks live in the row (computed by the re-index that follows). DROP COLUMN needs
     # SQLite 3.35 (2021) or newer.
-    2: (*_SQLITE_DOCUMENTS,
+    2: (*_SQLITE_DOCUMENTS_V3,
         "INSERT INTO escalation_documents (ticket_id, base_version, document) "
         "SELECT id, version, document FROM escalation_tickets",
         "ALTER TABLE escalation_tickets DROP COLUMN document",
@@ -85,6 +126,21 @@ SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP INDEX IF EXISTS escalation_tickets_category",
         "CREATE INDEX escalation_tickets_stage ON escalation_tickets (stage)",
         "CREATE INDEX escalation_tickets_category ON escalation_tickets (category)"),
+    # 3 -> 4: the hash chain over each ticket's document and history rows as they are stored
+    # now (the append-only and write-once triggers step aside for the one update), and a unique
+    # idempotency key per history row.
+    3: ("ALTER TABLE escalation_documents ADD COLUMN hash TEXT",
+        "ALTER TABLE escalation_history ADD COLUMN idempotency_key TEXT",
+        "ALTER TABLE escalation_history ADD COLUMN hash TEXT",
+        _SQLITE_KEY_INDEX,
+        "DROP TRIGGER escalation_history_no_update",
+        "DROP TRIGGER escalation_documents_no_update",
+        _chain_existing(
+            "SELECT ticket_id, base_version, document FROM escalation_documents ORDER BY ticket_id",
+            "SELECT seq, record, changes FROM escalation_history WHERE ticket_id = ? ORDER BY seq",
+            "UPDATE escalation_documents SET hash = ? WHERE ticket_id = ?",
+            "UPDATE escalation_history SET hash = ? WHERE ticket_id = ? AND seq = ?"),
+        *_SQLITE_HISTORY_GUARDS, *_SQLITE_DOCUMENT_GUARDS),
 }
 
 # Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
@@ -92,18 +148,34 @@ SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {
 _POSTGRES_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
                        "(next_due_at, id) WHERE next_due_at IS NOT NULL;")
 
-_POSTGRES_DOCUMENTS = """
-CREATE TABLE IF NOT EXISTS escalation_documents (
-    ticket_id text COLLATE "C" PRIMARY KEY REFERENCES escalation_tickets (id),
-    base_version integer NOT NULL CHECK (base_version >= 0),
-    document json NOT NULL
-);
+_POSTGRES_KEY_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS escalation_history_key ON "
+                       "escalation_history (ticket_id, idempotency_key) "
+                       "WHERE idempotency_key IS NOT NULL;")
+
+_POSTGRES_HISTORY_GUARD = """
+CREATE OR REPLACE FUNCTION escalation_history_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_history is append-only'; END $$;
+DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history;
+CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalation_history
+    FOR EACH ROW EXECUTE FUNCTION escalation_history_append_only();
+"""
+
+_POSTGRES_DOCUMENT_GUARD = """
 CREATE OR REPLACE FUNCTION escalation_documents_write_once() RETURNS trigger
     LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_documents is write-once'; END $$;
 DROP TRIGGER IF EXISTS escalation_documents_write_once ON escalation_documents;
 CREATE TRIGGER escalation_documents_write_once BEFORE UPDATE OR DELETE ON escalation_documents
     FOR EACH ROW EXECUTE FUNCTION escalation_documents_write_once();
 """
+
+_POSTGRES_DOCUMENTS = """
+CREATE TABLE IF NOT EXISTS escalation_documents (
+    ticket_id text COLLATE "C" PRIMARY KEY REFERENCES escalation_tickets (id),
+    base_version integer NOT NULL CHECK (base_version >= 0),
+    document json NOT NULL,
+    hash text
+);
+""" + _POSTGRES_DOCUMENT_GUARD
 
 POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS escalation_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -125,20 +197,17 @@ CREATE TABLE IF NOT EXISTS escalation_history (
     trigger text NOT NULL,
     record json NOT NULL,
     changes json,
+    idempotency_key text,
+    hash text,
     PRIMARY KEY (ticket_id, seq)
 );
+""" + _POSTGRES_KEY_INDEX + """
 CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage);
 CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category);
 CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
-""" + _POSTGRES_DUE_INDEX + """
-CREATE OR REPLACE FUNCTION escalation_history_append_only() RETURNS trigger
-    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_history is append-only'; END $$;
-DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history;
-CREATE TRIGGER escalation_history_append_only BEFORE UPDATE OR DELETE ON escalation_history
-    FOR EACH ROW EXECUTE FUNCTION escalation_history_append_only();
-"""
+""" + _POSTGRES_DUE_INDEX + _POSTGRES_HISTORY_GUARD
 
-POSTGRES_MIGRATIONS: dict[int, tuple[str, ...]] = {
+POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
         _POSTGRES_DUE_INDEX),
     2: (_POSTGRES_DOCUMENTS,
@@ -152,4 +221,18 @@ POSTGRES_MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP INDEX IF EXISTS escalation_tickets_category",
         "CREATE INDEX escalation_tickets_stage ON escalation_tickets (stage)",
         "CREATE INDEX escalation_tickets_category ON escalation_tickets (category)"),
+    3: ("ALTER TABLE escalation_documents ADD COLUMN IF NOT EXISTS hash text",
+        "ALTER TABLE escalation_history ADD COLUMN IF NOT EXISTS idempotency_key text",
+        "ALTER TABLE escalation_history ADD COLUMN IF NOT EXISTS hash text",
+        _POSTGRES_KEY_INDEX,
+        "DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history",
+        "DROP TRIGGER IF EXISTS escalation_documents_write_once ON escalation_documents",
+        _chain_existing(
+            "SELECT ticket_id, base_version, document::text FROM escalation_documents "
+            "ORDER BY ticket_id",
+            "SELECT seq, record::text, changes::text FROM escalation_history WHERE ticket_id = %s "
+            "ORDER BY seq",
+            "UPDATE escalation_documents SET hash = %s WHERE ticket_id = %s",
+            "UPDATE escalation_history SET hash = %s WHERE ticket_id = %s AND seq = %s"),
+        _POSTGRES_HISTORY_GUARD, _POSTGRES_DOCUMENT_GUARD),
 }

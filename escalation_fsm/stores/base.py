@@ -27,33 +27,48 @@ in and indexes the next deadline, so no save walks the history. The index belong
 policy and trigger meaning, recorded in the store: opening it with another raises
 :class:`~escalation_fsm.errors.SLAPolicyMismatch`, and :meth:`StoreBase.reindex` is the explicit
 way to rebuild it. Reading (``get``, ``history``, ``query``, ``stream``, ``due``) needs no machine.
+
+A ticket is its history (``docs/integrity.md``): ``create`` refuses a ticket the machine's
+:meth:`~escalation_fsm.EscalationMachine.verify` finds fault with; every stored row carries a hash
+chained to the one before, checked on every read and by :meth:`StoreBase.verify`; an ``apply``
+with an ``idempotency_key`` is applied at most once however often it is retried, and one with
+``expected_version`` only to the version its caller read. Listings skip a row that does not
+decode and report it (``TicketList.skipped``), so one bad row never blocks the others.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from ..clock import Clock
-from ..errors import ConcurrentUpdate, SLAPolicyMismatch, StoreReadOnly
+from ..errors import (
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    InconsistentTicket,
+    InvalidArgument,
+    SLAPolicyMismatch,
+    StaleTicket,
+    StoreReadOnly,
+    TicketNotFound,
+)
 from ..machine import EscalationMachine
-from ..models import Actor, AuditRecord, Category, Ticket
+from ..models import EARLIEST, LATEST, Actor, AuditRecord, Ticket, thaw_json
 from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
-from ..spec import MachineSpec
 from ..typing import TicketStore
+from ._args import MAX_LIMIT, checked_count, checked_id
+from ._codec import StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
+from ._listings import Listings
+from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
-           "TicketStore", "index_key"]
+           "TicketStore", "Write", "index_key"]
 
 DEFAULT_MAX_ATTEMPTS = 10
 """Lost races tolerated by one ``apply`` before :class:`ConcurrentUpdate` reaches the caller."""
@@ -62,70 +77,10 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:
-    """What a deadline index depends on: the SLA policy and what the spec's triggers mean to it.
-
-    Equal across processes for an equal policy and equal clock meanings; trigger names, stage
-    names and descriptions do not enter it, only the policy's content and the marks.
-    """
-    meaning = sorted(meaning_of(spec).items())
-    digest = hashlib.sha256(json.dumps([policy.fingerprint, meaning]).encode("utf-8")).hexdigest()
-    return f"{policy.fingerprint}-{digest[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class TicketFilter:
-    """The filters of :meth:`TicketStore.query`, normalised to plain values (``None``: any)."""
-
-    stage: str | None = None
-    category: str | None = None
-    tier: int | None = None
-    updated_before: datetime | None = None
-    updated_since: datetime | None = None
-
-    def matches(self, ticket: Ticket, updated_at: datetime) -> bool:
-        """Whether ``ticket`` (last updated at ``updated_at``) passes every filter."""
-        return (
-            (self.stage is None or ticket.stage == self.stage)
-            and (self.category is None or ticket.category == self.category)
-            and (self.tier is None or ticket.tier == self.tier)
-            and (self.updated_before is None or updated_at < self.updated_before)
-            and (self.updated_since is None or updated_at >= self.updated_since)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What a store remembers of a ticket it read or wrote: the ticket, its clocks, its document.
-
-    ``document`` is the stored document's text as last read (SQL stores): a re-read whose row
-    still has this version and this document returns ``ticket`` without decoding anything.
-    """
-
-    ticket: Ticket
-    clocks: ClockState
-    document: str | None = None
-    due: datetime | None = None
-    """The ticket's indexed next deadline, as stored (when ``due_known``)."""
-    due_known: bool = False
-
-
-@dataclass(slots=True)
-class StoreStats:
-    """What one store object did since it was opened (per process, not per database)."""
-
-    commits: int = 0
-    """Transitions committed by ``apply``."""
-    conflicts: int = 0
-    """Compare-and-swaps lost to another writer (each one retried or reported)."""
-    gave_up: int = 0
-    """``apply`` calls that raised ``ConcurrentUpdate`` after ``max_attempts`` lost races."""
-
-
-class StoreBase(ABC):
+class StoreBase(Listings):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
-    Subclasses provide the storage primitives (``_insert``, ``_read``, ``_swap``, ...).
+    Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).
     ``machine`` is what triggers are fired through; without one, a store reads, and applies
     triggers of the default procedure under the SLA policy recorded in the store. ``clock``
     stamps the last-update time of tickets created without history (default: the machine's).
@@ -134,8 +89,8 @@ class StoreBase(ABC):
 
     def __init__(self, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, readonly: bool = False) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if type(max_attempts) is not int or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a whole number of at least 1, got {max_attempts!r}")
         self._machine = machine
         self._recorded_index: str | None = None
         self._clock = clock
@@ -207,27 +162,51 @@ class StoreBase(ABC):
     def create(self, ticket: Ticket) -> Ticket:
         """Store a new ticket (with any history it already has) and return it.
 
-        Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken (nothing written).
+        The ticket is validated again (a ``model_construct``-ed one included) and checked against
+        its history under the store's spec: :class:`~escalation_fsm.errors.InconsistentTicket`
+        lists every problem (a ticket at a later stage without history, a record the spec does
+        not allow, ...). Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken.
+        Nothing is written in either case.
         """
         if self.readonly:
-            self._refuse(f"create ticket {ticket.id!r}")
+            self._refuse(f"create ticket {getattr(ticket, 'id', '?')!r}")
+        ticket = self._admit(ticket)
         machine = self.machine
         clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
         due = self._due_of(ticket, clocks)
-        self._insert(ticket, updated_at, clocks, due)
-        self._remember(ticket, clocks, due=due, due_known=True)
+        sealed = seal(ticket)
+        self._insert(ticket, sealed, updated_at, clocks, due)
+        self._remember(Known(ticket, clocks, sealed.document, due, sealed.head, due_known=True))
         return ticket
+
+    def _admit(self, ticket: Ticket) -> Ticket:
+        """``ticket`` validated from scratch and verified against the spec (``create``)."""
+        if not isinstance(ticket, Ticket):
+            raise InvalidArgument(name="ticket", value=type(ticket).__name__, allowed="a Ticket")
+        try:
+            data = ticket.model_dump(warnings=False)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(name="ticket", value=f"<{type(ticket).__name__}>",
+                                  allowed=f"a valid Ticket (this one cannot be read: {exc})") from exc
+        valid = Ticket.model_validate(data)
+        problems = self.machine.verify(valid)
+        if problems:
+            raise InconsistentTicket(ticket_id=valid.id, problems=[p.message for p in problems])
+        return valid
 
     def get(self, ticket_id: str) -> Ticket:
         """The current ticket with its full history.
 
         Raises :class:`~escalation_fsm.errors.TicketNotFound` for an unknown id and
-        :class:`~escalation_fsm.errors.CorruptTicket` for a row that does not decode.
+        :class:`~escalation_fsm.errors.CorruptTicket` for a row that does not decode or whose
+        hash chain is broken (``.seq``: the first history row that does not match).
         """
-        return self._read(ticket_id)[0]
+        return self._read(checked_id(ticket_id)).ticket
 
-    def apply(self, ticket_id: str, trigger: str, *, actor: Actor, **payload: Any) -> Ticket:
+    def apply(self, ticket_id: str, trigger: str, *, actor: Actor,
+              idempotency_key: str | None = None, expected_version: int | None = None,
+              **payload: Any) -> Ticket:
         """Fire ``trigger`` on the stored ticket as ``actor`` and save the result atomically.
 
         Returns the new ticket. The machine's errors (``InvalidTransition``, ``PermissionDenied``,
@@ -235,41 +214,114 @@ class StoreBase(ABC):
         with nothing written. A lost race is retried on a fresh read, up to ``max_attempts`` times
         in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
         fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
+
+        ``idempotency_key`` (unique per ticket, stored with the record) makes the call safe to
+        retry: if a record with this key is already committed, the ticket as that record left it
+        is returned and nothing is applied or run again
+        (:class:`~escalation_fsm.errors.IdempotencyConflict` if the key belongs to another call).
+        ``expected_version`` applies the trigger only to that version of the ticket (the one the
+        caller read); otherwise :class:`~escalation_fsm.errors.StaleTicket`, never retried.
         """
         trigger = str(trigger)
         if self.readonly:
             self._refuse(f"apply {trigger!r} to ticket {ticket_id!r}")
+        ticket_id = checked_id(ticket_id)
+        key = None if idempotency_key is None else checked_id(idempotency_key, "idempotency_key")
+        if expected_version is not None:
+            checked_count(expected_version, "expected_version", low=0, high=MAX_LIMIT)
         machine = self.machine
         meaning = meaning_of(machine.spec)
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
         # so a stale copy costs one lost race, and a lone writer never reads before writing.
-        seen = self._seen(ticket_id)
-        if seen is None:
-            current, clocks = self._read(ticket_id)
-            old_due = self._due_of(current, clocks)
-        else:
-            current, clocks = seen.ticket, seen.clocks
-            old_due = seen.due if seen.due_known else self._due_of(current, clocks)
+        known = self._seen(ticket_id)
+        if known is None or (expected_version is not None
+                             and known.ticket.version != expected_version):
+            known = self._read(ticket_id)
         for attempt in range(1, self.max_attempts + 1):
+            if key is not None and (seq := self._find_key(ticket_id, key)) is not None:
+                return self._replay(ticket_id, key=key, seq=seq, trigger=trigger, actor=actor,
+                                    payload=payload)
+            current = known.ticket
+            if expected_version is not None and current.version != expected_version:
+                raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
+                                  expected_version=expected_version, found_version=current.version)
             result = machine.transition(current, trigger, actor=actor, **payload)
+            record = _in_range(result.record)
             new = result.ticket
-            after = clocks.after(result.record, machine.sla, meaning)
+            after = known.clocks.after(record, machine.sla, meaning)
             due = self._due_of(new, after)
-            if self._swap(current, new, after, due, due != old_due):
+            old_due = known.due if known.due_known else self._due_of(current, known.clocks)
+            write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
+                          key=key, previous=known.head or "", clocks=after, due=due,
+                          due_moved=due != old_due)
+            try:
+                swapped = self._swap(current, new, write)
+            except KeyTaken:
+                # Another call with this key committed since the lookup above: answer as it did.
+                if (seq := self._find_key(ticket_id, key or "")) is None:  # pragma: no cover
+                    raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
+                                           expected_version=current.version) from None
+                return self._replay(ticket_id, key=key or "", seq=seq, trigger=trigger,
+                                    actor=actor, payload=payload)
+            if swapped:
                 self.stats.commits += 1
-                self._remember(new, after, due=due, due_known=True)
+                self._remember(Known(new, after, known.document, due, write.hash, due_known=True))
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
+            if expected_version is not None:
+                found = self._read(ticket_id).ticket.version
+                raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
+                                  expected_version=expected_version, found_version=found)
             if attempt < self.max_attempts:
                 if attempt > 1:
                     # Jittered, growing pause so that the writers that collided do not collide again.
                     time.sleep(random.uniform(0, 0.001 * attempt))  # noqa: S311 (jitter, not crypto)
-                current, clocks = self._read(ticket_id)
-                old_due = self._due_of(current, clocks)
+                known = self._read(ticket_id)
         self.stats.gave_up += 1
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
-                               expected_version=current.version, attempts=self.max_attempts)
+                               expected_version=known.ticket.version, attempts=self.max_attempts)
+
+    def _replay(self, ticket_id: str, *, key: str, seq: int, trigger: str, actor: Actor,
+                payload: dict[str, Any]) -> Ticket:
+        """The ticket as the call that used ``key`` (record ``seq``) left it, if it was this call."""
+        stored = self._stored(ticket_id, 0)
+        if stored is None:
+            raise TicketNotFound(ticket_id)
+        ticket = decode(stored, upto=seq)[0]
+        record = ticket.history[-1]
+        reason = self._other_call(record, trigger, actor, payload)
+        if reason:
+            raise IdempotencyConflict(ticket_id=ticket_id, key=key, seq=seq, reason=reason)
+        self.stats.replayed += 1
+        return ticket
+
+    def _other_call(self, record: AuditRecord, trigger: str, actor: Actor,
+                    payload: dict[str, Any]) -> str:
+        """How the call that wrote ``record`` differs from this one ("" if it does not)."""
+        if record.trigger != trigger:
+            return f"which fired {record.trigger!r}, not {trigger!r}"
+        if (record.actor_id, record.actor_role) != (actor.id, actor.role):
+            return (f"fired by {record.actor_id!r} ({record.actor_role}), not by {actor.id!r} "
+                    f"({actor.role})")
+        spec = self.machine.spec
+        try:
+            given = (spec.trigger(trigger).payload.model_validate(payload).model_dump(mode="json")
+                     if spec.has_trigger(trigger) else payload)
+        except ValueError as exc:
+            return f"whose payload this call's does not match ({type(exc).__name__})"
+        if given != thaw_json(record.payload):
+            return "with another payload"
+        return ""
+
+    def head(self, ticket_id: str) -> str:
+        """The hash the ticket's chain ends with (its newest history row's, or its document's).
+
+        The chain proves every row up to it; to prove that no newest rows were removed (with the
+        ticket row rewound to match), keep heads somewhere the database's writers cannot reach,
+        and compare them later.
+        """
+        return self._read(checked_id(ticket_id)).head or ""
 
     def history(self, ticket_id: str) -> tuple[AuditRecord, ...]:
         """The ticket's audit records, oldest first (``TicketNotFound`` for an unknown id)."""
@@ -277,66 +329,7 @@ class StoreBase(ABC):
 
     def clocks(self, ticket_id: str) -> ClockState:
         """The ticket's folded SLA clock state, as stored (ask it for deadlines at any time)."""
-        return self._read(ticket_id)[1]
-
-    def query(
-        self,
-        *,
-        stage: str | None = None,
-        category: Category | str | None = None,
-        tier: int | None = None,
-        updated_before: datetime | None = None,
-        updated_since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Ticket]:
-        """Tickets matching every given filter (``None``: any), least recently updated first.
-
-        ``updated_before`` is exclusive and ``updated_since`` inclusive; both must be
-        timezone-aware. The last update is the time of the newest history record (or of
-        ``create`` for a ticket without history).
-        """
-        for name, when in (("updated_before", updated_before), ("updated_since", updated_since)):
-            if when is not None and when.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got naive {when!r}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
-        where = TicketFilter(
-            stage=None if stage is None else str(stage),
-            category=None if category is None else Category(category).value,
-            tier=tier, updated_before=updated_before, updated_since=updated_since,
-        )
-        return self._query(where, limit)
-
-    def stream(self, *, batch_size: int = 500) -> Iterator[Ticket]:
-        """Every ticket, ordered by id, read ``batch_size`` at a time.
-
-        Each ticket is read consistently; tickets changed while the stream runs show the state of
-        the moment their batch was read. No transaction stays open between batches.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        after: str | None = None
-        while True:
-            batch = self._page(after, batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1].id
-
-    def due(self, *, by: datetime, limit: int | None = None) -> list[Ticket]:
-        """Tickets whose next SLA deadline falls at or before ``by``, soonest first, then by id.
-
-        For a follow-up worker. Each ticket's next deadline (the earliest due time of its open,
-        running SLA clocks under the store's policy; see :meth:`ClockState.next_due
-        <escalation_fsm.sla.ClockState.next_due>`) is indexed whenever the ticket is saved, so
-        this reads only the tickets it returns. Tickets whose every clock is met or paused are
-        never listed. ``by`` must be timezone-aware.
-        """
-        if by.tzinfo is None:
-            raise ValueError(f"by must be timezone-aware, got naive {by!r}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
-        return self._due(by, limit)
+        return self._read(checked_id(ticket_id)).clocks
 
     def reindex(self, machine: EscalationMachine | None = None) -> int:
         """Rebuild every ticket's clock state and indexed deadline under ``machine``'s policy.
@@ -376,30 +369,47 @@ class StoreBase(ABC):
                  tb: TracebackType | None) -> None:
         self.close()
 
-    # -- what this store has already read --------------------------------------------------------
+    # -- reading, and what this store has already read -------------------------------------------
+
+    def _read(self, ticket_id: str) -> Known:
+        """Read one ticket, its clocks and chain consistently, reading only rows not yet seen.
+
+        History rows are append-only (the SQL stores enforce it with triggers, the chain proves
+        it), so the history of a remembered ticket is a prefix of the stored one.
+        """
+        seen = self._seen(ticket_id)
+        stored = self._stored(ticket_id, 0 if seen is None else seen.ticket.version)
+        if stored is not None and seen is not None and (
+                stored.version < seen.ticket.version or stored.document != seen.document):
+            # Older than what this store saw (a restored backup, say), or its document changed
+            # under us: read it all again and let decoding judge.
+            seen, stored = None, self._stored(ticket_id, 0)
+        if stored is None:
+            raise TicketNotFound(ticket_id)
+        if seen is not None and stored.version == seen.ticket.version and not stored.rows \
+                and (stored.stage, stored.category, stored.tier) == (
+                    seen.ticket.stage, seen.ticket.category, seen.ticket.tier):
+            return seen  # unchanged since this store last read or wrote it
+        ticket, head = decode(stored, None if seen is None else seen.ticket,
+                              None if seen is None else seen.head)
+        # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
+        clocks = (self._fold(ticket)[0] if stored.clocks is None
+                  else decode_clocks(ticket.id, stored.clocks))
+        # The indexed deadline is not derived here: reading needs no machine (apply derives it).
+        known = Known(ticket, clocks, stored.document, None, head)
+        self._remember(known)
+        return known
 
     def _seen(self, ticket_id: str) -> Known | None:
-        """The newest version of the ticket this store read or wrote, with its clock state.
-
-        History rows are append-only (the SQL stores enforce it with triggers), so the history of
-        a remembered ticket is a prefix of the stored one: a re-read needs only the newer rows.
-        """
+        """The newest version of the ticket this store read or wrote, with its clocks and chain."""
         with self._known_lock:
             return self._known.get(ticket_id)
 
-    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                   due: datetime | None = None, due_known: bool = False) -> None:
-        """Remember ``ticket`` and its clock state (and document text, when read) for next time.
-
-        A save does not change the stored document, so without ``document`` the one remembered
-        for the ticket is kept. ``due`` is its indexed deadline, when the caller knows it (a read
-        does not compute it: reading needs no machine); ``due_known`` says it is given.
-        """
+    def _remember(self, known: Known) -> None:
+        """Remember a ticket as read or written, for next time (least recently used go first)."""
         with self._known_lock:
-            if document is None and (old := self._known.get(ticket.id)) is not None:
-                document = old.document
-            self._known[ticket.id] = Known(ticket, clocks, document, due, due_known)
-            self._known.move_to_end(ticket.id)
+            self._known[known.ticket.id] = known
+            self._known.move_to_end(known.ticket.id)
             if len(self._known) > _KNOWN_TICKETS:
                 self._known.popitem(last=False)
 
@@ -410,37 +420,36 @@ class StoreBase(ABC):
         """The recorded SLA policy JSON, if any."""
 
     @abstractmethod
-    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+    def _insert(self, ticket: Ticket, sealed: Any, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
-        """Write a new ticket row and all its history rows in one transaction."""
+        """Write a new ticket row, its document and all its history rows in one transaction."""
 
     @abstractmethod
-    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
-        """Read one ticket, its history and its clock state consistently (one snapshot)."""
+    def _stored(self, ticket_id: str, after: int) -> StoredTicket | None:
+        """One ticket's row, document and history rows with ``seq > after`` (one snapshot)."""
 
     @abstractmethod
-    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
-              due_moved: bool) -> bool:
-        """Compare-and-swap ``new`` for ``current`` (by version) and append its last record.
+    def _find_key(self, ticket_id: str, key: str) -> int | None:
+        """The ``seq`` of the ticket's history row with idempotency key ``key``, if any."""
 
-        One transaction; ``False``, with nothing written, if another writer changed the version.
-        A database store writes the record with what it changed (``encode_changes``), and sets
-        only the row's columns that changed (``due_moved``: the indexed deadline did), so that
-        unchanged index entries are not rewritten.
+    @abstractmethod
+    def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
+        """Compare-and-swap ``new`` for ``current`` (by version) and append ``write``.
+
+        One transaction; ``False``, with nothing written, if another writer changed the version
+        (or, after a lost connection, the write is known not to have landed); raises
+        :class:`KeyTaken` if ``write.key`` is already used. Sets only the row's columns that
+        changed (``write.due_moved``: the indexed deadline did), so unchanged index entries stay.
         """
-
-    @abstractmethod
-    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
-        """Tickets passing ``where``, ordered by last update then id."""
-
-    @abstractmethod
-    def _page(self, after: str | None, size: int) -> list[Ticket]:
-        """Up to ``size`` tickets with ids greater than ``after``, ordered by id."""
-
-    @abstractmethod
-    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
-        """Tickets whose indexed next deadline is at or before ``by``, by deadline then id."""
 
     @abstractmethod
     def _reindex(self) -> int:
         """Fold every ticket's clocks again, index them, and record the machine's policy."""
+
+
+def _in_range(record: AuditRecord) -> AuditRecord:
+    """``record``, if its time can be stored and read back (a host clock may say anything)."""
+    if not EARLIEST <= record.at < LATEST:
+        raise ValueError(f"the machine's clock returned {record.at.isoformat()}, outside the "
+                         f"times a ticket may hold ({EARLIEST:%Y} to {LATEST:%Y})")
+    return record

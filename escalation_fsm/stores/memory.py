@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..clock import Clock
@@ -11,9 +12,28 @@ from ..errors import TicketExists, TicketNotFound
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
-from .base import DEFAULT_MAX_ATTEMPTS, Known, StoreBase, TicketFilter
+from ._codec import Sealed, StoredRecord, StoredTicket, utc_text
+from ._types import KeyTaken, Known, Listing, TicketFilter, Write
+from .base import DEFAULT_MAX_ATTEMPTS, StoreBase
 
 __all__ = ["MemoryStore", "MemoryTickets"]
+
+
+@dataclass(slots=True)
+class MemoryRow:
+    """One ticket in memory, and its texts as a database would hold them.
+
+    ``known`` is the ticket and what a save needs of it; the document and the history rows with
+    their hashes are what ``verify`` and idempotent retries read.
+    """
+
+    known: Known
+    updated_at: datetime
+    document: str
+    base_version: int
+    doc_hash: str
+    records: list[StoredRecord] = field(default_factory=list)
+    keys: dict[str, int] = field(default_factory=dict)
 
 
 class MemoryTickets:
@@ -21,8 +41,7 @@ class MemoryTickets:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rows: dict[str, tuple[Ticket, datetime, Known]] = {}
-        """Each ticket, its last update, and what a save needs of it (clocks, indexed deadline)."""
+        self.rows: dict[str, MemoryRow] = {}
         # The deadline index: (next due time, id) kept sorted, and each ticket's entry in it.
         self.order: list[tuple[datetime, str]] = []
         self.due: dict[str, datetime] = {}
@@ -43,10 +62,12 @@ class MemoryTickets:
 class MemoryStore(StoreBase):
     """Tickets kept in a dict, thread-safe, with the same optimistic concurrency as the databases.
 
-    Tickets are immutable values, so the store keeps them as they are. ``shared_with`` opens
-    another handle on the same tickets (as a second process would open the same database), for
-    example with a different machine; like a database, the tickets keep the SLA policy they were
-    indexed under (:class:`~escalation_fsm.errors.SLAPolicyMismatch` otherwise).
+    Tickets are immutable values, so the store keeps them as they are, beside the texts a
+    database would hold (and their hash chain), so that ``verify`` and idempotent retries work
+    as they do in SQL. ``shared_with`` opens another handle on the same tickets (as a second
+    process would open the same database), for example with a different machine; like a
+    database, the tickets keep the SLA policy they were indexed under
+    (:class:`~escalation_fsm.errors.SLAPolicyMismatch` otherwise).
 
     >>> from escalation_fsm import Actor, Category, Role, Ticket
     >>> store = MemoryStore()
@@ -74,70 +95,116 @@ class MemoryStore(StoreBase):
     def _meta_policy(self) -> str | None:
         return self.tickets.policy_json
 
-    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+    def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
+        records = [StoredRecord(record.seq, text, None, None, hash_)
+                   for record, text, hash_ in sealed.records]
         with self.tickets.lock:
             if ticket.id in self.tickets.rows:
                 raise TicketExists(ticket.id)
-            self.tickets.rows[ticket.id] = (ticket, updated_at, Known(ticket, clocks, None, due, True))
+            self.tickets.rows[ticket.id] = MemoryRow(
+                Known(ticket, clocks, sealed.document, due, sealed.head, due_known=True), updated_at,
+                sealed.document, ticket.version, sealed.doc_hash, records)
             self.tickets.index(ticket.id, due)
 
-    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
+    def _read(self, ticket_id: str) -> Known:
+        # Reading a dict is as cheap as remembering: always the current ticket.
         with self.tickets.lock:
             row = self.tickets.rows.get(ticket_id)
         if row is None:
             raise TicketNotFound(ticket_id)
-        return row[0], row[2].clocks
+        return row.known
 
     def _seen(self, ticket_id: str) -> Known | None:
-        # Reading a dict is as cheap as remembering: always the current ticket.
         with self.tickets.lock:
             row = self.tickets.rows.get(ticket_id)
-        return None if row is None else row[2]
+        return None if row is None else row.known
 
-    def _remember(self, ticket: Ticket, clocks: ClockState, document: str | None = None, *,
-                  due: datetime | None = None, due_known: bool = False) -> None:
+    def _remember(self, known: Known) -> None:
         """Nothing to remember: the rows are the tickets themselves."""
 
-    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
-              due_moved: bool) -> bool:
+    def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
         with self.tickets.lock:
-            stored = self.tickets.rows[new.id][0]
-            if stored.version != current.version:
+            row = self.tickets.rows[new.id]
+            if row.known.ticket.version != current.version:
                 return False
-            self.tickets.rows[new.id] = (new, new.history[-1].at, Known(new, clocks, None, due, True))
-            if due_moved:
-                self.tickets.index(new.id, due)
+            if write.key is not None and write.key in row.keys:
+                raise KeyTaken
+            row.known = Known(new, write.clocks, row.document, write.due, write.hash, due_known=True)
+            row.updated_at = write.record.at
+            row.records.append(StoredRecord(write.record.seq, write.text, write.changes,
+                                            write.key, write.hash))
+            if write.key is not None:
+                row.keys[write.key] = write.record.seq
+            if write.due_moved:
+                self.tickets.index(new.id, write.due)
             return True
 
-    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
+    def _find_key(self, ticket_id: str, key: str) -> int | None:
         with self.tickets.lock:
-            rows = list(self.tickets.rows.values())
-        found = sorted(((updated, ticket.id), ticket) for ticket, updated, _ in rows
-                       if where.matches(ticket, updated))
-        return [ticket for _, ticket in found[:limit]]
+            row = self.tickets.rows.get(ticket_id)
+            return None if row is None else row.keys.get(key)
 
-    def _page(self, after: str | None, size: int) -> list[Ticket]:
+    def _stored(self, ticket_id: str, after: int) -> StoredTicket | None:
+        with self.tickets.lock:
+            row = self.tickets.rows.get(ticket_id)
+            return None if row is None else _stored(ticket_id, row, after)
+
+    def _stored_page(self, after: str | None, size: int) -> list[StoredTicket]:
         with self.tickets.lock:
             ids = sorted(key for key in self.tickets.rows if after is None or key > after)[:size]
-            return [self.tickets.rows[key][0] for key in ids]
+            return [_stored(key, self.tickets.rows[key], 0) for key in ids]
 
-    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
+    def _live(self, ticket_id: str) -> Ticket | None:
+        with self.tickets.lock:
+            row = self.tickets.rows.get(ticket_id)
+        return None if row is None else row.known.ticket
+
+    def _query(self, where: TicketFilter, limit: int | None) -> Listing:
+        with self.tickets.lock:
+            rows = [(row.known.ticket, row.updated_at) for row in self.tickets.rows.values()]
+        found = sorted(((updated, ticket.id), ticket) for ticket, updated in rows
+                       if where.matches(ticket, updated))
+        return _listing([ticket for _, ticket in found[:limit]])
+
+    def _page(self, after: str | None, size: int) -> Listing:
+        with self.tickets.lock:
+            ids = sorted(key for key in self.tickets.rows if after is None or key > after)[:size]
+            return _listing([self.tickets.rows[key].known.ticket for key in ids])
+
+    def _due(self, by: datetime, limit: int | None) -> Listing:
         with self.tickets.lock:
             order = self.tickets.order
             end = bisect.bisect_right(order, by, key=lambda entry: entry[0])
             if limit is not None:
                 end = min(end, limit)
-            return [self.tickets.rows[ticket_id][0] for _, ticket_id in order[:end]]
+            return _listing([self.tickets.rows[ticket_id].known.ticket
+                             for _, ticket_id in order[:end]])
 
     def _reindex(self) -> int:
         with self.tickets.lock:
             # Under the lock: a writer's index entry cannot be overwritten with a stale one.
             self.tickets.order.clear()
             self.tickets.due.clear()
-            for ticket_id, (ticket, updated, _) in list(self.tickets.rows.items()):
+            for ticket_id, row in self.tickets.rows.items():
+                ticket = row.known.ticket
                 clocks, due = self._fold(ticket)
-                self.tickets.rows[ticket_id] = (ticket, updated, Known(ticket, clocks, None, due, True))
+                row.known = Known(ticket, clocks, row.document, due, row.known.head, due_known=True)
                 self.tickets.index(ticket_id, due)
             self.tickets.index_key, self.tickets.policy_json = self._index_meta()
             return len(self.tickets.rows)
+
+
+def _listing(tickets: list[Ticket]) -> Listing:
+    return Listing(tickets=tickets, rows=len(tickets),
+                   last_id=tickets[-1].id if tickets else None)
+
+
+def _stored(ticket_id: str, row: MemoryRow, after: int) -> StoredTicket:
+    """A memory row as a database would hold it (caller holds the lock)."""
+    ticket, clocks, due = row.known.ticket, row.known.clocks, row.known.due
+    return StoredTicket(
+        ticket_id, ticket.stage, ticket.version,
+        None if ticket.category is None else str(ticket.category), ticket.tier, row.document,
+        row.base_version, row.doc_hash, clocks.to_json(), utc_text(row.updated_at),
+        None if due is None else utc_text(due), [r for r in row.records if r.seq > after])

@@ -7,34 +7,41 @@ The compare-and-swap is one ``UPDATE ... WHERE id = %s AND version = %s`` under 
 when two writers race, PostgreSQL makes the second wait for the first to commit and then
 re-checks the ``WHERE`` against the new row, so exactly one of them matches. Reads are single
 statements (the history is aggregated in a sub-select), so they see one snapshot.
+
+A lost connection (a server restart, a dropped network, an idle timeout) is replaced: a read is
+run again on a new connection, and a write whose commit may or may not have happened is looked
+up by the hash of the row it wrote, so it is neither lost nor applied twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..clock import Clock
-from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
+from ..errors import CommitOutcomeUnknown, CorruptTicket, LockTimeout, StoreError, TicketExists
 from ..machine import EscalationMachine
-from ..models import AuditRecord, Ticket
+from ..models import Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
     POLICY_KEY,
     SCHEMA_VERSION,
+    Sealed,
+    StoredRecord,
+    StoredTicket,
     changed_columns,
     decode,
-    decode_clocks,
-    encode_changes,
-    encode_document,
-    encode_record,
+    utc_text,
 )
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
-from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
+from ._sql import SQLStore
+from ._types import KeyTaken, Write
+from .base import DEFAULT_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,18 +50,21 @@ __all__ = ["PostgresStore"]
 
 _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator at a time
 
-# Each history row comes back as a [record, changes] pair, in order, inside one JSON array.
-_HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.record, h.changes) ORDER BY h.seq), "
-            "'[]')::text FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
+# Each history row comes back as [seq, record, changes, key, hash] (texts exactly as stored), in
+# order, inside one JSON array.
+_HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.seq, h.record::text, h.changes::text, "
+            "h.idempotency_key, h.hash) ORDER BY h.seq), '[]')::text "
+            "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
 
-_COLUMNS = "t.id, t.stage, t.version, d.document::text, d.base_version, t.clocks::text"
+_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document::text, d.base_version, "
+            "d.hash, t.clocks::text, t.updated_at, t.next_due_at")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
-# Reading a ticket the store has seen: only the history rows after the ones it already has.
-_SELECT_ONE = f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} WHERE t.id = %s"  # noqa: S608
+# SQLSTATEs of a lock not granted in time: retryable, nothing was written.
+_LOCK_STATES = frozenset({"55P03", "57014", "40P01", "40001"})
 
-_SELECT = f"SELECT {_COLUMNS}, {_HISTORY.replace('%s', '0')} FROM {_TICKETS}"  # noqa: S608
+_T = TypeVar("_T")
 
 
 def _psycopg() -> Any:
@@ -68,28 +78,34 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(StoreBase):
+class PostgresStore(SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store holds one connection; open one store per process or thread. The tables are
     created on first open (in the connection's ``search_path``, so a DSN with
     ``options=-csearch_path=...`` keeps them in a schema of your choice). ``readonly`` opens a
     read-only session that creates, migrates and writes nothing.
+
+    When the connection is lost (the server restarted, say), the store connects again, trying
+    for up to ``connect_timeout`` seconds: a read is run again; a write that was committing is
+    looked up, and counts as done if it landed, or is applied afresh if it did not. Only if no
+    connection can be made does a write raise
+    :class:`~escalation_fsm.errors.CommitOutcomeUnknown` (retry it with the same idempotency
+    key). A lock not granted in time is a :class:`~escalation_fsm.errors.LockTimeout`.
     """
+
+    _mark = "%s"
 
     def __init__(self, dsn: str, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, connect_timeout: int = 10,
                  readonly: bool = False) -> None:
         super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
         self._pg = _psycopg()
+        self._connect_timeout = connect_timeout
+        self._closed = False
+        self._conninfo = dsn
         try:
-            # autocommit: every transaction below is an explicit `with conn.transaction()`.
-            self._conn: psycopg.Connection[tuple[Any, ...]] = self._pg.connect(
-                dsn, autocommit=True, connect_timeout=connect_timeout)
-            if readonly:
-                # A session setting, not connect(options=...): that would replace the DSN's own
-                # options (a search_path, say).
-                self._conn.execute("SET default_transaction_read_only = on")
+            self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
@@ -97,6 +113,16 @@ class PostgresStore(StoreBase):
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        # autocommit: every transaction below is an explicit `with conn.transaction()`.
+        connection: psycopg.Connection[tuple[Any, ...]] = self._pg.connect(
+            self._conninfo, autocommit=True, connect_timeout=self._connect_timeout)
+        if self.readonly:
+            # A session setting, not connect(options=...): that would replace the DSN's own
+            # options (a search_path, say).
+            connection.execute("SET default_transaction_read_only = on")
+        return connection
 
     def _where(self) -> str:
         return "the PostgreSQL database"
@@ -135,8 +161,11 @@ class PostgresStore(StoreBase):
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             if self._schema_version() == found:
-                for statement in POSTGRES_MIGRATIONS[found]:
-                    self._conn.execute(statement)
+                for step in POSTGRES_MIGRATIONS[found]:
+                    if isinstance(step, str):
+                        self._conn.execute(step)
+                    else:
+                        step(self._conn)
                 self._conn.execute("UPDATE escalation_meta SET value = %s WHERE key = 'schema_version'",
                                    (str(found + 1),))
             return self._schema_version()
@@ -146,146 +175,211 @@ class PostgresStore(StoreBase):
         if exists is None or exists[0] is None:
             return None
         value = self._meta("schema_version")
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise StoreError(f"PostgreSQL database has schema version {value!r}, which is not a "
+                             f"number: it was not written by escalation-fsm") from None
 
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM escalation_meta WHERE key = %s", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _meta_policy(self) -> str | None:
-        with self._errors("read"):
-            return self._meta(POLICY_KEY)
+        return self._call("read", None, lambda: self._meta(POLICY_KEY))
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); the store is not reconnected afterwards."""
+        self._closed = True
         self._conn.close()
+
+    # -- errors and lost connections ------------------------------------------------------------
+
+    def _error(self, what: str, ticket_id: str | None, exc: Exception) -> StoreError:
+        subject = f"ticket {ticket_id!r}: " if ticket_id is not None else ""
+        if getattr(exc, "sqlstate", None) in _LOCK_STATES:
+            return LockTimeout(what=f"{subject}PostgreSQL {what}", where=self._where(),
+                               detail=f"{type(exc).__name__}: {exc}")
+        return StoreError(f"{subject}PostgreSQL {what} failed: {type(exc).__name__}: {exc}")
 
     @contextmanager
     def _errors(self, what: str, ticket_id: str | None = None) -> Iterator[None]:
         try:
             yield
         except self._pg.Error as exc:
-            subject = f"ticket {ticket_id!r}: " if ticket_id is not None else ""
-            raise StoreError(f"{subject}PostgreSQL {what} failed: {type(exc).__name__}: {exc}") from exc
+            raise self._error(what, ticket_id, exc) from exc
+
+    def _lost(self) -> bool:
+        """Whether the connection broke under the last statement (and the store is not closed)."""
+        return not self._closed and (self._conn.closed or self._conn.broken)
+
+    def _reconnect(self) -> None:
+        """Replace a lost connection, trying for up to ``connect_timeout`` seconds."""
+        self._conn.close()
+        deadline = time.monotonic() + self._connect_timeout
+        while True:
+            try:
+                self._conn = self._connect()
+            except self._pg.Error as exc:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"lost the connection to PostgreSQL and could not connect "
+                                     f"again within {self._connect_timeout} s: {exc}") from exc
+                time.sleep(0.1)
+            else:
+                self.stats.reconnects += 1
+                return
+
+    def _call(self, what: str, ticket_id: str | None, action: Callable[[], _T]) -> _T:
+        """Run a statement that writes nothing; on a lost connection, reconnect and run it again."""
+        if self._closed:
+            raise StoreError("the PostgreSQL store was closed")
+        try:
+            return action()
+        except self._pg.Error as exc:
+            if not self._lost():
+                raise self._error(what, ticket_id, exc) from exc
+        self._reconnect()
+        with self._errors(what, ticket_id):
+            return action()
+
+    def _committed(self, what: str, ticket_id: str, *, trigger: str, key: str | None,
+                   write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None:
+        """Run a write transaction; if the connection broke under it, whether it ``landed``.
+
+        Returns ``write()``'s value, or ``None`` when the connection was lost and the write is
+        known to have landed (``landed()`` on a new connection); runs ``write`` again once when it
+        is known not to have. :class:`CommitOutcomeUnknown` when no new connection can be made.
+        """
+        if self._closed:
+            raise StoreError("the PostgreSQL store was closed")
+        for _ in range(2):
+            try:
+                return write()
+            except self._pg.errors.UniqueViolation as exc:
+                if "escalation_history_key" in str(exc):
+                    raise KeyTaken from exc
+                raise self._error(what, ticket_id, exc) from exc
+            except self._pg.Error as exc:
+                if not self._lost():
+                    raise self._error(what, ticket_id, exc) from exc
+                detail = f"{type(exc).__name__}: {exc}"
+            try:
+                self._reconnect()
+                done = self._call("read", ticket_id, landed)
+            except StoreError as exc:
+                raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key,
+                                           detail=f"{detail}; then {exc}") from exc
+            if done:
+                return None
+        raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key, detail=detail)
 
     # -- primitives -------------------------------------------------------------------------------
 
-    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+    def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
-        with self._errors("create", ticket.id), self._conn.transaction():
-            inserted = self._conn.execute(
-                "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version, updated_at,
-                 clocks.to_json(), due),
-            ).rowcount
-            if inserted != 1:
-                raise TicketExists(ticket.id)
-            self._conn.execute("INSERT INTO escalation_documents (ticket_id, base_version, document) "
-                               "VALUES (%s, %s, %s)", (ticket.id, ticket.version, encode_document(ticket)))
-            with self._conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) "
-                    "VALUES (%s, %s, %s, %s, %s)",
-                    [(ticket.id, r.seq, r.at, r.trigger, encode_record(r)) for r in ticket.history],
-                )
+        def write() -> None:
+            with self._conn.transaction():
+                inserted = self._conn.execute(
+                    "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
+                    "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
+                     updated_at, clocks.to_json(), due),
+                ).rowcount
+                if inserted != 1:
+                    raise TicketExists(ticket.id)
+                self._conn.execute(
+                    "INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
+                    "VALUES (%s, %s, %s, %s)", (ticket.id, ticket.version, sealed.document,
+                                                sealed.doc_hash))
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)",
+                        [(ticket.id, r.seq, r.at, r.trigger, text, hash_)
+                         for r, text, hash_ in sealed.records])
 
-    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
-        seen = self._seen(ticket_id)
-        after = 0 if seen is None else seen.ticket.version
-        with self._errors("read", ticket_id):
-            row = self._conn.execute(_SELECT_ONE, (after, ticket_id)).fetchone()
-            if row is not None and seen is not None and (row[2] < seen.ticket.version
-                                                         or row[3] != seen.document):
-                # Older than what this store saw (a restored backup, say), or its document
-                # changed under us: read it all again and let decoding judge.
-                seen, row = None, self._conn.execute(_SELECT_ONE, (0, ticket_id)).fetchone()
-        if row is None:
-            raise TicketNotFound(ticket_id)
-        if seen is not None and row[2] == seen.ticket.version:
-            return seen.ticket, seen.clocks  # unchanged since this store last read or wrote it
-        return self._decode(row, None if seen is None else seen.ticket, remember=True)
+        def landed() -> bool:
+            row = self._conn.execute("SELECT hash FROM escalation_documents WHERE ticket_id = %s",
+                                     (ticket.id,)).fetchone()
+            return row is not None and row[0] == sealed.doc_hash
 
-    def _decode(self, row: Sequence[Any], known: Ticket | None = None, *,
-                remember: bool = False) -> tuple[Ticket, ClockState]:
-        ticket_id, stage, version, document, base_version, clocks, history = row
-        ticket = decode(ticket_id, (stage, version, document, base_version),
-                        _history(ticket_id, history), known)
-        # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
-        state = self._fold(ticket)[0] if clocks is None else decode_clocks(ticket_id, clocks)
-        if remember:
-            self._remember(ticket, state, document)
-        return ticket, state
+        self._committed("create", ticket.id, trigger="create", key=None, write=write,
+                        landed=landed)
 
-    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
-              due_moved: bool) -> bool:
-        record = new.history[-1]
-        encoded, state, changes = encode_record(record), clocks.to_json(), encode_changes(current, new)
+    def _select(self, where: str, params: list[Any], order: str, *, limit: int | None = None,
+                after: int = 0) -> list[StoredTicket]:
+        subject = params[0] if where == "t.id = %s" else None
+        return self._call("read", subject, lambda: self._fetch(where, params, order, limit=limit,
+                                                               after=after))
+
+    def _fetch(self, where: str, params: list[Any], order: str, *, limit: int | None = None,
+               after: int = 0) -> list[StoredTicket]:
+        sql = (f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               f"WHERE {where} ORDER BY {order}")
+        args = [after, *params]
+        if limit is not None:
+            sql, args = sql + " LIMIT %s", [*args, limit]
+        rows = self._conn.execute(sql, args).fetchall()
+        return [_stored(row) for row in rows]
+
+    def _find_key(self, ticket_id: str, key: str) -> int | None:
+        row = self._call("read", ticket_id, lambda: self._conn.execute(
+            "SELECT seq FROM escalation_history WHERE ticket_id = %s AND idempotency_key = %s",
+            (ticket_id, key)).fetchone())
+        return None if row is None else int(row[0])
+
+    def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
+        record = write.record
+        state = write.clocks.to_json()
         columns = changed_columns(current, new)
         values: list[Any] = [getattr(new, name) for name in columns]
-        if due_moved:
-            columns, values = (*columns, "next_due_at"), [*values, due]
-        with self._errors("write", new.id), self._conn.transaction():
-            swapped = self._conn.execute(_update_sql(columns), (
-                new.version, record.at, state, *values, new.id, current.version)).rowcount
-            if swapped != 1:
-                return False  # another writer moved the version on: nothing was changed
-            self._append(new.id, record, encoded, changes)
-        return True
+        if write.due_moved:
+            columns, values = (*columns, "next_due_at"), [*values, write.due]
 
-    def _append(self, ticket_id: str, record: AuditRecord, encoded: str, changes: str | None) -> None:
-        """Insert one history row with its patch (inside the caller's transaction)."""
-        self._conn.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, "
-                           "changes) VALUES (%s, %s, %s, %s, %s, %s)",
-                           (ticket_id, record.seq, record.at, record.trigger, encoded, changes))
+        def swap() -> bool:
+            with self._conn.transaction():
+                swapped = self._conn.execute(_update_sql(columns), (
+                    new.version, record.at, state, *values, new.id, current.version)).rowcount
+                if swapped != 1:
+                    return False  # another writer moved the version on: nothing was changed
+                self._append(new.id, write)
+            return True
 
-    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
-        clauses, params = ["TRUE"], []
-        for column, op, value in (("stage", "=", where.stage), ("category", "=", where.category),
-                                  ("tier", "=", where.tier),
-                                  ("updated_at", "<", where.updated_before),
-                                  ("updated_at", ">=", where.updated_since)):
-            if value is not None:
-                clauses.append(f"t.{column} {op} %s")
-                params.append(value)
-        sql = _SELECT + f" WHERE {' AND '.join(clauses)} ORDER BY t.updated_at, t.id"
-        return self._select(sql, params, limit)
+        def landed() -> bool:
+            row = self._conn.execute("SELECT hash FROM escalation_history WHERE ticket_id = %s "
+                                     "AND seq = %s", (new.id, record.seq)).fetchone()
+            return row is not None and row[0] == write.hash
 
-    def _page(self, after: str | None, size: int) -> list[Ticket]:
-        if after is None:
-            return self._select(_SELECT + " ORDER BY t.id", [], size)
-        return self._select(_SELECT + " WHERE t.id > %s ORDER BY t.id", [after], size)
+        done = self._committed("write", new.id, trigger=record.trigger, key=write.key,
+                               write=swap, landed=landed)
+        return True if done is None else done
 
-    def _select(self, sql: str, params: list[Any], limit: int | None) -> list[Ticket]:
-        """Run a ticket query, at most ``limit`` rows, and decode the rows."""
-        if limit is not None:
-            sql += " LIMIT %s"
-            params = [*params, limit]
-        with self._errors("query"):
-            rows = self._conn.execute(sql, params).fetchall()
-        return [self._decode(row)[0] for row in rows]
-
-    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
-        # Served by the partial index escalation_tickets_due (tests check the query plan).
-        sql = _SELECT + (" WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= %s "
-                         "ORDER BY t.next_due_at, t.id")
-        return self._select(sql, [by], limit)
+    def _append(self, ticket_id: str, write: Write) -> None:
+        """Insert one history row with its patch, key and hash (inside the caller's transaction)."""
+        record = write.record
+        self._conn.execute(
+            "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
+            "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (ticket_id, record.seq, record.at, record.trigger, write.text, write.changes,
+             write.key, write.hash))
 
     def _reindex(self) -> int:
         """Fold every ticket's clocks again; a writer's newer value is never overwritten."""
         index, policy = self._index_meta()
         with self._errors("re-index"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            rows = self._conn.execute(_SELECT).fetchall()
+            rows = self._fetch("TRUE", [], "t.id")
             updates = []
-            for row in rows:
+            for stored in rows:
                 try:
-                    clocks, due = self._fold(self._decode(row)[0])
+                    clocks, due = self._fold(decode(stored)[0])
                     state: str | None = clocks.to_json()
                 except CorruptTicket:
                     state, due = None, None  # unreadable anyway: get() reports it; never listed as due
-                updates.append((state, due, row[0], row[2]))
+                updates.append((state, due, stored.id, stored.version))
             with self._conn.cursor() as cur:
                 # The version guard: a ticket saved since the read keeps the value its writer set.
                 cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s "
@@ -312,12 +406,9 @@ def _update_sql(columns: tuple[str, ...]) -> Any:
     return sql
 
 
-def _history(ticket_id: str, aggregated: Any) -> list[tuple[Any, Any]]:
-    """The ``(record, changes)`` history rows of one ticket from the sub-select's JSON array."""
-    try:
-        pairs = json.loads(aggregated)
-    except (TypeError, ValueError) as exc:
-        raise CorruptTicket(ticket_id=ticket_id, reason=f"history is not JSON: {exc}") from exc
-    if not isinstance(pairs, list):  # pragma: no cover (json_agg always yields an array)
-        raise CorruptTicket(ticket_id=ticket_id, reason="history is not a JSON array")
-    return [(record, changes) for record, changes in pairs]
+def _stored(row: Any) -> StoredTicket:
+    """A ticket as stored, from one row of the select (times as UTC text, history parsed)."""
+    *columns, updated_at, next_due_at, history = row
+    rows = [StoredRecord(*item) for item in json.loads(history)]
+    return StoredTicket._make((*columns, None if updated_at is None else utc_text(updated_at),
+                              None if next_due_at is None else utc_text(next_due_at), rows))

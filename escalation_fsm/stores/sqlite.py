@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from os import PathLike
@@ -20,42 +20,48 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..clock import Clock
-from ..errors import CorruptTicket, StoreError, TicketExists, TicketNotFound
+from ..errors import CorruptTicket, LockTimeout, StoreError, TicketExists
 from ..machine import EscalationMachine
-from ..models import AuditRecord, Ticket
+from ..models import Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
     POLICY_KEY,
     SCHEMA_VERSION,
+    Sealed,
+    StoredRecord,
+    StoredTicket,
     changed_columns,
     decode,
-    decode_clocks,
-    encode_changes,
-    encode_document,
-    encode_record,
     utc_text,
 )
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
-from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, TicketFilter
+from ._sql import SQLStore
+from ._types import KeyTaken, Write
+from .base import DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["SQLiteStore"]
 
-_TICKET_COLUMNS = "t.id, t.stage, t.version, d.document, d.base_version, t.clocks"
+_TICKET_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document, d.base_version, "
+                   "d.hash, t.clocks, t.updated_at, t.next_due_at")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 _OPEN_RETRY = 0.05
 """Pause between tries of the first statements while another process creates the file."""
 
 
-class SQLiteStore(StoreBase):
+class SQLiteStore(SQLStore):
     """Tickets in a SQLite database file (or ``":memory:"``), safe for several processes.
 
     ``synchronous`` trades durability for speed: ``"FULL"`` (default) survives power loss,
     ``"NORMAL"`` survives a crashed process but may lose the last commits on power loss
     (about 3x the commit rate here). ``timeout`` is how long a writer waits for the lock.
     ``readonly`` opens the file without ever writing to it (listings, reports): no schema is
-    created or migrated and every write raises :class:`~escalation_fsm.errors.StoreReadOnly`.
+    created or migrated and every write raises :class:`~escalation_fsm.errors.StoreReadOnly`. It
+    reads a file this process cannot write, in a folder it cannot write (a read-only mount, an
+    archive): SQLite then reads the file as it is, since no writer can be at work on it.
+    A writer that waits longer than ``timeout`` for the lock gets
+    :class:`~escalation_fsm.errors.LockTimeout` (retryable; nothing was written).
     One store object may be shared by threads (its calls are serialised); each process opens its own.
 
     >>> from escalation_fsm import Category, Ticket
@@ -74,24 +80,48 @@ class SQLiteStore(StoreBase):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = str(path)
         self._lock = threading.Lock()
-        try:
-            # isolation_level=None: the module starts no implicit transactions; we BEGIN ourselves.
-            if readonly:
-                if self.path != ":memory:" and not Path(self.path).is_file():
-                    raise StoreError(f"no SQLite database at {self.path!r} to open read-only")
-                target = Path(self.path).resolve().as_uri() + "?mode=ro"
-                self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None,
-                                           check_same_thread=False, uri=True)
-            else:
-                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                           check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        if readonly and self.path != ":memory:" and not Path(self.path).is_file():
+            raise StoreError(f"no SQLite database at {self.path!r} to open read-only")
+        self._db = self._connect(timeout, "?mode=ro" if readonly else None)
         try:
             self._open(synchronous, timeout)
+        except StoreError as exc:
+            self._db.close()
+            if not readonly and _cannot_share(exc):
+                raise StoreError(f"cannot open SQLite database {self.path!r} for writing: "
+                                 f"{exc.__cause__} (if the file or its folder is read-only, open "
+                                 f"it with readonly=True to read it)") from exc.__cause__
+            if not (readonly and _cannot_share(exc) and self._unshared()):
+                raise
+            # A WAL database on a medium this process cannot write (a read-only mount or folder)
+            # has no shared-memory file and cannot get one: then no writer can be at work either,
+            # and SQLite may read the file as it is.
+            self._db = self._connect(timeout, "?mode=ro&immutable=1")
+            try:
+                self._open(synchronous, timeout)
+            except BaseException:
+                self._db.close()
+                raise
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, timeout: float, query: str | None) -> sqlite3.Connection:
+        """A connection to the file (``query``: URI parameters), in autocommit mode."""
+        try:
+            # isolation_level=None: the module starts no implicit transactions; we BEGIN ourselves.
+            if query is None or self.path == ":memory:":
+                return sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            return sqlite3.connect(Path(self.path).resolve().as_uri() + query, timeout=timeout,
+                                   isolation_level=None, check_same_thread=False, uri=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+
+    def _unshared(self) -> bool:
+        """Whether no other connection can be using the file: no write-ahead log, no shm file."""
+        wal, shm = Path(self.path + "-wal"), Path(self.path + "-shm")
+        return not shm.exists() and (not wal.exists() or wal.stat().st_size == 0)
 
     def _where(self) -> str:
         return f"SQLite database {self.path!r}"
@@ -103,6 +133,10 @@ class SQLiteStore(StoreBase):
                 self._check_version(self._schema_version())
                 self._check_index(self._meta(INDEX_KEY), self._where())
                 return
+            # A database this release cannot use is refused before anything is written to it.
+            found = self._schema_version()
+            if found is not None and found > SCHEMA_VERSION:
+                self._check_version(found)
             # Switching to WAL takes a lock that the busy handler does not wait for: retry while
             # another process is creating the same file (seen as "database is locked").
             self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone(),
@@ -152,8 +186,11 @@ class SQLiteStore(StoreBase):
         while (found := self._schema_version()) is not None and found in SQLITE_MIGRATIONS:
             with self._transaction("BEGIN IMMEDIATE"):
                 if self._schema_version() == found:  # another process may have migrated meanwhile
-                    for statement in SQLITE_MIGRATIONS[found]:
-                        self._db.execute(statement)
+                    for step in SQLITE_MIGRATIONS[found]:
+                        if isinstance(step, str):
+                            self._db.execute(step)
+                        else:
+                            step(self._db)
                     self._db.execute("UPDATE escalation_meta SET value = ? WHERE key = 'schema_version'",
                                      (str(found + 1),))
                     migrated = True
@@ -165,7 +202,13 @@ class SQLiteStore(StoreBase):
         if exists is None:
             return None
         value = self._meta("schema_version")
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise StoreError(f"SQLite database {self.path!r} has schema version {value!r}, which "
+                             f"is not a number: it was not written by escalation-fsm") from None
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?", (key,)).fetchone()
@@ -188,6 +231,9 @@ class SQLiteStore(StoreBase):
             yield
         except sqlite3.Error as exc:
             subject = f"ticket {ticket_id!r}: " if ticket_id is not None else ""
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                raise LockTimeout(what=f"{subject}SQLite {what}", where=repr(self.path),
+                                  detail=str(exc)) from exc
             raise StoreError(f"{subject}SQLite {what} failed on {self.path!r}: "
                              f"{type(exc).__name__}: {exc}") from exc
 
@@ -204,7 +250,10 @@ class SQLiteStore(StoreBase):
 
     # -- primitives -------------------------------------------------------------------------------
 
-    def _insert(self, ticket: Ticket, updated_at: datetime, clocks: ClockState,
+    def _time(self, when: datetime) -> str:
+        return utc_text(when)
+
+    def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
         with self._lock, self._errors("create", ticket.id), self._transaction("BEGIN IMMEDIATE") as db:
             if db.execute("SELECT 1 FROM escalation_tickets WHERE id = ?", (ticket.id,)).fetchone():
@@ -215,129 +264,110 @@ class SQLiteStore(StoreBase):
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
                  utc_text(updated_at), clocks.to_json(), _due_text(due)),
             )
-            db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document) "
-                       "VALUES (?, ?, ?)", (ticket.id, ticket.version, encode_document(ticket)))
+            db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
+                       "VALUES (?, ?, ?, ?)", (ticket.id, ticket.version, sealed.document,
+                                               sealed.doc_hash))
             db.executemany(
-                "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record) VALUES (?, ?, ?, ?, ?)",
-                [(ticket.id, r.seq, utc_text(r.at), r.trigger, encode_record(r)) for r in ticket.history],
-            )
+                "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(ticket.id, r.seq, utc_text(r.at), r.trigger, text, hash_)
+                 for r, text, hash_ in sealed.records])
 
-    def _read(self, ticket_id: str) -> tuple[Ticket, ClockState]:
-        seen = self._seen(ticket_id)
-        # One read transaction: the ticket row and its history come from the same snapshot.
-        with self._lock, self._errors("read", ticket_id), self._transaction() as db:
-            row = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
-                             "WHERE t.id = ?", (ticket_id,)).fetchone()
-            if row is None:
-                raise TicketNotFound(ticket_id)
-            # The remembered ticket is a prefix of the stored one unless the row went back in time
-            # or its document changed under us: then read it all again (and let decoding judge).
-            known = None if seen is None or seen.ticket.version > row[2] or \
-                seen.document != row[3] else seen
-            if known is not None and known.ticket.version == row[2]:
-                return known.ticket, known.clocks  # unchanged since this store last saw it
-            history = db.execute(
-                "SELECT record, changes FROM escalation_history WHERE ticket_id = ? AND seq > ? "
-                "ORDER BY seq", (ticket_id, 0 if known is None else known.ticket.version)).fetchall()
-        ticket = decode(ticket_id, (row[1], row[2], row[3], row[4]), history,
-                        None if known is None else known.ticket)
-        # No clock state: written by a migration not yet re-indexed; derive it, never trust none.
-        clocks = self._fold(ticket)[0] if row[5] is None else decode_clocks(ticket_id, row[5])
-        self._remember(ticket, clocks, row[3])
-        return ticket, clocks
+    def _select(self, where: str, params: list[Any], order: str, *, limit: int | None = None,
+                after: int = 0) -> list[StoredTicket]:
+        # One read transaction: the ticket rows and their history come from the same snapshot.
+        with self._lock, self._errors("read", params[0] if where == "t.id = ?" else None), \
+                self._transaction() as db:
+            return self._fetch(db, where, params, order, limit=limit, after=after)
 
-    def _swap(self, current: Ticket, new: Ticket, clocks: ClockState, due: datetime | None,
-              due_moved: bool) -> bool:
-        record = new.history[-1]
-        encoded, state, changes = encode_record(record), clocks.to_json(), encode_changes(current, new)
-        at = utc_text(record.at)
+    @staticmethod
+    def _fetch(db: sqlite3.Connection, where: str, params: list[Any], order: str, *,
+               limit: int | None = None, after: int = 0) -> list[StoredTicket]:
+        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
+               f"WHERE {where} ORDER BY {order}")
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        rows = db.execute(sql, params).fetchall()
+        histories: dict[str, list[StoredRecord]] = {row[0]: [] for row in rows}
+        ids = list(histories)
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for ticket_id, *history in db.execute(
+                    f"SELECT ticket_id, seq, record, changes, idempotency_key, hash "  # noqa: S608
+                    f"FROM escalation_history WHERE ticket_id IN ({marks}) AND seq > ? "
+                    f"ORDER BY ticket_id, seq", [*chunk, after]):
+                histories[ticket_id].append(StoredRecord(*history))
+        return [StoredTicket._make((*row, histories[row[0]])) for row in rows]
+
+    def _find_key(self, ticket_id: str, key: str) -> int | None:
+        with self._lock, self._errors("read", ticket_id):
+            row = self._db.execute("SELECT seq FROM escalation_history WHERE ticket_id = ? AND "
+                                   "idempotency_key = ?", (ticket_id, key)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
+        record = write.record
+        state, at = write.clocks.to_json(), utc_text(record.at)
         columns = changed_columns(current, new)
         values = [getattr(new, name) for name in columns]
-        if due_moved:
-            columns, values = (*columns, "next_due_at"), [*values, _due_text(due)]
-        with self._lock, self._errors("write", new.id), self._transaction("BEGIN IMMEDIATE") as db:
-            swapped = db.execute(_update_sql(columns), (new.version, at, state, *values, new.id,
-                                                        current.version)).rowcount
-            if swapped != 1:
-                return False  # another writer moved the version on: nothing was changed
-            self._append(db, new.id, record, at, encoded, changes)
+        if write.due_moved:
+            columns, values = (*columns, "next_due_at"), [*values, _due_text(write.due)]
+        try:
+            with self._lock, self._errors("write", new.id), \
+                    self._transaction("BEGIN IMMEDIATE") as db:
+                swapped = db.execute(_update_sql(columns), (new.version, at, state, *values, new.id,
+                                                            current.version)).rowcount
+                if swapped != 1:
+                    return False  # another writer moved the version on: nothing was changed
+                self._append(db, new.id, write, at)
+        except StoreError as exc:
+            if _key_taken(exc.__cause__):
+                raise KeyTaken from exc
+            raise
         return True
 
     @staticmethod
-    def _append(db: sqlite3.Connection, ticket_id: str, record: AuditRecord, at: str, encoded: str,  # noqa: PLR0917
-                changes: str | None) -> None:
-        """Insert one history row with its patch (inside the caller's transaction)."""
-        db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (ticket_id, record.seq, at, record.trigger, encoded,
-                                                 changes))
-
-    def _many(self, sql: str, params: Sequence[Any]) -> list[Ticket]:
-        """Tickets selected by ``sql`` (columns as ``_TICKET_COLUMNS``) with their histories."""
-        with self._lock, self._errors("read"), self._transaction() as db:
-            rows = db.execute(sql, params).fetchall()
-            histories: dict[str, list[tuple[Any, Any]]] = {row[0]: [] for row in rows}
-            ids = list(histories)
-            for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-                chunk = ids[start:start + 500]
-                marks = ", ".join("?" * len(chunk))
-                for ticket_id, record, changes in db.execute(
-                        f"SELECT ticket_id, record, changes FROM escalation_history "  # noqa: S608
-                        f"WHERE ticket_id IN ({marks}) ORDER BY ticket_id, seq", chunk):
-                    histories[ticket_id].append((record, changes))
-        return [decode(row[0], (row[1], row[2], row[3], row[4]), histories[row[0]]) for row in rows]
-
-    def _query(self, where: TicketFilter, limit: int | None) -> list[Ticket]:
-        clauses, params = ["1 = 1"], []
-        for column, op, value in (("stage", "=", where.stage), ("category", "=", where.category),
-                                  ("tier", "=", where.tier),
-                                  ("updated_at", "<", where.updated_before),
-                                  ("updated_at", ">=", where.updated_since)):
-            if value is not None:
-                clauses.append(f"t.{column} {op} ?")
-                params.append(utc_text(value) if isinstance(value, datetime) else value)
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
-               f"WHERE {' AND '.join(clauses)} ORDER BY t.updated_at, t.id")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._many(sql, params)
-
-    def _page(self, after: str | None, size: int) -> list[Ticket]:
-        return self._many(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608
-                          "WHERE t.id > ? ORDER BY t.id LIMIT ?", ("" if after is None else after, size))
-
-    def _due(self, by: datetime, limit: int | None) -> list[Ticket]:
-        # Served by the partial index escalation_tickets_due (tests check the query plan).
-        sql = (f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
-               "WHERE t.next_due_at IS NOT NULL AND t.next_due_at <= ? ORDER BY t.next_due_at, t.id")
-        params: list[Any] = [utc_text(by)]
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._many(sql, params)
+    def _append(db: sqlite3.Connection, ticket_id: str, write: Write, at: str) -> None:
+        """Insert one history row with its patch, key and hash (in the caller's transaction)."""
+        db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
+                   "idempotency_key, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (ticket_id, write.record.seq, at, write.record.trigger, write.text,
+                    write.changes, write.key, write.hash))
 
     def _reindex(self) -> int:
         """Fold every ticket's clocks again in one write transaction (readers go on)."""
         index, policy = self._index_meta()
         with self._lock, self._errors("re-index"), self._transaction("BEGIN IMMEDIATE") as db:
-            rows = db.execute(f"SELECT {_TICKET_COLUMNS} FROM {_TICKETS}").fetchall()  # noqa: S608
-            histories: dict[str, list[tuple[Any, Any]]] = {row[0]: [] for row in rows}
-            for ticket_id, record, changes in db.execute(
-                    "SELECT ticket_id, record, changes FROM escalation_history ORDER BY ticket_id, seq"):
-                histories[ticket_id].append((record, changes))
-            for row in rows:
+            rows = self._fetch(db, "TRUE", [], "t.id")
+            for stored in rows:
                 try:
-                    clocks, due = self._fold(decode(row[0], (row[1], row[2], row[3], row[4]),
-                                                    histories[row[0]]))
+                    clocks, due = self._fold(decode(stored)[0])
                     state: str | None = clocks.to_json()
                 except CorruptTicket:
                     # Unreadable anyway: get() reports it; it is never listed as due.
                     state, due = None, None
                 db.execute("UPDATE escalation_tickets SET clocks = ?, next_due_at = ? WHERE id = ?",
-                           (state, _due_text(due), row[0]))
+                           (state, _due_text(due), stored.id))
             for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
                 db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)", (key, value))
         return len(rows)
+
+
+def _cannot_share(exc: StoreError) -> bool:
+    """Whether opening failed because SQLite could not create the WAL's shared-memory file."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite gave up waiting for a lock (the busy timeout ran out)."""
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _key_taken(exc: BaseException | None) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and "idempotency_key" in str(exc)
 
 
 def _due_text(when: datetime | None) -> str | None:

@@ -8,9 +8,10 @@ from pathlib import Path
 from ..sla import SLAPolicy
 from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
-from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
+from .mapping import LogMapping, load_mapping
 from .reader import LogStats, Progress, read_case_data
 from .report import ReportFigures, ReviewReport
+from .shipped import shipped_mapping, shipped_mappings
 
 __all__ = ["resolve_mapping", "review"]
 

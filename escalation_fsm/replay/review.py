@@ -27,17 +27,20 @@ def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
 def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = False,
            progress: Progress | None = None,
            on_case: Callable[[CaseResult], object] | None = None,
-           sla: SLAPolicy | None = None, sla_source: str | None = None) -> ReviewReport:
+           sla: SLAPolicy | None = None, sla_source: str | None = None,
+           cache_traces: bool = True) -> ReviewReport:
     """Replay ``log`` with ``mapping`` and compute the review report (with the diagram if possible).
 
     ``svg`` also renders the annotated diagram as SVG (needs Graphviz; the report says so when it
     cannot). ``on_case`` is called with each case's result as it is replayed. ``sla`` is the SLA
     policy whose breach rates the report gives, ``sla_source`` where it came from (shown in the
     report); without one no SLA figures are measured: the report never measures against targets
-    nobody chose. Raises :class:`~escalation_fsm.replay.errors.MappingError` or
+    nobody chose. ``cache_traces=False`` fires every case through the machine (needed when an
+    observable guard reads the time: see :class:`~escalation_fsm.replay.Replayer`). Raises
+    :class:`~escalation_fsm.replay.errors.MappingError` or
     :class:`~escalation_fsm.replay.errors.LogError` before any report exists: never a partial one.
     """
-    replayer = Replayer(resolve_mapping(mapping), sla=sla)
+    replayer = Replayer(resolve_mapping(mapping), sla=sla, cache_traces=cache_traces)
     stats = LogStats(source=str(log))
     # The report is counted from each case and the replay of its trace: no CaseResult is built
     # (nor the case's SLA deadlines) unless ``on_case`` asks for it.

@@ -22,7 +22,8 @@ def test_demo_with_a_database_prints_the_same_transitions_and_keeps_them(
     first = capsys.readouterr().out
     assert first.startswith(plain)
     assert first[len(plain):] == (f"== 3 demo tickets with 18 transitions are in {db} "
-                                  "(3 tickets stored in all); run again to read them back\n")
+                                  "(3 tickets stored in all); run again to read them back, or "
+                                  f"show one: escalation-fsm timeline --db {db} T-1002\n")
     with SQLiteStore(db) as store:
         assert [(t.id, t.stage, t.version) for t in store.stream()] == [
             ("T-1001", "feedback", 5), ("T-1002", "feedback", 10), ("T-1003", "resolved", 3)]

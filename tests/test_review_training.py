@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalation_fsm.review.training import TrainingCase, TrainingFigures, wilson_interval
+from escalation_fsm.replay.training import TrainingCase, TrainingFigures, wilson_interval
 
 CATEGORIES = ("billing", "technical", "account_access", "other")
 
@@ -80,7 +80,7 @@ def test_teams_and_pseudonyms() -> None:
     figures.extend(cases)
     section = figures.section()
     assert section.pseudonymised and section.teams == 2 and section.agents == 10
-    assert all("a-3" not in f.text and "a-3" != f.subject for f in section.findings)
+    assert all("a-3" not in f.text and f.subject != "a-3" for f in section.findings)
     assert any(f.subject.startswith("agent-") for f in section.findings)
     keyed = TrainingFigures(pseudonymise="k")
     keyed.extend(cases)

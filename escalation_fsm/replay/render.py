@@ -143,8 +143,12 @@ def _summary(r: ReviewReport) -> _Section:
                                                         f"be read or rules that never fired"
                                                         if strict else "")
                  + " (see Data notes)." if r.data_notes else "Data notes: none.")
-    notes.append(f"Replayed log {r.log} with mapping {r.mapping}; spec {r.spec}; "
-                 f"{_n(r.rows)} rows read.")
+    if r.source_kind == "store":
+        notes.append(f"Reviewed the histories in {r.log}; spec {r.spec}; {_n(r.rows)} records "
+                     f"read.")
+    else:
+        notes.append(f"Replayed log {r.log} with mapping {r.mapping}; spec {r.spec}; "
+                     f"{_n(r.rows)} rows read.")
     return _Section("In short", notes=notes)
 
 
@@ -167,8 +171,10 @@ def _sections(r: ReviewReport) -> list[_Section]:
     if not r.cases:
         deviations.notes.append("no tickets to review: every event was skipped (see Data notes)")
     elif not r.top_deviations:
-        deviations.notes.append("no problems: every ticket followed the procedure's rules that "
-                                "the log can show")
+        deviations.notes.append("no problems: every stored history was written through the "
+                                "machine, so it follows the procedure" if r.source_kind == "store"
+                                else "no problems: every ticket followed the procedure's rules "
+                                "that the log can show")
     sections.append(deviations)
     if r.by_priority:
         sections.append(_breakdown("By priority", r.by_priority, "priority"))
@@ -184,6 +190,8 @@ def _sections(r: ReviewReport) -> list[_Section]:
         sla.rows = [[b.clock, b.owed, _n(b.decided), _n(b.breached), _pct(b.rate)]
                     for b in r.sla_breach_rates]
         sections.append(sla)
+    if r.training is not None:
+        sections.append(_training(r))
     stages = _Section("Time in each stage", headers=("stage", "tickets", "median", "nine in ten within"),
                       right=frozenset({1, 2, 3}))
     stages.notes = ["from the event that entered the stage to the next event; time in a final "
@@ -198,6 +206,20 @@ def _sections(r: ReviewReport) -> list[_Section]:
                       notes=[f"{n.rule} -- {n.reason}" for n in r.not_observable])
     sections += [stages, transitions, hidden, _data_notes(r)]
     return sections
+
+
+def _training(r: ReviewReport) -> _Section:
+    t = r.training
+    assert t is not None  # noqa: S101 (the caller checked)
+    who = f"{_n(t.agents)} agent(s)" + (f" and {_n(t.teams)} team(s)" if t.teams else "")
+    section = _Section("Training opportunities", notes=[
+        f"{who}, each compared with the rest of the team per category on escalation rate, "
+        f"first-contact resolution, reopen rate and time to first response; a difference is "
+        f"listed only when the {t.confidence:.0%} intervals (widened for the number of "
+        f"comparisons) do not overlap and both sides have at least {t.min_tickets} tickets"
+        + ("; agent ids are pseudonymised" if t.pseudonymised else "")])
+    section.notes += [f.text for f in t.findings] or ["no difference stands out"]
+    return section
 
 
 _PROBLEMS = {"not_a_number": "not numbers", "unmapped_label": "labels missing from the value map",

@@ -13,9 +13,9 @@ from datetime import datetime
 from ..marks import Mark
 from ..models import Ticket
 from ..replay import CaseResult
+from ..replay.training import TrainingCase
 from ..sla import SLAPolicy, clock_runs
 from ..spec import MachineSpec
-from .training import TrainingCase
 
 __all__ = ["case_of", "start_of", "training_case_of"]
 

@@ -194,7 +194,7 @@ class TrainingFigures:
 
     def add(self, case: TrainingCase) -> None:
         """Count one ticket."""
-        category = case.category or "no category"
+        category = case.category or "uncategorised"
         for kind, who in (("agent", case.agent), ("team", self.teams.get(case.agent or ""))):
             if who is None:
                 continue
@@ -228,7 +228,10 @@ class TrainingFigures:
         totals: defaultdict[tuple[str, str], _Cell] = defaultdict(_Cell)
         for (kind, _, category), cell in self._cells.items():
             totals[kind, category].add(cell)
-        pairs = [(key, cell, totals[key[0], key[2]].minus(cell)) for key, cell in self._cells.items()]
+        # With a single category, "all categories" would repeat every finding.
+        single = len({category for _, _, category in self._cells} - {_ALL_CATEGORIES}) <= 1
+        pairs = [(key, cell, totals[key[0], key[2]].minus(cell)) for key, cell in self._cells.items()
+                 if not (single and key[2] == _ALL_CATEGORIES)]
         compared = sum(self._comparisons(cell, rest) for _, cell, rest in pairs)
         each = 1 - (1 - self.confidence) / max(compared, 1)
         findings = []

@@ -17,7 +17,7 @@ from ..replay.training import TrainingCase
 from ..sla import SLAPolicy, clock_runs
 from ..spec import MachineSpec
 
-__all__ = ["case_of", "start_of", "training_case_of"]
+__all__ = ["CaseReader", "start_of"]
 
 
 def start_of(ticket: Ticket) -> datetime | None:
@@ -27,56 +27,71 @@ def start_of(ticket: Ticket) -> datetime | None:
     return ticket.history[0].at if ticket.history else None
 
 
-def case_of(ticket: Ticket, spec: MachineSpec, sla: SLAPolicy | None = None) -> CaseResult | None:
-    """The ticket as the replay would report its case (``None`` for a ticket with no history)."""
-    history = ticket.history
-    start = start_of(ticket)
-    if not history or start is None:
-        return None
-    seconds: dict[str, float] = {}
-    finals = spec.finals
-    previous, stage = start, history[0].source
-    escalated = reopened = False
-    resolved_at = None
-    for record in history:
-        if stage not in finals:  # time in a final stage is not time anyone worked
-            seconds[stage] = seconds.get(stage, 0.0) + (record.at - previous).total_seconds()
-        marks = spec.marks_of(record.trigger)
-        escalated = escalated or Mark.ESCALATE in marks
-        reopened = reopened or Mark.REOPEN in marks
-        if Mark.RESOLVE in marks:
-            resolved_at = record.at
-        previous, stage = record.at, record.dest
-    end = history[-1].at
-    return CaseResult(
-        case_id=ticket.id, status="fits" if ticket.stage in finals else "open",
-        events=len(history), start=start, end=end, final_stage=ticket.stage, deviations=(),
-        fired=tuple((r.source, r.trigger) for r in history
-                    if spec.transition(r.source, r.trigger) is not None),
-        stage_seconds=seconds, category=None if ticket.category is None else str(ticket.category),
-        priority=str(ticket.priority), escalated=escalated, reopened=reopened,
-        resolved_at=resolved_at,
-        sla_runs=() if sla is None else clock_runs(ticket, sla, spec, now=end),
-    )
+class CaseReader:
+    """Reads stored tickets as review cases under one spec.
 
+    What the spec's triggers mean is looked up once: a review reads every record of every ticket.
+    """
 
-def training_case_of(ticket: Ticket, spec: MachineSpec) -> TrainingCase:
-    """Who took the ticket first (its first attempt), who resolved it, and how it went."""
-    agent = resolver = None
-    first_response = None
-    escalated = resolved = reopened = False
-    for record in ticket.history:
-        marks = spec.marks_of(record.trigger)
-        if Mark.ATTEMPT in marks and agent is None:
-            agent = record.actor_id
-            if ticket.opened_at is not None:
-                first_response = (record.at - ticket.opened_at).total_seconds()
-        escalated = escalated or Mark.ESCALATE in marks
-        if Mark.RESOLVE in marks and resolver is None:
-            resolver, resolved = record.actor_id, True
-        elif Mark.REOPEN in marks and resolved:
-            reopened = True
-    return TrainingCase(
-        category=None if ticket.category is None else str(ticket.category), agent=agent,
-        escalated=escalated, resolved_first_contact=resolved and not (escalated or reopened),
-        first_response_seconds=first_response, resolver=resolver, reopened=reopened)
+    def __init__(self, spec: MachineSpec, sla: SLAPolicy | None = None) -> None:
+        self.spec, self.sla = spec, sla
+        self.finals = spec.finals
+        self.moves = frozenset(t.key for t in spec.transitions)
+        marked = {mark: frozenset(spec.marked(mark)) for mark in
+                  (Mark.ATTEMPT, Mark.ESCALATE, Mark.RESOLVE, Mark.REOPEN)}
+        self.attempting, self.escalating = marked[Mark.ATTEMPT], marked[Mark.ESCALATE]
+        self.resolving, self.reopening = marked[Mark.RESOLVE], marked[Mark.REOPEN]
+
+    def case(self, ticket: Ticket) -> CaseResult | None:
+        """The ticket as the replay would report its case (``None``: it has no history)."""
+        history = ticket.history
+        start = start_of(ticket)
+        if not history or start is None:
+            return None
+        seconds: dict[str, float] = {}
+        finals = self.finals
+        previous, stage = start, history[0].source
+        escalated = reopened = False
+        resolved_at = None
+        for record in history:
+            if stage not in finals:  # time in a final stage is not time anyone worked
+                seconds[stage] = seconds.get(stage, 0.0) + (record.at - previous).total_seconds()
+            trigger = record.trigger
+            escalated = escalated or trigger in self.escalating
+            reopened = reopened or trigger in self.reopening
+            if trigger in self.resolving:
+                resolved_at = record.at
+            previous, stage = record.at, record.dest
+        end = history[-1].at
+        return CaseResult(
+            case_id=ticket.id, status="fits" if ticket.stage in finals else "open",
+            events=len(history), start=start, end=end, final_stage=ticket.stage, deviations=(),
+            fired=tuple((r.source, r.trigger) for r in history
+                        if (r.source, r.trigger) in self.moves),
+            stage_seconds=seconds,
+            category=None if ticket.category is None else str(ticket.category),
+            priority=str(ticket.priority), escalated=escalated, reopened=reopened,
+            resolved_at=resolved_at,
+            sla_runs=() if self.sla is None else clock_runs(ticket, self.sla, self.spec, now=end),
+        )
+
+    def people(self, ticket: Ticket) -> TrainingCase:
+        """Who took the ticket first (its first attempt), who resolved it, and how it went."""
+        agent = resolver = None
+        first_response = None
+        escalated = resolved = reopened = False
+        for record in ticket.history:
+            trigger = record.trigger
+            if trigger in self.attempting and agent is None:
+                agent = record.actor_id
+                if ticket.opened_at is not None:
+                    first_response = (record.at - ticket.opened_at).total_seconds()
+            escalated = escalated or trigger in self.escalating
+            if trigger in self.resolving and resolver is None:
+                resolver, resolved = record.actor_id, True
+            elif trigger in self.reopening and resolved:
+                reopened = True
+        return TrainingCase(
+            category=None if ticket.category is None else str(ticket.category), agent=agent,
+            escalated=escalated, resolved_first_contact=resolved and not (escalated or reopened),
+            first_response_seconds=first_response, resolver=resolver, reopened=reopened)

@@ -19,7 +19,7 @@ from ..replay.schema import ReviewReport
 from ..replay.training import TrainingFigures
 from ..sla import SLAPolicy
 from ..stores import StoreBase
-from .cases import case_of, start_of, training_case_of
+from .cases import CaseReader, start_of
 
 __all__ = ["review_store"]
 
@@ -59,13 +59,14 @@ def review_store(store: StoreBase, *, since: datetime | None = None,
     figures = ReportFigures(basis, training=training)
     where = name or type(store).__name__
     stats = LogStats(source=where)
+    reader = CaseReader(spec, policy)
     stream = store.stream(batch_size=batch_size)
     for ticket in stream:
         start = start_of(ticket)
         if start is None or (since is not None and start < since) or (
                 until is not None and start >= until):
             continue
-        case = case_of(ticket, spec, policy)
+        case = reader.case(ticket)
         if case is None:
             continue
         stats.rows += case.events
@@ -73,7 +74,7 @@ def review_store(store: StoreBase, *, since: datetime | None = None,
         stats.start = start if stats.start is None else min(stats.start, start)
         stats.end = case.end if stats.end is None else max(stats.end, case.end)
         figures.add_result(case)
-        training.add(training_case_of(ticket, spec))
+        training.add(reader.people(ticket))
     report = figures.report(stats, log_name=where, source_kind="store",
                             sla_source=None if policy is None else "the store's recorded policy"
                             if sla == _RECORDED else "a policy given in Python")

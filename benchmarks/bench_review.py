@@ -23,8 +23,8 @@ import json
 import resource
 import sqlite3
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,10 +93,8 @@ def measure(kind: str, db: str) -> None:
         from escalation_fsm.review import review_store
 
         with SQLiteStore(db, readonly=True) as store:
-            if kind == "stream":
-                count = sum(1 for _ in store.stream())
-            else:
-                count = review_store(store).cases
+            count = (sum(1 for _ in store.stream()) if kind == "stream"
+                     else review_store(store).cases)
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"tickets": count, "seconds": seconds, "rss_mb": rss}))
@@ -120,7 +118,7 @@ def main() -> None:
         fill(db, tickets)
         sizes[tickets] = db
     print(f"{'what':10} {'tickets':>9} {'seconds':>8} {'tickets/s':>10} {'peak RSS':>9}")
-    for tickets, db in sizes.items():
+    for db in sizes.values():
         for kind in ("raw", "stream", "review"):
             out = subprocess.run([sys.executable, __file__, "--measure", kind, str(db)],
                                  check=True, capture_output=True, text=True)

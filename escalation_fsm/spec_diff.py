@@ -3,8 +3,9 @@
 :func:`spec_diff` compares the structures the fingerprints hash (:mod:`escalation_fsm.identity`):
 stages, triggers (marks, payload fields), transitions (the stage entered, guards, roles) and
 guards, each added, removed or changed. A newer spec is *compatible* with an older one when the
-older one's stages, triggers and transitions all exist unchanged in it: every history the older
-spec wrote is then a history the newer one allows, and its tickets can go on as they are. The
+older one's stages, triggers and transitions all exist unchanged in it (a final stage may gain
+ways out: ``final`` is not read when a ticket moves): every history the older spec wrote is then a
+history the newer one allows, and its tickets can go on as they are. The
 diff diagram (:func:`escalation_fsm.diagrams.diff_graph`) draws the same comparison.
 """
 
@@ -31,6 +32,8 @@ class SpecDiff:
     stages_added: tuple[str, ...] = ()
     stages_removed: tuple[str, ...] = ()
     stages_changed: tuple[Change, ...] = ()
+    stages_opened: tuple[str, ...] = ()
+    """Stages that were final and are not any more (they gained ways out): compatible."""
     triggers_added: tuple[str, ...] = ()
     triggers_removed: tuple[str, ...] = ()
     triggers_changed: tuple[Change, ...] = ()
@@ -66,6 +69,7 @@ class SpecDiff:
     def changes(self) -> list[str]:
         """Every difference, one sentence each: additions, then removals and changes."""
         found = [f"stage {name!r} was added" for name in self.stages_added]
+        found += [f"stage {name!r} is no longer final" for name in self.stages_opened]
         found += [f"trigger {name!r} was added" for name in self.triggers_added]
         found += [f"transition {_arrow(key)} was added" for key in self.transitions_added]
         found += [f"guard {name!r} was added" for name in self.guards_added]
@@ -118,12 +122,14 @@ def spec_diff(old: MachineSpec | SpecDescription, new: MachineSpec | SpecDescrip
     a, b = _structure(old), _structure(new)
     stages = _compare(a["stages"], b["stages"], lambda s: s["name"], ("initial", "final"))
     triggers = _compare(a["triggers"], b["triggers"], lambda t: t["name"], ("marks", "payload"))
+    opened = tuple(name for name, what in stages[2] if what == ("final True -> False",))
     moves = _compare(a["transitions"], b["transitions"], lambda t: (t["source"], t["trigger"]),
                      ("target", "guards", "roles"))
     return SpecDiff(
         old=_label(old), new=_label(new),
         stages_added=tuple(stages[0]), stages_removed=tuple(stages[1]),
-        stages_changed=tuple(stages[2]),
+        stages_changed=tuple(item for item in stages[2] if item[0] not in opened),
+        stages_opened=opened,
         triggers_added=tuple(triggers[0]), triggers_removed=tuple(triggers[1]),
         triggers_changed=tuple(triggers[2]),
         transitions_added=tuple(moves[0]), transitions_removed=tuple(moves[1]),

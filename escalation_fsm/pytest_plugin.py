@@ -11,6 +11,10 @@ in your ``conftest.py``; ``escalation_spec`` and ``escalation_policy`` are the u
 * ``escalation_ticket_factory``: ``make(stage=None, **fields)`` returns a new ticket, or one taken
   to ``stage`` through the machine along the shortest fireable path (so its history is real).
 
+The option ``--update-escalation-snapshots`` makes
+:func:`escalation_fsm.testing.check_snapshot` write the approved procedure snapshots instead of
+failing on a difference (review the diff, then commit).
+
 Fixture names carry an ``escalation_`` prefix so they do not collide with a host's own
 ``machine`` or ``clock`` fixtures. This module imports neither hypothesis nor the toolkit at
 import time: it is loaded in every pytest run, also without the ``testing`` extra.
@@ -18,6 +22,7 @@ import time: it is loaded in every pytest run, also without the ``testing`` extr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +38,7 @@ from .spec import MachineSpec
 
 __all__ = [
     "FROZEN_AT",
+    "UPDATE_SNAPSHOTS_ENV",
     "escalation_actors",
     "escalation_clock",
     "escalation_machine",
@@ -45,6 +51,24 @@ FROZEN_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 """The time ``escalation_clock`` is frozen at."""
 
 TicketFactory = Callable[..., Ticket]
+
+UPDATE_SNAPSHOTS_ENV = "ESCALATION_FSM_UPDATE_SNAPSHOTS"
+"""What ``--update-escalation-snapshots`` sets (``escalation_fsm.testing.snapshot.UPDATE_ENV``;
+not imported from there, which would import hypothesis in every host's pytest run)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-escalation-snapshots``: write approved snapshots instead of failing."""
+    parser.getgroup("escalation_fsm").addoption(
+        "--update-escalation-snapshots", action="store_true", default=False,
+        help="write the approved procedure snapshots that check_snapshot compares with "
+             "(review the diff, then commit it)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn the option into the environment variable ``check_snapshot`` reads."""
+    if config.getoption("update_escalation_snapshots"):
+        os.environ[UPDATE_SNAPSHOTS_ENV] = "1"
 
 
 @pytest.fixture

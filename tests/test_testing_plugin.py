@@ -94,6 +94,33 @@ def test_the_documented_pytest_example_runs(pytester: pytest.Pytester) -> None:
     run(pytester, source).assert_outcomes(passed=len(re.findall(r"^def test_", source, re.MULTILINE)))
 
 
+SNAPSHOT_TEST = '''
+from pathlib import Path
+
+from escalation_fsm import default_spec
+from escalation_fsm.testing import check_snapshot
+
+
+def test_procedure_is_approved():
+    check_snapshot(default_spec(), Path(__file__).parent / "procedure.json")
+'''
+
+
+def test_the_snapshot_option_writes_what_check_snapshot_compares(pytester: pytest.Pytester) -> None:
+    """Without the option a missing snapshot fails; with it, it is written, then the test passes."""
+    from escalation_fsm.pytest_plugin import UPDATE_SNAPSHOTS_ENV
+    from escalation_fsm.testing.snapshot import UPDATE_ENV
+
+    assert UPDATE_SNAPSHOTS_ENV == UPDATE_ENV
+    pytester.makepyfile(test_host=SNAPSHOT_TEST)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    assert not (pytester.path / "procedure.json").exists()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--update-escalation-snapshots"
+                                  ).assert_outcomes(passed=1)
+    assert (pytester.path / "procedure.json").exists()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_the_plugin_module_imports_no_hypothesis() -> None:
     """It is loaded in every pytest run of a host, also without the testing extra."""
     code = ("import sys, escalation_fsm.pytest_plugin; "

@@ -12,9 +12,9 @@ examples). This module does not import hypothesis: the pytest plugin's ticket fa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..clock import ManualClock
 from ..errors import EscalationError, SpecError
@@ -25,7 +25,8 @@ from ..policy import EscalationPolicy, GuardContext
 from ..spec import MachineSpec, TransitionSpec, evaluate_guards
 from ._examples import _EXAMPLE_TIME, example_payloads
 
-__all__ = ["CoverPath", "TriggerStep", "actor_for", "example_ticket", "stage_cover", "transition_cover"]
+__all__ = ["CoverPath", "Reached", "TriggerStep", "actor_for", "cover_machine", "example_ticket", "explore",
+           "stage_cover", "transition_cover"]
 
 MAX_DEPTH = 64
 """No cover path is longer than this (a guard that needs more is reported as not coverable)."""
@@ -110,7 +111,7 @@ def _fire_first(machine: EscalationMachine, ticket: Ticket, transition: Transiti
     """The first (role, payload) that fires ``transition`` on ``ticket``, if any."""
     model = machine.spec.trigger(transition.trigger).payload
     payloads = example_payloads(model, examples, transition.trigger)
-    for role in sorted(transition.roles):
+    for role in sorted(map(str, transition.roles)):
         actor = actor_for(role)
         for payload in payloads:
             if machine.explain(ticket, transition.trigger, actor=actor, **payload).ok:
@@ -122,31 +123,63 @@ def _fire_first(machine: EscalationMachine, ticket: Ticket, transition: Transiti
     return None
 
 
-def _search(spec: MachineSpec, policy: EscalationPolicy | None, start: Ticket | None,
-            examples: Examples | None) -> tuple[Ticket, dict[tuple[str, str], tuple[TriggerStep, ...]],
-                                                dict[str, tuple[TriggerStep, ...]]]:
-    machine = EscalationMachine(spec, policy=policy, clock=ManualClock(_EXAMPLE_TIME))
-    first = example_ticket(spec) if start is None else start
-    transitions: dict[tuple[str, str], tuple[TriggerStep, ...]] = {}
-    stages: dict[str, tuple[TriggerStep, ...]] = {first.stage: ()}
-    seen = {_signature(machine, first)}
-    queue: deque[tuple[Ticket, tuple[TriggerStep, ...]]] = deque([(first, ())])
+class Reached(NamedTuple):
+    """A ticket :func:`explore` reached: how (``steps`` from ``start``), by which ``transition``."""
+
+    ticket: Ticket
+    steps: tuple[TriggerStep, ...]
+    transition: TransitionSpec | None
+    start: Ticket
+
+
+def explore(machine: EscalationMachine, starts: Sequence[Ticket], examples: Examples | None = None,
+            ) -> Iterator[Reached]:
+    """Every abstract state reachable from ``starts``, breadth first: shortest paths first.
+
+    Yields each start, then each ticket a fireable transition leads to, with the steps from its
+    start ticket and the transition fired last. Transitions into a state already seen are yielded
+    too (so callers see each transition at its shortest path), but not explored further.
+    """
+    seen: set[tuple[object, ...]] = set()
+    queue: deque[Reached] = deque()
+    for first in starts:
+        key = _signature(machine, first)
+        if key not in seen:
+            seen.add(key)
+            queue.append(Reached(first, (), None, first))
+            yield queue[-1]
     while queue:
-        ticket, path = queue.popleft()
+        ticket, path, _, start = queue.popleft()
         if len(path) >= MAX_DEPTH:
             continue
-        for transition in spec.transitions_from(ticket.stage):
+        for transition in machine.spec.transitions_from(ticket.stage):
             fired = _fire_first(machine, ticket, transition, examples or {})
             if fired is None:
                 continue
             step, new = fired
-            steps = (*path, step)
-            transitions.setdefault(transition.key, steps)
-            stages.setdefault(new.stage, steps)
+            reached = Reached(new, (*path, step), transition, start)
             key = _signature(machine, new)
             if key not in seen:
                 seen.add(key)
-                queue.append((new, steps))
+                queue.append(reached)
+            yield reached
+
+
+def cover_machine(spec: MachineSpec, policy: EscalationPolicy | None = None) -> EscalationMachine:
+    """The hookless machine the covers search with (its clock is frozen at the example time)."""
+    return EscalationMachine(spec, policy=policy, clock=ManualClock(_EXAMPLE_TIME))
+
+
+def _search(spec: MachineSpec, policy: EscalationPolicy | None, start: Ticket | None,
+            examples: Examples | None) -> tuple[Ticket, dict[tuple[str, str], tuple[TriggerStep, ...]],
+                                                dict[str, tuple[TriggerStep, ...]]]:
+    first = example_ticket(spec) if start is None else start
+    transitions: dict[tuple[str, str], tuple[TriggerStep, ...]] = {}
+    stages: dict[str, tuple[TriggerStep, ...]] = {}
+    for ticket, steps, transition, _ in explore(cover_machine(spec, policy), [first], examples):
+        if transition is not None:
+            transitions.setdefault(transition.key, steps)
+        stages.setdefault(ticket.stage, steps)
     return first, transitions, stages
 
 

@@ -266,7 +266,7 @@ def tickets(draw: st.DrawFn, machine: EscalationMachine, stage: str | None = Non
         if distance is not None:
             allowed.sort(key=lambda t: distance[t.target])
         transition = draw(st.sampled_from(allowed))
-        actor = actor_for(draw(st.sampled_from(sorted(transition.roles))))
+        actor = actor_for(draw(st.sampled_from(sorted(map(str, transition.roles)))))
         payload = draw(valid_payloads(machine, ticket, transition.trigger, actor, hints=hints))
         ticket = machine.fire(ticket, transition.trigger, actor=actor, **payload)
     assume(stage is None or ticket.stage == stage)
@@ -306,7 +306,7 @@ def trigger_sequences(draw: st.DrawFn, machine: EscalationMachine, ticket: Ticke
         kind = draw(st.sampled_from(["allowed", "undefined", "forbidden_role", "invalid_payload"]))
         if kind == "allowed" and allowed:
             t = draw(st.sampled_from(allowed))
-            actor = actor_for(draw(st.sampled_from(sorted(t.roles))))
+            actor = actor_for(draw(st.sampled_from(sorted(map(str, t.roles)))))
             payload = draw(valid_payloads(machine, current, t.trigger, actor, hints=hints))
             steps.append(TriggerStep(t.trigger, actor.role, payload))
             current = machine.fire(current, t.trigger, actor=actor, **payload)
@@ -316,7 +316,8 @@ def trigger_sequences(draw: st.DrawFn, machine: EscalationMachine, ticket: Ticke
             steps.append(TriggerStep(t.trigger, draw(st.sampled_from(others)), {}))
         elif kind == "invalid_payload" and defined:
             t = draw(st.sampled_from(defined))
-            steps.append(TriggerStep(t.trigger, sorted(t.roles)[0], draw(invalid_payloads(spec, t.trigger))))
+            steps.append(TriggerStep(t.trigger, sorted(map(str, t.roles))[0],
+                                     draw(invalid_payloads(spec, t.trigger))))
         else:
             names = {t.trigger for t in defined}
             undefined = [n for n in (*spec.trigger_names, UNKNOWN_TRIGGER) if n not in names]

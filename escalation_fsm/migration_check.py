@@ -9,7 +9,10 @@ record the new spec refuses and why.
 
 Where the replay starts: from the ticket as it was created (``base``), or after its last import or
 migration record, which stand for the state they brought the ticket into (a migration was judged
-when it was written). Records before that are not fired again.
+when it was written). Records before that are not fired again. A ticket stored with a history
+already (``store.create`` of a ticket with records) keeps only its data as of then: those records
+are checked against the new spec's transitions, stages and roles, not fired (their guards' data is
+not stored).
 
 Speed: each distinct history is replayed once. Histories are kept in a trie keyed by what can
 change the answer: where the replay starts, the values of the ticket fields the new spec's guards
@@ -160,7 +163,8 @@ class MigrationCheck:
             raise ValueError(f"ticket {ticket.id}: base version {base.version} is before its "
                              f"record {start}, where the replay starts")
         texts = [record.model_dump_json() for record in history]
-        return self._walk(subject, base, start, history, texts)
+        early = self._before_base(subject, history, restart_position(history), start)
+        return early or self._walk(subject, base, start, history, texts)
 
     def check_texts(self, ticket_id: str, *, stage: str, version: int, tier: int,
                     fingerprint: str | None, base_version: int, document: str,
@@ -184,7 +188,8 @@ class MigrationCheck:
                 last = position
         if last > base_version:
             return None
-        return self._walk(subject, document, base_version, None, records)
+        early = self._before_base(subject, None, last, base_version, records)
+        return early or self._walk(subject, document, base_version, None, records)
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -207,6 +212,32 @@ class MigrationCheck:
                 "written under another spec than the migration's source" if fingerprint else
                 "written before spec versions were recorded (adopt it: Migration(..., "
                 "unknown=True))"))
+        return None
+
+    def _before_base(self, subject: _Subject, history: Sequence[AuditRecord] | None, first: int,
+                     start: int, texts: Sequence[str] = ()) -> TicketPlan | None:
+        """Check records ``first + 1 .. start``, which came with the ticket when it was stored.
+
+        The data their guards saw is not stored (the store keeps the ticket as it was created,
+        history included), so they are not fired again: each must be a transition of the new
+        spec, from and to the stages they map to, by a role it allows. ``None``: they all are.
+        """
+        migration, target = self.migration, self.target
+        for seq in range(first + 1, start + 1):
+            record = _record(history, texts, seq)
+            trigger = migration.trigger_of(record.trigger)
+            source, dest = migration.stages.get(record.source), migration.stages.get(record.dest)
+            move = None if source is None else target.transition(source, trigger)
+            if move is None:
+                return self._breaks(subject, seq, record.trigger, (
+                    f"the new spec has no transition {trigger!r} from {source!r}"))
+            if (move.dest or source) != dest:
+                return self._breaks(subject, seq, record.trigger, (
+                    f"under the new spec {trigger!r} from {source!r} enters {move.dest!r}, but "
+                    f"the migration maps the stage it entered, {record.dest!r}, to {dest!r}"))
+            if record.actor_role not in move.roles:
+                return self._breaks(subject, seq, record.trigger, (
+                    f"the new spec does not let role {record.actor_role!r} fire {trigger!r}"))
         return None
 
     def _breaks(self, subject: _Subject, seq: int | None, trigger: str | None,
@@ -339,4 +370,7 @@ def _one_line(exc: BaseException) -> str:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "payload"
         return f"its payload does not validate: {where}: {first['msg']}"
-    return " ".join(str(exc).split())
+    text = " ".join(str(exc).split())
+    # Errors name the ticket they were raised on, but a cached replay is shared by every ticket
+    # with the same history: the plan names its own ticket, the reason must not name another.
+    return text.removeprefix(f"ticket {getattr(exc, 'ticket_id', '')}: ")

@@ -66,22 +66,25 @@ def with_tier3_and_closed(spec: MachineSpec, names: Names = _same, *,
         ])
 
 
-def without_stage(spec: MachineSpec, names: Names = _same) -> MachineSpec:
+def without_stage(spec: MachineSpec, names: Names = _same, *, rename_step: bool = True
+                  ) -> MachineSpec:
     """Version 3: ``spec`` without reopening from its final stage, the step trigger renamed.
 
     A ticket reopened from the final stage has a history this version refuses (the dry run says
-    which record); every other history replays, with its steps under the new trigger name.
+    which record); every other history replays, with its steps under the new trigger name
+    (``rename_step=False`` keeps the name: a store's SLA index refuses a spec that no longer
+    says what a recorded trigger means).
     """
     final = next(stage for stage in spec.stages if stage.final)
     reopen = spec.marked(Mark.REOPEN)[0]
-    step = spec.marked(Mark.STEP)[0]
-    step_trigger = spec.trigger(step)
+    step = spec.marked(Mark.STEP)[0] if rename_step else ""
+    step_trigger = spec.trigger(step) if rename_step else None
     kept = [t.model_copy(update={"trigger": names("log_step")}) if t.trigger == step else t
             for t in spec.transitions if not (t.source == final.name and t.trigger == reopen)]
     return MachineSpec(
         name=spec.name, version="3", description=spec.description, stages=spec.stages,
         triggers=tuple(step_trigger.model_copy(update={"name": names("log_step")})
-                       if t.name == step else t for t in spec.triggers),
+                       if t.name == step and step_trigger else t for t in spec.triggers),
         guards=spec.guards, transitions=tuple(kept))
 
 

@@ -45,7 +45,7 @@ def _filled(db: Backend, count: int = TICKETS) -> list[str]:
 def _migrate_records(db: Backend) -> dict[str, int]:
     rows = db.sql("SELECT ticket_id, count(*) FROM escalation_history WHERE trigger = ? "
                   "GROUP BY ticket_id", (MIGRATE_TRIGGER,))
-    return {ticket_id: count for ticket_id, count in rows}
+    return {str(ticket_id): int(count) for ticket_id, count in rows}
 
 
 @pytest.mark.parametrize("kind", SQL_KINDS)

@@ -26,6 +26,7 @@ from escalation_fsm import (
     Ticket,
     TransitionSpec,
     TriggerSpec,
+    default_spec,
 )
 
 Names = Callable[[str], str]
@@ -120,3 +121,8 @@ def tickets_in_every_stage(machine: EscalationMachine, count: int, *, seed: int 
     rng = random.Random(seed)
     for n in range(count):
         yield walked(machine, f"{prefix}-{n:05d}", rng.randrange(15), rng, default_name)
+
+
+# For the command line (``--to version_support:V2``): the default procedure's versions 2 and 3.
+V2 = with_tier3_and_closed(default_spec(), compatible=False)
+V3 = without_stage(default_spec(), rename_step=False)

@@ -29,7 +29,9 @@ __all__ = ["add_diagram_command"]
 def _side(reference: str | None) -> MachineSpec | SpecDescription:
     """A spec reference, or a stored description's JSON file (a path ending in ``.json``)."""
     if reference is not None and reference.lower().endswith(".json"):
-        return SpecDescription.model_validate_json(Path(reference).read_text(encoding="utf-8"))
+        text = Path(reference).read_text(encoding="utf-8")
+        described: SpecDescription = SpecDescription.model_validate_json(text)
+        return described
     return spec_of(reference) or default_spec()
 
 

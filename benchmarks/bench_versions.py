@@ -23,6 +23,19 @@ Each round, interleaved (this machine's speed drifts), on a fresh copy of the ba
 
 Medians of ``--repeat`` rounds are printed. v2 is the issue's example: a Tier 3 and ``closed``
 (tests/version_support.py).
+
+Measured (2026-12-03, shared 2-core machine), ``python benchmarks/bench_versions.py --tickets 10000
+--repeat 3 --commits 1000 --pg-tickets 2000``::
+
+    medians of 3 round(s), 10000 tickets:
+      sqlite dry run (prefix cache), tickets/s       1,151.45
+      sqlite dry run (no cache), tickets/s             534.28
+      sqlite single-writer commits/s                   157.38
+      sqlite apply, tickets migrated/s                 112.02
+      sqlite apply / commit rate                         0.87
+
+The apply goal (>= 0.5 x the commit rate) is met; the dry-run goal (>= 20,000 tickets/s) is not
+(docs/versions.md, Speed).
 """
 
 from __future__ import annotations

@@ -33,6 +33,11 @@ Measured (2026-12-03, shared 2-core machine), ``python benchmarks/bench_versions
       sqlite single-writer commits/s                   157.38
       sqlite apply, tickets migrated/s                 112.02
       sqlite apply / commit rate                         0.87
+    postgres, one round, 2000 tickets:
+      postgres dry run, tickets/s                      663.61
+      postgres single-writer commits/s                  57.15
+      postgres apply, tickets migrated/s                76.97
+      postgres apply / commit rate                       1.35
 
 The apply goal (>= 0.5 x the commit rate) is met; the dry-run goal (>= 20,000 tickets/s) is not
 (docs/versions.md, Speed).

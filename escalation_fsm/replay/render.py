@@ -14,12 +14,11 @@ keeps values as they are (the JSON encoder escapes what JSON needs).
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..textsafe import html_text, markdown, visible
 from .charts import histogram_chart, rate_chart
 from .schema import Breakdown, Kpis, ReviewReport
 from .words import duration_words
@@ -29,28 +28,6 @@ __all__ = ["FORMATS", "Format", "render_report"]
 Format = Literal["table", "markdown", "json", "html"]
 FORMATS: tuple[Format, ...] = ("table", "markdown", "json", "html")
 _TOP_GROUPS = 12
-
-# C0 and C1 controls, DEL, line/paragraph separators and bidirectional overrides and isolates.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;",
-                           "\\": "&#92;", "[": "&#91;", "]": "&#93;", "`": "&#96;"})
-
-
-def _visible(text: str) -> str:
-    r"""``text`` with every control character written out as its Python escape (``\x1b``)."""
-    if _CONTROL.search(text) is None:
-        return text
-    return _CONTROL.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
-
-
-def _md(text: str) -> str:
-    """``text`` safe anywhere in Markdown: no HTML, table cell boundary, link, code or new line."""
-    return _visible(text).translate(_MARKDOWN)
-
-
-def _html_text(text: str) -> str:
-    return html.escape(_visible(text))
-
 
 @dataclass
 class _Section:
@@ -250,7 +227,7 @@ def _widths(rows: Sequence[Sequence[str]]) -> list[int]:
 
 
 def _text(r: ReviewReport, sections: list[_Section]) -> str:
-    v = _visible
+    v = visible
     out = [f"Escalation review: {v(r.log)}", ""]
     for section in sections:
         out += [v(section.title), "-" * len(v(section.title)), *map(v, section.notes)]
@@ -271,23 +248,23 @@ def _text(r: ReviewReport, sections: list[_Section]) -> str:
 
 
 def _markdown(r: ReviewReport, sections: list[_Section]) -> str:
-    out = [f"# Escalation review: {_md(r.log)}", ""]
+    out = [f"# Escalation review: {markdown(r.log)}", ""]
     for section in sections:
-        out += [f"## {_md(section.title)}", ""]
-        out += [f"- {_md(note)}" for note in section.notes]
+        out += [f"## {markdown(section.title)}", ""]
+        out += [f"- {markdown(note)}" for note in section.notes]
         if section.notes:
             out.append("")
         if section.headers:
-            out.append("| " + " | ".join(map(_md, section.headers)) + " |")
+            out.append("| " + " | ".join(map(markdown, section.headers)) + " |")
             out.append("|" + "|".join("---:" if i in section.right else "---"
                                       for i in range(len(section.headers))) + "|")
             for index, row in enumerate(section.rows):
-                cells = [_md(c) for c in row]
+                cells = [markdown(c) for c in row]
                 if index in section.details:
-                    cells[0] += f"<br>{_md(section.details[index])}"
+                    cells[0] += f"<br>{markdown(section.details[index])}"
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
-    out += ["## State diagram", "", _md(r.diagram.note), ""]
+    out += ["## State diagram", "", markdown(r.diagram.note), ""]
     if r.diagram.mermaid:
         out += ["```mermaid", r.diagram.mermaid.rstrip(), "```", ""]
     return "\n".join(out)
@@ -306,7 +283,7 @@ p.note{color:#5b6475;margin:.2rem 0}pre{background:#f4f6f9;padding:1rem;overflow
 
 
 def _html(r: ReviewReport, sections: list[_Section]) -> str:
-    e = _html_text
+    e = html_text
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Escalation review: {e(r.log)}</title>", f"<style>{_CSS}</style></head><body>",
            f"<h1>Escalation review: {e(r.log)}</h1>"]

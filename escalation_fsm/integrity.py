@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidArgument
 from .marks import Mark
-from .models import IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Ticket
+from .models import FOLLOW_UP_TRIGGER, IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Role, Ticket
+from .sla.acted import acted_key
 from .spec import MachineSpec
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class IntegrityProblem:
 
     ``seq`` is the history record concerned (``None``: the ticket as a whole, its row or
     document); ``check`` names the kind of problem (``version``, ``sequence``, ``chain``,
-    ``trigger``, ``transition``, ``role``, ``import``, ``stage``, ``tier``; stores add ``hash``,
+    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``; stores add ``hash``,
     ``document``, ``row``, ``clocks`` and ``decode``); ``message`` says it in a sentence.
     """
 
@@ -127,6 +128,8 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
                               f"({before})")
         if record.trigger == IMPORT_TRIGGER:
             tier = _check_import(record, position, spec, add, tier)
+        elif record.trigger == FOLLOW_UP_TRIGGER:
+            _check_follow_up(record, add)
         else:
             tier = _check_move(record, spec, add, tier)
         stage = str(record.dest)
@@ -159,6 +162,19 @@ def _check_import(record: AuditRecord, position: int, spec: MachineSpec,
                                   f"of at least 1")
         return tier
     return found
+
+
+def _check_follow_up(record: AuditRecord, add: Callable[[int | None, str, str], None]) -> None:
+    """A follow-up worker's record: by ``system``, in place, naming the ladder step it acted on."""
+    if record.dest != record.source:
+        add(record.seq, "follow-up", f"a follow-up record leaves the stage as it is, but this one "
+                                     f"moves from {record.source!r} to {record.dest!r}")
+    if record.actor_role != Role.SYSTEM:
+        add(record.seq, "follow-up", f"a follow-up record is written by role 'system', not "
+                                     f"{record.actor_role!r}")
+    if acted_key(record.payload) is None:
+        add(record.seq, "follow-up", "a follow-up record must name its clock, run (an ISO time "
+                                     "with a zone) and step")
 
 
 def _check_move(record: AuditRecord, spec: MachineSpec,

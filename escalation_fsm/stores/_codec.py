@@ -34,7 +34,7 @@ __all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "Sealed", "StoredRecord"
            "changed_columns", "decode", "decode_clocks", "encode_changes", "encode_document",
            "encode_record", "seal", "utc_text"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The layout of the tables this release writes; stored in the database, checked on open.
 
 Version 2 added ``escalation_tickets.next_due_at`` and its index (the SLA deadline index).

@@ -18,6 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ._chain import genesis, link
+from ._schema_follow_up import (
+    POSTGRES_FOLLOW_UP,
+    POSTGRES_FOLLOW_UP_MIGRATION,
+    SQLITE_FOLLOW_UP,
+    SQLITE_FOLLOW_UP_MIGRATION,
+)
 
 __all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA"]
 
@@ -89,6 +95,7 @@ SQLITE_SCHEMA = (
     _SQLITE_DUE_INDEX,
     # The history is append-only: the database itself refuses to rewrite the audit trail.
     *_SQLITE_HISTORY_GUARDS,
+    *SQLITE_FOLLOW_UP,  # the ladder's next step and leases (_schema_follow_up)
 )
 
 Step = str | Callable[[Any], None]
@@ -141,6 +148,8 @@ SQLITE_MIGRATIONS: dict[int, tuple[Step, ...]] = {
             "UPDATE escalation_documents SET hash = ? WHERE ticket_id = ?",
             "UPDATE escalation_history SET hash = ? WHERE ticket_id = ? AND seq = ?"),
         *_SQLITE_HISTORY_GUARDS, *_SQLITE_DOCUMENT_GUARDS),
+    # 4 -> 5: each ticket's next ladder step, indexed, and its lease (_schema_follow_up).
+    4: SQLITE_FOLLOW_UP_MIGRATION,
 }
 
 # Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
@@ -205,7 +214,7 @@ CREATE TABLE IF NOT EXISTS escalation_history (
 CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage);
 CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category);
 CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
-""" + _POSTGRES_DUE_INDEX + _POSTGRES_HISTORY_GUARD
+""" + _POSTGRES_DUE_INDEX + _POSTGRES_HISTORY_GUARD + POSTGRES_FOLLOW_UP
 
 POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
@@ -235,4 +244,5 @@ POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
             "UPDATE escalation_documents SET hash = %s WHERE ticket_id = %s",
             "UPDATE escalation_history SET hash = %s WHERE ticket_id = %s AND seq = %s"),
         _POSTGRES_HISTORY_GUARD, _POSTGRES_DOCUMENT_GUARD),
+    4: POSTGRES_FOLLOW_UP_MIGRATION,
 }

@@ -143,13 +143,16 @@ class Write:
     """What one ``apply`` saves: a history row, and the ticket row's clocks and deadline.
 
     The row is the record with its texts, key and chained hash; ``clocks`` and ``due`` are the
-    row's new SLA clock state and indexed deadline (``due_moved``: the deadline changed).
+    row's new SLA clock state and indexed deadline (``due_moved``: the deadline changed);
+    ``step``/``step_moved`` the same for the next ladder step (``next_step_at``).
     """
 
-    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "text")
+    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "step",
+                 "step_moved", "text")
 
     def __init__(self, record: AuditRecord, *, text: str, changes: str | None, key: str | None,
-                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool,
+                 step: datetime | None = None, step_moved: bool = False) -> None:
         self.record = record
         self.text = text
         self.changes = changes
@@ -158,6 +161,8 @@ class Write:
         self.clocks = clocks
         self.due = due
         self.due_moved = due_moved
+        self.step = step
+        self.step_moved = step_moved
 
 
 class KeyTaken(Exception):

@@ -64,6 +64,7 @@ from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
 from ..typing import TicketStore
 from ._args import MAX_LIMIT, checked_count, checked_id
 from ._codec import StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
+from ._follow_up import FollowUps
 from ._listings import Listings
 from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
 
@@ -77,7 +78,7 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-class StoreBase(Listings):
+class StoreBase(FollowUps, Listings):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
     Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).
@@ -254,6 +255,9 @@ class StoreBase(Listings):
             write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
                           key=key, previous=known.head or "", clocks=after, due=due,
                           due_moved=due != old_due)
+            if machine.sla.ladder:  # the next ladder step (docs/following-up.md)
+                write.step = self._step_of(new, after)
+                write.step_moved = write.step != self._step_of(current, known.clocks)
             try:
                 swapped = self._swap(current, new, write)
             except KeyTaken:

@@ -38,6 +38,7 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
 from ._types import KeyTaken, Write
@@ -78,7 +79,7 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(PostgresFollowUps, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store holds one connection; open one store per process or thread. The tables are
@@ -283,10 +284,10 @@ class PostgresStore(SQLStore):
             with self._conn.transaction():
                 inserted = self._conn.execute(
                     "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "clocks, next_due_at, next_step_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (id) DO NOTHING",
                     (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due),
+                     updated_at, clocks.to_json(), due, self._step_of(ticket, clocks)),
                 ).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
@@ -338,6 +339,8 @@ class PostgresStore(SQLStore):
         values: list[Any] = [getattr(new, name) for name in columns]
         if write.due_moved:
             columns, values = (*columns, "next_due_at"), [*values, write.due]
+        if write.step_moved:
+            columns, values = (*columns, "next_step_at"), [*values, write.step]
 
         def swap() -> bool:
             with self._conn.transaction():
@@ -375,15 +378,17 @@ class PostgresStore(SQLStore):
             updates = []
             for stored in rows:
                 try:
-                    clocks, due = self._fold(decode(stored)[0])
+                    ticket = decode(stored)[0]
+                    clocks, due = self._fold(ticket)
                     state: str | None = clocks.to_json()
+                    step = self._step_of(ticket, clocks)
                 except CorruptTicket:
-                    state, due = None, None  # unreadable anyway: get() reports it; never listed as due
-                updates.append((state, due, stored.id, stored.version))
+                    state, due, step = None, None, None  # unreadable: get() reports it; never due
+                updates.append((state, due, step, stored.id, stored.version))
             with self._conn.cursor() as cur:
                 # The version guard: a ticket saved since the read keeps the value its writer set.
-                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s "
-                                "WHERE id = %s AND version = %s", updates)
+                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s, "
+                                "next_step_at = %s WHERE id = %s AND version = %s", updates)
             for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))

@@ -36,8 +36,8 @@ class IntegrityProblem:
 
     ``seq`` is the history record concerned (``None``: the ticket as a whole, its row or
     document); ``check`` names the kind of problem (``version``, ``sequence``, ``chain``,
-    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``; stores add ``hash``,
-    ``document``, ``row``, ``clocks`` and ``decode``); ``message`` says it in a sentence.
+    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``;
+    stores add ``hash``, ``document``, ``row``, ``clocks`` and ``decode``); ``message`` says it in a sentence.
     """
 
     ticket_id: str

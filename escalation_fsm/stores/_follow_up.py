@@ -126,6 +126,12 @@ class FollowUps:
         policy = self.machine.sla
         return next_step_at(clocks, policy, ticket.priority) if policy.ladder else None
 
+    def _index_step(self, write: Write, current: Ticket, new: Ticket, clocks: ClockState) -> None:
+        """Set ``write``'s next ladder step (an ``apply`` from ``current`` to ``new``)."""
+        if self.machine.sla.ladder:
+            write.step = self._step_of(new, write.clocks)
+            write.step_moved = write.step != self._step_of(current, clocks)
+
     # -- the public calls -------------------------------------------------------------------------
 
     def steps(self, ticket_id: str) -> list[DueStep]:
@@ -198,7 +204,8 @@ class FollowUps:
             return StepOutcome(claim, "stale", f"ticket {ticket.id} is at version "
                                                f"{ticket.version} (claimed {claim.version})")
         outcome, detail, extra, result = self._perform(claim, ticket, perform)
-        return self._record(claim, known, outcome, detail, extra, result)
+        return self._record(claim, known, outcome=outcome, detail=detail, extra=extra,
+                            result=result)
 
     # -- acting -----------------------------------------------------------------------------------
 
@@ -223,6 +230,12 @@ class FollowUps:
             if up is None:
                 return "skipped", f"the urgency is already {ticket.priority.value}", extra, None
             return "done", "", {"from": ticket.priority.value, "to": up.value}, None
+        return self._escalate(claim, ticket)
+
+    def _escalate(self, claim: Claim, ticket: Ticket,
+                  ) -> tuple[str, str, dict[str, Any], TransitionResult | None]:
+        step = claim.step
+        extra: dict[str, Any] = {}
         found = escalating_transitions(self.machine.spec, ticket.stage)
         if not found:
             return "skipped", f"no trigger marked escalate from stage {ticket.stage!r}", extra, None
@@ -240,7 +253,7 @@ class FollowUps:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), extra, None
         return "done", "", extra, result
 
-    def _record(self, claim: Claim, known: Known, outcome: str, detail: str,
+    def _record(self, claim: Claim, known: Known, *, outcome: str, detail: str,
                 extra: dict[str, Any], result: TransitionResult | None) -> StepOutcome:
         machine = self.machine
         step = claim.step

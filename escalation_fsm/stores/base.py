@@ -255,9 +255,7 @@ class StoreBase(FollowUps, Listings):
             write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
                           key=key, previous=known.head or "", clocks=after, due=due,
                           due_moved=due != old_due)
-            if machine.sla.ladder:  # the next ladder step (docs/following-up.md)
-                write.step = self._step_of(new, after)
-                write.step_moved = write.step != self._step_of(current, known.clocks)
+            self._index_step(write, current, new, known.clocks)  # the ladder (docs/following-up.md)
             try:
                 swapped = self._swap(current, new, write)
             except KeyTaken:

@@ -22,6 +22,7 @@ import pytest
 
 from escalation_fsm import EscalationMachine
 from escalation_fsm.stores import MemoryStore, PostgresStore, SQLiteStore, StoreBase
+from escalation_fsm.stores._codec import SCHEMA_VERSION
 
 PG_ENV = "ESCALATION_FSM_PG_DSN"
 KINDS = ("memory", "sqlite", "postgres")
@@ -120,6 +121,16 @@ class Backend:
                 cur = conn.execute(query.replace("?", "%s"), params)  # type: ignore[arg-type]
                 return cur.fetchall() if cur.description else []
         raise ValueError(f"no SQL for the {self.kind} backend")
+
+    def drop_follow_up(self) -> None:
+        """Take the schema-5 follow-up columns away, as a release before the ladder left them."""
+        self.sql("DROP INDEX escalation_tickets_step")
+        for column in ("next_step_at", "lease_owner", "lease_until"):
+            self.sql(f"ALTER TABLE escalation_tickets DROP COLUMN {column}")
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database's meta table."""
+        return int(self.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'")[0][0])
 
     def tamper_document(self, ticket_id: str, document: str) -> None:
         """Rewrite a ticket's stored document behind the store's back, as a foreign writer with

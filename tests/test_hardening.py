@@ -106,6 +106,7 @@ ERRORS: list[EscalationError] = [
     errors_module.IdempotencyConflict(ticket_id="T", key="k-1", seq=2, reason="which fired 'x'"),
     errors_module.LockTimeout(what="SQLite write", where="'x.db'", detail="database is locked"),
     errors_module.CommitOutcomeUnknown(ticket_id="T", trigger="resolve", key="k-1", detail="EOF"),
+    errors_module.FollowUpSetupError(["step 'page' names callback 'pager', which is not given"]),
 ]
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from store_support import SQL_KINDS, Backend, backend, open_and_close, processes
+from store_support import SCHEMA_VERSION, SQL_KINDS, Backend, backend, open_and_close, processes
 from support import AGENT, START
 
 from escalation_fsm import Category, CorruptTicket, StoreError, StoreReadOnly, Ticket, Trigger
@@ -31,18 +31,20 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 4 (4 adds the hash chain)."""
+    """Opening again keeps the data; the stored schema version is the current one (5 adds the
+    follow-up ladder's columns)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
+    assert db.schema_version() == SCHEMA_VERSION == 5
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '5' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 5.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = ? WHERE key = 'schema_version'",
+           (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade"):
         db.open()
 
 

@@ -9,12 +9,15 @@ Every store applies triggers with optimistic concurrency (compare-and-swap on ``
 retries on a fresh read), writes per transition only the new record and what it changed, keeps
 each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
 hash; see :mod:`escalation_fsm.stores.base`, ``docs/stores.md`` and ``docs/integrity.md``.
+Follow-up workers claim due SLA ladder steps under leases and act on each once
+(:class:`FollowUpWorker`, ``docs/following-up.md``).
 """
 
 from ..errors import (
     CommitOutcomeUnknown,
     ConcurrentUpdate,
     CorruptTicket,
+    FollowUpSetupError,
     IdempotencyConflict,
     InconsistentTicket,
     InvalidArgument,
@@ -27,7 +30,9 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
 from ._types import StoreVerification, TicketList, TicketStream
+from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
 from .memory import MemoryStore, MemoryTickets
 from .postgres import PostgresStore
@@ -35,9 +40,13 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "SYSTEM_ACTOR",
+    "Claim",
     "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
+    "FollowUpSetupError",
+    "FollowUpWorker",
     "IdempotencyConflict",
     "InconsistentTicket",
     "InvalidArgument",
@@ -48,6 +57,7 @@ __all__ = [
     "SLAPolicyMismatch",
     "SQLiteStore",
     "StaleTicket",
+    "StepOutcome",
     "StoreBase",
     "StoreError",
     "StoreReadOnly",
@@ -59,5 +69,7 @@ __all__ = [
     "TicketNotFound",
     "TicketStore",
     "TicketStream",
+    "WorkerPass",
+    "WorkerTotals",
     "index_key",
 ]

@@ -44,7 +44,7 @@ from ._types import KeyTaken, Known, Write
 if TYPE_CHECKING:
     from ..machine import EscalationMachine, TransitionResult
 
-__all__ = ["SYSTEM_ACTOR", "Claim", "FollowUps", "Perform", "StepOutcome"]
+__all__ = ["MAX_CLAIMS", "MAX_LEASE", "SYSTEM_ACTOR", "Claim", "FollowUps", "Perform", "StepOutcome"]
 
 SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
 """Who follow-up workers act as: escalations they fire and the records they write."""
@@ -52,8 +52,8 @@ SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
 Perform = Callable[[Ticket, DueStep], None]
 """A host action for a notify or callback step: given the ticket and the step; raising fails it."""
 
-_MAX_CLAIMS = 10_000
-_MAX_LEASE = timedelta(days=1)
+MAX_CLAIMS = 10_000
+MAX_LEASE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +154,10 @@ class FollowUps:
         when = self.machine.clock.now() if by is None else by
         if when.tzinfo is None:
             raise InvalidArgument(name="by", value=repr(when), allowed="a timezone-aware datetime")
-        if type(limit) is not int or not 1 <= limit <= _MAX_CLAIMS:
+        if type(limit) is not int or not 1 <= limit <= MAX_CLAIMS:
             raise InvalidArgument(name="limit", value=repr(limit),
-                                  allowed=f"a whole number from 1 to {_MAX_CLAIMS:,}")
-        if not isinstance(lease, timedelta) or not timedelta(0) < lease <= _MAX_LEASE:
+                                  allowed=f"a whole number from 1 to {MAX_CLAIMS:,}")
+        if not isinstance(lease, timedelta) or not timedelta(0) < lease <= MAX_LEASE:
             raise InvalidArgument(name="lease", value=repr(lease),
                                   allowed="a timedelta above zero and at most one day")
         claims = []

@@ -30,6 +30,7 @@ from .integrity import IntegrityProblem, import_ticket
 from .machine import EscalationMachine, Explanation, TransitionResult
 from .marks import Mark
 from .models import (
+    FOLLOW_UP_TRIGGER,
     IMPORT_TRIGGER,
     MAX_TEXT_LENGTH,
     Actor,
@@ -62,6 +63,7 @@ from .spec import (
 )
 
 __all__ = [
+    "FOLLOW_UP_TRIGGER",
     "IMPORT_TRIGGER",
     "MAX_TEXT_LENGTH",
     "Actor",

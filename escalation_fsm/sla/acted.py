@@ -2,8 +2,9 @@
 
 A follow-up record (trigger :data:`~escalation_fsm.models.FOLLOW_UP_TRIGGER`) names the clock,
 the run (its start, ISO 8601) and the step it acted on. The fold keeps those keys while their run
-is open and forgets them when it is met, so the set stays as small as the ladder and a step
-already recorded is never due again (:mod:`escalation_fsm.sla.steps`).
+is open or is its clock's latest met run (a reopening resumes that run, whose steps were acted
+on), and forgets them when a new run replaces it, so the set stays as small as the ladder and a
+step already recorded is never due again (:mod:`escalation_fsm.sla.steps`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def acted_after(acted: Acted, record: AuditRecord, runs: Iterable[ClockRun]) -> 
 
 
 def still_open(acted: Acted, runs: Iterable[ClockRun]) -> Acted:
-    """The keys of ``acted`` whose run is among ``runs`` (the open ones)."""
+    """The keys of ``acted`` whose run is among ``runs`` (the open ones and the latest met)."""
     if not acted:
         return acted
     open_runs = {(run.clock, run.started_at) for run in runs}

@@ -202,7 +202,7 @@ class ClockState:
     acted: frozenset[tuple[SLAClock, datetime, str]] = frozenset()
     """Ladder steps acted on in the open runs, as (clock, run start, step name): see
     :mod:`escalation_fsm.sla.steps` (folded from :data:`~escalation_fsm.models.FOLLOW_UP_TRIGGER`
-    records; forgotten once their run is met)."""
+    records; kept while their run is open or its clock's latest, which a reopening resumes)."""
 
     @classmethod
     def start(cls, stage: str, opened_at: datetime | None, policy: SLAPolicy) -> ClockState:
@@ -256,9 +256,10 @@ class ClockState:
             step.meet(_PROMISED, at)  # a new estimate replaces the old one
             step.start(_PROMISED, at, eta=_DURATION.validate_python(eta))
         step.enter(record.dest)
-        runs = tuple(step.open.values())
-        return ClockState(opened, record.dest, end, runs, tuple(step.last.values()),
-                          state.seq + 1, still_open(state.acted, runs))
+        runs, last = tuple(step.open.values()), tuple(step.last.values())
+        # A met run keeps its acted steps while it is its clock's latest: a reopening resumes it.
+        return ClockState(opened, record.dest, end, runs, last, state.seq + 1,
+                          still_open(state.acted, (*runs, *last)))
 
     def runs(self, policy: SLAPolicy, *, now: datetime) -> tuple[ClockRun, ...]:
         """The latest run of each clock, open ones advanced to ``now`` (never before ``end``)."""

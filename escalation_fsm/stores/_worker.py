@@ -44,6 +44,11 @@ class WorkerPass:
     released: int = 0
 
     @property
+    def recorded(self) -> int:
+        """How many steps it recorded (the others were stale, lost or released)."""
+        return sum(outcome.recorded for outcome in self.outcomes)
+
+    @property
     def counts(self) -> Counter[str]:
         """How many steps ended in each outcome (``done``, ``refused``, ``failed``, ...)."""
         return Counter(outcome.outcome for outcome in self.outcomes)
@@ -151,7 +156,11 @@ class FollowUpWorker:
 
     def drain(self, *, by: datetime | None = None, stop: Callable[[], bool] | None = None,
               on_pass: Callable[[WorkerPass], None] | None = None) -> WorkerTotals:
-        """Passes until nothing is due by ``by`` (or ``stop``): what a cron job runs."""
+        """Passes until nothing is due by ``by`` (or ``stop``): what a cron job runs.
+
+        It also ends after a pass that recorded nothing (every claim stale or lost to another
+        worker), so that it never spins; the next run picks up what is left.
+        """
         totals = WorkerTotals()
         while not (stop is not None and stop()):
             done = self.run_once(by=by, stop=stop)
@@ -160,6 +169,8 @@ class FollowUpWorker:
             totals.add(done)
             if on_pass is not None:
                 on_pass(done)
+            if not done.recorded:
+                break
         return totals
 
     def run(self, stop: threading.Event, *, poll: float = 5.0,
@@ -178,6 +189,6 @@ class FollowUpWorker:
                 totals.add(done)
                 if on_pass is not None:
                     on_pass(done)
-            else:
+            if not done.recorded:  # nothing due, or only stale claims: do not spin
                 stop.wait(poll)
         return totals

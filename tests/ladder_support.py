@@ -45,6 +45,10 @@ LADDER: dict[str, Any] = {"resolution": {"normal": [
     {"name": "late", "offset": "PT1H", "action": "raise_urgency"},
 ]}}
 
+FOLLOW_UP_STEPS = ("half", "three-quarters", "breach", "late")
+"""Every step of LADDER: a ticket left alone records each once (the breach's escalation is
+skipped from the stage a ticket is opened in, which has no escalating trigger)."""
+
 
 def ladder_spec(spec: MachineSpec | None = None) -> MachineSpec:
     """``spec`` (default: the default procedure) with ``system`` allowed to escalate."""

@@ -38,11 +38,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from ladder_support import LATER, ladder_desk, new, noop  # noqa: E402 (the tests' helpdesk)
+from ladder_support import LATER, ladder_desk, new, noop
 
-from escalation_fsm import Actor, Role, Trigger  # noqa: E402
-from escalation_fsm.stores import FollowUpWorker, PostgresStore, SQLiteStore, StoreBase  # noqa: E402
-from escalation_fsm.stores._postgres_follow_up import CLAIM_SQL  # noqa: E402
+from escalation_fsm import Actor, Role, Trigger
+from escalation_fsm.stores import FollowUpWorker, PostgresStore, SQLiteStore, StoreBase
+from escalation_fsm.stores._postgres_follow_up import CLAIM_SQL
 
 AGENT = Actor(id="bench", role=Role.AGENT)
 
@@ -111,7 +111,7 @@ def one_round(kind: str, target: str, args: argparse.Namespace, tag: str) -> tup
 
 def claim_plan(dsn: str) -> str:
     """The claim's plan with 50,000 more tickets whose next step is not due (rolled back)."""
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     with psycopg.connect(dsn) as conn:
         conn.execute(
@@ -128,7 +128,7 @@ def claim_plan(dsn: str) -> str:
 
 
 def _schema(dsn: str) -> tuple[str, str]:
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -137,7 +137,7 @@ def _schema(dsn: str) -> tuple[str, str]:
 
 
 def _drop(dsn: str, schema: str) -> None:
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]

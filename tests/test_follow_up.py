@@ -59,7 +59,7 @@ def _follow_ups(ticket: Ticket) -> list[dict[str, object]]:
 
 
 def test_steps_come_due_at_fractions_and_offsets_of_the_business_target(db: Backend) -> None:
-    """Resolution at normal urgency is 3 business days of 8 hours: 50% is Wednesday 13:00,
+    """Resolution at normal urgency is 40 business hours (09-17, Mon-Fri): 50% is Wednesday 13:00,
     75% Thursday 15:00, the breach Friday 17:00, and one business hour after it Monday 10:00."""
     store = _store(db)
     store.create(new("T-1"))

@@ -52,6 +52,8 @@ SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
 Perform = Callable[[Ticket, DueStep], None]
 """A host action for a notify or callback step: given the ticket and the step; raising fails it."""
 
+_HOST_ACTIONS = frozenset({StepAction.NOTIFY, StepAction.CALLBACK})
+
 MAX_CLAIMS = 10_000
 MAX_LEASE = timedelta(days=1)
 
@@ -112,6 +114,9 @@ class FollowUps:
 
     @abstractmethod
     def _remember(self, known: Known) -> None: ...
+
+    @abstractmethod
+    def _seen(self, ticket_id: str) -> Known | None: ...
 
     @abstractmethod
     def _due_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None: ...
@@ -196,7 +201,12 @@ class FollowUps:
         """
         if self.readonly:
             self._refuse(f"act on follow-up step {claim.step.key!r}")
-        known = self._read(claim.ticket_id)
+        # A host action is judged on a fresh read (it cannot be undone); an action in the
+        # database may use the ticket as claimed: the compare-and-swap refuses a changed one.
+        known = (None if claim.step.step.action in _HOST_ACTIONS
+                 else self._seen(claim.ticket_id))
+        if known is None or known.ticket.version != claim.version:
+            known = self._read(claim.ticket_id)
         ticket = known.ticket
         if ticket.version != claim.version or claim.step.key not in {
                 s.key for s in pending_steps(known.clocks, self.machine.sla, ticket.priority)}:
@@ -293,6 +303,7 @@ class FollowUps:
         except KeyTaken:
             return StepOutcome(claim, "stale", f"step {step.key!r} was already recorded")
         if not swapped:
+            self._release_rows(claim.worker_id, [claim.ticket_id])  # if still ours: not blocked
             return StepOutcome(claim, "lost", "the lease was no longer this worker's, or the "
                                               "ticket changed, at commit: nothing recorded")
         self._remember(Known(new, clocks, known.document, writes[-1].due, writes[-1].hash,

@@ -69,9 +69,11 @@ def ladder_desk(spec: MachineSpec | None = None, ladder: dict[str, Any] | None =
     return EscalationMachine(ladder_spec(spec), clock=clock, sla=ladder_policy(ladder)), clock
 
 
-def new(ticket_id: str, opened: datetime = MONDAY) -> Ticket:
+def new(ticket_id: str, opened: datetime = MONDAY, stage: str | None = None) -> Ticket:
+    """A new ticket opened at ``opened``, in ``stage`` (default: the default procedure's first)."""
+    extra = {} if stage is None else {"stage": stage}
     return Ticket(id=ticket_id, customer_id="C-1", category=Category.TECHNICAL,
-                  details="Sync fails", opened_at=opened)
+                  details="Sync fails", opened_at=opened, **extra)
 
 
 def noop(_ticket: Ticket, _step: object) -> None:

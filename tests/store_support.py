@@ -22,7 +22,6 @@ import pytest
 
 from escalation_fsm import EscalationMachine
 from escalation_fsm.stores import MemoryStore, PostgresStore, SQLiteStore, StoreBase
-from escalation_fsm.stores._codec import SCHEMA_VERSION as SCHEMA_VERSION
 
 PG_ENV = "ESCALATION_FSM_PG_DSN"
 KINDS = ("memory", "sqlite", "postgres")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from store_support import KINDS, SCHEMA_VERSION, Backend, backend
+from store_support import KINDS, Backend, backend
 from support import AGENT, TIER2
 
 from escalation_fsm import (
@@ -32,7 +32,7 @@ from escalation_fsm import (
 from escalation_fsm.cli import main
 from escalation_fsm.sla import BusinessCalendar, SLAClock, SLAPolicy, SLATargets, next_due
 from escalation_fsm.stores import SLAPolicyMismatch, SQLiteStore, StoreBase, index_key
-from escalation_fsm.stores._codec import encode_document
+from escalation_fsm.stores._codec import SCHEMA_VERSION, encode_document
 
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from store_support import KINDS, SCHEMA_VERSION, SQL_KINDS, Backend, backend
+from store_support import KINDS, SQL_KINDS, Backend, backend
 from support import AGENT, CUSTOMER, HIGH, START, SYSTEM, TIER2, new_ticket
 
 from escalation_fsm import (
@@ -38,6 +38,7 @@ from escalation_fsm import (
 )
 from escalation_fsm.sla import ClockState
 from escalation_fsm.stores import SQLiteStore, StoreBase
+from escalation_fsm.stores._codec import SCHEMA_VERSION
 
 
 @pytest.fixture(params=KINDS)

@@ -9,11 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from store_support import SCHEMA_VERSION, SQL_KINDS, Backend, backend, open_and_close, processes
+from store_support import SQL_KINDS, Backend, backend, open_and_close, processes
 from support import AGENT, START
 
 from escalation_fsm import Category, CorruptTicket, StoreError, StoreReadOnly, Ticket, Trigger
 from escalation_fsm.stores import PostgresStore, SQLiteStore, StoreBase
+from escalation_fsm.stores._codec import SCHEMA_VERSION
 
 
 @pytest.fixture(params=SQL_KINDS)

@@ -24,7 +24,14 @@ from .fold import ClockRun, ClockState, Deadline, Meaning, meaning_of
 from .holidays import PublicHolidays
 from .ladder import Ladder, LadderStep, StepAction
 from .ladder_rules import clock_stages, escalating_transitions
-from .policy import DEFAULT_TARGETS, SLAClock, SLAPolicy, SLATargets, default_sla_policy
+from .policy import (
+    DEFAULT_TARGETS,
+    InteractionRules,
+    SLAClock,
+    SLAPolicy,
+    SLATargets,
+    default_sla_policy,
+)
 from .report import BreachRate, breach_rates, breach_rates_of_tickets
 from .steps import DueStep, due_steps, ladder_steps, next_step, next_step_at, pending_steps, step_key
 
@@ -37,6 +44,7 @@ __all__ = [
     "Deadline",
     "DueStep",
     "HolidaysUnavailable",
+    "InteractionRules",
     "Ladder",
     "LadderStep",
     "Meaning",

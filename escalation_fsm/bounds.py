@@ -1,4 +1,4 @@
-"""The bounds every ticket, audit record and payload stays within, and the one reserved trigger.
+"""The bounds every ticket, audit record and payload stays within, and the reserved triggers.
 
 Texts are at most :data:`MAX_TEXT_LENGTH` characters (``ESCALATION_FSM_MAX_TEXT`` at import),
 ids at most :data:`MAX_NAME_LENGTH` and without control characters, times between
@@ -16,8 +16,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
 
-__all__ = ["EARLIEST", "FOLLOW_UP_TRIGGER", "IMPORT_TRIGGER", "LATEST", "MAX_JSON_DEPTH", "MAX_NAME_LENGTH",
-           "MAX_TEXT_LENGTH", "Instant", "Name", "text_limit_problems"]
+__all__ = ["EARLIEST", "FOLLOW_UP_TRIGGER", "IMPORT_TRIGGER", "LATEST", "MAX_JSON_DEPTH",
+           "MAX_NAME_LENGTH", "MAX_TEXT_LENGTH", "MIGRATE_TRIGGER", "Instant", "Name",
+           "text_limit_problems"]
 
 
 def _text_limit() -> int:
@@ -56,6 +57,11 @@ FOLLOW_UP_TRIGGER = "@follow-up"
 escalation ladder (``docs/following-up.md``): which clock run and step, the action and its
 outcome. It leaves the stage as it is. Reserved like :data:`IMPORT_TRIGGER`: no spec can define
 it."""
+
+MIGRATE_TRIGGER = "migrate"
+"""The trigger of the audit record that moves a ticket onto another version of its procedure
+(:class:`~escalation_fsm.migration.Migration`). Reserved: no spec may define a trigger of that
+name."""
 
 def _no_control_characters(value: str) -> str:
     for character in value:

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .bounds import MIGRATE_TRIGGER
 from .errors import InvalidArgument
 from .marks import Mark
 from .models import FOLLOW_UP_TRIGGER, IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Role, Ticket
 from .sla.acted import acted_key
-from .spec import MachineSpec
+
+if TYPE_CHECKING:
+    from .typing import SpecShape
 
 if TYPE_CHECKING:
     from .machine import EscalationMachine
@@ -36,8 +39,9 @@ class IntegrityProblem:
 
     ``seq`` is the history record concerned (``None``: the ticket as a whole, its row or
     document); ``check`` names the kind of problem (``version``, ``sequence``, ``chain``,
-    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``;
-    stores add ``hash``, ``document``, ``row``, ``clocks`` and ``decode``); ``message`` says it in a sentence.
+    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``; stores
+    add ``hash``, ``document``, ``row``, ``clocks`` and ``decode``; migrations add ``migration``);
+    ``message`` says it in a sentence.
     """
 
     ticket_id: str
@@ -92,12 +96,13 @@ def import_ticket(machine: EscalationMachine, ticket: Ticket, stage: str, *, act
         raise InvalidArgument(name=name, value=value, allowed=allowed)
     record = AuditRecord(seq=1, at=machine.clock.now(), actor_id=actor.id, actor_role=actor.role,
                          trigger=IMPORT_TRIGGER, source=spec.initial, dest=stage,
-                         payload=FrozenDict({"tier": tier, "note": note}))
+                         payload=FrozenDict({"tier": tier, "note": note}),
+                         spec_fingerprint=machine.fingerprint)
     return Ticket.model_validate({**ticket.model_dump(exclude={"history"}), "stage": stage,
                                   "tier": tier, "history": (record,), "version": 1})
 
 
-def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, ...]:
+def verify_ticket(ticket: Ticket, spec: SpecShape) -> tuple[IntegrityProblem, ...]:
     """Every inconsistency between ``ticket`` and its history under ``spec`` (empty: none).
 
     The history is replayed from the spec's initial stage at tier 1: each record must leave the
@@ -105,6 +110,12 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
     the transition allows, and enter the stage the spec says; only the first record may be an
     import. The ticket's stage, version and tier must be the ones the records lead to. Guards
     are not re-evaluated (they judged the ticket as it was, with the policy of the time).
+
+    A migration record (trigger :data:`~escalation_fsm.MIGRATE_TRIGGER`) moved the ticket
+    from an older version of the procedure, which was judged when it was written: the records
+    before the last one are checked for their order only, and the check under ``spec`` resumes
+    from the stage and tier it set. ``spec`` may be a stored
+    :class:`~escalation_fsm.identity.SpecDescription`.
     """
     problems: list[IntegrityProblem] = []
 
@@ -117,21 +128,18 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
                              f"({len(history)})")
     stage: str = spec.initial
     tier = 1
+    resume = max((n for n, r in enumerate(history, start=1) if r.trigger == MIGRATE_TRIGGER),
+                 default=0)
     for position, record in enumerate(history, start=1):
         seq = record.seq
         if seq != position:
             add(seq, "sequence", f"record at position {position} has sequence number {seq}")
-        if record.source != stage:
+        if record.source != stage and position > resume:
             before = ("a ticket starts in the initial stage" if position == 1
                       else "the record before entered it")
             add(seq, "chain", f"leaves stage {record.source!r}, but the ticket was in {stage!r} "
                               f"({before})")
-        if record.trigger == IMPORT_TRIGGER:
-            tier = _check_import(record, position, spec, add, tier)
-        elif record.trigger == FOLLOW_UP_TRIGGER:
-            _check_follow_up(record, add)
-        else:
-            tier = _check_move(record, spec, add, tier)
+        tier = _check_record(record, position, resume, spec, add, tier)
         stage = str(record.dest)
     found = str(ticket.stage)  # a StrEnum member when set without validation (model_copy)
     if found != stage and history:
@@ -149,7 +157,38 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
     return tuple(problems)
 
 
-def _check_import(record: AuditRecord, position: int, spec: MachineSpec,
+def _check_record(record: AuditRecord, position: int, resume: int,  # noqa: PLR0917
+                  spec: SpecShape, add: Callable[[int | None, str, str], None], tier: int) -> int:
+    """Check one record by its kind; the tier after it."""
+    if position == resume:
+        return _check_migration(record, spec, add, tier)
+    if position < resume:
+        return tier  # written under an older version, judged when the migration was written
+    if record.trigger == IMPORT_TRIGGER:
+        return _check_import(record, position, spec, add, tier)
+    if record.trigger == FOLLOW_UP_TRIGGER:
+        _check_follow_up(record, add)
+        return tier
+    return _check_move(record, spec, add, tier)
+
+
+def _check_migration(record: AuditRecord, spec: SpecShape,
+                     add: Callable[[int | None, str, str], None], tier: int) -> int:
+    if not spec.has_stage(record.dest):
+        add(record.seq, "stage", f"a migration moved it into stage {record.dest!r}, which spec "
+                                 f"{spec.name!r} does not have")
+    target = record.payload.get("to")
+    if not isinstance(target, dict) or target.get("fingerprint") != record.spec_fingerprint:
+        add(record.seq, "migration", "its payload does not name the spec it was written under")
+    found = imported_tier(record)
+    if found is None:
+        add(record.seq, "migration", f"its tier {record.payload.get('tier')!r} is not a whole "
+                                     f"number of at least 1")
+        return tier
+    return found
+
+
+def _check_import(record: AuditRecord, position: int, spec: SpecShape,
                   add: Callable[[int | None, str, str], None], tier: int) -> int:
     if position != 1:
         add(record.seq, "import", "an import record can only be a ticket's first record")
@@ -177,7 +216,7 @@ def _check_follow_up(record: AuditRecord, add: Callable[[int | None, str, str], 
                                      "with a zone) and step")
 
 
-def _check_move(record: AuditRecord, spec: MachineSpec,
+def _check_move(record: AuditRecord, spec: SpecShape,
                 add: Callable[[int | None, str, str], None], tier: int) -> int:
     seq = record.seq
     if not spec.has_trigger(record.trigger):

@@ -122,7 +122,7 @@ class Backend:
         raise ValueError(f"no SQL for the {self.kind} backend")
 
     def drop_follow_up(self) -> None:
-        """Take the schema-5 follow-up columns away, as a release before the ladder left them."""
+        """Take the schema-6 follow-up columns away, as a release before the ladder left them."""
         self.sql("DROP INDEX escalation_tickets_step")
         for column in ("next_step_at", "lease_owner", "lease_until"):
             self.sql(f"ALTER TABLE escalation_tickets DROP COLUMN {column}")
@@ -167,6 +167,23 @@ class Backend:
     def close(self) -> None:
         for store in self._opened:
             store.close()
+
+
+def back_to_schema_5(db: Backend) -> None:
+    """Remove what schema 6 added (the ladder's step index and leases), as version 5 was."""
+    db.drop_follow_up()
+    db.sql("UPDATE escalation_meta SET value = '5' WHERE key = 'schema_version'")
+
+
+def back_to_schema_4(db: Backend) -> None:
+    """Remove what schemas 6 and 5 added (the ladder's columns; the specs seen, each ticket's
+    spec column), as version 4 was."""
+    back_to_schema_5(db)
+    db.sql("DROP INDEX escalation_tickets_spec")
+    db.sql("ALTER TABLE escalation_tickets DROP COLUMN spec")
+    db.sql("DROP TABLE escalation_specs")
+    db.sql("DELETE FROM escalation_meta WHERE key = 'sla_meaning_json'")
+    db.sql("UPDATE escalation_meta SET value = '4' WHERE key = 'schema_version'")
 
 
 @contextmanager

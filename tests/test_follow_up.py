@@ -14,15 +14,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ladder_support import ESCALATE_PAYLOAD, LATER, MONDAY, ladder_desk, new, noop
-from store_support import KINDS, Backend, backend
+from ladder_support import ESCALATE_PAYLOAD, LATER, MONDAY, ladder_desk, ladder_spec, new, noop
+from store_support import KINDS, SQL_KINDS, Backend, back_to_schema_5, backend
 from support import AGENT
+from version_support import with_tier3_and_closed
 
 from escalation_fsm import (
     FOLLOW_UP_TRIGGER,
+    MIGRATE_TRIGGER,
     Actor,
+    EscalationMachine,
     InvalidArgument,
+    Migration,
     Role,
+    StoreError,
     StoreReadOnly,
     Ticket,
     Trigger,
@@ -38,6 +43,7 @@ H = timedelta(hours=1)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     with backend(request.param, tmp_path) as found:
         yield found
+    _MEMORY.pop(id(found), None)  # ids are reused once a backend is gone
 
 
 _MEMORY: dict[int, MemoryStore] = {}
@@ -242,3 +248,57 @@ def test_a_met_clock_has_no_steps_and_a_reopened_one_resumes_them(db: Backend) -
     FollowUpWorker(store, "A", notify=noop, callbacks={"page": noop}).drain(by=LATER)
     acted = [p["step"] for p in _follow_ups(store.get("T-1"))]
     assert acted.count("half") == 1 and "three-quarters" in acted
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_schema_5_database_gains_the_ladder_columns_filled_when_opened_writable(
+        kind: str, tmp_path: Path) -> None:
+    """Schema 5 (specs seen, no ladder columns) is upgraded to 6 on a writable open: the step
+    index is filled from the histories, so a worker claims the next step at once, and the spec
+    column and the chain are kept. A read-only open first says to open it writable once."""
+    with backend(kind, tmp_path) as db:
+        store = db.open(ladder_desk()[0])
+        store.create(new("T-1"))
+        store.act_on(store.claim_due("A", by=MONDAY + 60 * H)[0], perform=noop)
+        store.create(new("T-2"))
+        head = store.head("T-1")
+        store.close()
+        back_to_schema_5(db)
+        with pytest.raises(StoreError, match=r"schema version 5.*open it once writable"):
+            db.open(readonly=True)
+        migrated = db.open(ladder_desk()[0])
+        assert db.schema_version() == 6
+        assert migrated.head("T-1") == head and migrated.verify().ok
+        ticket = migrated.get("T-1")
+        assert ticket.history[-1].trigger == FOLLOW_UP_TRIGGER
+        assert ticket.spec_fingerprint == migrated.machine.fingerprint
+        assert db.sql("SELECT spec FROM escalation_tickets WHERE id = 'T-1'") == [
+            (migrated.machine.fingerprint,)]
+        claims = migrated.claim_due("B", by=MONDAY + 60 * H)
+        assert [(c.ticket_id, c.step.name) for c in claims] == [("T-2", "half")]
+        claims = migrated.claim_due("B", by=LATER, limit=5)
+        assert sorted((c.ticket_id, c.step.name) for c in claims) == [
+            ("T-1", "three-quarters")]
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_ticket_with_follow_up_records_migrates_to_a_new_spec_version(
+        kind: str, tmp_path: Path) -> None:
+    """The ladder's records are no transition of either spec: the migration check carries them
+    (a raised urgency included) instead of refusing the ticket, which moves and verifies."""
+    v1 = ladder_spec()
+    v2 = with_tier3_and_closed(v1, compatible=False)
+    raising = {"resolution": {"normal": [{"name": "up", "at": 0.5, "action": "raise_urgency"}]}}
+    with backend(kind, tmp_path) as db:
+        store = db.open(ladder_desk(ladder=raising)[0])
+        store.create(new("T-1"))
+        assert store.act_on(store.claim_due("A", by=LATER)[0]).outcome == "done"
+        store.apply("T-1", Trigger.ATTEMPT, actor=AGENT)
+        assert store.get("T-1").priority == Urgency.HIGH
+        machine, _clock = ladder_desk(ladder=raising)
+        moved = db.open(EscalationMachine(v2, clock=machine.clock, sla=machine.sla))
+        report = moved.migrate(Migration(v1, v2))
+        assert report.ok and report.migrated == 1, [p.why for p in report.plans]
+        history = moved.get("T-1").history
+        assert [r.trigger for r in history] == [FOLLOW_UP_TRIGGER, "attempt", MIGRATE_TRIGGER]
+        assert moved.verify().ok

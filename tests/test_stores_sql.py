@@ -33,11 +33,11 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
     """Opening again keeps the data; the stored schema version is the current one (5 adds the
-    follow-up ladder's columns)."""
+    specs seen, 6 the follow-up ladder's columns)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.schema_version() == SCHEMA_VERSION == 5
+    assert db.schema_version() == SCHEMA_VERSION == 6
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
@@ -182,7 +182,7 @@ def test_many_processes_can_create_the_schema_at_once(db: Backend) -> None:
     store = _stored(db)
     assert store.get("T-1").version == 2
     assert db.sql("SELECT key FROM escalation_meta ORDER BY key") == [
-        ("schema_version",), ("sla_index",), ("sla_policy_json",)]
+        ("schema_version",), ("sla_index",), ("sla_meaning_json",), ("sla_policy_json",)]
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@
 Every store applies triggers with optimistic concurrency (compare-and-swap on ``version``, bounded
 retries on a fresh read), writes per transition only the new record and what it changed, keeps
 each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
-hash; see :mod:`escalation_fsm.stores.base`, ``docs/stores.md`` and ``docs/integrity.md``.
-Follow-up workers claim due SLA ladder steps under leases and act on each once
-(:class:`FollowUpWorker`, ``docs/following-up.md``).
+hash; it keeps the specs it has seen and moves tickets between versions of the procedure
+(:meth:`StoreBase.migrate`). See :mod:`escalation_fsm.stores.base`, ``docs/stores.md``,
+``docs/integrity.md`` and ``docs/versions.md``. Follow-up workers claim due SLA ladder steps
+under leases and act on each once (:class:`FollowUpWorker`, ``docs/following-up.md``).
 """
 
 from ..errors import (
@@ -23,6 +24,7 @@ from ..errors import (
     InvalidArgument,
     LockTimeout,
     SLAPolicyMismatch,
+    SpecMismatch,
     StaleTicket,
     StoreError,
     StoreReadOnly,
@@ -31,6 +33,7 @@ from ..errors import (
 )
 from ..typing import TicketStore
 from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
+from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
 from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
@@ -53,9 +56,12 @@ __all__ = [
     "LockTimeout",
     "MemoryStore",
     "MemoryTickets",
+    "MigrationReport",
     "PostgresStore",
     "SLAPolicyMismatch",
     "SQLiteStore",
+    "SpecMismatch",
+    "SpecVersion",
     "StaleTicket",
     "StepOutcome",
     "StoreBase",

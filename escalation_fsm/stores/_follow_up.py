@@ -31,6 +31,7 @@ from ..errors import (
     InvalidArgument,
     InvalidTransition,
     PermissionDenied,
+    SpecMismatch,
     TransitionRefused,
 )
 from ..models import FOLLOW_UP_TRIGGER, Actor, AuditRecord, FrozenDict, Role, Ticket, freeze_json
@@ -38,7 +39,7 @@ from ..sla import ClockState, DueStep, StepAction, escalating_transitions, meani
 from ..sla.ladder_rules import raised
 from ..sla.steps import next_step_at
 from ._args import checked_id
-from ._codec import encode_changes, encode_record
+from ._codec import encode_changes
 from ._types import KeyTaken, Known, Write
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ class FollowUps:
                                              **step.step.payload)
         except TransitionRefused as exc:
             return "refused", "; ".join(exc.reasons), extra, None
-        except (InvalidTransition, PermissionDenied, HookFailed) as exc:
+        except (InvalidTransition, PermissionDenied, HookFailed, SpecMismatch) as exc:
             return "refused", str(exc), extra, None
         except ValidationError as exc:
             return "refused", f"the step's payload: {exc.error_count()} problem(s): " + "; ".join(
@@ -275,10 +276,13 @@ class FollowUps:
                    **extra}
         if detail:
             payload["detail"] = detail[:2000]
+        # Not a transition of the spec: the record keeps the spec the ticket is under.
+        fingerprint = base.spec_fingerprint if base.history else machine.fingerprint
         record = AuditRecord(seq=base.version + 1, at=machine.clock.now(),
                              actor_id=SYSTEM_ACTOR.id, actor_role=SYSTEM_ACTOR.role,
                              trigger=FOLLOW_UP_TRIGGER, source=base.stage, dest=base.stage,
-                             payload=FrozenDict(freeze_json(payload)))
+                             payload=FrozenDict(freeze_json(payload)),
+                             spec_fingerprint=fingerprint)
         updates: dict[str, Any] = {"history": (*base.history, record), "version": record.seq}
         if "to" in extra and outcome == "done":
             updates["priority"] = extra["to"]
@@ -292,9 +296,8 @@ class FollowUps:
         for before, after, rec, key in steps:
             clocks = clocks.after(rec, machine.sla, meaning)
             due = self._due_of(after, clocks)
-            write = Write(rec, text=encode_record(rec), changes=encode_changes(before, after),
-                          key=key, previous=previous, clocks=clocks, due=due,
-                          due_moved=due != old_due)
+            write = Write((rec,), changes=encode_changes(before, after), key=key,
+                          previous=previous, clocks=clocks, due=due, due_moved=due != old_due)
             writes.append(write)
             previous = write.hash
         step_at = self._step_of(new, clocks)

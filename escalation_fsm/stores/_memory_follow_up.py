@@ -62,8 +62,8 @@ class MemoryFollowUps:
             row.known = Known(new, last.clocks, row.document, last.due, last.hash, due_known=True)
             row.updated_at = last.record.at
             for write in writes:
-                row.records.append(StoredRecord(write.record.seq, write.text, write.changes,
-                                                write.key, write.hash))
+                row.records += [StoredRecord(r.record.seq, r.text, r.changes, r.key, r.hash)
+                                for r in write.rows]
                 if write.key is not None:
                     row.keys[write.key] = write.record.seq
             tickets.index(new.id, last.due)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..models import Ticket
     from ._follow_up import Claim
-    from ._types import Write
+    from ._types import Row, Write
 
 __all__ = ["CLAIM_SQL", "PostgresFollowUps"]
 
@@ -57,7 +57,7 @@ class PostgresFollowUps:
                    write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None: ...
 
     @abstractmethod
-    def _append(self, ticket_id: str, write: Write) -> None: ...
+    def _append(self, ticket_id: str, row: Row) -> None: ...
 
     def _claim_rows(self, worker_id: str, by: datetime, limit: int,
                     lease: timedelta) -> list[tuple[str, datetime]]:
@@ -86,6 +86,8 @@ class PostgresFollowUps:
         values: list[Any] = [getattr(new, name) for name in columns]
         if any(w.due_moved for w in writes):
             columns, values = (*columns, "next_due_at"), [*values, last.due]
+        if new.spec_fingerprint != current.spec_fingerprint:
+            columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
         sets = "".join(f", {name} = %s" for name in columns)
         sql = (f"UPDATE escalation_tickets SET version = %s, updated_at = %s, clocks = %s{sets}, "  # noqa: S608
                f"next_step_at = %s, lease_owner = NULL, lease_until = NULL WHERE id = %s AND "
@@ -98,8 +100,8 @@ class PostgresFollowUps:
                     current.version, claim.worker_id)).rowcount
                 if swapped != 1:
                     return False
-                for write in writes:
-                    self._append(new.id, write)
+                for row in (row for write in writes for row in write.rows):
+                    self._append(new.id, row)
             return True
 
         def landed() -> bool:

@@ -21,7 +21,7 @@ SQLITE_FOLLOW_UP_MIGRATION = (
     "ALTER TABLE escalation_tickets ADD COLUMN lease_until REAL",
     _SQLITE_INDEX,
 )
-"""From schema 4: the columns and index (the re-index after a migration fills them)."""
+"""From schema 5: the columns and index (the re-index after a migration fills them)."""
 
 SQLITE_FOLLOW_UP = SQLITE_FOLLOW_UP_MIGRATION
 """In a new database: added to the tickets table the same way."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ..models import Ticket
     from ._follow_up import Claim
-    from ._types import Write
+    from ._types import Row, Write
 
 __all__ = ["SQLiteFollowUps"]
 
@@ -41,7 +41,7 @@ class SQLiteFollowUps:
 
     @staticmethod
     @abstractmethod
-    def _append(db: sqlite3.Connection, ticket_id: str, write: Write, at: str) -> None: ...
+    def _append(db: sqlite3.Connection, ticket_id: str, row: Row) -> None: ...
 
     def _claim_rows(self, worker_id: str, by: datetime, limit: int,
                     lease: timedelta) -> list[tuple[str, datetime]]:
@@ -72,6 +72,8 @@ class SQLiteFollowUps:
         values: list[object] = [getattr(new, name) for name in columns]
         if any(w.due_moved for w in writes):
             columns, values = (*columns, "next_due_at"), [*values, _text(last.due)]
+        if new.spec_fingerprint != current.spec_fingerprint:
+            columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
         sets = "".join(f", {name} = ?" for name in columns)
         sql = (f"UPDATE escalation_tickets SET version = ?, updated_at = ?, clocks = ?{sets}, "  # noqa: S608
                f"next_step_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND "
@@ -83,9 +85,9 @@ class SQLiteFollowUps:
                                        current.version, claim.worker_id, time.time())).rowcount
             if swapped != 1:
                 return False
-            for write in writes:
+            for row in (row for write in writes for row in write.rows):
                 try:
-                    self._append(db, new.id, write, utc_text(write.record.at))
+                    self._append(db, new.id, row)
                 except sqlite3.IntegrityError as exc:
                     if "idempotency_key" in str(exc):
                         raise KeyTaken from exc

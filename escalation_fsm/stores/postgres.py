@@ -16,20 +16,17 @@ up by the hash of the row it wrote, so it is neither lost nor applied twice.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
-from ..errors import CommitOutcomeUnknown, CorruptTicket, LockTimeout, StoreError, TicketExists
+from ..errors import CorruptTicket, StoreError, TicketExists
+from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
-    POLICY_KEY,
     SCHEMA_VERSION,
     Sealed,
     StoredRecord,
@@ -38,10 +35,11 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._pg_connection import Connection
 from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
-from ._types import KeyTaken, Write
+from ._types import Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -58,14 +56,10 @@ _HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.seq, h.record::text, h
             "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
 
 _COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document::text, d.base_version, "
-            "d.hash, t.clocks::text, t.updated_at, t.next_due_at")
+            "d.hash, t.clocks::text, t.updated_at, t.next_due_at, t.spec")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
-# SQLSTATEs of a lock not granted in time: retryable, nothing was written.
-_LOCK_STATES = frozenset({"55P03", "57014", "40P01", "40001"})
-
-_T = TypeVar("_T")
 
 
 def _psycopg() -> Any:
@@ -79,7 +73,7 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(PostgresFollowUps, SQLStore):
+class PostgresStore(Connection, PostgresFollowUps, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store holds one connection; open one store per process or thread. The tables are
@@ -188,93 +182,13 @@ class PostgresStore(PostgresFollowUps, SQLStore):
         row = self._conn.execute("SELECT value FROM escalation_meta WHERE key = %s", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _meta_policy(self) -> str | None:
-        return self._call("read", None, lambda: self._meta(POLICY_KEY))
+    def _meta_value(self, key: str) -> str | None:
+        return self._call("read", None, lambda: self._meta(key))
 
     def close(self) -> None:
         """Close the connection (idempotent); the store is not reconnected afterwards."""
         self._closed = True
         self._conn.close()
-
-    # -- errors and lost connections ------------------------------------------------------------
-
-    def _error(self, what: str, ticket_id: str | None, exc: Exception) -> StoreError:
-        subject = f"ticket {ticket_id!r}: " if ticket_id is not None else ""
-        if getattr(exc, "sqlstate", None) in _LOCK_STATES:
-            return LockTimeout(what=f"{subject}PostgreSQL {what}", where=self._where(),
-                               detail=f"{type(exc).__name__}: {exc}")
-        return StoreError(f"{subject}PostgreSQL {what} failed: {type(exc).__name__}: {exc}")
-
-    @contextmanager
-    def _errors(self, what: str, ticket_id: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except self._pg.Error as exc:
-            raise self._error(what, ticket_id, exc) from exc
-
-    def _lost(self) -> bool:
-        """Whether the connection broke under the last statement (and the store is not closed)."""
-        return not self._closed and (self._conn.closed or self._conn.broken)
-
-    def _reconnect(self) -> None:
-        """Replace a lost connection, trying for up to ``connect_timeout`` seconds."""
-        self._conn.close()
-        deadline = time.monotonic() + self._connect_timeout
-        while True:
-            try:
-                self._conn = self._connect()
-            except self._pg.Error as exc:
-                if time.monotonic() >= deadline:
-                    raise StoreError(f"lost the connection to PostgreSQL and could not connect "
-                                     f"again within {self._connect_timeout} s: {exc}") from exc
-                time.sleep(0.1)
-            else:
-                self.stats.reconnects += 1
-                return
-
-    def _call(self, what: str, ticket_id: str | None, action: Callable[[], _T]) -> _T:
-        """Run a statement that writes nothing; on a lost connection, reconnect and run it again."""
-        if self._closed:
-            raise StoreError("the PostgreSQL store was closed")
-        try:
-            return action()
-        except self._pg.Error as exc:
-            if not self._lost():
-                raise self._error(what, ticket_id, exc) from exc
-        self._reconnect()
-        with self._errors(what, ticket_id):
-            return action()
-
-    def _committed(self, what: str, ticket_id: str, *, trigger: str, key: str | None,
-                   write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None:
-        """Run a write transaction; if the connection broke under it, whether it ``landed``.
-
-        Returns ``write()``'s value, or ``None`` when the connection was lost and the write is
-        known to have landed (``landed()`` on a new connection); runs ``write`` again once when it
-        is known not to have. :class:`CommitOutcomeUnknown` when no new connection can be made.
-        """
-        if self._closed:
-            raise StoreError("the PostgreSQL store was closed")
-        for _ in range(2):
-            try:
-                return write()
-            except self._pg.errors.UniqueViolation as exc:
-                if "escalation_history_key" in str(exc):
-                    raise KeyTaken from exc
-                raise self._error(what, ticket_id, exc) from exc
-            except self._pg.Error as exc:
-                if not self._lost():
-                    raise self._error(what, ticket_id, exc) from exc
-                detail = f"{type(exc).__name__}: {exc}"
-            try:
-                self._reconnect()
-                done = self._call("read", ticket_id, landed)
-            except StoreError as exc:
-                raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key,
-                                           detail=f"{detail}; then {exc}") from exc
-            if done:
-                return None
-        raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key, detail=detail)
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -284,10 +198,11 @@ class PostgresStore(PostgresFollowUps, SQLStore):
             with self._conn.transaction():
                 inserted = self._conn.execute(
                     "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at, next_step_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (id) DO NOTHING",
+                    "clocks, next_due_at, next_step_at, spec) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
                     (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due, self._step_of(ticket, clocks)),
+                     updated_at, clocks.to_json(), due, self._step_of(ticket, clocks),
+                     ticket.spec_fingerprint),
                 ).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
@@ -341,6 +256,8 @@ class PostgresStore(PostgresFollowUps, SQLStore):
             columns, values = (*columns, "next_due_at"), [*values, write.due]
         if write.step_moved:
             columns, values = (*columns, "next_step_at"), [*values, write.step]
+        if new.spec_fingerprint != current.spec_fingerprint:
+            columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
 
         def swap() -> bool:
             with self._conn.transaction():
@@ -348,7 +265,8 @@ class PostgresStore(PostgresFollowUps, SQLStore):
                     new.version, record.at, state, *values, new.id, current.version)).rowcount
                 if swapped != 1:
                     return False  # another writer moved the version on: nothing was changed
-                self._append(new.id, write)
+                for row in write.rows:
+                    self._append(new.id, row)
             return True
 
         def landed() -> bool:
@@ -360,18 +278,45 @@ class PostgresStore(PostgresFollowUps, SQLStore):
                                write=swap, landed=landed)
         return True if done is None else done
 
-    def _append(self, ticket_id: str, write: Write) -> None:
+    def _append(self, ticket_id: str, row: Row) -> None:
         """Insert one history row with its patch, key and hash (inside the caller's transaction)."""
-        record = write.record
+        record = row.record
         self._conn.execute(
             "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
             "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (ticket_id, record.seq, record.at, record.trigger, write.text, write.changes,
-             write.key, write.hash))
+            (ticket_id, record.seq, record.at, record.trigger, row.text, row.changes, row.key,
+             row.hash))
+
+    def _record_spec(self, description: SpecDescription, at: datetime) -> None:
+        key = (description.fingerprint, description.name, description.version)
+
+        def write() -> None:
+            self._conn.execute(
+                "INSERT INTO escalation_specs (fingerprint, name, version, description, "
+                "recorded_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, description.model_dump_json(), at))
+
+        def landed() -> bool:
+            return self._conn.execute(
+                "SELECT 1 FROM escalation_specs WHERE fingerprint = %s AND name = %s AND "
+                "version = %s", key).fetchone() is not None
+
+        self._committed("write", description.name, trigger="record the spec", key=None,
+                        write=write, landed=landed)
+
+    def _spec_rows(self) -> list[tuple[str, str, str, str]]:
+        return self._call("read", None, lambda: [tuple(row) for row in self._conn.execute(
+            "SELECT fingerprint, name, version, description::text FROM escalation_specs "
+            "ORDER BY recorded_at, fingerprint").fetchall()])
+
+    def _spec_counts(self) -> list[tuple[str | None, bool, int]]:
+        return self._call("read", None, lambda: [
+            (spec, bool(history), int(count)) for spec, history, count in self._conn.execute(
+                "SELECT spec, version > 0, count(*) FROM escalation_tickets GROUP BY 1, 2")])
 
     def _reindex(self) -> int:
         """Fold every ticket's clocks again; a writer's newer value is never overwritten."""
-        index, policy = self._index_meta()
+        meta = self._index_meta()
         with self._errors("re-index"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             rows = self._fetch("TRUE", [], "t.id")
@@ -389,7 +334,7 @@ class PostgresStore(PostgresFollowUps, SQLStore):
                 # The version guard: a ticket saved since the read keeps the value its writer set.
                 cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s, "
                                 "next_step_at = %s WHERE id = %s AND version = %s", updates)
-            for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
+            for key, value in meta:
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))
         return len(rows)
@@ -413,7 +358,7 @@ def _update_sql(columns: tuple[str, ...]) -> Any:
 
 def _stored(row: Any) -> StoredTicket:
     """A ticket as stored, from one row of the select (times as UTC text, history parsed)."""
-    *columns, updated_at, next_due_at, history = row
+    *columns, updated_at, next_due_at, spec, history = row
     rows = [StoredRecord(*item) for item in json.loads(history)]
     return StoredTicket._make((*columns, None if updated_at is None else utc_text(updated_at),
-                              None if next_due_at is None else utc_text(next_due_at), rows))
+                              None if next_due_at is None else utc_text(next_due_at), spec, rows))

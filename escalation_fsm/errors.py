@@ -21,6 +21,7 @@ __all__ = [
     "ConcurrentUpdate",
     "CorruptTicket",
     "EscalationError",
+    "FollowUpSetupError",
     "GraphvizUnavailable",
     "HolidaysUnavailable",
     "HookFailed",
@@ -485,3 +486,15 @@ class InvariantViolated(AssertionError):
     An ``AssertionError`` (a test failure, not a library error): the message says which
     guarantee, on which ticket.
     """
+
+
+class FollowUpSetupError(EscalationError, ValueError):
+    """A follow-up worker cannot start: ``problems`` lists every reason at once.
+
+    Raised when the worker is built, never when a step comes due: a ladder step that names a
+    callback the host did not register, notify steps without a notifier, an unusable lease.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("the follow-up worker cannot start: " + "; ".join(self.problems))

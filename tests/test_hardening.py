@@ -109,6 +109,7 @@ ERRORS: list[EscalationError] = [
     errors_module.SpecMismatch(ticket_id="T", found=None, expected="a" * 64, found_label="unknown",
                                expected_label="v2", reasons=["stage 'x' was removed"]),
     errors_module.MigrationError(["stage 'x' is not mapped"]),
+    errors_module.FollowUpSetupError(["step 'page' names callback 'pager', which is not given"]),
 ]
 
 

@@ -10,13 +10,15 @@ retries on a fresh read), writes per transition only the new record and what it 
 each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
 hash; it keeps the specs it has seen and moves tickets between versions of the procedure
 (:meth:`StoreBase.migrate`). See :mod:`escalation_fsm.stores.base`, ``docs/stores.md``,
-``docs/integrity.md`` and ``docs/versions.md``.
+``docs/integrity.md`` and ``docs/versions.md``. Follow-up workers claim due SLA ladder steps
+under leases and act on each once (:class:`FollowUpWorker`, ``docs/following-up.md``).
 """
 
 from ..errors import (
     CommitOutcomeUnknown,
     ConcurrentUpdate,
     CorruptTicket,
+    FollowUpSetupError,
     IdempotencyConflict,
     InconsistentTicket,
     InvalidArgument,
@@ -30,8 +32,10 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
 from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
+from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
 from .memory import MemoryStore, MemoryTickets
 from .postgres import PostgresStore
@@ -39,9 +43,13 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "SYSTEM_ACTOR",
+    "Claim",
     "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
+    "FollowUpSetupError",
+    "FollowUpWorker",
     "IdempotencyConflict",
     "InconsistentTicket",
     "InvalidArgument",
@@ -55,6 +63,7 @@ __all__ = [
     "SpecMismatch",
     "SpecVersion",
     "StaleTicket",
+    "StepOutcome",
     "StoreBase",
     "StoreError",
     "StoreReadOnly",
@@ -66,5 +75,7 @@ __all__ = [
     "TicketNotFound",
     "TicketStore",
     "TicketStream",
+    "WorkerPass",
+    "WorkerTotals",
     "index_key",
 ]

@@ -36,6 +36,7 @@ from ._codec import (
     utc_text,
 )
 from ._pg_connection import Connection
+from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
 from ._types import Row, Write
@@ -72,7 +73,7 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(Connection, SQLStore):
+class PostgresStore(Connection, PostgresFollowUps, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store holds one connection; open one store per process or thread. The tables are
@@ -197,10 +198,11 @@ class PostgresStore(Connection, SQLStore):
             with self._conn.transaction():
                 inserted = self._conn.execute(
                     "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at, spec) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (id) DO NOTHING",
+                    "clocks, next_due_at, next_step_at, spec) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
                     (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due, ticket.spec_fingerprint),
+                     updated_at, clocks.to_json(), due, self._step_of(ticket, clocks),
+                     ticket.spec_fingerprint),
                 ).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
@@ -252,6 +254,8 @@ class PostgresStore(Connection, SQLStore):
         values: list[Any] = [getattr(new, name) for name in columns]
         if write.due_moved:
             columns, values = (*columns, "next_due_at"), [*values, write.due]
+        if write.step_moved:
+            columns, values = (*columns, "next_step_at"), [*values, write.step]
         if new.spec_fingerprint != current.spec_fingerprint:
             columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
 
@@ -319,15 +323,17 @@ class PostgresStore(Connection, SQLStore):
             updates = []
             for stored in rows:
                 try:
-                    clocks, due = self._fold(decode(stored)[0])
+                    ticket = decode(stored)[0]
+                    clocks, due = self._fold(ticket)
                     state: str | None = clocks.to_json()
+                    step = self._step_of(ticket, clocks)
                 except CorruptTicket:
-                    state, due = None, None  # unreadable anyway: get() reports it; never listed as due
-                updates.append((state, due, stored.id, stored.version))
+                    state, due, step = None, None, None  # unreadable: get() reports it; never due
+                updates.append((state, due, step, stored.id, stored.version))
             with self._conn.cursor() as cur:
                 # The version guard: a ticket saved since the read keeps the value its writer set.
-                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s "
-                                "WHERE id = %s AND version = %s", updates)
+                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s, "
+                                "next_step_at = %s WHERE id = %s AND version = %s", updates)
             for key, value in meta:
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))

@@ -35,6 +35,7 @@ __all__ = [
     "MappingError",
     "MigrationError",
     "PermissionDenied",
+    "PostgresUnavailable",
     "RenderFailed",
     "ReplayError",
     "SLAPolicyMismatch",
@@ -474,6 +475,14 @@ class HolidaysUnavailable(EscalationError, ImportError):
             "public holidays need the optional 'holidays' package: "
             "pip install 'escalation-fsm[sla]' (or list the dates in BusinessCalendar.holidays)"
         )
+
+
+class PostgresUnavailable(EscalationError, ImportError):
+    """A PostgreSQL store was asked for but the optional ``psycopg`` package is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__("PostgreSQL stores need psycopg 3, which is an optional extra: "
+                         "pip install 'escalation-fsm[postgres]'")
 
 
 class UsageError(EscalationError, ValueError):

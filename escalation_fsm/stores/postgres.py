@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
-from ..errors import CorruptTicket, StoreError, TicketExists
+from ..errors import CorruptTicket, PostgresUnavailable, StoreError, TicketExists
 from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
@@ -65,11 +65,8 @@ _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id
 def _psycopg() -> Any:
     try:
         import psycopg  # noqa: PLC0415 (optional dependency, imported on first use)
-    except ImportError as exc:
-        raise ImportError(
-            "PostgresStore needs psycopg 3, which is an optional extra: "
-            "pip install 'escalation-fsm[postgres]'"
-        ) from exc
+    except ImportError as exc:  # a typed error: the CLI prints it as one line, status 2
+        raise PostgresUnavailable from exc
     return psycopg
 
 

@@ -51,6 +51,9 @@ _FIRST_EVENT, _LAST_EVENT = -1, -2
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 
+Stretches = tuple[tuple[Stamp, int, Stamp], ...]
+"""A run's start, then its running stretches: see :meth:`BreachCounter.stretches`."""
+
 Op = tuple[int, int, int]
 """(operation, run, event index or ``_FIRST_EVENT``/``_LAST_EVENT``)."""
 
@@ -131,6 +134,41 @@ class BreachCounter:
         for clock, met, (start, end, ops) in compiled.runs:
             walk = ((_START, start), (_RUN, end)) if ops is None else ops
             found.append((_CLOCKS[clock], met, timedelta(microseconds=self._walk(walk, times))))
+        return found
+
+    def stretches(self, program: CaseProgram,
+                  times: list[Stamp]) -> list[tuple[SLAClock, int, Stretches]]:
+        """Every run of one case: its clock, business microseconds and running stretches.
+
+        In the fold's order of starting them (what :meth:`count` judges against the targets).
+        A stretch is ``(since, business microseconds before it, until)``: the run ran from
+        ``since`` to ``until`` (later than ``since``). The first item of a run's stretches is its
+        start, as ``(start, -1, start)``. What the ladder's what-if judges its steps against
+        (:mod:`.ladder_whatif`).
+        """
+        compiled = program.sla
+        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
+            compiled = program.sla = self._compiled(program)
+        found: list[tuple[SLAClock, int, Stretches]] = []
+        for clock, _met, (start, end, ops) in compiled.runs:
+            walk = ((_START, start), (_RUN, end)) if ops is None else ops
+            since = first = times[-1]  # every run's first op starts it
+            started, elapsed = False, 0
+            stretches: list[tuple[Stamp, int, Stamp]] = []
+            for op, ref in walk:
+                at = times[ref]
+                if op == _START:
+                    since = at
+                    if not started:
+                        first, started = at, True
+                elif at[0] > since[0]:
+                    if op == _RUN:
+                        gain = self._gained.get((since[0], at[0]))
+                        gain = self._between(since, at) if gain is None else gain
+                        stretches.append((since, elapsed, at))
+                        elapsed += gain
+                    since = at
+            found.append((_CLOCKS[clock], elapsed, ((first, -1, first), *stretches)))
         return found
 
     def _walk(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> int:

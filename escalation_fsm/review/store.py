@@ -74,6 +74,10 @@ def review_store(store: StoreBase, *, since: datetime | None = None,
         stats.start = start if stats.start is None else min(stats.start, start)
         stats.end = case.end if stats.end is None else max(stats.end, case.end)
         figures.add_result(case)
+        if figures.ladder is not None:  # the ladder's what-if, from the ticket's own history
+            figures.ladder.add_history(ticket.history, stage=ticket.history[0].source,
+                                       opened_at=ticket.opened_at, priority=ticket.priority,
+                                       end=case.end)
         training.add(reader.people(ticket))
     report = figures.report(stats, log_name=where, source_kind="store",
                             sla_source=None if policy is None else "the store's recorded policy"

@@ -1,0 +1,296 @@
+"""The escalation ladder's what-if on the past: how many tickets would have reached each step.
+
+Given an SLA policy with a ladder (:mod:`escalation_fsm.sla.ladder`), a review counts, per step
+(clock, urgency, step), the tickets whose real history would have reached it: the step's instant,
+computed like the live ladder's (:func:`escalation_fsm.sla.pending_steps`), came before its clock
+stopped (met, or paused for good) or before the ticket's last event. That is exactly what a
+follow-up worker polling without pause would have found due at some moment of the history: a
+step counts when, between two records (or after the last one, up to the ticket's last event), the
+live step code puts its instant before the next record.
+
+Steps that act (``escalate``, ``raise_urgency``) are counted as *would have fired*; what they
+would have changed is **not re-simulated**: the later steps of the ticket are counted on its
+history as it really went. (After an escalation the real history might have been different in
+every respect: a new Tier 2 clock, another team, another outcome. Nothing short of a
+re-simulation of people says how, so the report says so instead of guessing.) For each step the
+report also gives how many of the tickets reaching it were in reality escalated, or resolved,
+*after* the step's instant: "the ladder would have escalated 1,204 tickets; 800 of them the team
+escalated anyway, later".
+
+Two ways in, one result:
+
+* :meth:`LadderWhatIf.add_history` walks a ticket's audit records through the clock fold
+  (:class:`~escalation_fsm.sla.ClockState`) and asks the live step code about each run when it
+  changes (what a store review does, record by record);
+* :meth:`LadderWhatIf.add_compiled` is the replay's: the clock fold is compiled once per trace
+  (:class:`~.breaches.BreachCounter`), and each run's running stretches, measured for the breach
+  rates anyway, say whether and when it crossed each step's threshold (the calendar's ``add``
+  from the stretch it was crossed in, as the live code does). A case whose times run backwards
+  takes the first way. ``tests/test_ladder_whatif.py`` checks both against the live step code
+  asked at every record of random histories fired through the machine.
+
+Memory is the counts: a few integers per step and per (clock, urgency).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..marks import Mark
+from ..models import AuditRecord, FrozenDict, Urgency, trusted
+from ..sla import ClockRun, ClockState, LadderStep, SLAClock, SLAPolicy, StepAction, pending_steps
+from ..sla.clocks import record_meanings
+from ..spec import MachineSpec
+from .schema import DataNote, LadderStepReach, LadderWhatIfSection
+from .words import duration_words
+
+if TYPE_CHECKING:
+    from .breaches import BreachCounter
+    from .program import CaseProgram
+    from .times import Stamp
+
+__all__ = ["ACTING", "LadderWhatIf", "describe_step"]
+
+ACTING = frozenset({StepAction.ESCALATE, StepAction.RAISE_URGENCY})
+"""The actions that would have changed the history (not re-simulated: see the module docstring)."""
+
+NOTE = ("Counted on each ticket's real history: a step counts when its instant (computed as the "
+        "live ladder computes it) came before its clock stopped or before the ticket's last "
+        "event. Steps that act (escalate, raise the urgency) are counted as would have fired, "
+        "but what they would have changed is not re-simulated: the steps after them are counted "
+        "on the history as it really went.")
+
+_CLOCK_WORDS = {SLAClock.FIRST_RESPONSE: "first response", SLAClock.TIER2_UPDATE: "Tier 2 response",
+                SLAClock.CUSTOMER_UPDATE: "customer update", SLAClock.RESOLUTION: "resolution",
+                SLAClock.PROMISED_RESPONSE: "promised response"}
+_MICRO = timedelta(microseconds=1)
+_MEMO = 100_000
+_StepKey = tuple[SLAClock, Urgency, str]
+_RunKey = tuple[SLAClock, object, str]
+
+
+def describe_step(clock: SLAClock, step: LadderStep) -> str:
+    """A step in words: ``notify team lead at 75% of the Tier 2 response target``."""
+    does = {StepAction.NOTIFY: f"notify {step.role}", StepAction.ESCALATE: "escalate",
+            StepAction.RAISE_URGENCY: "raise the urgency",
+            StepAction.CALLBACK: f"call {step.callback}"}[step.action]
+    what = _CLOCK_WORDS[clock]
+    if step.at is not None:
+        when = (f"at the {what} target (the breach)" if step.at == 1.0
+                else f"at {step.at:.0%} of the {what} target")
+    else:
+        assert step.offset is not None  # noqa: S101 (one of the two, validated)
+        hours = abs(step.offset) / timedelta(hours=1)
+        side = "before" if step.offset < timedelta(0) else "after"
+        when = f"{duration_words(hours)} (business time) {side} the {what} deadline"
+    return f"{does} {when}"
+
+
+class LadderWhatIf:
+    """Counts, one ticket at a time, how many would have reached each step of ``policy``'s ladder.
+
+    ``spec`` is the procedure the histories follow (for a replay, its observable projection):
+    which records start, meet and pause the clocks, and which escalate or resolve, is read from
+    its marks.
+    """
+
+    def __init__(self, policy: SLAPolicy, spec: MachineSpec) -> None:
+        self.policy = policy
+        self.spec = spec
+        self.initial = spec.initial
+        self.escalating = frozenset(spec.marked(Mark.ESCALATE))
+        self.resolving = frozenset(spec.marked(Mark.RESOLVE))
+        self.steps = policy.ladder.every()
+        self._with_steps = {(clock, urgency) for clock, urgency, _ in self.steps}
+        # Per (urgency, clock), each step with its threshold in microseconds (targets are fixed
+        # by the urgency; a promised response's ETA is not: logs record none).
+        self._thresholds: dict[tuple[Urgency, SLAClock], tuple[tuple[LadderStep, int], ...]] = {}
+        for clock, urgency in self._with_steps:
+            target = policy.target(urgency, clock)
+            if target is not None:
+                self._thresholds[urgency, clock] = tuple(
+                    (step, step.threshold(target) // _MICRO) for step in policy.ladder.of(clock, urgency))
+        self.cases = 0
+        self.tickets: Counter[_StepKey] = Counter()
+        self.runs: Counter[_StepKey] = Counter()
+        self.escalated_later: Counter[_StepKey] = Counter()
+        self.resolved_later: Counter[_StepKey] = Counter()
+        self.eligible: Counter[tuple[SLAClock, Urgency]] = Counter()
+        self._added: dict[tuple[int, int], datetime] = {}
+
+    @classmethod
+    def of(cls, policy: SLAPolicy | None, spec: MachineSpec) -> LadderWhatIf | None:
+        """A what-if for ``policy``'s ladder (``None``: no policy, or one without a ladder)."""
+        return None if policy is None or not policy.ladder else cls(policy, spec)
+
+    @staticmethod
+    def warnings(what_if: LadderWhatIf | None, cases: int) -> list[str]:
+        """A warning when some reviewed case was not counted (the section is then left out)."""
+        if what_if is None or what_if.cases == cases:
+            return []
+        return [f"the escalation ladder's what-if was left out: it needs each ticket's history, "
+                f"and only {what_if.cases} of the {cases} cases came with theirs (count them with "
+                f"review() or review_store(), not from CaseResults)"]
+
+    # -- a ticket's history, through the live clock fold and step code ----------------------------
+
+    def add_history(self, records: Sequence[AuditRecord], *, stage: str,
+                    opened_at: datetime | None, priority: Urgency, end: datetime) -> None:
+        """Count one ticket from its audit records (opened at ``opened_at`` in ``stage``).
+
+        ``end`` is its last event: a run still open then counts its steps due before it.
+        """
+        policy = self.policy
+        state = ClockState.start(stage, opened_at, policy)
+        watch: dict[int, tuple[ClockRun, datetime]] = {}  # run -> the latest instant it lasted to
+        found: dict[_RunKey, datetime] = {}
+        ran: set[SLAClock] = set()
+        for record, meaning in zip(records, record_meanings(records, self.spec), strict=True):
+            at = record.at.astimezone(UTC)
+            for run in state.open:
+                held = watch.get(id(run))
+                watch[id(run)] = (run, at if held is None or at > held[1] else held[1])
+            state = state.after(record, policy, meaning)
+            current = {id(run) for run in state.open}
+            for key in [key for key in watch if key not in current]:
+                run, until = watch.pop(key)
+                self._settle(state, run, until, priority, found)
+                ran.add(run.clock)
+        for run in state.open:
+            held = watch.get(id(run))
+            until = end if held is None or end > held[1] else held[1]
+            self._settle(state, run, until, priority, found)
+            ran.add(run.clock)
+        escalations = [r.at for r in records if r.trigger in self.escalating]
+        resolutions = [r.at for r in records if r.trigger in self.resolving]
+        self._count(priority, ran, found, max(escalations, default=None),
+                    max(resolutions, default=None))
+
+    def _settle(self, state: ClockState, run: ClockRun, until: datetime, priority: Urgency,
+                found: dict[_RunKey, datetime]) -> None:
+        """The steps of ``run`` the live code puts before ``until`` (acted-on records ignored)."""
+        if (run.clock, priority) not in self._with_steps:
+            return
+        alone = replace(state, open=(run,), acted=frozenset())
+        for step in pending_steps(alone, self.policy, priority):
+            if step.due_at >= until:
+                break
+            key = (step.clock, step.run_started_at, step.name)
+            if key not in found or step.due_at < found[key]:
+                found[key] = step.due_at
+
+    # -- a replayed case, from the compiled clock fold -------------------------------------------
+
+    def add_compiled(self, program: CaseProgram, times: list[Stamp], urgency: Urgency,
+                     counter: BreachCounter, *, backwards: bool) -> None:
+        """Count one replayed case of ``program`` at its ``times`` (see ``BreachCounter.times``)."""
+        if backwards:  # the stretches are not the intervals between records: walk the records
+            self.add_history(_records(program, times), stage=self.initial,
+                             opened_at=times[-1][1], priority=urgency, end=times[-2][1])
+            return
+        found: dict[_RunKey, datetime] = {}
+        ran: set[SLAClock] = set()
+        for number, (clock, total, stretches) in enumerate(counter.stretches(program, times)):
+            if (clock, urgency) not in self._with_steps:
+                continue
+            ran.add(clock)
+            if len(stretches) < 2:  # it never ran
+                continue
+            until = stretches[-1][2][1]
+            for step, threshold in self._thresholds.get((urgency, clock), ()):
+                if threshold > total:
+                    continue  # its business time never reached the threshold
+                due_at = self._crossing(stretches, threshold)
+                if due_at < until:
+                    key = (clock, number, step.name)
+                    if key not in found or due_at < found[key]:
+                        found[key] = due_at
+        escalated = resolved = None
+        for index, _, _, trigger, _ in program.records:
+            if trigger in self.escalating:
+                escalated = max(escalated or times[index][1], times[index][1])
+            if trigger in self.resolving:
+                resolved = max(resolved or times[index][1], times[index][1])
+        self._count(urgency, ran, found, escalated, resolved)
+
+    def _crossing(self, stretches: Sequence[tuple[Stamp, int, Stamp]], threshold: int) -> datetime:
+        """When the run's business time reaches ``threshold`` (it does), as the live code says."""
+        if threshold <= 0:
+            return stretches[0][0][1]  # due as the run starts
+        since, before = stretches[1][0], 0
+        for start, elapsed, _ in stretches[2:]:  # the last stretch started below the threshold
+            if elapsed >= threshold:
+                break
+            since, before = start, elapsed
+        key = (since[0], threshold - before)
+        found = self._added.get(key)
+        if found is None:
+            if len(self._added) >= _MEMO:
+                self._added.clear()
+            found = self._added[key] = self.policy.calendar.add(
+                since[1], timedelta(microseconds=threshold - before))
+        return found
+
+    # -- counting and the report's section --------------------------------------------------------
+
+    def _count(self, urgency: Urgency, ran: set[SLAClock], found: dict[_RunKey, datetime],
+               escalated: datetime | None, resolved: datetime | None) -> None:
+        self.cases += 1
+        for clock in ran:
+            if (clock, urgency) in self._with_steps:
+                self.eligible[clock, urgency] += 1
+        first: dict[_StepKey, datetime] = {}
+        for (clock, _run, name), due_at in found.items():
+            key = (clock, urgency, name)
+            self.runs[key] += 1
+            if key not in first or due_at < first[key]:
+                first[key] = due_at
+        for key, due_at in first.items():
+            self.tickets[key] += 1
+            self.escalated_later[key] += escalated is not None and escalated > due_at
+            self.resolved_later[key] += resolved is not None and resolved > due_at
+
+    def section(self) -> LadderWhatIfSection:
+        """The report's section on every ticket counted so far."""
+        steps = []
+        for clock, urgency, step in self.steps:
+            key = (clock, urgency, step.name)
+            eligible = self.eligible[clock, urgency]
+            steps.append(LadderStepReach(
+                clock=clock.value, urgency=urgency.value, step=step.name, action=step.action.value,
+                when=step.when, description=describe_step(clock, step),
+                acting=step.action in ACTING, owed=clock.owed, eligible=eligible,
+                tickets=self.tickets[key], runs=self.runs[key],
+                rate=None if not eligible else round(self.tickets[key] / eligible, 4),
+                escalated_later=self.escalated_later[key], resolved_later=self.resolved_later[key]))
+        return LadderWhatIfSection(policy=self.policy.fingerprint, tickets=self.cases, steps=steps,
+                                   note=NOTE)
+
+    def notes(self, source_kind: str) -> list[DataNote]:
+        """A data note per clock and urgency of the ladder that no ticket ran: its steps count 0."""
+        found = []
+        for clock, urgency in sorted(self._with_steps):
+            if self.eligible[clock, urgency]:
+                continue
+            why = ("a log records no promised ETA, so that clock never runs in a replay"
+                   if clock is SLAClock.PROMISED_RESPONSE and source_kind == "log" else
+                   f"no {urgency.value}-urgency ticket ran that clock here")
+            found.append(DataNote(
+                column="", rule=f"ladder {clock.value}/{urgency.value}", problem="ladder_idle",
+                count=0, examples=[], strict=False,
+                effect=f"its steps were never judged ({why}): is the ladder's clock or urgency "
+                       f"right for this data?"))
+        return found
+
+
+def _records(program: CaseProgram, times: list[Stamp]) -> tuple[AuditRecord, ...]:
+    """The audit records the replay of a case commits, at its times (as ``CaseResult`` builds)."""
+    # Built without validation: every value comes from the replay, which validated it.
+    return tuple(trusted(AuditRecord, seq=seq, at=times[index][1], actor_id="log",
+                         actor_role=role or "unknown", trigger=trigger, source=source, dest=dest,
+                         payload=FrozenDict())
+                 for seq, (index, role, source, trigger, dest) in enumerate(program.records, start=1))

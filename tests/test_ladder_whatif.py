@@ -112,18 +112,18 @@ def reference(ticket: Ticket, policy: SLAPolicy, spec: MachineSpec, end: datetim
     found: dict[tuple[SLAClock, datetime, str], datetime] = {}
     for count in range(len(history) + 1):
         prefix = ticket.model_copy(update={"history": history[:count], "stage": stage})
-        for step in ladder_steps(prefix, policy, spec):
-            if step.due_at < bounds[count]:
-                key = (step.clock, step.run_started_at, step.name)
-                found[key] = min(found.get(key, step.due_at), step.due_at)
+        for due in ladder_steps(prefix, policy, spec):
+            if due.due_at < bounds[count]:
+                key = (due.clock, due.run_started_at, due.name)
+                found[key] = min(found.get(key, due.due_at), due.due_at)
     escalated = [r.at for r in history if Mark.ESCALATE in spec.marks_of(r.trigger)]
     resolved = [r.at for r in history if Mark.RESOLVE in spec.marks_of(r.trigger)]
     firsts: dict[tuple[SLAClock, Urgency, str], datetime] = {}
     runs: dict[tuple[SLAClock, Urgency, str], int] = {}
     for (clock, _run, name), due_at in found.items():
-        key = (clock, ticket.priority, name)
-        runs[key] = runs.get(key, 0) + 1
-        firsts[key] = min(firsts.get(key, due_at), due_at)
+        step = (clock, ticket.priority, name)
+        runs[step] = runs.get(step, 0) + 1
+        firsts[step] = min(firsts.get(step, due_at), due_at)
     figures: Figures = {key: (1, runs[key], int(any(at > first for at in escalated)),
                               int(any(at > first for at in resolved)))
                         for key, first in firsts.items()}
@@ -180,7 +180,7 @@ def walked(ticket: Ticket, policy: SLAPolicy, end: datetime, spec: MachineSpec =
        urgency=st.sampled_from(list(Urgency)), tail=st.sampled_from([0, 3600, 5 * 86400]),
        data=st.data())
 def test_what_if_counts_equal_the_live_step_code_asked_at_every_record(
-        calendar: BusinessCalendar, paused: frozenset[SLAClock],
+        *, calendar: BusinessCalendar, paused: frozenset[SLAClock],
         chosen: dict[SLAClock, list[int]], urgency: Urgency, tail: int,
         data: st.DataObject) -> None:
     """On random histories, ladders and calendars, each step's tickets, runs, escalated-later
@@ -222,6 +222,34 @@ def test_a_known_case_counts_the_steps_before_the_clock_stopped() -> None:
         figures, eligible = figures_of(what_if)
         assert figures == {(SLAClock.RESOLUTION, Urgency.NORMAL, "half"): (1, 1, 0, 1)}
         assert eligible == {(SLAClock.RESOLUTION, Urgency.NORMAL): 1}
+
+
+def test_an_escalation_at_the_steps_very_instant_is_not_later() -> None:
+    """Escalated exactly when the 50% step of the resolution target comes due (Wednesday 13:00),
+    resolved on Friday: the step was reached (the resolution clock ran on), the escalation was
+    not after it, the resolution was."""
+    policy = SLAPolicy.model_validate({"ladder": {"resolution": {"normal": [
+        {"name": "half", "at": 0.5, "action": "notify", "role": "lead"}]}}})
+    monday = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    clock = ManualClock(monday)
+    machine = EscalationMachine(SPEC, clock=clock, sla=policy)
+    agent = Actor(id="a", role="agent")
+    ticket = new_ticket(opened_at=monday, stage=SPEC.initial)
+    for at, mark in ((monday, Mark.ATTEMPT), (monday, Mark.STEP),
+                     (datetime(2026, 1, 7, 13, tzinfo=UTC), Mark.ESCALATE),
+                     (datetime(2026, 1, 8, 9, tzinfo=UTC), Mark.PROMISE),
+                     (datetime(2026, 1, 9, 12, tzinfo=UTC), Mark.RESOLVE)):
+        clock.set(at)
+        trigger = SPEC.marked(mark)[0]
+        ticket = machine.fire(ticket, trigger, actor=Actor(id="s", role="supervisor")
+                              if mark is not Mark.ATTEMPT and mark is not Mark.STEP else agent,
+                              **VALID.get(trigger, {}))
+    end = clock.now()
+    ticket = ticket.model_copy(update={"priority": Urgency.NORMAL})  # the escalation raised it
+    expected = {(SLAClock.RESOLUTION, Urgency.NORMAL, "half"): (1, 1, 0, 1)}
+    assert reference(ticket, policy, SPEC, end)[0] == expected
+    assert figures_of(walked(ticket, policy, end))[0] == expected
+    assert figures_of(compiled(stripped(ticket), policy, end))[0] == expected
 
 
 def test_a_renamed_procedure_gets_the_same_what_if() -> None:

@@ -6,6 +6,7 @@ The implementation lives in the submodules; the public names are re-exported her
 
 from .engine import CaseResult, Deviation, Replayer
 from .errors import LogError, MappingError, ReplayError
+from .ladder_whatif import LadderWhatIf
 from .mapping import (
     Columns,
     Condition,
@@ -19,6 +20,7 @@ from .notes import ReadNotes
 from .reader import LogStats, RawCase, RawEvent, read_cases
 from .render import FORMATS, render_report
 from .report import SCHEMA_VERSION, DataNote, ReviewReport, build_report, report_json_schema
+from .schema import LadderStepReach, LadderWhatIfSection
 from .review import resolve_mapping, review
 from .shipped import sample_log, shipped_mapping, shipped_mappings
 from .specs import (
@@ -38,6 +40,9 @@ __all__ = [
     "Condition",
     "DataNote",
     "Deviation",
+    "LadderStepReach",
+    "LadderWhatIf",
+    "LadderWhatIfSection",
     "LogError",
     "LogMapping",
     "LogStats",

@@ -197,8 +197,8 @@ def _ladder(w: LadderWhatIfSection) -> _Section:
         section.details[len(section.rows)] = (
             f"{_tickets(s.tickets)} of the {_n(s.eligible)} {s.urgency}-urgency tickets that owed "
             f"{s.owed} ({_pct(s.rate)}) would have reached '{s.description}'"
-            + (f"; {_n(s.escalated_later)} of them were escalated later, "
-               f"{_n(s.resolved_later)} resolved later" if s.tickets else "")
+            + (f"; of those, escalated later: {_n(s.escalated_later)}, resolved later: "
+               f"{_n(s.resolved_later)}" if s.tickets else "")
             + (" (this step acts: what it would have changed is not re-simulated)"
                if s.acting else ""))
         section.rows.append([s.description, s.urgency, _n(s.tickets), _pct(s.rate),

@@ -52,6 +52,8 @@ _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 
 Stretches = tuple[tuple[Stamp, int, Stamp], ...]
+Walk = tuple[int, int, tuple[tuple[int, int], ...] | None]
+"""How a run is measured: ``(start, end, None)`` while running throughout, or ``(0, 0, ops)``."""
 """A run's start, then its running stretches: see :meth:`BreachCounter.stretches`."""
 
 Op = tuple[int, int, int]
@@ -136,40 +138,48 @@ class BreachCounter:
             found.append((_CLOCKS[clock], met, timedelta(microseconds=self._walk(walk, times))))
         return found
 
-    def stretches(self, program: CaseProgram,
-                  times: list[Stamp]) -> list[tuple[SLAClock, int, Stretches]]:
-        """Every run of one case: its clock, business microseconds and running stretches.
+    def compiled_runs(self, program: CaseProgram) -> tuple[tuple[SLAClock, Walk], ...]:
+        """Every run the fold takes for ``program``'s history: its clock and how to measure it.
 
-        In the fold's order of starting them (what :meth:`count` judges against the targets).
-        A stretch is ``(since, business microseconds before it, until)``: the run ran from
-        ``since`` to ``until`` (later than ``since``). The first item of a run's stretches is its
-        start, as ``(start, -1, start)``. What the ladder's what-if judges its steps against
-        (:mod:`.ladder_whatif`).
+        In the fold's order of starting them (what :meth:`count` judges against the targets). A
+        run is measured either from one reference to another while running (``(start, end,
+        None)``), or through its own ops (``(0, 0, ops)``): see :meth:`stretches`.
         """
         compiled = program.sla
         if not (isinstance(compiled, _Compiled) and compiled.counter is self):
             compiled = program.sla = self._compiled(program)
-        found: list[tuple[SLAClock, int, Stretches]] = []
-        for clock, _met, (start, end, ops) in compiled.runs:
-            walk = ((_START, start), (_RUN, end)) if ops is None else ops
-            since = first = times[-1]  # every run's first op starts it
-            started, elapsed = False, 0
-            stretches: list[tuple[Stamp, int, Stamp]] = []
-            for op, ref in walk:
-                at = times[ref]
-                if op == _START:
-                    since = at
-                    if not started:
-                        first, started = at, True
-                elif at[0] > since[0]:
-                    if op == _RUN:
-                        gain = self._gained.get((since[0], at[0]))
-                        gain = self._between(since, at) if gain is None else gain
-                        stretches.append((since, elapsed, at))
-                        elapsed += gain
-                    since = at
-            found.append((_CLOCKS[clock], elapsed, ((first, -1, first), *stretches)))
-        return found
+        return compiled.clocked
+
+    def gain(self, before: Stamp, at: Stamp) -> int:
+        """Business microseconds from ``before`` to ``at`` (zero if not later; remembered)."""
+        if at[0] <= before[0]:
+            return 0
+        gain = self._gained.get((before[0], at[0]))
+        return self._between(before, at) if gain is None else gain
+
+    def stretches(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> tuple[int, Stretches]:
+        """A run's business time (microseconds) and running stretches, through its ``ops``.
+
+        A stretch is ``(since, business microseconds before it, until)``: the run ran from
+        ``since`` to ``until`` (later than ``since``). The first item is the run's start, as
+        ``(start, -1, start)``. What the ladder's what-if judges its steps against
+        (:mod:`.ladder_whatif`).
+        """
+        since = first = times[-1]  # every run's first op starts it
+        started, elapsed = False, 0
+        stretches: list[tuple[Stamp, int, Stamp]] = []
+        for op, ref in ops:
+            at = times[ref]
+            if op == _START:
+                since = at
+                if not started:
+                    first, started = at, True
+            elif at[0] > since[0]:
+                if op == _RUN:
+                    stretches.append((since, elapsed, at))
+                    elapsed += self.gain(since, at)
+                since = at
+        return elapsed, ((first, -1, first), *stretches)
 
     def _walk(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> int:
         """The business time (microseconds) a run accumulates through its ``ops``."""
@@ -246,13 +256,14 @@ class _Compiled:
     None)``, or its own ops ``(0, 0, ops)``.
     """
 
-    __slots__ = ("checks", "counter", "runs")
+    __slots__ = ("checks", "clocked", "counter", "runs")
 
     def __init__(self, counter: BreachCounter,
                  runs: tuple[tuple[int, bool, tuple[int, int, tuple[tuple[int, int], ...] | None]],
                              ...]) -> None:
         self.counter = counter
         self.runs = runs
+        self.clocked = tuple((_CLOCKS[clock], walk) for clock, _, walk in runs)
         self.checks: dict[Urgency, tuple[tuple[int, int, bool, int, int,
                                                tuple[tuple[int, int], ...] | None], ...]] = {}
 

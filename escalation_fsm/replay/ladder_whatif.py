@@ -49,7 +49,7 @@ from .schema import DataNote, LadderStepReach, LadderWhatIfSection
 from .words import duration_words
 
 if TYPE_CHECKING:
-    from .breaches import BreachCounter
+    from .breaches import BreachCounter, Stretches, Walk
     from .program import CaseProgram
     from .times import Stamp
 
@@ -71,6 +71,11 @@ _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 _StepKey = tuple[SLAClock, Urgency, str]
 _RunKey = tuple[SLAClock, object, str]
+_Plan = tuple[tuple[tuple[SLAClock, Urgency], ...],
+              tuple[tuple[tuple[tuple[_StepKey, int], ...], int, "Walk"], ...],
+              tuple[int, ...], tuple[int, ...]]
+"""Per trace and urgency: the (clock, urgency) it runs, each run with steps (its steps by
+threshold, the least, how to measure it), and the positions of escalations and resolutions."""
 
 
 def describe_step(clock: SLAClock, step: LadderStep) -> str:
@@ -119,8 +124,15 @@ class LadderWhatIf:
         self.runs: Counter[_StepKey] = Counter()
         self.escalated_later: Counter[_StepKey] = Counter()
         self.resolved_later: Counter[_StepKey] = Counter()
-        self.eligible: Counter[tuple[SLAClock, Urgency]] = Counter()
-        self._added: dict[tuple[int, int], datetime] = {}
+        self._eligible: Counter[tuple[SLAClock, Urgency]] = Counter()
+        self.calendar = policy.calendar
+        self._ran: Counter[tuple[tuple[SLAClock, Urgency], ...]] = Counter()
+        self._plans: dict[tuple[int, Urgency], tuple[CaseProgram, BreachCounter, _Plan]] = {}
+        self._per_urgency: dict[Urgency, dict[SLAClock, tuple[tuple[_StepKey, int], ...]]] = {}
+        for (urgency, clock), steps in self._thresholds.items():
+            self._per_urgency.setdefault(urgency, {})[clock] = tuple(sorted(
+                (((clock, urgency, step.name), threshold) for step, threshold in steps),
+                key=lambda item: item[1]))
 
     @classmethod
     def of(cls, policy: SLAPolicy | None, spec: MachineSpec) -> LadderWhatIf | None:
@@ -192,57 +204,118 @@ class LadderWhatIf:
             self.add_history(_records(program, times), stage=self.initial,
                              opened_at=times[-1][1], priority=urgency, end=times[-2][1])
             return
-        found: dict[_RunKey, datetime] = {}
-        ran: set[SLAClock] = set()
-        for number, (clock, total, stretches) in enumerate(counter.stretches(program, times)):
-            if (clock, urgency) not in self._with_steps:
-                continue
-            ran.add(clock)
-            if len(stretches) < 2:  # it never ran
-                continue
-            until = stretches[-1][2][1]
-            for step, threshold in self._thresholds.get((urgency, clock), ()):
-                if threshold > total:
-                    continue  # its business time never reached the threshold
-                due_at = self._crossing(stretches, threshold)
-                if due_at < until:
-                    key = (clock, number, step.name)
-                    if key not in found or due_at < found[key]:
-                        found[key] = due_at
-        escalated = resolved = None
-        for index, _, _, trigger, _ in program.records:
-            if trigger in self.escalating:
-                escalated = max(escalated or times[index][1], times[index][1])
-            if trigger in self.resolving:
-                resolved = max(resolved or times[index][1], times[index][1])
-        self._count(urgency, ran, found, escalated, resolved)
+        self.cases += 1
+        plan = self._plan(program, urgency, counter)
+        if plan is None:
+            return
+        eligible, runs, escalating, resolving = plan
+        self._ran[eligible] += 1  # added up per clock and urgency when read
+        # In time order (the case's times do not run backwards): the last is the latest.
+        escalated = times[escalating[-1]][1] if escalating else None
+        resolved = times[resolving[-1]][1] if resolving else None
+        reached: dict[_StepKey, list[int]] = {}
+        for steps, least, (start, end, ops) in runs:
+            if ops is None:  # started, then running until it was brought up to date once
+                first, last = times[start], times[end]
+                if last[0] <= first[0]:
+                    continue  # it never ran
+                total = counter.gain(first, last)
+                if total < least:
+                    continue  # no step's threshold reached: nothing to work out
+                stretches: Stretches = ((first, -1, first), (first, 0, last))
+            else:
+                total, stretches = counter.stretches(ops, times)
+                if len(stretches) < 2 or total < least:
+                    continue
+            self._judge(steps, total, stretches, (escalated, resolved), reached)
+        for key, (count, escalated_later, resolved_later) in reached.items():
+            self.tickets[key] += 1
+            self.runs[key] += count
+            self.escalated_later[key] += escalated_later
+            self.resolved_later[key] += resolved_later
 
-    def _crossing(self, stretches: Sequence[tuple[Stamp, int, Stamp]], threshold: int) -> datetime:
-        """When the run's business time reaches ``threshold`` (it does), as the live code says."""
+    def _judge(self, steps: tuple[tuple[_StepKey, int], ...], total: int, stretches: Stretches,
+               real: tuple[datetime | None, datetime | None],
+               reached: dict[_StepKey, list[int]]) -> None:
+        """Count the steps one run reached: (runs, escalated later, resolved later) per step."""
+        until = stretches[-1][2][1]
+        for key, threshold in steps:  # by threshold
+            if threshold > total:
+                break  # its business time never reached this one (nor the next)
+            # Past the threshold, the step's instant is surely before the run's end (business
+            # time never decreases); exactly at it, the instant decides.
+            due_at: datetime | None = None
+            if threshold == total:
+                due_at = self.crossing(stretches, threshold)
+                if due_at >= until:
+                    continue
+            entry = reached.get(key)
+            if entry is None:
+                entry = reached[key] = [0, 0, 0]
+            entry[0] += 1
+            # Later than the step's instant in one run: later than its first instant.
+            for slot, when in enumerate(real, start=1):
+                if when is not None and not entry[slot]:
+                    if when >= until:  # the instant is before the run's end
+                        entry[slot] = 1
+                        continue
+                    if due_at is None:
+                        due_at = self.crossing(stretches, threshold)
+                    entry[slot] = when > due_at
+
+    def _plan(self, program: CaseProgram, urgency: Urgency, counter: BreachCounter) -> _Plan | None:
+        """What a case of ``program`` at ``urgency`` is judged on (the same for every such case)."""
+        per_clock = self._per_urgency.get(urgency)
+        if per_clock is None:
+            return None
+        memo = self._plans.get((id(program), urgency))
+        if memo is not None and memo[0] is program and memo[1] is counter:
+            return memo[2]
+        if len(self._plans) >= _MEMO:
+            self._plans.clear()
+        runs = tuple((steps, steps[0][1], walk) for clock, walk in counter.compiled_runs(program)
+                     if (steps := per_clock.get(clock)))
+        plan = (tuple(sorted({(clock, urgency) for clock, walk in counter.compiled_runs(program)
+                              if clock in per_clock})), runs,
+                tuple(index for index, _, _, trigger, _ in program.records
+                      if trigger in self.escalating),
+                tuple(index for index, _, _, trigger, _ in program.records
+                      if trigger in self.resolving))
+        self._plans[id(program), urgency] = (program, counter, plan)
+        return plan
+
+    def crossing(self, stretches: Sequence[tuple[Stamp, int, Stamp]], threshold: int) -> datetime:
+        """When a run's business time reaches ``threshold`` (it does), as the live code says.
+
+        ``stretches`` as :meth:`~.breaches.BreachCounter.stretches` gives them: the calendar's
+        ``add`` from the last stretch started below the threshold.
+        """
         if threshold <= 0:
             return stretches[0][0][1]  # due as the run starts
         since, before = stretches[1][0], 0
-        for start, elapsed, _ in stretches[2:]:  # the last stretch started below the threshold
+        for start, elapsed, _ in stretches[2:]:
             if elapsed >= threshold:
                 break
             since, before = start, elapsed
-        key = (since[0], threshold - before)
-        found = self._added.get(key)
-        if found is None:
-            if len(self._added) >= _MEMO:
-                self._added.clear()
-            found = self._added[key] = self.policy.calendar.add(
-                since[1], timedelta(microseconds=threshold - before))
-        return found
+        return self.calendar.add(since[1], timedelta(microseconds=threshold - before))
 
     # -- counting and the report's section --------------------------------------------------------
+
+    @property
+    def eligible(self) -> Counter[tuple[SLAClock, Urgency]]:
+        """Per (clock, urgency) of the ladder, the tickets of that urgency in which the clock ran."""
+        found = Counter(self._eligible)
+        for pairs, cases in self._ran.items():
+            for pair in pairs:
+                found[pair] += cases
+        return found
 
     def _count(self, urgency: Urgency, ran: set[SLAClock], found: dict[_RunKey, datetime],
                escalated: datetime | None, resolved: datetime | None) -> None:
         self.cases += 1
         for clock in ran:
             if (clock, urgency) in self._with_steps:
-                self.eligible[clock, urgency] += 1
+                self._eligible[clock, urgency] += 1
         first: dict[_StepKey, datetime] = {}
         for (clock, _run, name), due_at in found.items():
             key = (clock, urgency, name)
@@ -257,9 +330,10 @@ class LadderWhatIf:
     def section(self) -> LadderWhatIfSection:
         """The report's section on every ticket counted so far."""
         steps = []
+        ran = self.eligible
         for clock, urgency, step in self.steps:
             key = (clock, urgency, step.name)
-            eligible = self.eligible[clock, urgency]
+            eligible = ran[clock, urgency]
             steps.append(LadderStepReach(
                 clock=clock.value, urgency=urgency.value, step=step.name, action=step.action.value,
                 when=step.when, description=describe_step(clock, step),
@@ -273,8 +347,9 @@ class LadderWhatIf:
     def notes(self, source_kind: str) -> list[DataNote]:
         """A data note per clock and urgency of the ladder that no ticket ran: its steps count 0."""
         found = []
+        ran = self.eligible
         for clock, urgency in sorted(self._with_steps):
-            if self.eligible[clock, urgency]:
+            if ran[clock, urgency]:
                 continue
             why = ("a log records no promised ETA, so that clock never runs in a replay"
                    if clock is SLAClock.PROMISED_RESPONSE and source_kind == "log" else

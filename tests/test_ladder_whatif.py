@@ -134,8 +134,10 @@ def reference(ticket: Ticket, policy: SLAPolicy, spec: MachineSpec, end: datetim
 
 
 def figures_of(what_if: LadderWhatIf) -> tuple[Figures, dict[tuple[SLAClock, Urgency], int]]:
-    counted = {key: (what_if.tickets[key], what_if.runs[key], what_if.escalated_later[key],
-                     what_if.resolved_later[key]) for key in what_if.tickets}
+    tickets, runs = what_if.tickets, what_if.runs
+    escalated, resolved = what_if.escalated_later, what_if.resolved_later
+    counted = {key: (tickets[key], runs[key], escalated[key], resolved[key])
+               for key in tickets if tickets[key] or runs[key] or escalated[key] or resolved[key]}
     return counted, {key: n for key, n in what_if.eligible.items() if n}
 
 

@@ -70,9 +70,10 @@ _CLOCK_WORDS = {SLAClock.FIRST_RESPONSE: "first response", SLAClock.TIER2_UPDATE
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 _StepKey = tuple[SLAClock, Urgency, str]
+_TICKETS, _RUNS, _ESCALATED, _RESOLVED = range(4)
 _RunKey = tuple[SLAClock, object, str]
-_Plan = tuple[tuple[tuple[SLAClock, Urgency], ...],
-              tuple[tuple[tuple[tuple[_StepKey, int], ...], int, "Walk"], ...],
+_Plan = tuple[tuple[int, ...],
+              tuple[tuple[tuple[tuple[int, int], ...], int, "Walk"], ...],
               tuple[int, ...], tuple[int, ...]]
 """Per trace and urgency: the (clock, urgency) it runs, each run with steps (its steps by
 threshold, the least, how to measure it), and the positions of escalations and resolutions."""
@@ -120,18 +121,20 @@ class LadderWhatIf:
                 self._thresholds[urgency, clock] = tuple(
                     (step, step.threshold(target) // _MICRO) for step in policy.ladder.of(clock, urgency))
         self.cases = 0
-        self.tickets: Counter[_StepKey] = Counter()
-        self.runs: Counter[_StepKey] = Counter()
-        self.escalated_later: Counter[_StepKey] = Counter()
-        self.resolved_later: Counter[_StepKey] = Counter()
-        self._eligible: Counter[tuple[SLAClock, Urgency]] = Counter()
+        # Counted by number (hashing enums is a Python call): per step, its tickets, runs,
+        # escalated and resolved later; per (clock, urgency) of the ladder, tickets it ran in.
+        self._index = {(clock, urgency, step.name): n for n, (clock, urgency, step)
+                       in enumerate(self.steps)}
+        self._counts = [[0, 0, 0, 0] for _ in self.steps]
+        self._pairs = sorted(self._with_steps)
+        self._pair_index = {pair: n for n, pair in enumerate(self._pairs)}
+        self._ran = [0] * len(self._pairs)
         self.calendar = policy.calendar
-        self._ran: Counter[tuple[tuple[SLAClock, Urgency], ...]] = Counter()
         self._plans: dict[tuple[int, Urgency], tuple[CaseProgram, BreachCounter, _Plan]] = {}
-        self._per_urgency: dict[Urgency, dict[SLAClock, tuple[tuple[_StepKey, int], ...]]] = {}
+        self._per_urgency: dict[Urgency, dict[SLAClock, tuple[tuple[int, int], ...]]] = {}
         for (urgency, clock), steps in self._thresholds.items():
             self._per_urgency.setdefault(urgency, {})[clock] = tuple(sorted(
-                (((clock, urgency, step.name), threshold) for step, threshold in steps),
+                ((self._index[clock, urgency, step.name], threshold) for step, threshold in steps),
                 key=lambda item: item[1]))
 
     @classmethod
@@ -209,11 +212,13 @@ class LadderWhatIf:
         if plan is None:
             return
         eligible, runs, escalating, resolving = plan
-        self._ran[eligible] += 1  # added up per clock and urgency when read
+        ran = self._ran
+        for pair in eligible:
+            ran[pair] += 1
         # In time order (the case's times do not run backwards): the last is the latest.
         escalated = times[escalating[-1]][1] if escalating else None
         resolved = times[resolving[-1]][1] if resolving else None
-        reached: dict[_StepKey, list[int]] = {}
+        reached: dict[int, list[int]] = {}
         for steps, least, (start, end, ops) in runs:
             if ops is None:  # started, then running until it was brought up to date once
                 first, last = times[start], times[end]
@@ -228,15 +233,17 @@ class LadderWhatIf:
                 if len(stretches) < 2 or total < least:
                     continue
             self._judge(steps, total, stretches, (escalated, resolved), reached)
-        for key, (count, escalated_later, resolved_later) in reached.items():
-            self.tickets[key] += 1
-            self.runs[key] += count
-            self.escalated_later[key] += escalated_later
-            self.resolved_later[key] += resolved_later
+        counts = self._counts
+        for step, (count, escalated_later, resolved_later) in reached.items():
+            counted = counts[step]
+            counted[_TICKETS] += 1
+            counted[_RUNS] += count
+            counted[_ESCALATED] += escalated_later
+            counted[_RESOLVED] += resolved_later
 
-    def _judge(self, steps: tuple[tuple[_StepKey, int], ...], total: int, stretches: Stretches,
+    def _judge(self, steps: tuple[tuple[int, int], ...], total: int, stretches: Stretches,
                real: tuple[datetime | None, datetime | None],
-               reached: dict[_StepKey, list[int]]) -> None:
+               reached: dict[int, list[int]]) -> None:
         """Count the steps one run reached: (runs, escalated later, resolved later) per step."""
         until = stretches[-1][2][1]
         for key, threshold in steps:  # by threshold
@@ -275,7 +282,8 @@ class LadderWhatIf:
             self._plans.clear()
         runs = tuple((steps, steps[0][1], walk) for clock, walk in counter.compiled_runs(program)
                      if (steps := per_clock.get(clock)))
-        plan = (tuple(sorted({(clock, urgency) for clock, walk in counter.compiled_runs(program)
+        plan = (tuple(sorted({self._pair_index[clock, urgency]
+                              for clock, walk in counter.compiled_runs(program)
                               if clock in per_clock})), runs,
                 tuple(index for index, _, _, trigger, _ in program.records
                       if trigger in self.escalating),
@@ -304,43 +312,64 @@ class LadderWhatIf:
     @property
     def eligible(self) -> Counter[tuple[SLAClock, Urgency]]:
         """Per (clock, urgency) of the ladder, the tickets of that urgency in which the clock ran."""
-        found = Counter(self._eligible)
-        for pairs, cases in self._ran.items():
-            for pair in pairs:
-                found[pair] += cases
-        return found
+        return Counter({pair: self._ran[n] for n, pair in enumerate(self._pairs)})
+
+    def _figure(self, slot: int) -> Counter[_StepKey]:
+        return Counter({(clock, urgency, step.name): self._counts[n][slot]
+                        for n, (clock, urgency, step) in enumerate(self.steps)})
+
+    @property
+    def tickets(self) -> Counter[_StepKey]:
+        """Per step (clock, urgency, name): the tickets that would have reached it."""
+        return self._figure(_TICKETS)
+
+    @property
+    def runs(self) -> Counter[_StepKey]:
+        """Per step: the clock runs that would have reached it."""
+        return self._figure(_RUNS)
+
+    @property
+    def escalated_later(self) -> Counter[_StepKey]:
+        """Per step: of its tickets, those escalated after its instant, in reality."""
+        return self._figure(_ESCALATED)
+
+    @property
+    def resolved_later(self) -> Counter[_StepKey]:
+        """Per step: of its tickets, those resolved after its instant, in reality."""
+        return self._figure(_RESOLVED)
 
     def _count(self, urgency: Urgency, ran: set[SLAClock], found: dict[_RunKey, datetime],
                escalated: datetime | None, resolved: datetime | None) -> None:
         self.cases += 1
         for clock in ran:
             if (clock, urgency) in self._with_steps:
-                self._eligible[clock, urgency] += 1
+                self._ran[self._pair_index[clock, urgency]] += 1
         first: dict[_StepKey, datetime] = {}
         for (clock, _run, name), due_at in found.items():
             key = (clock, urgency, name)
-            self.runs[key] += 1
+            self._counts[self._index[key]][_RUNS] += 1
             if key not in first or due_at < first[key]:
                 first[key] = due_at
         for key, due_at in first.items():
-            self.tickets[key] += 1
-            self.escalated_later[key] += escalated is not None and escalated > due_at
-            self.resolved_later[key] += resolved is not None and resolved > due_at
+            counted = self._counts[self._index[key]]
+            counted[_TICKETS] += 1
+            counted[_ESCALATED] += escalated is not None and escalated > due_at
+            counted[_RESOLVED] += resolved is not None and resolved > due_at
 
     def section(self) -> LadderWhatIfSection:
         """The report's section on every ticket counted so far."""
         steps = []
         ran = self.eligible
-        for clock, urgency, step in self.steps:
-            key = (clock, urgency, step.name)
+        for n, (clock, urgency, step) in enumerate(self.steps):
+            tickets, runs, escalated_later, resolved_later = self._counts[n]
             eligible = ran[clock, urgency]
             steps.append(LadderStepReach(
                 clock=clock.value, urgency=urgency.value, step=step.name, action=step.action.value,
                 when=step.when, description=describe_step(clock, step),
                 acting=step.action in ACTING, owed=clock.owed, eligible=eligible,
-                tickets=self.tickets[key], runs=self.runs[key],
-                rate=None if not eligible else round(self.tickets[key] / eligible, 4),
-                escalated_later=self.escalated_later[key], resolved_later=self.resolved_later[key]))
+                tickets=tickets, runs=runs,
+                rate=None if not eligible else round(tickets / eligible, 4),
+                escalated_later=escalated_later, resolved_later=resolved_later))
         return LadderWhatIfSection(policy=self.policy.fingerprint, tickets=self.cases, steps=steps,
                                    note=NOTE)
 

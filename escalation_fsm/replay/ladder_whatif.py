@@ -216,8 +216,8 @@ class LadderWhatIf:
         for pair in eligible:
             ran[pair] += 1
         # In time order (the case's times do not run backwards): the last is the latest.
-        escalated = times[escalating[-1]][1] if escalating else None
-        resolved = times[resolving[-1]][1] if resolving else None
+        escalated = times[escalating[-1]] if escalating else None
+        resolved = times[resolving[-1]] if resolving else None
         reached: dict[int, list[int]] = {}
         for steps, least, (start, end, ops) in runs:
             if ops is None:  # started, then running until it was brought up to date once
@@ -232,7 +232,7 @@ class LadderWhatIf:
                 total, stretches = counter.stretches(ops, times)
                 if len(stretches) < 2 or total < least:
                     continue
-            self._judge(steps, total, stretches, (escalated, resolved), reached)
+            self._judge(steps, total, stretches, (escalated, resolved), reached, counter)
         counts = self._counts
         for step, (count, escalated_later, resolved_later) in reached.items():
             counted = counts[step]
@@ -241,11 +241,18 @@ class LadderWhatIf:
             counted[_ESCALATED] += escalated_later
             counted[_RESOLVED] += resolved_later
 
-    def _judge(self, steps: tuple[tuple[int, int], ...], total: int, stretches: Stretches,
-               real: tuple[datetime | None, datetime | None],
-               reached: dict[int, list[int]]) -> None:
-        """Count the steps one run reached: (runs, escalated later, resolved later) per step."""
+    def _judge(self, steps: tuple[tuple[int, int], ...], total: int, stretches: Stretches,  # noqa: PLR0917
+               real: tuple[Stamp | None, Stamp | None], reached: dict[int, list[int]],
+               counter: BreachCounter) -> None:
+        """Count the steps one run reached: (runs, escalated later, resolved later) per step.
+
+        Whether a real escalation (resolution) came after a step's instant: surely, at or after
+        the run's end; within a run that ran in one stretch, when the run's business time by
+        then is past the threshold (before it: not); otherwise the instant decides.
+        """
         until = stretches[-1][2][1]
+        single = len(stretches) == 2
+        business: list[int | None] = [None, None, None]  # the run's business time by each
         for key, threshold in steps:  # by threshold
             if threshold > total:
                 break  # its business time never reached this one (nor the next)
@@ -263,12 +270,19 @@ class LadderWhatIf:
             # Later than the step's instant in one run: later than its first instant.
             for slot, when in enumerate(real, start=1):
                 if when is not None and not entry[slot]:
-                    if when >= until:  # the instant is before the run's end
+                    if when[1] >= until:  # the instant is before the run's end
                         entry[slot] = 1
                         continue
+                    if single:
+                        gained = business[slot]
+                        if gained is None:
+                            gained = business[slot] = counter.gain(stretches[1][0], when)
+                        if gained != threshold:
+                            entry[slot] = gained > threshold
+                            continue
                     if due_at is None:
                         due_at = self.crossing(stretches, threshold)
-                    entry[slot] = when > due_at
+                    entry[slot] = when[1] > due_at
 
     def _plan(self, program: CaseProgram, urgency: Urgency, counter: BreachCounter) -> _Plan | None:
         """What a case of ``program`` at ``urgency`` is judged on (the same for every such case)."""

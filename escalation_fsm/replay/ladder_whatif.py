@@ -46,7 +46,8 @@ from ..sla import ClockRun, ClockState, LadderStep, SLAClock, SLAPolicy, StepAct
 from ..sla.clocks import record_meanings
 from ..spec import MachineSpec
 from .schema import DataNote, LadderStepReach, LadderWhatIfSection
-from .words import duration_words
+from .words import LADDER_NOTE as NOTE
+from .words import describe_step
 
 if TYPE_CHECKING:
     from .breaches import BreachCounter, Stretches, Walk
@@ -58,15 +59,6 @@ __all__ = ["ACTING", "LadderWhatIf", "describe_step"]
 ACTING = frozenset({StepAction.ESCALATE, StepAction.RAISE_URGENCY})
 """The actions that would have changed the history (not re-simulated: see the module docstring)."""
 
-NOTE = ("Counted on each ticket's real history: a step counts when its instant (computed as the "
-        "live ladder computes it) came before its clock stopped or before the ticket's last "
-        "event. Steps that act (escalate, raise the urgency) are counted as would have fired, "
-        "but what they would have changed is not re-simulated: the steps after them are counted "
-        "on the history as it really went.")
-
-_CLOCK_WORDS = {SLAClock.FIRST_RESPONSE: "first response", SLAClock.TIER2_UPDATE: "Tier 2 response",
-                SLAClock.CUSTOMER_UPDATE: "customer update", SLAClock.RESOLUTION: "resolution",
-                SLAClock.PROMISED_RESPONSE: "promised response"}
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 _StepKey = tuple[SLAClock, Urgency, str]
@@ -77,23 +69,6 @@ _Plan = tuple[tuple[int, ...],
               tuple[int, ...], tuple[int, ...]]
 """Per trace and urgency: the (clock, urgency) it runs, each run with steps (its steps by
 threshold, the least, how to measure it), and the positions of escalations and resolutions."""
-
-
-def describe_step(clock: SLAClock, step: LadderStep) -> str:
-    """A step in words: ``notify team lead at 75% of the Tier 2 response target``."""
-    does = {StepAction.NOTIFY: f"notify {step.role}", StepAction.ESCALATE: "escalate",
-            StepAction.RAISE_URGENCY: "raise the urgency",
-            StepAction.CALLBACK: f"call {step.callback}"}[step.action]
-    what = _CLOCK_WORDS[clock]
-    if step.at is not None:
-        when = (f"at the {what} target (the breach)" if step.at == 1.0
-                else f"at {step.at:.0%} of the {what} target")
-    else:
-        assert step.offset is not None  # noqa: S101 (one of the two, validated)
-        hours = abs(step.offset) / timedelta(hours=1)
-        side = "before" if step.offset < timedelta(0) else "after"
-        when = f"{duration_words(hours)} (business time) {side} the {what} deadline"
-    return f"{does} {when}"
 
 
 class LadderWhatIf:

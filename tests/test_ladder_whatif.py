@@ -254,6 +254,29 @@ def test_an_escalation_at_the_steps_very_instant_is_not_later() -> None:
     assert figures_of(compiled(stripped(ticket), policy, end))[0] == expected
 
 
+def test_a_run_resumed_at_the_last_event_counts_its_overdue_step() -> None:
+    """Tier 2's clock paused in waiting_tier2 from the escalation, resumed by the very last
+    record: at that instant the live code finds the step at offset -100 hours (due as the run
+    started) overdue, so it counts, by every way (hypothesis found the compiled path skipping a
+    run whose only running stretch is that instant)."""
+    policy = _policy(CALENDARS[0], frozenset({SLAClock.TIER2_UPDATE}),
+                     {SLAClock.TIER2_UPDATE: [5]})
+    clock = ManualClock(START)
+    machine = EscalationMachine(SPEC, clock=clock, sla=policy)
+    agent = Actor(id="a", role="agent")
+    ticket = new_ticket(opened_at=START, stage=SPEC.initial, priority=Urgency.LOW)
+    for trigger in ("attempt", "record_step", "wait", "escalate"):
+        ticket = machine.fire(ticket, trigger, actor=agent, **VALID.get(trigger, {}))
+    clock.advance(timedelta(minutes=30))
+    ticket = machine.fire(ticket, "attempt", actor=agent)
+    ticket = ticket.model_copy(update={"priority": Urgency.LOW})
+    end = clock.now()
+    expected = {(SLAClock.TIER2_UPDATE, Urgency.LOW, "s5"): (1, 1, 0, 0)}
+    assert reference(stripped(ticket), policy, SPEC, end)[0] == expected
+    assert figures_of(walked(stripped(ticket), policy, end))[0] == expected
+    assert figures_of(compiled(stripped(ticket), policy, end))[0] == expected
+
+
 def test_a_renamed_procedure_gets_the_same_what_if() -> None:
     """Every stage and trigger renamed (renamed_procedure.py): the same histories, translated,
     count the same figures by both ways, so nothing reads a default name."""

@@ -161,7 +161,7 @@ class BreachCounter:
         """A run's business time (microseconds) and running stretches, through its ``ops``.
 
         A stretch is ``(since, business microseconds before it, until)``: the run ran from
-        ``since`` to ``until`` (later than ``since``). The first item is the run's start, as
+        ``since`` to ``until`` (the same instant or later). The first item is the run's start, as
         ``(start, -1, start)``. What the ladder's what-if judges its steps against
         (:mod:`.ladder_whatif`).
         """
@@ -174,10 +174,13 @@ class BreachCounter:
                 since = at
                 if not started:
                     first, started = at, True
+            elif op == _RUN and at[0] >= since[0]:
+                # Running up to ``at`` (a worker asking at that instant sees the run running,
+                # even when the stretch is empty: resumed at the case's very last event, say).
+                stretches.append((since, elapsed, at))
+                elapsed += self.gain(since, at)
+                since = at
             elif at[0] > since[0]:
-                if op == _RUN:
-                    stretches.append((since, elapsed, at))
-                    elapsed += self.gain(since, at)
                 since = at
         return elapsed, ((first, -1, first), *stretches)
 

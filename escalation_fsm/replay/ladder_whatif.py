@@ -197,8 +197,8 @@ class LadderWhatIf:
         for steps, least, (start, end, ops) in runs:
             if ops is None:  # started, then running until it was brought up to date once
                 first, last = times[start], times[end]
-                if last[0] <= first[0]:
-                    continue  # it never ran
+                if last[0] < first[0]:
+                    continue  # it never ran (its time runs backwards: no stretch)
                 total = counter.gain(first, last)
                 if total < least:
                     continue  # no step's threshold reached: nothing to work out

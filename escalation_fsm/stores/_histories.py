@@ -9,7 +9,7 @@ aggregated by the database) and build every audit record without validating it a
 validates the ticket, ``apply`` the transition), so reading it back needs no second validation;
 what could have changed a row since is a writer outside the library, and that is what the hash
 chain and :meth:`~escalation_fsm.stores.StoreBase.verify` detect. This path therefore checks no
-hash and runs no pydantic validation: it parses the JSON texts, checks what is cheap (the history
+hash and runs no pydantic validation: it parses the JSON texts (with pydantic-core's parser), checks what is cheap (the history
 runs ``seq`` 1..n without gaps, each record leaves the stage the one before entered, the row's
 version and stage agree with the history) and builds the records as they were written. A row it
 cannot read this way (text that is not JSON, a field missing or of the wrong kind, a broken
@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
+
+from pydantic_core import from_json
 
 from ..errors import CorruptTicket
 from ..models import AuditRecord, FrozenDict, Ticket, freeze_json, trusted_from
@@ -45,12 +47,7 @@ _fromiso = datetime.fromisoformat
 _WATCHED = ('"priority"', '"opened_at"')
 _FIELDS = frozenset(AuditRecord.model_fields)
 _EMPTY = FrozenDict()
-_NESTED = (dict, list)
-
-
-def _flat(values: Any) -> bool:
-    """Whether no value is a dict or a list (the payload freezes in one step)."""
-    return not any(type(value) in _NESTED for value in values)
+_NESTED = frozenset({dict, list})
 
 
 class HistoryRow(NamedTuple):
@@ -142,14 +139,14 @@ def _built(row: HistoryRow) -> TicketHistory:
     if row.document is None or row.base_version is None:
         raise CorruptTicket(ticket_id=ticket_id, reason="its document is missing "
                                                         "(escalation_documents has no row for it)")
-    document = json.loads(row.document)
+    document = from_json(row.document)
     opened = document.get("opened_at")
     priority = document.get("priority", "normal")
     records: tuple[AuditRecord, ...] = ()
     changes: tuple[str | None, ...] = ()
     if row.records:
         texts = row.records
-        data = json.loads(f"[{texts.replace(RECORD_SEPARATOR, ',')}]")
+        data = from_json(f"[{texts.replace(RECORD_SEPARATOR, ',')}]")
         seqs = [int(seq) for seq in (row.seqs or "").split(",")]
         parts = (row.changes or "").split(CHANGES_SEPARATOR)
         if not len(seqs) == len(data) == len(parts):
@@ -181,7 +178,7 @@ def _records(ticket_id: str, data: list[Any]) -> tuple[AuditRecord, ...]:
     """The audit records of parsed record texts (in ``seq`` order), checked as far as is cheap."""
     built = []
     previous: str | None = None
-    fields, make = _FIELDS, trusted_from
+    fields, make, nested = _FIELDS, trusted_from, _NESTED
     for expected, item in enumerate(data, start=1):
         source = item["source"]
         if item["seq"] != expected or (previous is not None and source != previous):
@@ -191,8 +188,15 @@ def _records(ticket_id: str, data: list[Any]) -> tuple[AuditRecord, ...]:
         previous = item["dest"]
         item["at"] = _fromiso(item["at"])
         payload = item["payload"]
-        item["payload"] = (_EMPTY if not payload else FrozenDict(payload)
-                           if _flat(payload.values()) else freeze_json(payload))
+        if payload:
+            for value in payload.values():
+                if value.__class__ in nested:
+                    item["payload"] = freeze_json(payload)
+                    break
+            else:  # flat: frozen in one step
+                item["payload"] = FrozenDict(payload)
+        else:
+            item["payload"] = _EMPTY
         if item.keys() != fields:
             item.setdefault("spec_fingerprint", None)  # written before it was recorded
             if item.keys() != fields:

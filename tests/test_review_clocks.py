@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from renamed_procedure import renamed_spec
-from support import START
+from support import AGENT, CUSTOMER, HIGH, START, TIER2, new_ticket
 
-from escalation_fsm import EscalationMachine, ManualClock, Ticket
+from escalation_fsm import EscalationMachine, ManualClock, Ticket, Trigger
 from escalation_fsm.review.clocks import ShapeBreaches
 from escalation_fsm.sla import BusinessCalendar, InteractionRules, SLAPolicy, breach_rates, clock_runs
 from escalation_fsm.testing.strategies import tickets
 
 POLICIES = (
     SLAPolicy(),
-    SLAPolicy(promise_in_business_time=True, calendar=BusinessCalendar.always(),
+    SLAPolicy(promise_in_business_time=True,
               interactions=InteractionRules(outbound_is_update=False,
                                             inbound_restarts_cadence=False)),
     SLAPolicy(calendar=BusinessCalendar.always()),
@@ -66,3 +67,49 @@ def test_shape_counts_equal_the_fold(data: st.DataObject, policy: SLAPolicy, ren
         got[f"{clock}:decided"] += decided
         got[f"{clock}:breached"] += breached
     assert +got == +want
+
+
+def crafted(machine: EscalationMachine) -> list[Ticket]:
+    """Histories that exercise every operation of the fold: promises with and without an ETA,
+    interactions both ways while escalated, a reopening, several customer-update periods."""
+    found = []
+    for path in range(3):
+        ticket = new_ticket(id=f"T-{path}", opened_at=START - timedelta(minutes=30 * path))
+        ticket = machine.fire(ticket, Trigger.ATTEMPT, actor=AGENT)
+        ticket = machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="KB")
+        if path == 2:
+            ticket = machine.fire(ticket, Trigger.RESOLVE, actor=AGENT, solution="s")
+            ticket = machine.fire(ticket, Trigger.REOPEN, actor=CUSTOMER, reason="again")
+        ticket = machine.fire(ticket, Trigger.ESCALATE, actor=AGENT, summary="s", assessment=HIGH)
+        ticket = machine.fire(ticket, Trigger.NOTIFY_CUSTOMER, actor=AGENT, message="m",
+                              eta=timedelta(hours=1 + path))
+        for direction in ("outbound", "inbound", "inbound", "outbound"):
+            ticket = machine.fire(ticket, Trigger.RECORD_INTERACTION, actor=AGENT, channel="chat",
+                                  direction=direction, summary="s")
+        ticket = machine.fire(ticket, Trigger.NOTIFY_CUSTOMER, actor=AGENT, message="m")
+        ticket = machine.fire(ticket, Trigger.FOLLOW_UP, actor=TIER2, update="u",
+                              customer_message="c")
+        if path != 1:
+            ticket = machine.fire(ticket, Trigger.RESOLVE, actor=TIER2, solution="s")
+        if path == 2:
+            ticket = machine.fire(ticket, Trigger.REOPEN, actor=CUSTOMER, reason="again")
+        found.append(ticket)
+    return found
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_crafted_histories_count_as_folded(policy: SLAPolicy) -> None:
+    """For histories using every operation, at paces from minutes to hours apart (so that each
+    run crosses its target at some pace), the per-shape counts equal the fold's."""
+    for tick in range(3, 400, 11):
+        machine = EscalationMachine(clock=ManualClock(START, tick=timedelta(minutes=tick)))
+        counter = ShapeBreaches(policy, machine.spec)
+        want: Counter[str] = Counter()
+        for ticket in crafted(machine):
+            counter.count(ticket.history, ticket.opened_at, str(ticket.priority))
+            want.update(expected(ticket, policy, machine))
+        got: Counter[str] = Counter()
+        for clock, (decided, breached) in counter.counts().items():
+            got[f"{clock}:decided"] += decided
+            got[f"{clock}:breached"] += breached
+        assert +got == +want, tick

@@ -58,10 +58,10 @@ def test_shape_counts_equal_the_fold(data: st.DataObject, policy: SLAPolicy, ren
             continue
         opened = (None if opened_before is None
                   else ticket.history[0].at - timedelta(minutes=opened_before))
-        ticket = ticket.model_copy(update={"opened_at": opened})
+        opened_ticket = ticket.model_copy(update={"opened_at": opened})
         for _ in range(2):
-            counter.count(ticket.history, ticket.opened_at, str(ticket.priority))
-            want.update(expected(ticket, policy, machine))
+            counter.count(opened_ticket.history, opened_ticket.opened_at, str(ticket.priority))
+            want.update(expected(opened_ticket, policy, machine))
     got: Counter[str] = Counter()
     for clock, (decided, breached) in counter.counts().items():
         got[f"{clock}:decided"] += decided

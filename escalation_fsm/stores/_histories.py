@@ -9,9 +9,10 @@ aggregated by the database) and build every audit record without validating it a
 validates the ticket, ``apply`` the transition), so reading it back needs no second validation;
 what could have changed a row since is a writer outside the library, and that is what the hash
 chain and :meth:`~escalation_fsm.stores.StoreBase.verify` detect. This path therefore checks no
-hash and runs no pydantic validation: it parses the JSON texts (with pydantic-core's parser), checks what is cheap (the history
-runs ``seq`` 1..n without gaps, each record leaves the stage the one before entered, the row's
-version and stage agree with the history) and builds the records as they were written. A row it
+hash and runs no pydantic validation: it parses the JSON texts (pydantic-core's parser), checks
+what is cheap (the history runs ``seq`` 1..n without gaps, each record leaves the stage the one
+before entered and has exactly an audit record's fields, the row's version and stage agree with
+the history) and builds the records as they were written. A row it
 cannot read this way (text that is not JSON, a field missing or of the wrong kind, a broken
 sequence, no document) is skipped and reported in ``skipped``, never raised and never silently
 dropped. Use ``get``/``stream`` (which check the chain and validate) for a ticket you act on, and

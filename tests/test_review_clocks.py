@@ -14,6 +14,7 @@ from support import AGENT, CUSTOMER, HIGH, START, TIER2, new_ticket
 from escalation_fsm import EscalationMachine, ManualClock, Ticket, Trigger
 from escalation_fsm.review.clocks import ShapeBreaches
 from escalation_fsm.sla import BusinessCalendar, InteractionRules, SLAPolicy, breach_rates, clock_runs
+from escalation_fsm.stores import TicketHistory
 from escalation_fsm.testing.strategies import tickets
 
 POLICIES = (
@@ -60,7 +61,7 @@ def test_shape_counts_equal_the_fold(data: st.DataObject, policy: SLAPolicy, ren
                   else ticket.history[0].at - timedelta(minutes=opened_before))
         opened_ticket = ticket.model_copy(update={"opened_at": opened})
         for _ in range(2):
-            counter.count(opened_ticket.history, opened_ticket.opened_at, str(ticket.priority))
+            counter.count(TicketHistory.of_ticket(opened_ticket))
             want.update(expected(opened_ticket, policy, machine))
     got: Counter[str] = Counter()
     for clock, (decided, breached) in counter.counts().items():
@@ -106,7 +107,7 @@ def test_crafted_histories_count_as_folded(policy: SLAPolicy) -> None:
         counter = ShapeBreaches(policy, machine.spec)
         want: Counter[str] = Counter()
         for ticket in crafted(machine):
-            counter.count(ticket.history, ticket.opened_at, str(ticket.priority))
+            counter.count(TicketHistory.of_ticket(ticket))
             want.update(expected(ticket, policy, machine))
         got: Counter[str] = Counter()
         for clock, (decided, breached) in counter.counts().items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 
 from ..marks import Mark
 from ..replay.report import ReportFigures
@@ -30,7 +29,6 @@ from .clocks import ShapeBreaches
 __all__ = ["CaseCounter", "Shape"]
 
 _MAX_SHAPES = 20_000
-_STEP = attrgetter("trigger", "dest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,45 +73,44 @@ class CaseCounter:
 
     def add(self, history: TicketHistory) -> None:
         """Count one stored ticket (one without history is not a case: it is left out)."""
-        records = history.records
-        if not records:
+        times = history.times
+        if not times:
             return
-        start = history.opened_at or records[0].at
-        key = (records[0].source, *map(_STEP, records))
+        opened = history.opened_at
+        start = opened or times[0]
+        key = (history.first_stage, history.triggers, history.stages)
         shape = self.shapes.get(key)
         if shape is None:
             if len(self.shapes) >= _MAX_SHAPES:
                 self.shapes.clear()
-            shape = self.shapes[key] = self.shape(records[0].source,
-                                                  [(r.trigger, r.dest) for r in records])
+            shape = self.shapes[key] = self.shape(
+                history.first_stage or "", list(zip(history.triggers, history.stages, strict=True)))
         seconds: dict[str, float] = {}
         for position, stage in shape.counted:
-            before = records[position - 1].at if position else start
-            seconds[stage] = (seconds.get(stage, 0.0)
-                              + (records[position].at - before).total_seconds())
-        end = records[-1].at
+            before = times[position - 1] if position else start
+            seconds[stage] = seconds.get(stage, 0.0) + (times[position] - before).total_seconds()
         category, priority = history.category, history.priority
-        resolved_at = None if shape.last_resolve is None else records[shape.last_resolve].at
+        last_resolve = shape.last_resolve
         self.figures.add(
-            history.id, "fits" if history.stage in self.finals else "open", len(records), False,
+            history.id, "fits" if history.stage in self.finals else "open", len(times), False,
             shape.escalated, shape.reopened,
-            None if resolved_at is None else (resolved_at - start).total_seconds(), category,
-            priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
+            None if last_resolve is None else (times[last_resolve] - start).total_seconds(),
+            category, priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
         if self.breaches is not None:
-            self.breaches.count(records, history.opened_at, priority)
-        attempt = None if shape.first_attempt is None else records[shape.first_attempt]
-        resolver = None if shape.first_resolve is None else records[shape.first_resolve].actor_id
-        opened = history.opened_at
+            self.breaches.count(history)
+        attempt, resolve = shape.first_attempt, shape.first_resolve
+        resolver = None if resolve is None else history.actors[resolve]
         self.training.add(TrainingCase(
-            category=category, agent=None if attempt is None else attempt.actor_id,
+            category=category, agent=None if attempt is None else history.actors[attempt],
             escalated=shape.escalated,
-            resolved_first_contact=resolver is not None and not (
+            resolved_first_contact=resolve is not None and not (
                 shape.escalated or shape.reopened_after_resolving),
             first_response_seconds=None if attempt is None or opened is None
-            else (attempt.at - opened).total_seconds(),
+            else (times[attempt] - opened).total_seconds(),
             resolver=resolver, reopened=shape.reopened_after_resolving))
-        self.events += len(records)
+        self.events += len(times)
         self.cases += 1
+        end = times[-1]
         if self.first is None or start < self.first:
             self.first = start
         if self.last is None or end > self.last:

@@ -18,16 +18,16 @@ folded record by record with :func:`~escalation_fsm.sla.clock_runs` instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from pydantic import TypeAdapter
 
 from ..bounds import MIGRATE_TRIGGER
 from ..marks import Mark
-from ..models import AuditRecord, Ticket, Urgency
+from ..models import Ticket, Urgency
 from ..sla import SLAClock, SLAPolicy, breach_rates, clock_runs
 from ..spec import MachineSpec
+from ..stores import TicketHistory
 
 __all__ = ["ShapeBreaches"]
 
@@ -81,31 +81,30 @@ class ShapeBreaches:
         return {clock: (self.decided[n], self.breached[n]) for n, clock in enumerate(_CLOCKS)
                 if self.decided[n]}
 
-    def count(self, records: Sequence[AuditRecord], opened_at: datetime | None,  # noqa: PLR0912
-              priority: str) -> None:
-        """Count the runs of one history (of a ticket opened at ``opened_at``, of ``priority``).
+    def count(self, history: TicketHistory) -> None:  # noqa: PLR0912
+        """Count the runs of one stored history (its ``opened_at`` and ``priority`` too).
 
         One loop, inlined (PLR0912): it runs for every clock run of every ticket of a store.
         """
-        if not records:
+        triggers, times = history.triggers, history.times
+        if not triggers:
             return
-        key = self._key(records)
+        key = self._key(history)
         runs = self._shapes.get(key)
         if runs is None:
-            if key in self._shapes or any(r.trigger == MIGRATE_TRIGGER for r in records):
+            if key in self._shapes or MIGRATE_TRIGGER in triggers:
                 self._shapes[key] = None
-                self._folded(records, opened_at, priority)
+                self._folded(history)
                 return
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
-            runs = self._shapes[key] = self._compiled(records)
-        first = records[0].at
-        opened = first if opened_at is None else opened_at
+            runs = self._shapes[key] = self._compiled(history)
+        opened = history.opened_at or times[0]
         if opened.tzinfo is not UTC:
             opened = opened.astimezone(UTC)
-        last = records[-1].at
-        times = [r.at for r in records]
-        times += (last if last > opened else opened, opened)  # refs -2 (_END) and -1 (_OPENED)
+        last = times[-1]
+        at_ = [*times, last if last > opened else opened, opened]  # refs -2 (_END), -1 (_OPENED)
+        priority = history.priority
         targets = self._targets.get(priority) or self._targets[Urgency(priority).value]
         between = self.policy.calendar.between
         gained: dict[tuple[int, int], int] = {}
@@ -119,7 +118,7 @@ class ShapeBreaches:
                 if op == _START:
                     since = ref
                     continue
-                at, before = times[ref], times[since]
+                at, before = at_[ref], at_[since]
                 if at > before:
                     if op == _RUN:
                         if plain:
@@ -136,42 +135,45 @@ class ShapeBreaches:
             elif met:
                 decided[clock] += 1
 
-    def _key(self, records: Sequence[AuditRecord]) -> tuple[object, ...]:
+    def _key(self, history: TicketHistory) -> tuple[object, ...]:
         """What the fold depends on besides the times."""
+        triggers = history.triggers
+        key: tuple[object, ...] = (history.first_stage, triggers, history.stages)
         reads_payload = self._reads_payload
-        key: list[object] = [records[0].source]
-        for record in records:
-            trigger = record.trigger
-            key += (trigger, record.dest)
+        if reads_payload.isdisjoint(triggers):
+            return key
+        extra: list[object] = []
+        for index, trigger in enumerate(triggers):
             if trigger in reads_payload:
-                payload = record.payload
-                key += (payload.get("eta"), payload.get("direction"))
-        return tuple(key)
+                payload = history.payload(index)
+                extra += (payload.get("eta"), payload.get("direction"))
+        return (*key, *extra)
 
-    def _folded(self, records: Sequence[AuditRecord], opened_at: datetime | None,
-                priority: str) -> None:
+    def _folded(self, history: TicketHistory) -> None:
         """Count a history the exact, slow way: its records folded one by one."""
+        records = history.records
         ticket = Ticket.model_construct(id="review", customer_id="review",
-                                        stage=records[-1].dest, priority=Urgency(priority),
-                                        opened_at=opened_at, history=tuple(records),
+                                        stage=records[-1].dest, priority=Urgency(history.priority),
+                                        opened_at=history.opened_at, history=records,
                                         version=len(records))
         for rate in breach_rates(clock_runs(ticket, self.policy, self.spec, now=records[-1].at)):
             index = _CLOCKS.index(rate.clock)
             self.decided[index] += rate.decided
             self.breached[index] += rate.breached
 
-    def _compiled(self, records: Sequence[AuditRecord]) -> tuple[Run, ...]:
+    def _compiled(self, history: TicketHistory) -> tuple[Run, ...]:
         """Each run a history of this shape has: its clock, whether met, its ETA, its operations.
 
         The steps of :meth:`~escalation_fsm.sla.ClockState.after`, in its order, without times.
         """
-        fold = _Fold(self._pauses, records[0].source, self.policy.promise_in_business_time)
+        source = history.first_stage or ""
+        fold = _Fold(self._pauses, source, self.policy.promise_in_business_time)
         rules = self.policy.interactions
-        for index, record in enumerate(records):
-            trigger, source, dest = record.trigger, record.source, record.dest
+        for index, (trigger, dest) in enumerate(zip(history.triggers, history.stages,
+                                                    strict=True)):
             bits = self._bits.get(trigger, 0)
             if not bits and dest == source:
-                continue  # changes no clock
+                continue  # changes no clock (its stage is the one it left)
             if dest != source:
                 fold.meet(_FIRST, index)
             if bits & _RESOLVE:
@@ -186,14 +188,15 @@ class ShapeBreaches:
                 fold.start(_TIER2, index)
                 fold.start(_CUSTOMER, index)
             elif _CUSTOMER in fold.open and (bits & _CUSTOMER_UPDATE or (
-                    bits & _INTERACTION and _restarts(record.payload.get("direction"),
+                    bits & _INTERACTION and _restarts(history.payload(index).get("direction"),
                                                       rules.outbound_is_update,
                                                       rules.inbound_restarts_cadence))):
                 fold.start(_CUSTOMER, index)  # this period ends now; the next is due in turn
-            if bits & _PROMISE and (eta := record.payload.get("eta")) is not None:
+            if bits & _PROMISE and (eta := history.payload(index).get("eta")) is not None:
                 fold.meet(_PROMISED, index)  # a new estimate replaces the old one
                 fold.start(_PROMISED, index, eta=_DURATION.validate_python(eta) // _MICRO)
             fold.enter(dest, index)
+            source = dest
         for run in fold.open.values():
             fold.catch_up(run, _END)
         return fold.runs()

@@ -34,7 +34,8 @@ from ..errors import (
 )
 from ..typing import TicketStore
 from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
-from ._histories import HistoryPage, HistoryStream, TicketHistory
+from ._histories import HistoryPage, HistoryStream
+from ._history import TicketHistory
 from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
 from ._worker import FollowUpWorker, WorkerPass, WorkerTotals

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from ._histories import HistoryRow
+from ._history import HistoryRow
 
 if TYPE_CHECKING:
     import psycopg

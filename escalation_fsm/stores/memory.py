@@ -15,7 +15,7 @@ from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import INDEX_KEY, Sealed, StoredRecord, StoredTicket, utc_text
-from ._histories import CHANGES_SEPARATOR, RECORD_SEPARATOR, HistoryRow
+from ._history import CHANGES_SEPARATOR, RECORD_SEPARATOR, HistoryRow
 from ._memory_follow_up import MemoryFollowUps
 from ._types import KeyTaken, Known, Listing, TicketFilter, Write
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase

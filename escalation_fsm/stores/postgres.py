@@ -35,7 +35,7 @@ from ._codec import (
     decode,
     utc_text,
 )
-from ._histories import HistoryRow
+from ._history import HistoryRow
 from ._history_sql import postgres_history_rows
 from ._pg_connection import Connection
 from ._postgres_follow_up import PostgresFollowUps

@@ -35,7 +35,7 @@ from ._codec import (
     decode,
     utc_text,
 )
-from ._histories import HistoryRow
+from ._history import HistoryRow
 from ._history_sql import sqlite_history_rows
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore

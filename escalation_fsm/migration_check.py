@@ -65,7 +65,7 @@ _ROLE = '"actor_role":'
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _REPLAYER = "migration-check"
 """The actor id the cached replay fires every record as (with the recorded role)."""
-_UNKEYED = frozenset({"history", "version", "id"})
+_UNKEYED: set[str] = {"history", "version", "id"}
 """Ticket fields a node's key leaves out (a guard that reads one turns the sharing of nodes off)."""
 
 

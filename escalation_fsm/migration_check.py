@@ -148,6 +148,7 @@ class MigrationCheck:
         self._merge = cache and not self._whole and not _UNKEYED & set(self._fields)
         """Whether prefixes that lead to the same ticket data share one node."""
         self._states: dict[str, _Node] = {}
+        self._documents: dict[str, _Node] = {}
         self._uncached: MigrationCheck | None = None
 
     # -- the two ways in: a decoded ticket, or a stored one's texts ------------------------------
@@ -275,12 +276,13 @@ class MigrationCheck:
             return self._breaks(subject, None, None, f"its stage {subject.stage!r} is not a stage "
                                                      f"of {self.migration.source.label}")
         record = _record(history, texts, start) if start else None
-        node = self._root(base, start, record)
+        node = self._root(base, start, record, subject.ticket_id)
         if node.failure is not None:
             return self._breaks(subject, start or None, *node.failure)
         for seq in range(start + 1, len(texts) + 1):
             text = texts[seq - 1]
-            key = text[max(text.find(_ROLE), 0):]
+            cut = text.find(_ROLE)
+            key = text[cut:] if cut > 0 else text
             child = node.children.get(key)
             if child is None:
                 child = self._step(node, _record(history, texts, seq), exact=not self.cache)
@@ -329,8 +331,27 @@ class MigrationCheck:
             return self._uncached._walk(subject, base, start, history, texts)  # noqa: SLF001
         return self._breaks(subject, seq, *failure)
 
-    def _root(self, base: Ticket | str, start: int, record: AuditRecord | None) -> _Node:
-        """The replay's starting point: the base data, in the stage the history had reached."""
+    def _root(self, base: Ticket | str, start: int, record: AuditRecord | None,
+              ticket_id: str) -> _Node:
+        """The replay's starting point: the base data, in the stage the history had reached.
+
+        A replay from a ticket's document as created is looked up first by the document's text
+        after its id (documents that differ only in the id start from the same node).
+        """
+        rest = None
+        if start == 0 and isinstance(base, str) and self.cache and not self._whole:
+            head = f'{{"id":{json.dumps(ticket_id)},'
+            if base.startswith(head):
+                rest = base[len(head):]
+                found = self._documents.get(rest)
+                if found is not None:
+                    return found
+        node = self._root_of(base, start, record)
+        if rest is not None:
+            self._documents[rest] = node
+        return node
+
+    def _root_of(self, base: Ticket | str, start: int, record: AuditRecord | None) -> _Node:
         data: dict[str, Any] = (json.loads(base) if isinstance(base, str)
                                 else base.model_dump(mode="json", exclude={"history"}))
         if self._whole:

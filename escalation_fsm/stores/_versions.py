@@ -25,6 +25,7 @@ from ..migration_check import MigrationCheck, TicketPlan, restart_position
 from ..models import Ticket, evolve
 from ..spec import MachineSpec
 from ._codec import StoredTicket, decode
+from ._dry_run_read import HistoryTexts, texts_of
 from ._reports import MigrationReport, SpecVersion
 from ._types import Known, StoreStats, Write
 
@@ -149,8 +150,8 @@ class Versions(ABC):
         plans: list[TicketPlan] = []
         after: str | None = None
         while True:
-            batch = self._stored_page(after, batch_size)
-            plans += [self._plan_stored(stored, check) for stored in batch]
+            batch = self._texts_page(after, batch_size)
+            plans += [self._plan_stored(texts, check) for texts in batch]
             if len(batch) < batch_size:
                 break
             after = batch[-1].id
@@ -172,18 +173,26 @@ class Versions(ABC):
         target = self.machine.spec if spec is None else spec
         return self.migrate(Migration(target, target, unknown=True), dry_run=dry_run)
 
-    def _plan_stored(self, stored: StoredTicket, check: MigrationCheck) -> TicketPlan:
-        """The plan for one stored ticket: from its texts when possible, else decoded."""
-        if stored.document is not None and stored.base_version is not None:
+    def _texts_page(self, after: str | None, size: int) -> list[HistoryTexts]:
+        """Up to ``size`` tickets as the dry run reads them (SQL stores read only these texts)."""
+        return [texts_of(stored) for stored in self._stored_page(after, size)]
+
+    def _plan_stored(self, texts: HistoryTexts, check: MigrationCheck) -> TicketPlan:
+        """The plan for one stored ticket: from its texts when possible, else read and decoded."""
+        if texts.document is not None and texts.base_version is not None:
             try:
                 plan = check.check_texts(
-                    stored.id, stage=stored.stage, version=stored.version, tier=stored.tier,
-                    fingerprint=stored.spec, base_version=stored.base_version,
-                    document=stored.document, records=[row.record for row in stored.rows])
+                    texts.id, stage=texts.stage, version=texts.version, tier=texts.tier,
+                    fingerprint=texts.spec, base_version=texts.base_version,
+                    document=texts.document, records=texts.records)
             except ValueError:  # a text that does not parse: decoding says what is wrong
                 plan = None
             if plan is not None:
                 return plan
+        stored = self._stored(texts.id, 0)
+        if stored is None:  # deleted since the page was read (stores never delete tickets)
+            return TicketPlan(texts.id, "unreadable", texts.stage, None, texts.version,
+                              texts.spec, None, None, "it disappeared while being read")
         try:
             ticket = decode(stored)[0]
             start = max(stored.base_version or 0, restart_position(ticket.history))

@@ -260,3 +260,23 @@ def test_a_store_opens_with_a_spec_that_renames_a_trigger_the_clocks_ignore(
         with pytest.raises(SLAPolicyMismatch):
             db.open(EscalationMachine(_renamed(V1, "resolve", "settle")))
         assert db.open(EscalationMachine(renamed)).verify().ok
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_renaming_a_trigger_the_clocks_read_migrates_then_reindexes(kind: str, tmp_path: Path) -> None:
+    """The documented way for a rename the clocks read (resolve -> settle): migrate through the
+    old machine, re-index under the new spec, then the store opens with it, verifies, and the
+    new name fires; before the re-index it is refused."""
+    with backend(kind, tmp_path) as db:
+        _filled(db, 40)
+        settle = _renamed(V1, "resolve", "settle")
+        old = db.open(EscalationMachine(V1))
+        report = old.migrate(Migration(V1, settle, triggers={"resolve": "settle"}))
+        assert report.ok and report.migrated > 0
+        with pytest.raises(SLAPolicyMismatch):
+            db.open(EscalationMachine(settle))
+        assert db.open().reindex(EscalationMachine(settle)) == 40
+        store = db.open(EscalationMachine(settle))
+        assert store.verify().ok
+        busy = next(t.id for t in store.stream() if t.stage == "attempted")
+        assert store.apply(busy, "settle", actor=AGENT, **VALID["resolve"]).stage == "resolved"

@@ -127,8 +127,8 @@ class MigrationCheck:
     """Replays ticket histories under a migration's target spec, sharing common prefixes.
 
     ``policy`` is the escalation policy the new machine judges with (default: the default
-    policy); ``cache=False`` replays every ticket in full; at most ``max_nodes`` prefixes are
-    remembered (later ones are replayed without being kept).
+    policy); ``cache=False`` replays every ticket in full; at most ``max_nodes`` replayed records
+    are remembered, and as many starting points (later ones are replayed without being kept).
     """
 
     def __init__(self, migration: Any, *, policy: EscalationPolicy | None = None,
@@ -347,7 +347,7 @@ class MigrationCheck:
                 if found is not None:
                     return found
         node = self._root_of(base, start, record)
-        if rest is not None:
+        if rest is not None and len(self._documents) < self.max_nodes:
             self._documents[rest] = node
         return node
 
@@ -365,7 +365,7 @@ class MigrationCheck:
         node = self._roots.get(key)
         if node is None:
             node = self._start(data, start, record, tier)
-            if self.cache:
+            if self.cache and len(self._roots) < self.max_nodes:
                 self._roots[key] = node
         return node
 

@@ -214,3 +214,16 @@ def test_a_ticket_with_a_missing_history_row_is_reported_unreadable(kind: str, t
         first, second = report.plans
         assert (first.ticket_id, first.status) == ("T-1", "unreadable") and first.reason
         assert (second.ticket_id, second.status) == ("T-2", "clean")
+
+
+def test_a_full_cache_goes_on_replaying_without_keeping() -> None:
+    """With room for 5 records and 5 starting points, 150 tickets (to v4, some breaking) get the
+    plans of the full replay, and no more than 5 records are kept."""
+    store = MemoryStore(machine=EscalationMachine(V1, clock=_clock()))
+    created = _fill(store, random.Random(9), 150)
+    migration = Migration(V1, V4)
+    small, full = MigrationCheck(migration, max_nodes=5), MigrationCheck(migration, cache=False)
+    tickets = [store.get(ticket_id) for ticket_id in created]
+    plans = [small.check(t, created[t.id]) for t in tickets]
+    assert plans == [full.check(t, created[t.id]) for t in tickets]
+    assert {p.status for p in plans} >= {"clean", "breaks"} and small.nodes == 5

@@ -194,26 +194,30 @@ def test_the_dry_runs_read_gives_the_texts_a_full_read_gives(kind: str, tmp_path
         assert {p.status for p in report.plans} >= {"clean", "breaks"}
 
 
+@pytest.mark.parametrize("damaged", [1, 2])
 @pytest.mark.parametrize("kind", SQL_KINDS)
-def test_a_ticket_with_a_missing_history_row_is_reported_unreadable(kind: str, tmp_path: Path) -> None:
-    """A history row deleted behind the store's back: the texts do not add up to the version, so
-    the ticket is read in full and decoded, and reported unreadable with why; the others are
-    planned as usual."""
+def test_a_ticket_with_a_missing_history_row_is_reported_unreadable(
+        kind: str, damaged: int, tmp_path: Path) -> None:
+    """History rows deleted behind the store's back (one ticket: read again alone; two: the page
+    read again in full): the texts do not add up to the version, so those tickets are decoded and
+    reported unreadable with why; the last one is planned as usual."""
     with backend(kind, tmp_path) as db:
         store = db.open(EscalationMachine(V1, clock=_clock()))
         actor = Actor(id="a-1", role="agent")
-        for ticket_id in ("T-1", "T-2"):
+        ids = [f"T-{n}" for n in range(damaged + 1)]
+        for ticket_id in ids:
             store.create(new_ticket(id=ticket_id))
             for trigger in ("attempt", "record_step", "resolve"):
                 store.apply(ticket_id, trigger, actor=actor, **VALID[trigger])
         trigger_name = ("escalation_history_no_delete" if kind == "sqlite"
                         else "escalation_history_append_only ON escalation_history")
         db.sql(f"DROP TRIGGER IF EXISTS {trigger_name}")
-        db.sql("DELETE FROM escalation_history WHERE ticket_id = 'T-1' AND seq = 2")
+        for ticket_id in ids[:damaged]:
+            db.sql("DELETE FROM escalation_history WHERE ticket_id = ? AND seq = 2", (ticket_id,))
         report = db.open(EscalationMachine(V2)).migrate(Migration(V1, V2), dry_run=True)
-        first, second = report.plans
-        assert (first.ticket_id, first.status) == ("T-1", "unreadable") and first.reason
-        assert (second.ticket_id, second.status) == ("T-2", "clean")
+        assert [(p.ticket_id, p.status) for p in report.plans] \
+            == [(i, "unreadable") for i in ids[:damaged]] + [(ids[-1], "clean")]
+        assert all(p.reason for p in report.plans[:damaged])
 
 
 def test_a_full_cache_goes_on_replaying_without_keeping() -> None:

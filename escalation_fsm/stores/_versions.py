@@ -151,7 +151,7 @@ class Versions(ABC):
         after: str | None = None
         while True:
             batch = self._texts_page(after, batch_size)
-            plans += [self._plan_stored(texts, check) for texts in batch]
+            plans += self._plan_page(batch, after, check)
             if len(batch) < batch_size:
                 break
             after = batch[-1].id
@@ -177,19 +177,38 @@ class Versions(ABC):
         """Up to ``size`` tickets as the dry run reads them (SQL stores read only these texts)."""
         return [texts_of(stored) for stored in self._stored_page(after, size)]
 
-    def _plan_stored(self, texts: HistoryTexts, check: MigrationCheck) -> TicketPlan:
-        """The plan for one stored ticket: from its texts when possible, else read and decoded."""
-        if texts.document is not None and texts.base_version is not None:
-            try:
-                plan = check.check_texts(
-                    texts.id, stage=texts.stage, version=texts.version, tier=texts.tier,
-                    fingerprint=texts.spec, base_version=texts.base_version,
-                    document=texts.document, records=texts.records)
-            except ValueError:  # a text that does not parse: decoding says what is wrong
-                plan = None
-            if plan is not None:
-                return plan
-        stored = self._stored(texts.id, 0)
+    def _plan_page(self, batch: list[HistoryTexts], after: str | None,
+                   check: MigrationCheck) -> list[TicketPlan]:
+        """The plans of a page: from the texts where they can be judged.
+
+        The other tickets are read in full and decoded: the page read again when there are
+        several, else one by one.
+        """
+        found = [self._plan_texts(texts, check) for texts in batch]
+        left = sum(plan is None for plan in found)
+        if not left:
+            return found  # type: ignore[return-value]  # no None left
+        full = {s.id: s for s in self._stored_page(after, len(batch))} if left > 1 else {}
+        return [plan if plan is not None else
+                self._plan_stored(texts, full.get(texts.id) or self._stored(texts.id, 0), check)
+                for texts, plan in zip(batch, found, strict=True)]
+
+    @staticmethod
+    def _plan_texts(texts: HistoryTexts, check: MigrationCheck) -> TicketPlan | None:
+        """The plan for one stored ticket from its texts, or ``None``: it must be decoded."""
+        if texts.document is None or texts.base_version is None:
+            return None
+        try:
+            return check.check_texts(
+                texts.id, stage=texts.stage, version=texts.version, tier=texts.tier,
+                fingerprint=texts.spec, base_version=texts.base_version,
+                document=texts.document, records=texts.records)
+        except ValueError:  # a text that does not parse: decoding says what is wrong
+            return None
+
+    def _plan_stored(self, texts: HistoryTexts, stored: StoredTicket | None,
+                     check: MigrationCheck) -> TicketPlan:
+        """The plan for one stored ticket read in full and decoded."""
         if stored is None:  # deleted since the page was read (stores never delete tickets)
             return TicketPlan(texts.id, "unreadable", texts.stage, None, texts.version,
                               texts.spec, None, None, "it disappeared while being read")

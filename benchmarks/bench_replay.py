@@ -8,6 +8,10 @@ report written:
 
 * ``cli, SLA``: ``python -m escalation_fsm replay LOG --mapping NAME --format json -o FILE
   --sla default`` (imports, reading, replay through the machine, SLA clocks, report, writing);
+* ``cli, SLA + ladder what-if``: the same with ``--sla ladder.toml``, the default targets with an
+  escalation ladder on four clocks at every urgency (:data:`LADDER`, 7 steps per urgency), so the
+  report also counts how many tickets would have reached each step; printed next to ``cli, SLA``
+  (same targets, no ladder) as the what-if's cost;
 * ``cli, no SLA``: the same with ``--sla none``;
 * ``bare dict replay``: for scale, a process that reads the same CSV with ``csv.DictReader``,
   maps each activity to its first trigger and replays case by case with a plain dict of
@@ -42,6 +46,18 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOGS = (("helpdesk", DATA / "helpdesk.csv"),
         ("servicenow", DATA / "servicenow_incident_event_log.csv.zip"))
+
+_STEPS = (("first_response", "breach", 'at = 1.0\naction = "notify"\nrole = "the team lead"'),
+          ("resolution", "half", 'at = 0.5\naction = "notify"\nrole = "the assignee"'),
+          ("resolution", "most", 'at = 0.75\naction = "notify"\nrole = "the team lead"'),
+          ("resolution", "breach", 'at = 1.0\naction = "escalate"'),
+          ("tier2_update", "lead", 'at = 0.75\naction = "notify"\nrole = "the Tier 2 lead"'),
+          ("tier2_update", "late", 'offset = "PT1H"\naction = "raise_urgency"'),
+          ("customer_update", "soon", 'offset = "-PT30M"\naction = "notify"\nrole = "the owner"'))
+LADDER = "".join(f'[[ladder.{clock}.{urgency}]]\nname = "{name}"\n{body}\n\n'
+                 for urgency in ("low", "normal", "high", "critical")
+                 for clock, name, body in _STEPS)
+"""An SLA policy file: the default targets and a ladder of 7 steps at every urgency."""
 
 BARE = r"""
 import csv, io, resource, sys, time, tomllib, zipfile
@@ -130,7 +146,10 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
         out = Path(folder) / "report.json"
         base = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
                 name, "--format", "json", "-o", str(out), "--quiet"]
-        commands = {"sla": [*base, "--sla", "default"], "none": [*base, "--sla", "none"],
+        ladder = Path(folder) / "ladder.toml"
+        ladder.write_text(LADDER, encoding="utf-8")
+        commands = {"sla": [*base, "--sla", "default"], "ladder": [*base, "--sla", str(ladder)],
+                    "none": [*base, "--sla", "none"],
                     "bare": [sys.executable, "-c", BARE, name, str(log)]}
         runs: dict[str, list[float]] = {key: [] for key in commands}
         bare_loop: list[float] = []
@@ -138,25 +157,35 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
         for round_ in range(repeat):
             # Interleaved (the machine's speed drifts), each variant first in turn: the first run
             # of a round is often slower here, whatever it runs.
-            order = list(commands)[round_ % 3:] + list(commands)[:round_ % 3]
+            order = list(commands)[round_ % 4:] + list(commands)[:round_ % 4]
             for key in order:
                 took, output, _ = timed(commands[key], env)
                 runs[key].append(took)
                 if key == "bare":
                     bare_loop.append(float(output.split()[0]))
+        timed(commands["ladder"], env)
+        what_if = json.loads(out.read_text(encoding="utf-8"))["ladder_what_if"]
         timed([*base, "--sla", "default"], env)
         report = json.loads(out.read_text(encoding="utf-8"))
-    sla, none, bare = (statistics.median(runs[k]) for k in ("sla", "none", "bare"))
+    sla, ladder_s, none, bare = (statistics.median(runs[k]) for k in ("sla", "ladder", "none",
+                                                                      "bare"))
     low = {k: min(v) for k, v in runs.items()}
     rows = report["rows"]
     print(f"\n{name}: {rows:,} rows, {report['events']:,} events, {report['cases']:,} cases "
           f"(medians of {repeat}; minimum in brackets)")
     print(f"  cli, SLA figures (--sla default)   {sla:6.2f} s [{low['sla']:5.2f}]  "
           f"{rows / sla:>10,.0f} rows/s")
+    print(f"  cli, SLA + ladder what-if          {ladder_s:6.2f} s [{low['ladder']:5.2f}]  "
+          f"{rows / ladder_s:>10,.0f} rows/s   what-if / SLA = {ladder_s / sla:.3f}x "
+          f"(rounds: {', '.join(f'{a / b:.3f}' for a, b in zip(runs['ladder'], runs['sla'], strict=True))})")
     print(f"  cli, no SLA (--sla none)           {none:6.2f} s [{low['none']:5.2f}]  "
           f"{rows / none:>10,.0f} rows/s   SLA / no SLA = {sla / none:.2f}x")
     print(f"  bare dict replay, whole process    {bare:6.2f} s [{low['bare']:5.2f}]  (its replay "
           f"loop alone {statistics.median(bare_loop):.2f} s)")
+    reached = sorted(what_if["steps"], key=lambda step: -step["tickets"])[:2]
+    print("  what-if: " + "; ".join(f"{s['tickets']:,} of {s['eligible']:,} {s['urgency']} "
+                                    f"tickets would have reached '{s['description']}'"
+                                    for s in reached))
     k = report["overall"]
     print(f"  conformance {k['conformance_rate']:.1%}; escalation {k['escalation_rate']:.1%}; "
           f"data notes {len(report['data_notes'])}")

@@ -6,6 +6,7 @@ The implementation lives in the submodules; the public names are re-exported her
 
 from .engine import CaseResult, Deviation, Replayer
 from .errors import LogError, MappingError, ReplayError
+from .ladder_whatif import LadderWhatIf
 from .mapping import (
     Columns,
     Condition,
@@ -20,6 +21,7 @@ from .reader import LogStats, RawCase, RawEvent, read_cases
 from .render import FORMATS, render_report
 from .report import SCHEMA_VERSION, DataNote, ReviewReport, build_report, report_json_schema
 from .review import resolve_mapping, review
+from .schema import LadderStepReach, LadderWhatIfSection
 from .shipped import sample_log, shipped_mapping, shipped_mappings
 from .specs import (
     LOG_FIELDS,
@@ -38,6 +40,9 @@ __all__ = [
     "Condition",
     "DataNote",
     "Deviation",
+    "LadderStepReach",
+    "LadderWhatIf",
+    "LadderWhatIfSection",
     "LogError",
     "LogMapping",
     "LogStats",

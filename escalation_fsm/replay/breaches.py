@@ -51,6 +51,11 @@ _FIRST_EVENT, _LAST_EVENT = -1, -2
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
 
+Stretches = tuple[tuple[Stamp, int, Stamp], ...]
+Walk = tuple[int, int, tuple[tuple[int, int], ...] | None]
+"""How a run is measured: ``(start, end, None)`` while running throughout, or ``(0, 0, ops)``."""
+"""A run's start, then its running stretches: see :meth:`BreachCounter.stretches`."""
+
 Op = tuple[int, int, int]
 """(operation, run, event index or ``_FIRST_EVENT``/``_LAST_EVENT``)."""
 
@@ -133,6 +138,52 @@ class BreachCounter:
             found.append((_CLOCKS[clock], met, timedelta(microseconds=self._walk(walk, times))))
         return found
 
+    def compiled_runs(self, program: CaseProgram) -> tuple[tuple[SLAClock, Walk], ...]:
+        """Every run the fold takes for ``program``'s history: its clock and how to measure it.
+
+        In the fold's order of starting them (what :meth:`count` judges against the targets). A
+        run is measured either from one reference to another while running (``(start, end,
+        None)``), or through its own ops (``(0, 0, ops)``): see :meth:`stretches`.
+        """
+        compiled = program.sla
+        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
+            compiled = program.sla = self._compiled(program)
+        return compiled.clocked
+
+    def gain(self, before: Stamp, at: Stamp) -> int:
+        """Business microseconds from ``before`` to ``at`` (zero if not later; remembered)."""
+        if at[0] <= before[0]:
+            return 0
+        gain = self._gained.get((before[0], at[0]))
+        return self._between(before, at) if gain is None else gain
+
+    def stretches(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> tuple[int, Stretches]:
+        """A run's business time (microseconds) and running stretches, through its ``ops``.
+
+        A stretch is ``(since, business microseconds before it, until)``: the run ran from
+        ``since`` to ``until`` (the same instant or later). The first item is the run's start, as
+        ``(start, -1, start)``. What the ladder's what-if judges its steps against
+        (:mod:`.ladder_whatif`).
+        """
+        since = first = times[-1]  # every run's first op starts it
+        started, elapsed = False, 0
+        stretches: list[tuple[Stamp, int, Stamp]] = []
+        for op, ref in ops:
+            at = times[ref]
+            if op == _START:
+                since = at
+                if not started:
+                    first, started = at, True
+            elif op == _RUN and at[0] >= since[0]:
+                # Running up to ``at`` (a worker asking at that instant sees the run running,
+                # even when the stretch is empty: resumed at the case's very last event, say).
+                stretches.append((since, elapsed, at))
+                elapsed += self.gain(since, at)
+                since = at
+            elif at[0] > since[0]:
+                since = at
+        return elapsed, ((first, -1, first), *stretches)
+
     def _walk(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> int:
         """The business time (microseconds) a run accumulates through its ``ops``."""
         since = times[-1]
@@ -208,13 +259,14 @@ class _Compiled:
     None)``, or its own ops ``(0, 0, ops)``.
     """
 
-    __slots__ = ("checks", "counter", "runs")
+    __slots__ = ("checks", "clocked", "counter", "runs")
 
     def __init__(self, counter: BreachCounter,
                  runs: tuple[tuple[int, bool, tuple[int, int, tuple[tuple[int, int], ...] | None]],
                              ...]) -> None:
         self.counter = counter
         self.runs = runs
+        self.clocked = tuple((_CLOCKS[clock], walk) for clock, _, walk in runs)
         self.checks: dict[Urgency, tuple[tuple[int, int, bool, int, int,
                                                tuple[tuple[int, int], ...] | None], ...]] = {}
 

@@ -10,10 +10,13 @@ with a few examples naming the line; the report lists them under "Data notes", a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["EXAMPLES", "NoteKey", "Problem", "ReadNotes", "STRICT_PROBLEMS"]
+from .schema import DataNote
+
+__all__ = ["EXAMPLES", "NoteKey", "Problem", "ReadNotes", "STRICT_PROBLEMS", "data_notes"]
 
 Problem = Literal["not_a_number", "unmapped_label", "unparseable_time", "empty", "never_fired",
                   "unknown_urgency"]
@@ -56,3 +59,27 @@ class ReadNotes:
 
     def __bool__(self) -> bool:
         return bool(self.counts)
+
+
+_EFFECTS = {
+    "not_a_number": "not compared (the rule needs a number)",
+    "unmapped_label": "not compared (the label is not in the column's value map)",
+    "unparseable_time": "row skipped (it cannot be placed in time)",
+    "unknown_urgency": "counted as normal urgency for the SLA targets",
+    "empty": "not compared; the previous value stays the reference",
+    "never_fired": "the rule changed nothing in this log: is its column or value right?",
+}
+
+
+def data_notes(notes: ReadNotes, never_fired: Iterable[str]) -> list[DataNote]:
+    """The report's data notes: what could not be read (most frequent first), then idle rules."""
+    found = [
+        DataNote(column=column, rule=rule, problem=problem, count=count,
+                 examples=notes.examples.get((column, rule, problem), []),
+                 effect=_EFFECTS[problem], strict=problem in STRICT_PROBLEMS)
+        for (column, rule, problem), count in sorted(notes.counts.items(),
+                                                     key=lambda item: (-item[1], item[0]))
+    ]
+    found += [DataNote(column="", rule=rule, problem="never_fired", count=0, examples=[],
+                       effect=_EFFECTS["never_fired"], strict=True) for rule in never_fired]
+    return found

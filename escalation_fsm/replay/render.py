@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..textsafe import html_text, markdown, visible
 from .charts import histogram_chart, rate_chart
-from .schema import Breakdown, Kpis, ReviewReport
+from .schema import Breakdown, Kpis, LadderWhatIfSection, ReviewReport
 from .words import duration_words
 
 __all__ = ["FORMATS", "Format", "render_report"]
@@ -167,6 +167,8 @@ def _sections(r: ReviewReport) -> list[_Section]:
         sla.rows = [[b.clock, b.owed, _n(b.decided), _n(b.breached), _pct(b.rate)]
                     for b in r.sla_breach_rates]
         sections.append(sla)
+    if r.ladder_what_if is not None:
+        sections.append(_ladder(r.ladder_what_if))
     if r.training is not None:
         sections.append(_training(r))
     stages = _Section("Time in each stage", headers=("stage", "tickets", "median", "nine in ten within"),
@@ -183,6 +185,27 @@ def _sections(r: ReviewReport) -> list[_Section]:
                       notes=[f"{n.rule} -- {n.reason}" for n in r.not_observable])
     sections += [stages, transitions, hidden, _data_notes(r)]
     return sections
+
+
+def _ladder(w: LadderWhatIfSection) -> _Section:
+    section = _Section("Escalation ladder: what if it had been on",
+                       headers=("step", "urgency", "tickets", "share", "escalated later",
+                                "resolved later"), right=frozenset({2, 3, 4, 5}))
+    section.notes = [f"The ladder of the SLA policy (fingerprint {w.policy}) tried on these "
+                     f"{_tickets(w.tickets)}. {w.note}"]
+    for s in w.steps:
+        section.details[len(section.rows)] = (
+            f"{_tickets(s.tickets)} of the {_n(s.eligible)} {s.urgency}-urgency tickets that owed "
+            f"{s.owed} ({_pct(s.rate)}) would have reached '{s.description}'"
+            + (f"; of those, escalated later: {_n(s.escalated_later)}, resolved later: "
+               f"{_n(s.resolved_later)}" if s.tickets else "")
+            + (" (this step acts: what it would have changed is not re-simulated)"
+               if s.acting else ""))
+        section.rows.append([s.description, s.urgency, _n(s.tickets), _pct(s.rate),
+                             _n(s.escalated_later), _n(s.resolved_later)])
+    if not w.steps:
+        section.notes.append("the ladder has no steps")
+    return section
 
 
 def _training(r: ReviewReport) -> _Section:
@@ -209,6 +232,9 @@ def _data_notes(r: ReviewReport) -> _Section:
     for note in r.data_notes:
         if note.problem == "never_fired":
             data.notes.append(f"rule {note.rule!r} never fired on this log: {note.effect}")
+            continue
+        if note.problem == "ladder_idle":
+            data.notes.append(f"{note.rule}: {note.effect}")
             continue
         examples = f"; e.g. {', '.join(note.examples)}" if note.examples else ""
         data.notes.append(f"{note.column} ({note.rule}): {_n(note.count)} "

@@ -36,7 +36,8 @@ from ..spec import MachineSpec
 from .basis import ReportBasis, basis_of
 from .breaches import BreachCounter
 from .engine import CaseResult, Measured, Replayer
-from .notes import STRICT_PROBLEMS, ReadNotes
+from .ladder_whatif import LadderWhatIf
+from .notes import data_notes
 from .program import CaseProgram
 from .reader import CaseData, LogStats
 from .schema import (
@@ -237,6 +238,8 @@ class ReportFigures:
         self.events = self.backwards = 0
         self.breaches = (None if replayer.sla is None
                          else BreachCounter(replayer.sla, replayer.replay_spec))
+        self.ladder = LadderWhatIf.of(replayer.sla, replayer.replay_spec)
+        """The ladder's what-if, when the policy has a ladder (:mod:`.ladder_whatif`)."""
 
     def add(self, case_id: str, status: str, events: int, backwards: bool, escalated: bool,  # noqa: PLR0917
             reopened: bool, resolution_seconds: float | None, category: str | None,
@@ -290,8 +293,11 @@ class ReportFigures:
                  measured.category, measured.priority, measured.first[2],
                  program.deviation_rules, measured.seconds, program.fired)
         if self.breaches is not None:
-            self.breaches.count(program, self.breaches.times(case.stamps, positions, measured.first,
-                                                             measured.last), measured.urgency)
+            times = self.breaches.times(case.stamps, positions, measured.first, measured.last)
+            self.breaches.count(program, times, measured.urgency)
+            if self.ladder is not None:
+                self.ladder.add_compiled(program, times, measured.urgency, self.breaches,
+                                         backwards=measured.backwards)
 
     def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
                sla_source: str | None = None,
@@ -337,7 +343,8 @@ class ReportFigures:
                                                 first_line=stats.unknown_first_line[a])
                                 for a, n in stats.unknown.most_common()],
             ignored_events=stats.ignored, reordered_cases=stats.reordered_cases,
-            warnings=_warnings(stats, replayer, self.backwards), diagram=diagram,
+            warnings=_warnings(stats, replayer, self.backwards) + LadderWhatIf.warnings(
+                self.ladder, overall.cases), diagram=diagram,
             sla_breach_rates=[
                 SLABreachRate(clock=clock, owed=clock.owed, decided=decided[clock],
                               breached=breached[clock],
@@ -346,10 +353,13 @@ class ReportFigures:
             ],
             sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
             sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
-            data_notes=data_notes(stats.notes.merge(replayer.notes()), replayer.never_fired()),
+            data_notes=data_notes(stats.notes.merge(replayer.notes()), replayer.never_fired())
+            + ([] if self.ladder is None else self.ladder.notes(source_kind)),
             resolution_histogram=_histogram(overall.ttr),
             training=None if self.training is None else self.training.section(),
             source_kind=source_kind,
+            ladder_what_if=None if self.ladder is None or self.ladder.cases != overall.cases
+            else self.ladder.section(),
         )
 
 
@@ -372,30 +382,6 @@ def _warnings(stats: LogStats, replayer: ReportBasis, backwards: int) -> list[st
         warnings.append(f"{backwards} case(s) have events timed earlier than the event before "
                         f"them in replay order; those gaps are not counted as time in a stage")
     return warnings
-
-
-_EFFECTS = {
-    "not_a_number": "not compared (the rule needs a number)",
-    "unmapped_label": "not compared (the label is not in the column's value map)",
-    "unparseable_time": "row skipped (it cannot be placed in time)",
-    "unknown_urgency": "counted as normal urgency for the SLA targets",
-    "empty": "not compared; the previous value stays the reference",
-    "never_fired": "the rule changed nothing in this log: is its column or value right?",
-}
-
-
-def data_notes(notes: ReadNotes, never_fired: Iterable[str]) -> list[DataNote]:
-    """The report's data notes: what could not be read (most frequent first), then idle rules."""
-    found = [
-        DataNote(column=column, rule=rule, problem=problem, count=count,
-                 examples=notes.examples.get((column, rule, problem), []),
-                 effect=_EFFECTS[problem], strict=problem in STRICT_PROBLEMS)
-        for (column, rule, problem), count in sorted(notes.counts.items(),
-                                                     key=lambda item: (-item[1], item[0]))
-    ]
-    found += [DataNote(column="", rule=rule, problem="never_fired", count=0, examples=[],
-                       effect=_EFFECTS["never_fired"], strict=True) for rule in never_fired]
-    return found
 
 
 _BINS = ((1.0, "under 1 hour"), (4.0, "1-4 hours"), (8.0, "4-8 hours"), (24.0, "8-24 hours"),

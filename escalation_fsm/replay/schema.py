@@ -24,6 +24,8 @@ __all__ = [
     "Durations",
     "HistogramBin",
     "Kpis",
+    "LadderStepReach",
+    "LadderWhatIfSection",
     "NotObservableRule",
     "ReviewReport",
     "SLABreachRate",
@@ -35,7 +37,7 @@ __all__ = [
     "report_json_schema",
 ]
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 class _Out(BaseModel):
@@ -171,10 +173,55 @@ class Diagram(_Out):
     note: str
 
 
+class LadderStepReach(_Out):
+    """One step of an escalation ladder: how many tickets would have reached it (added in 1.4).
+
+    A ticket reaches a step when the step's instant, computed as the live ladder computes it,
+    came before its clock stopped or before the ticket's last event (see
+    :mod:`escalation_fsm.replay.ladder_whatif`).
+    """
+
+    clock: str
+    urgency: str
+    step: str
+    action: str
+    when: str
+    """When it comes due, as the policy says it: ``75% of the target``."""
+    description: str
+    """The step in words: ``notify team lead at 75% of the Tier 2 response target``."""
+    acting: bool
+    """It would have changed the history (escalate, raise the urgency): not re-simulated."""
+    owed: str
+    """What is owed while its clock runs (``a Tier 2 response``)."""
+    eligible: int
+    """Tickets of this urgency in which the clock ran."""
+    tickets: int
+    """Of those, the tickets that would have reached the step."""
+    runs: int
+    """Clock runs that would have reached it (a clock may run several times in one ticket)."""
+    rate: float | None
+    """``tickets / eligible``."""
+    escalated_later: int
+    """Tickets reaching it that were escalated, in reality, after the step's instant."""
+    resolved_later: int
+    """Tickets reaching it that were resolved, in reality, after the step's instant."""
+
+
+class LadderWhatIfSection(_Out):
+    """The ladder of an SLA policy tried on the reviewed tickets ("what-if", added in 1.4)."""
+
+    policy: str
+    """The fingerprint of the policy."""
+    tickets: int
+    steps: list[LadderStepReach]
+    note: str
+    """How the steps were counted, in words (acting steps are not re-simulated)."""
+
+
 class ReviewReport(_Out):
     """The escalation review report (JSON schema version :data:`SCHEMA_VERSION`)."""
 
-    schema_version: Literal["1.3"] = "1.3"
+    schema_version: Literal["1.4"] = "1.4"
     generated_by: str
     log: str
     mapping: str
@@ -214,6 +261,9 @@ class ReviewReport(_Out):
     training: TrainingSection | None = None
     """Training opportunities: agents and teams whose figures stand out from their peers'
     (added in 1.3; ``None`` when not computed)."""
+    ladder_what_if: LadderWhatIfSection | None = None
+    """How many tickets would have reached each step of the SLA policy's escalation ladder
+    (added in 1.4; ``None`` without a policy, or a policy without a ladder)."""
 
     @property
     def strict_problems(self) -> int:

@@ -7,10 +7,13 @@ triggers entering that stage). A trigger with no mark is quoted by its name.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ..marks import Mark
+from ..sla import LadderStep, SLAClock, StepAction
 from ..spec import MachineSpec
 
-__all__ = ["describe_deviation", "duration_words"]
+__all__ = ["LADDER_NOTE", "describe_deviation", "describe_step", "duration_words"]
 
 _DONE = {
     Mark.ATTEMPT: "worked on", Mark.RESOLVE: "resolved", Mark.ESCALATE: "escalated",
@@ -87,3 +90,28 @@ def duration_words(hours: float | None) -> str:
     if hours < 48:
         return f"{hours:.1f} hours"
     return f"{hours / 24:.1f} days"
+
+
+LADDER_NOTE = ("Counted on each ticket's real history: a step counts when its instant (computed as the "
+        "live ladder computes it) came before its clock stopped or before the ticket's last "
+        "event. Steps that act (escalate, raise the urgency) are counted as would have fired, "
+        "but what they would have changed is not re-simulated: the steps after them are counted "
+        "on the history as it really went.")
+_CLOCK_WORDS = {SLAClock.FIRST_RESPONSE: "first response", SLAClock.TIER2_UPDATE: "Tier 2 response",
+                SLAClock.CUSTOMER_UPDATE: "customer update", SLAClock.RESOLUTION: "resolution",
+                SLAClock.PROMISED_RESPONSE: "promised response"}
+def describe_step(clock: SLAClock, step: LadderStep) -> str:
+    """A step in words: ``notify team lead at 75% of the Tier 2 response target``."""
+    does = {StepAction.NOTIFY: f"notify {step.role}", StepAction.ESCALATE: "escalate",
+            StepAction.RAISE_URGENCY: "raise the urgency",
+            StepAction.CALLBACK: f"call {step.callback}"}[step.action]
+    what = _CLOCK_WORDS[clock]
+    if step.at is not None:
+        when = (f"at the {what} target (the breach)" if step.at == 1.0
+                else f"at {step.at:.0%} of the {what} target")
+    else:
+        assert step.offset is not None  # noqa: S101 (one of the two, validated)
+        hours = abs(step.offset) / timedelta(hours=1)
+        side = "before" if step.offset < timedelta(0) else "after"
+        when = f"{duration_words(hours)} (business time) {side} the {what} deadline"
+    return f"{does} {when}"

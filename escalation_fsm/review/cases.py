@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..marks import Mark
+from ..models import Urgency
 from ..replay.report import ReportFigures
 from ..replay.training import TrainingCase, TrainingFigures
 from ..sla import SLAPolicy
@@ -98,6 +99,10 @@ class CaseCounter:
             category, priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
         if self.breaches is not None:
             self.breaches.count(history)
+        what_if = self.figures.ladder
+        if what_if is not None:  # the ladder's what-if walks the records (built when asked)
+            what_if.add_history(history.records, stage=history.first_stage or history.stage,
+                                opened_at=opened, priority=Urgency(priority), end=times[-1])
         attempt, resolve = shape.first_attempt, shape.first_resolve
         resolver = None if resolve is None else history.actors[resolve]
         self.training.add(TrainingCase(

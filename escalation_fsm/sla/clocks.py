@@ -13,7 +13,7 @@ and its remaining time is frozen. So deadlines never move earlier as time passes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..bounds import MIGRATE_TRIGGER
@@ -46,6 +46,11 @@ def fold_records(records: Iterable[AuditRecord], stage: str, opened_at: datetime
     for record, meaning in zip(records, meanings, strict=True):
         state = state.after(record, policy, meaning, done)
     return state
+
+
+def record_meanings(records: Sequence[AuditRecord], spec: MachineSpec) -> list[Meaning]:
+    """The meaning each of ``records`` is folded with under ``spec`` (as :func:`fold_records`)."""
+    return _meanings(tuple(records), meaning_of(spec))
 
 
 def _meanings(records: tuple[AuditRecord, ...], meaning: Meaning) -> list[Meaning]:

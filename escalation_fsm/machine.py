@@ -383,6 +383,18 @@ class EscalationMachine:
             raise HookFailed(phase="after", trigger=result.event.trigger, ticket=result.ticket,
                              failures=failures) from failures[0][1]
 
+    async def run_after_hooks_async(self, result: TransitionResult) -> None:
+        """:meth:`run_after_hooks` for async callers: ``async def`` hooks are awaited, in order.
+
+        What the async stores call after their commit; the rules are those of the sync phase.
+        """
+        if result.event is None:
+            return
+        failures = await self.hooks.run_after_async(result.event)
+        if failures:
+            raise HookFailed(phase="after", trigger=result.event.trigger, ticket=result.ticket,
+                             failures=failures) from failures[0][1]
+
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,

@@ -15,12 +15,14 @@ up by the hash of the row it wrote, so it is neither lost nor applied twice.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..clock import Clock
 from ..errors import CommitOutcomeUnknown, CorruptTicket, LockTimeout, StoreError, TicketExists
@@ -38,6 +40,7 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._pg_pool import Lanes
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
 from ._types import KeyTaken, Write
@@ -65,6 +68,17 @@ _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id
 _LOCK_STATES = frozenset({"55P03", "57014", "40P01", "40001"})
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _leasing(method: Callable[Concatenate[PostgresStore, _P], _T],
+             ) -> Callable[Concatenate[PostgresStore, _P], _T]:
+    """Run ``method`` with a pooled connection leased to the calling thread."""
+    @functools.wraps(method)
+    def leased(self: PostgresStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._lease():
+            return method(self, *args, **kwargs)
+    return leased
 
 
 def _psycopg() -> Any:
@@ -81,7 +95,10 @@ def _psycopg() -> Any:
 class PostgresStore(SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
-    Each store holds one connection; open one store per process or thread. The tables are
+    Each store keeps a pool of up to ``pool_size`` connections (default 8), made as threads need
+    them: open one store per process and share it between threads; each call leases a
+    connection for its length, and a thread waits up to ``pool_timeout`` seconds for a free one
+    (:mod:`._pg_pool`). The tables are
     created on first open (in the connection's ``search_path``, so a DSN with
     ``options=-csearch_path=...`` keeps them in a schema of your choice). ``readonly`` opens a
     read-only session that creates, migrates and writes nothing.
@@ -98,21 +115,51 @@ class PostgresStore(SQLStore):
 
     def __init__(self, dsn: str, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, connect_timeout: int = 10,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, pool_size: int = 8, pool_timeout: float = 30.0) -> None:
         super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
         self._pg = _psycopg()
         self._connect_timeout = connect_timeout
         self._closed = False
         self._conninfo = dsn
+        self._lanes = Lanes(self._connect, pool_size, pool_timeout)
+        self._leased = threading.local()
         try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
+            self._lanes.add(self._connect())
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
             self._open()
         except BaseException:
-            self._conn.close()
+            self._lanes.close()
             raise
+
+    @property
+    def pool_size(self) -> int:
+        """The most connections the store holds at once."""
+        return self._lanes.size
+
+    @property
+    def _conn(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection the calling thread leased (inside a call; see ``_lease``)."""
+        connection: psycopg.Connection[tuple[Any, ...]] = self._leased.conn
+        return connection
+
+    @_conn.setter
+    def _conn(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._leased.conn = connection  # a reconnect replaces the leased connection
+
+    @contextmanager
+    def _lease(self) -> Iterator[None]:
+        """Lease a pooled connection to this thread for one call (re-entrant within it)."""
+        if getattr(self._leased, "conn", None) is not None:
+            yield
+            return
+        self._leased.conn = self._lanes.take()
+        try:
+            yield
+        finally:
+            connection, self._leased.conn = self._leased.conn, None
+            self._lanes.give(connection)
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         # autocommit: every transaction below is an explicit `with conn.transaction()`.
@@ -127,6 +174,7 @@ class PostgresStore(SQLStore):
     def _where(self) -> str:
         return "the PostgreSQL database"
 
+    @_leasing
     def _open(self) -> None:
         with self._errors("open"):
             found = self._schema_version()
@@ -191,9 +239,9 @@ class PostgresStore(SQLStore):
         return self._call("read", None, lambda: self._meta(POLICY_KEY))
 
     def close(self) -> None:
-        """Close the connection (idempotent); the store is not reconnected afterwards."""
+        """Close the connections (idempotent); the store is not reconnected afterwards."""
         self._closed = True
-        self._conn.close()
+        self._lanes.close()
 
     # -- errors and lost connections ------------------------------------------------------------
 
@@ -231,6 +279,7 @@ class PostgresStore(SQLStore):
                 self.stats.reconnects += 1
                 return
 
+    @_leasing
     def _call(self, what: str, ticket_id: str | None, action: Callable[[], _T]) -> _T:
         """Run a statement that writes nothing; on a lost connection, reconnect and run it again."""
         if self._closed:
@@ -244,6 +293,7 @@ class PostgresStore(SQLStore):
         with self._errors(what, ticket_id):
             return action()
 
+    @_leasing
     def _committed(self, what: str, ticket_id: str, *, trigger: str, key: str | None,
                    write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None:
         """Run a write transaction; if the connection broke under it, whether it ``landed``.
@@ -366,6 +416,7 @@ class PostgresStore(SQLStore):
             (ticket_id, record.seq, record.at, record.trigger, write.text, write.changes,
              write.key, write.hash))
 
+    @_leasing
     def _reindex(self) -> int:
         """Fold every ticket's clocks again; a writer's newer value is never overwritten."""
         index, policy = self._index_meta()

@@ -51,7 +51,8 @@ class AsyncSQLiteStore(AsyncStoreBase):
     >>> from escalation_fsm import Actor, Category, Role, Ticket
     >>> async def main() -> str:
     ...     async with AsyncSQLiteStore(":memory:") as store:
-    ...         await store.create(Ticket(id="T-1", customer_id="C-1", category=Category.OTHER))
+    ...         await store.create(Ticket(id="T-1", customer_id="C-1", category=Category.OTHER,
+    ...                                   details="x"))
     ...         new = await store.apply("T-1", "attempt", actor=Actor(id="a-1", role=Role.AGENT))
     ...         return new.stage
     >>> asyncio.run(main())

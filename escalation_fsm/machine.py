@@ -55,12 +55,20 @@ from .models import (
     validate_fields,
     validation_reasons,
 )
+from .observe import (
+    ObservedCall,
+    attempt_computed,
+    attempt_started,
+    committed,
+    observing,
+)
 from .payloads import NoPayload, Payload, flat_json, native_json
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
 from .sla import Deadline, SLAPolicy, default_sla_policy
 from .sla import deadlines as sla_deadlines
 from .spec import Effect, GuardSpec, GuardVerdict, MachineSpec, evaluate_guards
+from .typing import Observer
 
 __all__ = ["EscalationMachine", "Explanation", "TransitionResult"]
 
@@ -234,6 +242,8 @@ class EscalationMachine:
         self.policy = EscalationPolicy() if policy is None else policy
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
+        self.observers: list[Observer] = []
+        """What watches every ``fire`` and store ``apply`` (:meth:`observe`)."""
         self._moves = _moves(self.spec)
         # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
         self._plain = type(self).transition is EscalationMachine.transition
@@ -253,6 +263,17 @@ class EscalationMachine:
     def on_enter(self, stage: str | None = None) -> Callable[[H], H]:
         """Decorator: run after a transition into ``stage`` committed (``None``: any stage)."""
         return self.hooks.decorator("enter", stage, self.spec.stage_names)
+
+    def observe(self, observer: Observer) -> Observer:
+        """Watch every ``fire`` of this machine and ``apply`` of a store using it (returns it).
+
+        See :mod:`escalation_fsm.observe`; :class:`escalation_fsm.otel.Telemetry` is one.
+        """
+        if not callable(getattr(observer, "observe", None)) or not hasattr(observer, "watching"):
+            raise TypeError(f"an observer needs an observe(call) method and a watching "
+                            f"property, got {observer!r}")
+        self.observers.append(observer)
+        return observer
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -335,6 +356,9 @@ class EscalationMachine:
         raises :class:`SpecError`; a clock returning naive datetimes raises ``ValueError``; an
         exception raised by a host guard or effect propagates as is.
         """
+        for observer in self.observers:  # usually none; inlined: fire's hot path
+            if observer.watching:
+                return self._observed_fire(ticket, trigger, actor, payload)
         result = (self._transition(ticket, trigger, actor, payload) if self._plain
                   else self.transition(ticket, trigger, actor=actor, **payload))
         if result.event is not None:
@@ -352,7 +376,19 @@ class EscalationMachine:
         :meth:`run_after_hooks`; a subclass overriding it changes what stores and :meth:`fire`
         do too.
         """
+        if self.observers:
+            attempt_started(ticket.stage)
+            result = self._transition(ticket, trigger, actor, payload)
+            attempt_computed(result)
+            return result
         return self._transition(ticket, trigger, actor, payload)
+
+    def _observed_fire(self, ticket: Ticket, trigger: str, actor: Actor,
+                       payload: dict[str, Any]) -> Ticket:
+        with observing(self.observers, ObservedCall("fire", ticket.id, str(trigger), actor, self)):
+            result = self.transition(ticket, trigger, actor=actor, **payload)
+            self.run_after_hooks(result)
+            return result.ticket
 
     def _transition(self, ticket: Ticket, trigger: str, actor: Actor,
                     payload: dict[str, Any]) -> TransitionResult:
@@ -376,6 +412,8 @@ class EscalationMachine:
         Every hook runs; if any failed, :class:`HookFailed` (``phase="after"``) is raised with the
         committed ticket on ``.ticket``.
         """
+        if self.observers:
+            committed(result)
         if result.event is None:
             return
         failures = self.hooks.run_after(result.event)
@@ -388,6 +426,8 @@ class EscalationMachine:
 
         What the async stores call after their commit; the rules are those of the sync phase.
         """
+        if self.observers:
+            committed(result)
         if result.event is None:
             return
         failures = await self.hooks.run_after_async(result.event)

@@ -12,6 +12,7 @@ This module imports nothing from the package at run time, so every module may im
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from .hooks import TransitionEvent
     from .machine import EscalationMachine
     from .models import Actor, AuditRecord, Category, Ticket
+    from .observe import ObservedCall
 
-__all__ = ["Clock", "Hook", "TicketStore"]
+__all__ = ["Clock", "Hook", "Observer", "TicketStore"]
 
 
 @runtime_checkable
@@ -37,6 +39,19 @@ class Hook(Protocol):
 
     def __call__(self, event: TransitionEvent, /) -> object:
         """React to a committed (or, for before-hooks, proposed) transition."""
+        ...
+
+
+class Observer(Protocol):
+    """Watches fires and applies (:meth:`EscalationMachine.observe`; :mod:`escalation_fsm.observe`)."""
+
+    @property
+    def watching(self) -> bool:
+        """Whether ``observe`` would record anything now (checked before every call)."""
+        ...
+
+    def observe(self, call: ObservedCall, /) -> AbstractContextManager[object]:
+        """A context manager the call runs inside; ``call.outcome`` is set when it exits."""
         ...
 
 

@@ -46,6 +46,7 @@ from ._args import (
 )
 from ._codec import Sealed, StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
 from ._core import Core
+from ._observed import observed_apply_async
 from ._types import (
     KeyTaken,
     Known,
@@ -191,6 +192,7 @@ class AsyncStoreBase(ABC):
         """The hash the ticket's chain ends with (see ``StoreBase.head``)."""
         return (await self._read(checked_id(ticket_id))).head or ""
 
+    @observed_apply_async
     async def apply(self, ticket_id: str, trigger: str, *, actor: Actor,
                     idempotency_key: str | None = None, expected_version: int | None = None,
                     **payload: Any) -> Ticket:

@@ -65,6 +65,7 @@ from ..typing import TicketStore
 from ._args import MAX_LIMIT, checked_count, checked_id
 from ._codec import StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
 from ._listings import Listings
+from ._observed import observed_apply
 from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
@@ -204,6 +205,7 @@ class StoreBase(Listings):
         """
         return self._read(checked_id(ticket_id)).ticket
 
+    @observed_apply
     def apply(self, ticket_id: str, trigger: str, *, actor: Actor,
               idempotency_key: str | None = None, expected_version: int | None = None,
               **payload: Any) -> Ticket:

@@ -1,0 +1,179 @@
+"""The routes: tickets, firing triggers, what is allowed and why not, history, due deadlines, SVG.
+
+Every write goes through the store's ``apply`` (guards, roles, payload, compare-and-swap,
+after-hooks once after the commit); the routes only translate HTTP to it and back. Errors are
+answered by :mod:`.errors`; the actor comes from :mod:`.actors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from escalation_fsm import (
+    Actor,
+    Category,
+    ConcurrentUpdate,
+    EscalationMachine,
+    HookFailed,
+    Ticket,
+    TicketNotFound,
+)
+from escalation_fsm.diagrams import render
+from escalation_fsm.stores import AsyncStoreBase
+
+from . import errors
+from .actors import Authenticate, header_actor
+from .settings import Settings, open_store
+
+routes = APIRouter()
+
+
+class NewTicket(BaseModel):
+    """What ``POST /tickets`` takes (the rest of a ticket comes from its transitions)."""
+
+    id: str
+    customer_id: str
+    category: Category
+    details: str = ""
+    opened_at: datetime | None = None
+
+
+def _store(request: Request) -> AsyncStoreBase:
+    found: AsyncStoreBase = request.app.state.store
+    return found
+
+
+def _machine(request: Request) -> EscalationMachine:
+    found: EscalationMachine = request.app.state.machine
+    return found
+
+
+async def _actor(request: Request) -> Actor:
+    authenticate: Authenticate = request.app.state.authenticate
+    return await authenticate(request)
+
+
+Store = Annotated[AsyncStoreBase, Depends(_store)]
+Machine = Annotated[EscalationMachine, Depends(_machine)]
+Caller = Annotated[Actor, Depends(_actor)]
+Payload = Annotated[dict[str, Any] | None, Body()]
+
+
+def _ticket(ticket: Ticket) -> dict[str, Any]:
+    return ticket.model_dump(mode="json")
+
+
+@routes.post("/tickets", status_code=201)
+async def create(new: NewTicket, db: Store, machine: Machine, caller: Caller) -> dict[str, Any]:
+    """Open a ticket (in the procedure's first stage)."""
+    return _ticket(await db.create(machine.new_ticket(**new.model_dump())))
+
+
+@routes.get("/tickets/{ticket_id}")
+async def read(ticket_id: str, db: Store) -> dict[str, Any]:
+    """The ticket with its history."""
+    return _ticket(await db.get(ticket_id))
+
+
+@routes.post("/tickets/{ticket_id}/fire/{trigger}")
+async def fire(*, ticket_id: str, trigger: str, db: Store, caller: Caller, payload: Payload = None,
+               idempotency_key: Annotated[str | None, Header()] = None,
+               if_match: Annotated[int | None, Header()] = None) -> dict[str, Any]:
+    """Fire ``trigger`` as the caller (``If-Match``: only on that version)."""
+    try:
+        new = await db.apply(ticket_id, trigger, actor=caller, idempotency_key=idempotency_key,
+                             expected_version=if_match, **(payload or {}))
+    except ConcurrentUpdate as race:
+        try:
+            current: int | None = (await db.get(ticket_id)).version
+        except TicketNotFound:  # pragma: no cover (tickets are never deleted)
+            current = None
+        raise errors.LostRace(race, current) from race
+    except HookFailed as failed:
+        if failed.phase != "after":
+            raise
+        # Committed: the answer is the new ticket, and which hooks failed.
+        return {"ticket": _ticket(failed.ticket), "version": failed.ticket.version,
+                "hook_failures": [name for name, _ in failed.failures]}
+    return {"ticket": _ticket(new), "version": new.version, "hook_failures": []}
+
+
+@routes.get("/tickets/{ticket_id}/allowed")
+async def allowed(ticket_id: str, db: Store, machine: Machine, caller: Caller) -> dict[str, Any]:
+    """The triggers the caller could fire now (guards that read a payload aside)."""
+    ticket = await db.get(ticket_id)
+    return {"stage": ticket.stage, "version": ticket.version,
+            "allowed": sorted(machine.allowed(ticket, caller))}
+
+
+@routes.post("/tickets/{ticket_id}/explain/{trigger}")
+async def explain(*, ticket_id: str, trigger: str, db: Store, machine: Machine, caller: Caller,
+                  payload: Payload = None) -> dict[str, Any]:
+    """A dry run: would ``trigger`` with this payload succeed now, and every reason if not."""
+    found = machine.explain(await db.get(ticket_id), trigger, actor=caller, **(payload or {}))
+    return {"trigger": found.trigger, "stage": found.stage, "ok": found.ok,
+            "destination": found.dest, "reasons": list(found.reasons), "error": found.error,
+            "failed_guards": list(found.failed_guards)}
+
+
+@routes.get("/tickets/{ticket_id}/history")
+async def history(ticket_id: str, db: Store) -> list[dict[str, Any]]:
+    """The ticket's audit records, oldest first."""
+    return [record.model_dump(mode="json") for record in await db.history(ticket_id)]
+
+
+@routes.get("/due")
+async def due(db: Store, machine: Machine, by: datetime,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """Tickets with an SLA deadline due by ``by`` (timezone-aware), soonest first."""
+    return [{"ticket_id": ticket.id, "stage": ticket.stage, "deadlines": [
+        {"clock": str(d.clock), "due_at": d.due_at and d.due_at.isoformat(),
+         "breached": d.breached, "owed": d.owed}
+        for d in machine.deadlines(ticket, now=by) if d.is_open and d.due_by(by)]}
+        for ticket in await db.due(by=by, limit=limit)]
+
+
+@routes.get("/tickets/{ticket_id}/diagram.svg")
+async def diagram(ticket_id: str, db: Store, machine: Machine) -> Response:
+    """The procedure with this ticket's path drawn on it (SVG, through Graphviz)."""
+    ticket = await db.get(ticket_id)
+    svg = await asyncio.to_thread(render, machine.spec, "svg", ticket=ticket)
+    return Response(svg, media_type="image/svg+xml")
+
+
+def create_app(store: AsyncStoreBase | None = None, *, settings: Settings | None = None,
+               machine: EscalationMachine | None = None,
+               authenticate: Authenticate | None = None) -> FastAPI:
+    """The helpdesk app.
+
+    With ``store`` (opened by the caller) the app uses it as it is; otherwise its lifespan opens
+    the store ``settings`` name (default: from the environment) and closes it on shutdown.
+    ``authenticate`` is where the host's authentication plugs in (default: trusted headers,
+    :func:`.actors.header_actor`).
+    """
+    machine = machine or (store.machine if store is not None else EscalationMachine())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            yield
+            return
+        async with open_store(settings or Settings.from_environment(), machine) as opened:
+            app.state.store = opened
+            yield
+
+    app = FastAPI(title="Helpdesk escalations", lifespan=lifespan)
+    app.state.store = store  # with a store given, usable without running the lifespan
+    app.state.machine = machine
+    app.state.authenticate = authenticate or header_actor(machine.spec)
+    errors.install(app)
+    app.include_router(routes)
+    return app

@@ -242,6 +242,10 @@ class PostgresStore(SQLStore):
         """Close the connections (idempotent); the store is not reconnected afterwards."""
         self._closed = True
         self._lanes.close()
+        held = getattr(self._leased, "conn", None)  # leased to this thread outside a call
+        if held is not None:
+            self._leased.conn = None
+            held.close()
 
     # -- errors and lost connections ------------------------------------------------------------
 

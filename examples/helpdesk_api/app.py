@@ -46,12 +46,13 @@ class NewTicket(BaseModel):
     opened_at: datetime | None = None
 
 
-def _store(request: Request) -> AsyncStoreBase:
+# Dependencies are `async def`: FastAPI would run plain functions in a worker thread.
+async def _store(request: Request) -> AsyncStoreBase:
     found: AsyncStoreBase = request.app.state.store
     return found
 
 
-def _machine(request: Request) -> EscalationMachine:
+async def _machine(request: Request) -> EscalationMachine:
     found: EscalationMachine = request.app.state.machine
     return found
 
@@ -69,6 +70,16 @@ Payload = Annotated[dict[str, Any] | None, Body()]
 
 def _ticket(ticket: Ticket) -> dict[str, Any]:
     return ticket.model_dump(mode="json")
+
+
+def _fired(ticket: Ticket, hook_failures: list[str]) -> dict[str, Any]:
+    """A fire's answer: the ticket without its history (``GET`` has it) and the new record.
+
+    Its size does not grow with the ticket's age.
+    """
+    return {"ticket": ticket.model_dump(mode="json", exclude={"history"}),
+            "record": ticket.history[-1].model_dump(mode="json") if ticket.history else None,
+            "version": ticket.version, "hook_failures": hook_failures}
 
 
 @routes.post("/tickets", status_code=201)
@@ -101,9 +112,8 @@ async def fire(*, ticket_id: str, trigger: str, db: Store, caller: Caller, paylo
         if failed.phase != "after":
             raise
         # Committed: the answer is the new ticket, and which hooks failed.
-        return {"ticket": _ticket(failed.ticket), "version": failed.ticket.version,
-                "hook_failures": [name for name, _ in failed.failures]}
-    return {"ticket": _ticket(new), "version": new.version, "hook_failures": []}
+        return _fired(failed.ticket, [name for name, _ in failed.failures])
+    return _fired(new, [])
 
 
 @routes.get("/tickets/{ticket_id}/allowed")

@@ -104,7 +104,7 @@ class AsyncPostgresStore(AsyncStoreBase):
             self._recorded = await asyncio.to_thread(core.recorded_policy)
             _ = core.machine
             pool = pools.AsyncConnectionPool(
-                self._dsn, min_size=1, max_size=self.pool_size, open=False,
+                self._dsn, min_size=self.pool_size, max_size=self.pool_size, open=False,
                 timeout=self._pool_timeout, configure=self._configure,
                 kwargs={"autocommit": True, "connect_timeout": self._connect_timeout})
             try:
@@ -272,20 +272,20 @@ class AsyncPostgresStore(AsyncStoreBase):
         values: list[Any] = [getattr(new, name) for name in columns]
         if write.due_moved:
             columns, values = (*columns, "next_due_at"), [*values, write.due]
-        update = _update_sql(columns)
+        # One statement, so one round trip (the sync store's transaction takes four): the
+        # history row is inserted only from the row the compare-and-swap updated. A statement is
+        # atomic, so a refused key (unique violation) undoes the update too.
+        statement = (f"WITH swapped AS ({_update_sql(columns)} RETURNING id) "  # noqa: S608
+                     f"INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
+                     f"idempotency_key, hash) SELECT id, %s, %s, %s, %s::json, %s::json, %s, %s "
+                     f"FROM swapped")
 
         async def swap(conn: _Conn) -> bool:
-            async with conn.transaction():
-                swapped = (await conn.execute(update, (
-                    new.version, record.at, state, *values, new.id, current.version))).rowcount
-                if swapped != 1:
-                    return False  # another writer moved the version on: nothing was changed
-                await conn.execute(
-                    "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
-                    "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (new.id, record.seq, record.at, record.trigger, write.text, write.changes,
-                     write.key, write.hash))
-            return True
+            inserted = (await conn.execute(statement, (
+                new.version, record.at, state, *values, new.id, current.version,
+                record.seq, record.at, record.trigger, write.text, write.changes, write.key,
+                write.hash))).rowcount
+            return bool(inserted == 1)  # 0: another writer moved the version on, nothing changed
 
         async def landed(conn: _Conn) -> bool:
             row = await (await conn.execute(

@@ -197,6 +197,18 @@ def test_a_store_must_be_opened_before_use(db: Backend) -> None:
         asyncio.run(store.get("T-1"))
 
 
+def test_a_closed_store_says_so(db: Backend) -> None:
+    """After close, a call is a StoreError naming the closed store (no thread, no pool left)."""
+    async def main() -> None:
+        store = await _store(db).open()
+        await store.close()
+        await store.close()  # idempotent
+        with pytest.raises(StoreError, match="closed"):
+            await store.get("T-1")
+
+    asyncio.run(main())
+
+
 def test_pool_size_is_checked() -> None:
     """A pool that could hold no connection is a configuration error, named."""
     with pytest.raises(ValueError, match="pool_size"):

@@ -20,6 +20,7 @@ from os import PathLike
 from typing import Literal, Self, TypeVar
 
 from ..clock import Clock
+from ..errors import StoreError
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
@@ -101,7 +102,7 @@ class AsyncSQLiteStore(AsyncStoreBase):
         thread = self._thread
         if thread is None:
             _ = self.core  # not open: says how to open it
-            thread = ThreadPoolExecutor(max_workers=1)  # pragma: no cover (closed: fails below)
+            raise StoreError(f"the SQLite store {self.path!r} was closed")
         return await asyncio.get_running_loop().run_in_executor(thread, action)
 
     # -- primitives: the sync store's, in the worker thread ---------------------------------------

@@ -1,6 +1,7 @@
 """Built-in sample tickets run through the default procedure, printed readably.
 
-Three scenarios: a first-contact resolution, an escalation with notification and follow-ups,
+Three scenarios: a first-contact resolution, an escalation with notification, a logged customer
+call and follow-ups,
 and an escalation the policy refuses (its reasons are printed) that is then resolved at first
 contact. A :class:`~escalation_fsm.clock.ManualClock` makes the output identical on every run.
 """
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from .clock import ManualClock
 from .errors import EscalationError, TicketExists
 from .machine import EscalationMachine
-from .models import Actor, Assessment, Category, Role, Ticket, Trigger
+from .models import Actor, Assessment, Category, Channel, InteractionDirection, Role, Ticket, Trigger
 from .stores import TicketStore
 
 __all__ = ["SCENARIOS", "START", "Scenario", "demo_machine", "run_demo"]
@@ -55,7 +56,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
-        "Escalation to Tier 2 with notification and follow-ups",
+        "Escalation to Tier 2 with notification, a customer call and follow-ups",
         Ticket(id="T-1002", customer_id="C-311", category=Category.TECHNICAL,
                details="Data export fails with error 500 since Monday"),
         (
@@ -69,6 +70,10 @@ SCENARIOS: tuple[Scenario, ...] = (
             (Trigger.NOTIFY_CUSTOMER, AGENT, {
                 "message": "Your issue is prioritised with our Tier 2 engineers.",
                 "eta": timedelta(hours=4),
+            }),
+            (Trigger.RECORD_INTERACTION, AGENT, {
+                "channel": Channel.PHONE, "direction": InteractionDirection.INBOUND,
+                "summary": "Customer called: a payroll export is due tomorrow",
             }),
             (Trigger.FOLLOW_UP, TIER2, {
                 "update": "Root cause found: export query times out",

@@ -13,6 +13,7 @@ from typing import cast
 from .payloads import (
     EscalatePayload,
     FollowUpPayload,
+    InteractionPayload,
     NotifyPayload,
     ReopenPayload,
     ResolvePayload,
@@ -26,6 +27,7 @@ __all__ = [
     "has_category",
     "has_customer_message",
     "has_details",
+    "has_interaction_summary",
     "has_message",
     "has_reopen_reason",
     "has_solution",
@@ -123,3 +125,10 @@ def has_reopen_reason(ctx: GuardContext) -> Decision:
     payload = cast("ReopenPayload", ctx.payload)
     return Decision.require(bool(payload.reason),
                             "the reopen reason is empty: pass reason= saying why it is reopened")
+
+
+def has_interaction_summary(ctx: GuardContext) -> Decision:
+    """The payload summarises the interaction."""
+    payload = cast("InteractionPayload", ctx.payload)
+    return Decision.require(bool(payload.summary),
+                            "the interaction is not summarised: pass summary= saying what was said")

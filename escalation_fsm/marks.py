@@ -49,6 +49,11 @@ class Mark(StrEnum):
     REOPEN = "reopen"
     """The problem is back: the ticket returns to first-contact work, so the machine sets
     ``tier`` back to 1; SLA: the resolution clock resumes where it stopped."""
+    INTERACTION = "interaction"
+    """Documents a contact with the customer (a call, an email, a chat): its payload has a
+    ``direction`` (``inbound`` or ``outbound``) and it never changes the stage. SLA, as the
+    policy's ``interactions`` rules say: an outbound one can count as a customer update, an
+    inbound one can restart the update cadence."""
 
     @property
     def meaning(self) -> str:
@@ -68,6 +73,7 @@ _MEANINGS = {
     Mark.REQUEST_FEEDBACK: "requests feedback",
     Mark.RECORD_FEEDBACK: "records feedback",
     Mark.REOPEN: "reopens",
+    Mark.INTERACTION: "records a customer interaction",
 }
 
 

@@ -37,10 +37,12 @@ __all__ = [
     "Assessment",
     "AuditRecord",
     "Category",
+    "Channel",
     "Escalation",
     "Feedback",
     "FollowUp",
     "FrozenDict",
+    "InteractionDirection",
     "Level",
     "Notification",
     "Role",
@@ -85,6 +87,25 @@ class Trigger(StrEnum):
     REQUEST_FEEDBACK = "request_feedback"
     RECORD_FEEDBACK = "record_feedback"
     REOPEN = "reopen"
+    RECORD_INTERACTION = "record_interaction"
+
+
+class Channel(StrEnum):
+    """How a customer interaction happened."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    CHAT = "chat"
+    PORTAL = "portal"
+    IN_PERSON = "in_person"
+    OTHER = "other"
+
+
+class InteractionDirection(StrEnum):
+    """Who started an interaction: the customer (``inbound``) or the helpdesk (``outbound``)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
 
 
 class Category(StrEnum):

@@ -16,12 +16,13 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from .bounds import MAX_TEXT_LENGTH
-from .models import Assessment
+from .models import Assessment, Channel, InteractionDirection
 
 __all__ = [
     "EscalatePayload",
     "FeedbackPayload",
     "FollowUpPayload",
+    "InteractionPayload",
     "NoPayload",
     "NotifyPayload",
     "Payload",
@@ -89,6 +90,18 @@ class FeedbackPayload(Payload):
 
     rating: Annotated[int, Field(ge=1, le=5, strict=True)]
     comment: str | None = None
+
+
+class InteractionPayload(Payload):
+    """``record_interaction``: a contact with the customer, documented (procedure best practice).
+
+    ``contact`` is who on the customer's side, when it is not the ticket's customer.
+    """
+
+    channel: Channel
+    direction: InteractionDirection
+    summary: str = ""
+    contact: str | None = None
 
 
 class ReopenPayload(Payload):

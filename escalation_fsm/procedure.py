@@ -24,6 +24,7 @@ from .payloads import (
     EscalatePayload,
     FeedbackPayload,
     FollowUpPayload,
+    InteractionPayload,
     NoPayload,
     NotifyPayload,
     ReopenPayload,
@@ -40,6 +41,9 @@ _TIER2 = frozenset({Role.TIER2, Role.SUPERVISOR})
 _COMMS = frozenset({Role.AGENT, Role.TIER2, Role.SUPERVISOR, Role.SYSTEM})
 _CUSTOMER = frozenset({Role.CUSTOMER, Role.SYSTEM})
 _REOPENERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+# An interaction is recorded by whoever took part in it for the helpdesk, by the system (a mail
+# gateway), or by the customer through the portal.
+_CONTACTS = frozenset({Role.AGENT, Role.TIER2, Role.SUPERVISOR, Role.SYSTEM, Role.CUSTOMER})
 
 _STAGES = (
     StageSpec(name=Stage.IDENTIFIED, initial=True,
@@ -80,6 +84,10 @@ _TRIGGERS = (
     TriggerSpec(name=Trigger.REOPEN, payload=ReopenPayload, effect=effects.reopen,
                 marks={Mark.REOPEN},
                 description="The problem is back: reopen the ticket for another attempt."),
+    TriggerSpec(name=Trigger.RECORD_INTERACTION, payload=InteractionPayload,
+                marks={Mark.INTERACTION},
+                description="Document a contact with the customer (channel, inbound or outbound, "
+                            "what was said); the stage does not change."),
 )
 
 _NOT_IN_LOGS = "logs do not record "
@@ -124,6 +132,9 @@ DEFAULT_GUARDS: tuple[GuardSpec, ...] = (
     GuardSpec(name="has_reopen_reason", requirement="a reason for reopening is given",
               check=guards.has_reopen_reason, reads=frozenset({"reason"}),
               log_note=_NOT_IN_LOGS + "why a ticket was reopened"),
+    GuardSpec(name="has_interaction_summary", requirement="what was said is summarised",
+              check=guards.has_interaction_summary, reads=frozenset({"summary"}),
+              log_note=_NOT_IN_LOGS + "what was said in an interaction"),
 )
 """The default procedure's guards: a name, the requirement shown in docs, the predicate, what it
 reads, and why an event log usually cannot show it."""
@@ -149,6 +160,9 @@ _TRANSITIONS = (
     _t(Trigger.RECORD_FEEDBACK, Stage.FEEDBACK, None, _CUSTOMER),
     _t(Trigger.REOPEN, Stage.RESOLVED, Stage.ATTEMPTED, _REOPENERS, "has_reopen_reason"),
     _t(Trigger.REOPEN, Stage.FEEDBACK, Stage.ATTEMPTED, _REOPENERS, "has_reopen_reason"),
+    # Every interaction is documented, in every stage that is not final.
+    *(_t(Trigger.RECORD_INTERACTION, stage, None, _CONTACTS, "has_interaction_summary")
+      for stage in (Stage.IDENTIFIED, Stage.ATTEMPTED, Stage.ESCALATED, Stage.RESOLVED)),
 )
 
 
@@ -222,6 +236,8 @@ def logged_procedure_spec() -> MachineSpec:
         _logged(Trigger.ESCALATE, "waiting_tier2", None, "has_summary", "escalation_warranted"),
         _logged("close", Stage.RESOLVED, "closed"),
         _logged("close", Stage.FEEDBACK, "closed"),
+        *(_logged(Trigger.RECORD_INTERACTION, stage, None, "has_interaction_summary",
+                  roles=_CONTACTS) for stage in ("waiting", "waiting_tier2")),
     ]
     return base.extend(
         name="escalation-procedure-as-logged",

@@ -114,6 +114,15 @@ def _mark_problems(spec: MachineSpec) -> list[str]:
         if Mark.PROMISE in t.marks and "eta" not in t.payload.model_fields:
             problems.append(f"trigger {t.name!r} is marked {Mark.PROMISE.value!r} but its payload "
                             f"{t.payload.__name__} has no 'eta' field for the promised response time")
+        if Mark.INTERACTION in t.marks and "direction" not in t.payload.model_fields:
+            problems.append(f"trigger {t.name!r} is marked {Mark.INTERACTION.value!r} but its "
+                            f"payload {t.payload.__name__} has no 'direction' field (inbound or "
+                            f"outbound)")
+    interactions = {t.name for t in spec.triggers if Mark.INTERACTION in t.marks}
+    problems += [f"transition {t.source!r} --{t.trigger}--> {t.dest!r}: a trigger marked "
+                 f"{Mark.INTERACTION.value!r} records an interaction and may not change the stage"
+                 for t in spec.transitions
+                 if t.trigger in interactions and t.dest not in (None, t.source)]
     return problems
 
 

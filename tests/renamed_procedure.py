@@ -36,11 +36,12 @@ STAGES = {"identified": "logged", "attempted": "first_line", "escalated": "secon
 TRIGGERS = {"attempt": "pick_up", "record_step": "note_step", "escalate": "to_tier2",
             "notify_customer": "inform_customer", "follow_up": "tier2_news", "resolve": "close_out",
             "request_feedback": "ask_rating", "record_feedback": "store_rating", "reopen": "revive",
-            "classify": "triage", "wait": "park", "close": "archive"}
+            "classify": "triage", "wait": "park", "close": "archive",
+            "record_interaction": "log_contact"}
 GUARDS = {name: f"rule_{n}" for n, name in enumerate(
     ["has_category", "has_details", "has_steps", "has_summary", "escalation_warranted",
      "customer_notified", "has_solution", "has_step_text", "has_message", "has_update",
-     "has_customer_message", "has_reopen_reason"], start=1)}
+     "has_customer_message", "has_reopen_reason", "has_interaction_summary"], start=1)}
 NAMES = {**STAGES, **TRIGGERS, **GUARDS}
 
 

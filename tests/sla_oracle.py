@@ -44,6 +44,7 @@ class _Names:
     promise = frozenset({"notify_customer"})
     resolve = frozenset({"resolve"})
     reopen = frozenset({"reopen"})
+    interaction = frozenset({"record_interaction"})
 
 
 _NAMES = _Names()
@@ -114,7 +115,7 @@ class _Walk:
         # after which a clock's state differs.
         self.clock_triggers: frozenset[str] = frozenset().union(
             _NAMES.escalate, _NAMES.tier2_update, _NAMES.customer_update, _NAMES.promise,
-            _NAMES.resolve, _NAMES.reopen)
+            _NAMES.resolve, _NAMES.reopen, _NAMES.interaction)
 
     def start(self, clock: SLAClock, at: datetime, target: timedelta | None = None,
               calendar: BusinessCalendar | None = None) -> None:
@@ -168,6 +169,11 @@ class _Walk:
             self.start(SLAClock.CUSTOMER_UPDATE, at)
         elif trigger in names.customer_update and SLAClock.CUSTOMER_UPDATE in self.open:
             self.start(SLAClock.CUSTOMER_UPDATE, at)  # met now; the next update is due in turn
+        elif trigger in names.interaction and SLAClock.CUSTOMER_UPDATE in self.open:
+            rules = self.policy.interactions
+            outbound = record.payload["direction"] == "outbound"
+            if rules.outbound_is_update if outbound else rules.inbound_restarts_cadence:
+                self.start(SLAClock.CUSTOMER_UPDATE, at)  # this period ends; a new one starts
         if trigger in names.promise:
             eta = record.payload.get("eta")
             if eta is not None:

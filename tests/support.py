@@ -30,6 +30,8 @@ VALID: dict[str, dict[str, Any]] = {
     Trigger.REQUEST_FEEDBACK: {},
     Trigger.RECORD_FEEDBACK: {"rating": 4},
     Trigger.REOPEN: {"reason": "It broke again"},
+    Trigger.RECORD_INTERACTION: {"channel": "phone", "direction": "inbound",
+                                 "summary": "Customer called to ask for news"},
 }
 
 

@@ -13,15 +13,19 @@ from escalation_fsm.demo import SCENARIOS, run_demo
 
 
 def test_demo_runs_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    """The three scenarios end where the procedure says, and the refusal shows its reasons."""
+    """The three scenarios end where the procedure says, the refusal shows its reasons, and the
+    escalated ticket's timeline shows its interaction and SLA clocks."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert out.count("== ") == len(SCENARIOS) == 3
+    assert out.count("== ") == len(SCENARIOS) + 1 == 4
+    assert "== The whole story of T-1002" in out
+    assert "interaction record_interaction (in escalated)" in out
+    assert "SLA customer_update restarted by the customer's message" in out
     assert "attempted --escalate--> escalated" in out
     assert "REFUSED escalate by a-17 (agent): TransitionRefused" in out
     assert "- no resolution step is recorded: record_step what was tried first" in out
     assert "- the Tier 2 summary is empty: pass summary= describing the issue" in out
-    assert "allowed now: record_step, resolve" in out
+    assert "allowed now: record_interaction, record_step, resolve" in out
 
 
 def test_demo_final_tickets() -> None:

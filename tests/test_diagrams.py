@@ -66,12 +66,12 @@ def fired(*steps: tuple[str, dict[str, object]]) -> Ticket:
 # -- the graph model ---------------------------------------------------------------------------
 
 def test_graph_groups_parallel_transitions_into_one_edge() -> None:
-    """The three triggers that stay in ``escalated`` are one loop with three label lines."""
+    """The four triggers that stay in ``escalated`` are one loop with four label lines."""
     graph = build_graph(default_spec())
     loops = [e for e in graph.edges if e.source == e.target == Stage.ESCALATED]
     assert len(loops) == 1
     assert [item.trigger for item in loops[0].items] == ["record_step", "notify_customer",
-                                                         "follow_up"]
+                                                         "follow_up", "record_interaction"]
     assert loops[0].self_loop
     assert sum(len(e.items) for e in graph.edges) == len(default_spec().transitions)
 
@@ -116,7 +116,8 @@ def test_mermaid_default_procedure() -> None:
     assert "    [*] --> s_identified" in lines
     assert "    s_feedback --> [*]" in lines
     assert "    s_attempted --> s_escalated : escalate" in lines
-    assert "    s_escalated --> s_escalated : record_step<br/>notify_customer<br/>follow_up" in lines
+    assert ("    s_escalated --> s_escalated : record_step<br/>notify_customer<br/>follow_up"
+            "<br/>record_interaction") in lines
     assert "classDef" not in text
     assert "if " not in text
     assert "by " not in text
@@ -167,7 +168,7 @@ def test_mermaid_live_view() -> None:
     assert "    class s_attempted current" in lines
     assert "    class s_identified visited" in lines
     assert "    s_identified --> s_attempted : attempt (step 1)" in lines
-    assert "    s_attempted --> s_attempted : record_step (steps 2, 3)" in lines
+    assert "    s_attempted --> s_attempted : record_step (steps 2, 3)<br/>record_interaction" in lines
     assert "    s_attempted --> s_escalated : escalate" in lines
     assert any(line.startswith("    classDef current ") for line in lines)
 
@@ -186,7 +187,7 @@ def test_weighted_view_in_mermaid() -> None:
     lines = to_mermaid(default_spec(), counts=counts).splitlines()
     assert "    s_attempted --> s_escalated : escalate (n=7)" in lines
     assert ("    s_escalated --> s_escalated : record_step (n=0)<br/>notify_customer (n=3)"
-            "<br/>follow_up (n=0)") in lines
+            "<br/>follow_up (n=0)<br/>record_interaction (n=0)") in lines
 
 
 @pytest.mark.parametrize(
@@ -223,7 +224,7 @@ def test_dot_default_procedure() -> None:
     assert '"__start__" -> "identified";' in text
     assert re.search(r'"feedback" \[label="feedback", tooltip="[^"]*", peripheries="2"\];', text)
     loop = next(line for line in text.splitlines() if line.strip().startswith('"escalated" -> "escalated"'))
-    assert 'label="record_step\\nnotify_customer\\nfollow_up"' in loop
+    assert 'label="record_step\\nnotify_customer\\nfollow_up\\nrecord_interaction"' in loop
     assert 'headport="e", tailport="e"' in loop
     assert 'rankdir="TB"' in text
     assert text.count(" -> ") == len(build_graph(default_spec()).edges) + 1

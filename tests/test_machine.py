@@ -239,6 +239,8 @@ EXPECTED_ROLES = {  # the default table of the issue
     ("feedback", "record_feedback"): {Role.CUSTOMER, Role.SYSTEM},
     ("resolved", "reopen"): {Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR},
     ("feedback", "reopen"): {Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR},
+    **{(stage, "record_interaction"): COMMS | {Role.CUSTOMER}
+       for stage in ("identified", "attempted", "escalated", "resolved")},
 }
 
 
@@ -281,7 +283,7 @@ def test_invalid_transition_names_stage_and_defined_triggers(machine: Escalation
     t = new_ticket()
     with pytest.raises(InvalidTransition) as info:
         machine.fire(t, Trigger.RESOLVE, actor=AGENT, solution="x")
-    assert info.value.stage == "identified" and info.value.defined == {"attempt"}
+    assert info.value.stage == "identified" and info.value.defined == {"attempt", "record_interaction"}
     assert "'resolve' cannot be fired from stage 'identified'; triggers defined there: attempt" in str(
         info.value)
     with pytest.raises(InvalidTransition, match="unknown trigger 'teleport'"):
@@ -316,8 +318,8 @@ def test_refusal_lists_what_is_allowed(machine: EscalationMachine) -> None:
     """TransitionRefused carries the triggers the same actor could fire now."""
     with pytest.raises(TransitionRefused) as info:
         machine.fire(escalated(machine), Trigger.RESOLVE, actor=TIER2, solution="x")
-    assert info.value.allowed == {"record_step", "notify_customer", "follow_up"}
-    assert "allowed now: follow_up, notify_customer, record_step" in str(info.value)
+    assert info.value.allowed == {"record_step", "notify_customer", "follow_up", "record_interaction"}
+    assert "allowed now: follow_up, notify_customer, record_interaction, record_step" in str(info.value)
 
 
 # -- history ---------------------------------------------------------------------------------------

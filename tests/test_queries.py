@@ -11,16 +11,17 @@ from escalation_fsm import EscalationMachine, Trigger
 
 def test_allowed_checks_roles_and_ticket_guards(machine: EscalationMachine) -> None:
     """allowed() evaluates roles and ticket guards, not guards about a payload not yet given."""
-    assert machine.allowed(new_ticket(), AGENT) == {"attempt"}
-    assert machine.allowed(new_ticket(details=""), AGENT) == set()
-    assert machine.allowed(new_ticket(), CUSTOMER) == set()
+    talk = "record_interaction"  # every non-final stage documents contacts, whoever took part
+    assert machine.allowed(new_ticket(), AGENT) == {"attempt", talk}
+    assert machine.allowed(new_ticket(details=""), AGENT) == {talk}
+    assert machine.allowed(new_ticket(), CUSTOMER) == {talk}
     t = attempted(machine)
-    assert machine.allowed(t, AGENT) == {"record_step", "resolve"}
+    assert machine.allowed(t, AGENT) == {"record_step", "resolve", talk}
     t = walk(machine, t, (Trigger.RECORD_STEP, AGENT))
-    assert machine.allowed(t, AGENT) == {"record_step", "resolve", "escalate"}
-    assert machine.allowed(t, TIER2) == {"record_step"}
+    assert machine.allowed(t, AGENT) == {"record_step", "resolve", "escalate", talk}
+    assert machine.allowed(t, TIER2) == {"record_step", talk}
     e = escalated(machine)
-    assert machine.allowed(e) == {"record_step", "notify_customer", "follow_up"}
+    assert machine.allowed(e) == {"record_step", "notify_customer", "follow_up", talk}
 
 
 def test_explain_reports_success_with_the_policy_reasons(machine: EscalationMachine) -> None:

@@ -65,6 +65,9 @@ def _payload(trigger: str, data: st.DataObject) -> dict[str, Any]:
         return {"summary": "Tier 2 please", "assessment": Assessment(
             complexity="high", frustration="low",
             urgency=data.draw(st.sampled_from(["low", "normal", "high", "critical"])))}
+    if trigger == "record_interaction":
+        return {"channel": "phone", "summary": "Called about the fix",
+                "direction": data.draw(st.sampled_from(["inbound", "outbound"]))}
     if trigger == "notify_customer":
         hours = data.draw(st.one_of(st.none(), st.integers(1, 40)))
         return {"message": "On it", "eta": None if hours is None else timedelta(hours=hours)}

@@ -113,7 +113,7 @@ def test_helpdesk_reasons_are_sentences() -> None:
         "Resolve ticket", 91, "2012-01-18T09:46:37+00:00")
     assert first.rule == "resolve from identified: not allowed"
     assert first.reason == ("'resolve' is not allowed in stage 'identified' "
-                            "(allowed there: attempt, classify)")
+                            "(allowed there: attempt, classify, record_interaction)")
     # After a deviation the replay goes on from the same stage, so closing is refused too.
     assert [d.trigger for d in case35.deviations] == ["resolve", "close"]
 

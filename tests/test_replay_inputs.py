@@ -120,7 +120,7 @@ def test_mapping_names_unknown_triggers_and_guards() -> None:
     problems = caught.value.problems
     assert problems[0].startswith("line 9 (activities.Solve): no trigger named or marked 'fix' in "
                                   "spec 'escalation-procedure-as-logged'; its triggers: attempt, ")
-    assert problems[0].endswith("its marks: attempt, customer_update, escalate, promise, "
+    assert problems[0].endswith("its marks: attempt, customer_update, escalate, interaction, promise, "
                                 "record_feedback, reopen, request_feedback, resolve, step, "
                                 "tier_update")
     assert problems[1].startswith("line 14 (conditions.0.trigger): no trigger named or marked "

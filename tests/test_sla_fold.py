@@ -26,6 +26,7 @@ from escalation_fsm.procedure import logged_procedure_spec
 from escalation_fsm.sla import (
     BusinessCalendar,
     ClockState,
+    InteractionRules,
     SLAClock,
     SLAPolicy,
     WorkingPeriod,
@@ -55,11 +56,14 @@ def _payload(trigger: str, data: st.DataObject) -> dict[str, Any]:
     if trigger == "notify_customer":
         hours = data.draw(st.one_of(st.none(), st.integers(min_value=1, max_value=80)))
         return {"message": "We are on it", "eta": None if hours is None else timedelta(hours=hours)}
+    if trigger == "record_interaction":
+        return {"channel": "chat", "summary": "Asked for news",
+                "direction": data.draw(st.sampled_from(["inbound", "outbound"]))}
     return dict(VALID.get(trigger, {}))
 
 
 _CLOCK_MARKS = {Mark.PROMISE, Mark.TIER_UPDATE, Mark.CUSTOMER_UPDATE, Mark.RESOLVE, Mark.ESCALATE,
-                Mark.REOPEN}
+                Mark.REOPEN, Mark.INTERACTION}
 
 
 def _weight(trigger: str) -> int:
@@ -67,11 +71,13 @@ def _weight(trigger: str) -> int:
 
 
 policies = st.builds(
-    lambda calendar, paused, hold, business: SLAPolicy(
-        calendar=calendar, promise_in_business_time=business,
+    lambda calendar, paused, hold, business, interactions: SLAPolicy(
+        calendar=calendar, promise_in_business_time=business, interactions=interactions,
         pauses={"waiting": frozenset(paused), "waiting_tier2": frozenset(hold)}),
     st.sampled_from([BusinessCalendar(), BERLIN_OFFICE, LATE_SHIFT]),
-    st.sets(st.sampled_from(PAUSABLE)), st.sets(st.sampled_from(PAUSABLE)), st.booleans())
+    st.sets(st.sampled_from(PAUSABLE)), st.sets(st.sampled_from(PAUSABLE)), st.booleans(),
+    st.builds(InteractionRules, outbound_is_update=st.booleans(),
+              inbound_restarts_cadence=st.booleans()))
 
 
 @settings(max_examples=80, deadline=None)
@@ -169,3 +175,69 @@ def test_the_state_stays_small_however_often_a_ticket_is_reopened() -> None:
     assert len(resolution.segments) <= 3 and len(state.to_json()) < 1_000
     now = clock.now() + timedelta(days=30)
     assert state.deadlines(policy, ticket.priority, now=now) == oracle_deadlines(ticket, policy, now=now)
+
+
+# -- interactions and the customer-update cadence -------------------------------------------------
+
+def _escalated_at_nine(policy: SLAPolicy) -> tuple[EscalationMachine, ManualClock, Ticket]:
+    """A ticket escalated on Monday 2026-01-05 at 09:00 (UTC business hours 9-17)."""
+    monday = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    clock = ManualClock(monday)
+    machine = EscalationMachine(clock=clock, sla=policy)
+    agent = Actor(id="a", role="agent")
+    ticket = machine.fire(new_ticket(opened_at=monday), "attempt", actor=agent)
+    ticket = machine.fire(ticket, "record_step", actor=agent, step="KB-1")
+    ticket = machine.fire(ticket, "escalate", actor=agent, **_ESCALATION)
+    return machine, clock, ticket
+
+
+_ESCALATION: dict[str, Any] = {"summary": "Needs Tier 2", "assessment": Assessment(
+    complexity="high", frustration="high", urgency="high")}
+
+
+@pytest.mark.parametrize(("direction", "rules", "restarted"), [
+    ("outbound", InteractionRules(), True),
+    ("inbound", InteractionRules(), True),
+    ("outbound", InteractionRules(outbound_is_update=False), False),
+    ("inbound", InteractionRules(inbound_restarts_cadence=False), False),
+    ("inbound", InteractionRules(outbound_is_update=False), True),
+])
+def test_an_interaction_moves_the_customer_cadence_only_as_the_policy_says(
+        direction: str, rules: InteractionRules, restarted: bool) -> None:
+    """An interaction an hour after escalating starts the next customer-update period there, or,
+    when the policy says it does not count, leaves the period begun at the escalation running."""
+    policy = SLAPolicy(interactions=rules)
+    machine, clock, ticket = _escalated_at_nine(policy)
+    clock.advance(timedelta(hours=1))
+    ticket = machine.fire(ticket, "record_interaction", actor=Actor(id="a", role="agent"),
+                          channel="phone", direction=direction, summary="Talked about the fix")
+    cadence = next(d for d in machine.deadlines(ticket) if d.clock is SLAClock.CUSTOMER_UPDATE)
+    escalated_at = ticket.history[2].at
+    assert cadence.started_at == (ticket.history[-1].at if restarted else escalated_at)
+    assert machine.deadlines(ticket) == oracle_deadlines(ticket, policy, now=clock.now())
+
+
+@settings(max_examples=60, deadline=None)
+@given(rules=st.builds(InteractionRules, outbound_is_update=st.booleans(),
+                       inbound_restarts_cadence=st.booleans()), data=st.data())
+def test_interactions_while_escalated_fold_like_the_reference(rules: InteractionRules,
+                                                              data: st.DataObject) -> None:
+    """Random interactions, updates and steps on an escalated ticket: after each, the folded
+    clocks equal the reference's walk over the whole history (the general test reaches
+    ``escalated`` too rarely to pin the interaction rules on its own)."""
+    policy = SLAPolicy(interactions=rules)
+    machine, clock, ticket = _escalated_at_nine(policy)
+    meaning = meaning_of(machine.spec)
+    state = ClockState.start(ticket.history[0].source, ticket.opened_at, policy)
+    for record in ticket.history:
+        state = state.after(record, policy, meaning)
+    tier2 = Actor(id="t", role="tier2")
+    for _ in range(data.draw(st.integers(min_value=1, max_value=12))):
+        clock.advance(timedelta(minutes=data.draw(st.integers(min_value=0, max_value=60 * 30))))
+        trigger = data.draw(st.sampled_from(["record_interaction", "record_interaction",
+                                             "notify_customer", "follow_up", "record_step"]))
+        ticket = machine.fire(ticket, trigger, actor=tier2, **_payload(trigger, data))
+        state = state.after(ticket.history[-1], policy, meaning)
+        later = ticket.history[-1].at + timedelta(hours=data.draw(st.integers(0, 24 * 5)))
+        assert state.deadlines(policy, ticket.priority, now=later) == oracle_deadlines(
+            ticket, policy, now=later)

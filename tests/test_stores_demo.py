@@ -21,14 +21,15 @@ def test_demo_with_a_database_prints_the_same_transitions_and_keeps_them(
     assert main(["demo", "--db", str(db)]) == 0
     first = capsys.readouterr().out
     assert first.startswith(plain)
-    assert first[len(plain):] == (f"== 3 demo tickets with 17 transitions are in {db} "
-                                  "(3 tickets stored in all); run again to read them back\n")
+    assert first[len(plain):] == (f"== 3 demo tickets with 18 transitions are in {db} "
+                                  "(3 tickets stored in all); run again to read them back, or "
+                                  f"show one: escalation-fsm timeline --db {db} T-1002\n")
     with SQLiteStore(db) as store:
         assert [(t.id, t.stage, t.version) for t in store.stream()] == [
-            ("T-1001", "feedback", 5), ("T-1002", "feedback", 9), ("T-1003", "resolved", 3)]
+            ("T-1001", "feedback", 5), ("T-1002", "feedback", 10), ("T-1003", "resolved", 3)]
     assert main(["demo", "--db", str(db)]) == 0
     second = capsys.readouterr().out
-    assert "already stored: stage feedback, version 9; not run again" in second
+    assert "already stored: stage feedback, version 10; not run again" in second
     assert "-->" not in second
 
 

@@ -24,8 +24,10 @@ from escalation_fsm import (
     Actor,
     Assessment,
     Category,
+    Channel,
     EscalationError,
     EscalationMachine,
+    InteractionDirection,
     ManualClock,
     Role,
     Ticket,
@@ -52,6 +54,9 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     Trigger.RECORD_FEEDBACK: st.fixed_dictionaries({"rating": st.integers(0, 6)},
                                                    optional={"comment": texts}),
     Trigger.REOPEN: st.fixed_dictionaries({"reason": texts}),
+    Trigger.RECORD_INTERACTION: st.fixed_dictionaries(
+        {"channel": st.sampled_from(list(Channel)), "direction": st.sampled_from(list(InteractionDirection)),
+         "summary": texts}),
 }
 actors = st.builds(Actor, id=st.sampled_from(["a-1", "x'); --"]), role=st.sampled_from(list(Role)))
 

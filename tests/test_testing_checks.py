@@ -176,7 +176,7 @@ def test_the_recorder_counts_guard_outcomes_roles_and_refusal_kinds() -> None:
     assert "guard has_summary of attempted --escalate--> escalated never refused" in report.missing()
     assert "transition identified --attempt--> attempted never committed" in report.missing()
     text = str(report)
-    assert "transitions committed:          1/12" in text
+    assert "transitions committed:          1/16" in text
     assert "refusals: guard 1 | forbidden_role 1 | invalid_payload 0 | undefined 1 | hook_veto 1" in text
     with pytest.raises(CoverageIncomplete) as caught:
         report.check(["roles"])

@@ -90,7 +90,7 @@ class DefaultProcedure(EscalationStateMachine):
 def test_the_default_procedure_holds_and_every_transition_and_guard_outcome_is_seen() -> None:
     """The base passes on the default spec, and its runs are not vacuous: every transition
     commits and every guard is seen passing and refusing."""
-    report = DefaultProcedure.run(settings(PASSING, max_examples=150, **COUNTED))
+    report = DefaultProcedure.run(settings(PASSING, max_examples=150, stateful_step_count=50, **COUNTED))
     assert report.missing(["transitions", "guards"]) == []
     assert report.refusals["guard"] > report.refusals["undefined"]
 

@@ -41,6 +41,8 @@ class NotObservable:
     reason: str
 
 
+_NEED_PAYLOAD = frozenset({Mark.PROMISE, Mark.INTERACTION})
+
 LOG_FIELDS = frozenset({"stage", "tier", "history", "version"})
 """Ticket fields a replayed ticket always has: what its events and their marks derive."""
 
@@ -97,9 +99,10 @@ def observable_projection(
         description=spec.description,
         stages=spec.stages,
         triggers=tuple(
-            # A log records no payload, so no promised response time: a promise is just a message.
+            # A log records no payload, so no promised response time and no direction of an
+            # interaction: those marks need a payload the projection does not have.
             t.model_copy(update={"payload": NoPayload, "effect": None,
-                                 "marks": t.marks - {Mark.PROMISE}})
+                                 "marks": t.marks - _NEED_PAYLOAD})
             for t in spec.triggers
         ),
         transitions=tuple(

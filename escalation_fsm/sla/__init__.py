@@ -19,7 +19,14 @@ from .calendar import BusinessCalendar, WorkingPeriod
 from .clocks import clock_runs, clock_state, deadlines, fold_records, next_due
 from .fold import ClockRun, ClockState, Deadline, Meaning, meaning_of
 from .holidays import PublicHolidays
-from .policy import DEFAULT_TARGETS, SLAClock, SLAPolicy, SLATargets, default_sla_policy
+from .policy import (
+    DEFAULT_TARGETS,
+    InteractionRules,
+    SLAClock,
+    SLAPolicy,
+    SLATargets,
+    default_sla_policy,
+)
 from .report import BreachRate, breach_rates, breach_rates_of_tickets
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "ClockState",
     "Deadline",
     "HolidaysUnavailable",
+    "InteractionRules",
     "Meaning",
     "PublicHolidays",
     "SLAClock",

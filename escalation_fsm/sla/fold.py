@@ -42,10 +42,11 @@ _ELAPSED = BusinessCalendar.always()
 _ZERO = timedelta(0)
 
 # What a trigger does to the clocks, as bits (a trigger may do several things).
-_ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN = 1, 2, 4, 8, 16, 32
+_ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN, _INTERACTION = (
+    1, 2, 4, 8, 16, 32, 64)
 _BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
          Mark.CUSTOMER_UPDATE: _CUSTOMER_UPDATE, Mark.PROMISE: _PROMISE, Mark.RESOLVE: _RESOLVE,
-         Mark.REOPEN: _REOPEN}
+         Mark.REOPEN: _REOPEN, Mark.INTERACTION: _INTERACTION}
 # The clocks as plain module constants: an enum member looked up on its class goes through a
 # Python-level descriptor, and these are read on every save.
 _FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
@@ -242,8 +243,9 @@ class ClockState:
         if bits & _ESCALATE:
             step.start(_TIER2, at)
             step.start(_CUSTOMER, at)
-        elif bits & _CUSTOMER_UPDATE and _CUSTOMER in step.open:
-            step.start(_CUSTOMER, at)  # met now; the next update is due in turn
+        elif _CUSTOMER in step.open and (
+                bits & _CUSTOMER_UPDATE or (bits & _INTERACTION and _cadence_restarts(record, policy))):
+            step.start(_CUSTOMER, at)  # this period ends now; the next update is due in turn
         if bits & _PROMISE and (eta := record.payload.get("eta")) is not None:
             step.meet(_PROMISED, at)  # a new estimate replaces the old one
             step.start(_PROMISED, at, eta=_DURATION.validate_python(eta))
@@ -372,6 +374,15 @@ def _run_of(item: list[Any]) -> ClockRun:
                     eta=None if eta is None else timedelta(microseconds=eta),
                     segments=tuple((_EPOCH + timedelta(microseconds=start),
                                     timedelta(microseconds=before)) for start, before in segments))
+
+
+def _cadence_restarts(record: AuditRecord, policy: SLAPolicy) -> bool:
+    """Whether an interaction record restarts the customer-update cadence, by the policy's rules."""
+    direction = record.payload.get("direction")
+    rules = policy.interactions
+    if direction == "outbound":
+        return rules.outbound_is_update
+    return direction == "inbound" and rules.inbound_restarts_cadence
 
 
 def _run(clock: SLAClock, at: datetime, paused: bool, *, eta: timedelta | None = None) -> ClockRun:

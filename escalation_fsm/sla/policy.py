@@ -23,7 +23,8 @@ from .calendar import BusinessCalendar
 if TYPE_CHECKING:
     from ..spec import MachineSpec
 
-__all__ = ["DEFAULT_TARGETS", "SLAClock", "SLAPolicy", "SLATargets", "default_sla_policy"]
+__all__ = ["DEFAULT_TARGETS", "InteractionRules", "SLAClock", "SLAPolicy", "SLATargets",
+           "default_sla_policy"]
 
 
 class SLAClock(StrEnum):
@@ -92,6 +93,21 @@ DEFAULT_TARGETS: dict[Urgency, SLATargets] = {
 """Business hours per urgency: first response, Tier 2 update, customer cadence, resolution."""
 
 
+class InteractionRules(_Frozen):
+    """What a documented customer interaction does to the customer-update cadence.
+
+    The interaction is a trigger marked ``interaction``; the cadence runs while escalated.
+    """
+
+    outbound_is_update: bool = True
+    """An outbound interaction (the helpdesk calls or writes) counts as a customer update: it
+    meets the current period and starts the next, as a trigger marked ``customer_update`` does."""
+    inbound_restarts_cadence: bool = True
+    """An inbound interaction (the customer calls or writes) restarts the cadence from that
+    moment: the current period ends there (breached if it was already over its target) and the
+    next update is due a full period after the customer's message."""
+
+
 class SLAPolicy(_Frozen):
     """Targets per urgency, the business calendar they are measured in, and pausing stages.
 
@@ -106,6 +122,7 @@ class SLAPolicy(_Frozen):
     targets: dict[Urgency, SLATargets] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     pauses: dict[str, frozenset[SLAClock]] = Field(default_factory=dict)
     promise_in_business_time: bool = False
+    interactions: InteractionRules = InteractionRules()
 
     @field_validator("targets")
     @classmethod

@@ -113,7 +113,8 @@ def main() -> None:
                 admin.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
             target = make_conninfo(args.pg_dsn, options=f"-c search_path={schema}")
             stores["PostgreSQL"] = lambda: AsyncPostgresStore(target, machine=EscalationMachine(),
-                                                              pool_size=8)
+                                                              pool_size=8,
+                                                              pool_min_size=8)
         try:
             asyncio.run(run(stores, args))
         finally:

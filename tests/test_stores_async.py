@@ -213,6 +213,8 @@ def test_pool_size_is_checked() -> None:
     """A pool that could hold no connection is a configuration error, named."""
     with pytest.raises(ValueError, match="pool_size"):
         AsyncPostgresStore("postgresql://nowhere", pool_size=0)
+    with pytest.raises(ValueError, match="pool_min_size"):
+        AsyncPostgresStore("postgresql://nowhere", pool_size=2, pool_min_size=3)
 
 
 def test_the_pool_bounds_the_connections_in_use(tmp_path: Path) -> None:

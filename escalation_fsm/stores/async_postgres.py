@@ -69,20 +69,25 @@ class _Lost(Exception):
 class AsyncPostgresStore(AsyncStoreBase):
     """Tickets in PostgreSQL (``dsn``: a libpq connection string or URL) for ``asyncio`` code.
 
-    ``pool_size`` connections at most (default 10), opened as tasks need them (at least one is
-    kept); ``pool_timeout`` is how long a call waits for a free connection before
-    :class:`~escalation_fsm.errors.StoreError`. Other options as for
+    ``pool_size`` connections at most (default 10), opened as tasks wait for them, and at least
+    ``pool_min_size`` (default 1) kept open (the pool grows one connection at a time: a service
+    that takes bursts at once keeps more warm); ``pool_timeout`` is how long a call waits for a
+    free connection before :class:`~escalation_fsm.errors.StoreError`. Other options as for
     :class:`~escalation_fsm.stores.PostgresStore`. Open it with
     ``async with AsyncPostgresStore(dsn) as store:`` (one per process, shared by every task).
     """
 
     def __init__(self, dsn: str, *, machine: EscalationMachine | None = None,
                  clock: Clock | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 pool_size: int = 10, pool_timeout: float = 30.0, connect_timeout: int = 10,
-                 readonly: bool = False) -> None:
+                 pool_size: int = 10, pool_min_size: int = 1, pool_timeout: float = 30.0,
+                 connect_timeout: int = 10, readonly: bool = False) -> None:
         super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
         if type(pool_size) is not int or pool_size < 1:
             raise ValueError(f"pool_size must be a whole number of at least 1, got {pool_size!r}")
+        if type(pool_min_size) is not int or not 1 <= pool_min_size <= pool_size:
+            raise ValueError(f"pool_min_size must be a whole number from 1 to pool_size "
+                             f"({pool_size}), got {pool_min_size!r}")
+        self.pool_min_size = pool_min_size
         self._dsn = dsn
         self.pool_size = pool_size
         self._pool_timeout = pool_timeout
@@ -104,7 +109,7 @@ class AsyncPostgresStore(AsyncStoreBase):
             self._recorded = await asyncio.to_thread(core.recorded_policy)
             _ = core.machine
             pool = pools.AsyncConnectionPool(
-                self._dsn, min_size=self.pool_size, max_size=self.pool_size, open=False,
+                self._dsn, min_size=self.pool_min_size, max_size=self.pool_size, open=False,
                 timeout=self._pool_timeout, configure=self._configure,
                 kwargs={"autocommit": True, "connect_timeout": self._connect_timeout})
             try:

@@ -1,20 +1,30 @@
 """Replay benchmark on the two full logs (needs ../shared/data next to the repository).
 
-    python benchmarks/bench_replay.py [--repeat 5] [--scale 95]
+    python benchmarks/bench_replay.py [--repeat 5] [--scale 95] [--no-bytecode]
 
-For each log it measures, interleaved (one run of each per round), medians of ``--repeat`` rounds:
+For each log it measures, interleaved (one run of each per round; the machine's speed drifts),
+medians (and minimums) of ``--repeat`` rounds of whole processes, from interpreter start to the
+report written:
 
-* ``cli, SLA``: the whole process ``python -m escalation_fsm replay LOG --mapping NAME --format
-  json -o FILE --sla default`` (interpreter start, imports, reading, replay through the machine,
-  SLA clocks, report, writing);
+* ``cli, SLA``: ``python -m escalation_fsm replay LOG --mapping NAME --format json -o FILE
+  --sla default`` (imports, reading, replay through the machine, SLA clocks, report, writing);
 * ``cli, no SLA``: the same with ``--sla none``;
-* ``bare dict replay``: for scale, a whole process that reads the same CSV with ``csv``, maps
-  each activity to its first trigger and replays case by case with a plain dict of
-  ``(stage, trigger) -> stage`` (no guards, no typed errors, no report).
+* ``bare dict replay``: for scale, a process that reads the same CSV with ``csv.DictReader``,
+  maps each activity to its first trigger and replays case by case with a plain dict of
+  ``(stage, trigger) -> stage`` (no guards, no typed errors, no report). It imports the package
+  too (for the spec), so both pay the same interpreter and import costs.
+
+The processes keep compiled bytecode (in a temporary ``PYTHONPYCACHEPREFIX``, warmed up by one
+unmeasured run), as an installed package does; ``--no-bytecode`` measures with
+``PYTHONDONTWRITEBYTECODE=1`` instead, where every start compiles the package's modules again
+(about 0.1 s more on this machine).
 
 ``--scale N`` (default 95; 0 skips it) then writes the helpdesk log N times with fresh case ids
-(95 x 21,348 = 2.03 million events) and replays it once with the SLA figures, printing the
-throughput and the peak resident memory of the process.
+(95 x 21,348 = 2.03 million events) and replays it with the SLA figures, interleaved with the
+bare dict replay of the same file (medians of ``--scale-repeat`` rounds, default 1), printing
+the throughput and the peak resident memory of each. The copies share the original's traces, so
+this measures the per-event and per-case work (reading, times, SLA clocks, report) at scale; the
+distinct traces fired through the machine are those of the helpdesk log.
 """
 
 from __future__ import annotations
@@ -22,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +44,7 @@ LOGS = (("helpdesk", DATA / "helpdesk.csv"),
         ("servicenow", DATA / "servicenow_incident_event_log.csv.zip"))
 
 BARE = r"""
-import csv, io, sys, time, tomllib, zipfile
+import csv, io, resource, sys, time, tomllib, zipfile
 from importlib import resources
 from escalation_fsm.replay.specs import logged_procedure_spec
 name, path = sys.argv[1], sys.argv[2]
@@ -69,14 +78,25 @@ for events in cases.values():
         else:
             stage = target
     fits += ok
-print(f"{time.perf_counter() - started:.3f} {len(cases)} {fits}")
+print(f"{time.perf_counter() - started:.3f} {len(cases)} {fits} "
+      f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+"""
+
+# The peak resident memory of the process, in kB (Linux: ru_maxrss), printed to stderr last.
+PEAK = r"""
+import resource, runpy, sys
+sys.argv = ["escalation-fsm", *sys.argv[1:]]
+try:
+    runpy.run_module("escalation_fsm", run_name="__main__")
+finally:
+    sys.stderr.write(f"\npeak-rss-kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str, str]:
     started = time.perf_counter()
-    out = subprocess.run(command, check=True, env=env, capture_output=True, text=True).stdout
-    return time.perf_counter() - started, out
+    done = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+    return time.perf_counter() - started, done.stdout, done.stderr
 
 
 def scaled_log(folder: Path, times: int) -> tuple[Path, int]:
@@ -95,54 +115,105 @@ def scaled_log(folder: Path, times: int) -> tuple[Path, int]:
     return target, times * len(rows)
 
 
+def environment(cache: Path, *, bytecode: bool) -> dict[str, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "report.json"
+        base = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
+                name, "--format", "json", "-o", str(out), "--quiet"]
+        commands = {"sla": [*base, "--sla", "default"], "none": [*base, "--sla", "none"],
+                    "bare": [sys.executable, "-c", BARE, name, str(log)]}
+        runs: dict[str, list[float]] = {key: [] for key in commands}
+        bare_loop: list[float] = []
+        timed(commands["sla"], env)  # warm-up: bytecode, file cache
+        for round_ in range(repeat):
+            # Interleaved (the machine's speed drifts), each variant first in turn: the first run
+            # of a round is often slower here, whatever it runs.
+            order = list(commands)[round_ % 3:] + list(commands)[:round_ % 3]
+            for key in order:
+                took, output, _ = timed(commands[key], env)
+                runs[key].append(took)
+                if key == "bare":
+                    bare_loop.append(float(output.split()[0]))
+        timed([*base, "--sla", "default"], env)
+        report = json.loads(out.read_text(encoding="utf-8"))
+    sla, none, bare = (statistics.median(runs[k]) for k in ("sla", "none", "bare"))
+    low = {k: min(v) for k, v in runs.items()}
+    rows = report["rows"]
+    print(f"\n{name}: {rows:,} rows, {report['events']:,} events, {report['cases']:,} cases "
+          f"(medians of {repeat}; minimum in brackets)")
+    print(f"  cli, SLA figures (--sla default)   {sla:6.2f} s [{low['sla']:5.2f}]  "
+          f"{rows / sla:>10,.0f} rows/s")
+    print(f"  cli, no SLA (--sla none)           {none:6.2f} s [{low['none']:5.2f}]  "
+          f"{rows / none:>10,.0f} rows/s   SLA / no SLA = {sla / none:.2f}x")
+    print(f"  bare dict replay, whole process    {bare:6.2f} s [{low['bare']:5.2f}]  (its replay "
+          f"loop alone {statistics.median(bare_loop):.2f} s)")
+    k = report["overall"]
+    print(f"  conformance {k['conformance_rate']:.1%}; escalation {k['escalation_rate']:.1%}; "
+          f"data notes {len(report['data_notes'])}")
+
+
+def scaled(times: int, repeat: int, env: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        log, rows = scaled_log(Path(folder), times)
+        out = Path(folder) / "r.json"
+        command = [sys.executable, "-c", PEAK, "replay", str(log), "--mapping", "helpdesk",
+                   "--format", "json", "-o", str(out), "--quiet", "--sla", "default"]
+        bare = [sys.executable, "-c", BARE, "helpdesk", str(log)]
+        took: list[float] = []
+        peaks: list[float] = []
+        bare_took: list[float] = []
+        bare_peaks: list[float] = []
+        for round_ in range(repeat):
+            for variant in ("cli", "bare") if round_ % 2 == 0 else ("bare", "cli"):
+                if variant == "cli":
+                    seconds, _, err = timed(command, env)
+                    took.append(seconds)
+                    peaks.append(int(err.rsplit("peak-rss-kb", 1)[1]) / 1024)
+                else:
+                    seconds, output, _ = timed(bare, env)
+                    bare_took.append(seconds)
+                    bare_peaks.append(int(output.split()[3]) / 1024)
+        report = json.loads(out.read_text(encoding="utf-8"))
+    seconds, reference = statistics.median(took), statistics.median(bare_took)
+    print(f"\nscaled helpdesk x{times}: {rows:,} events, {report['cases']:,} cases "
+          f"(medians of {repeat})")
+    print(f"  cli, SLA figures (--sla default)   {seconds:6.1f} s  {rows / seconds:>10,.0f} events/s"
+          f"   peak RSS {max(peaks):.0f} MB   (runs {', '.join(f'{t:.1f}' for t in took)})")
+    print(f"  bare dict replay, whole process    {reference:6.1f} s  "
+          f"{rows / reference:>10,.0f} events/s   peak RSS {max(bare_peaks):.0f} MB   "
+          f"(runs {', '.join(f'{t:.1f}' for t in bare_took)})")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scale", type=int, default=95)
+    parser.add_argument("--scale-repeat", type=int, default=1)
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="measure with PYTHONDONTWRITEBYTECODE=1 (every start compiles)")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no data folder at {DATA}: the full logs live in ../shared/data")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-    for name, log in LOGS:
-        with tempfile.TemporaryDirectory() as folder:
-            out = Path(folder) / "report.json"
-            base = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
-                    name, "--format", "json", "-o", str(out), "--quiet"]
-            runs: dict[str, list[float]] = {"sla": [], "none": [], "bare": []}
-            bare_loop: list[float] = []
-            for _ in range(args.repeat):  # interleaved: the machine's speed drifts
-                runs["sla"].append(timed([*base, "--sla", "default"], env)[0])
-                runs["none"].append(timed([*base, "--sla", "none"], env)[0])
-                took, output = timed([sys.executable, "-c", BARE, name, str(log)], env)
-                runs["bare"].append(took)
-                bare_loop.append(float(output.split()[0]))
-            timed([*base, "--sla", "default"], env)
-            report = json.loads(out.read_text(encoding="utf-8"))
-        sla, none, bare = (statistics.median(runs[k]) for k in ("sla", "none", "bare"))
-        rows = report["rows"]
-        print(f"\n{name}: {rows:,} rows, {report['events']:,} events, {report['cases']:,} cases "
-              f"(medians of {args.repeat})")
-        print(f"  cli, SLA figures (--sla default)   {sla:6.2f} s  {rows / sla:>10,.0f} rows/s")
-        print(f"  cli, no SLA (--sla none)           {none:6.2f} s  {rows / none:>10,.0f} rows/s"
-              f"   SLA / no SLA = {sla / none:.2f}x")
-        print(f"  bare dict replay, whole process    {bare:6.2f} s  (its replay loop alone "
-              f"{statistics.median(bare_loop):.2f} s)")
-        k = report["overall"]
-        print(f"  conformance {k['conformance_rate']:.1%}; escalation {k['escalation_rate']:.1%}; "
-              f"data notes {len(report['data_notes'])}")
-    if args.scale:
-        with tempfile.TemporaryDirectory() as folder:
-            log, rows = scaled_log(Path(folder), args.scale)
-            command = [sys.executable, "-m", "escalation_fsm", "replay", str(log), "--mapping",
-                       "helpdesk", "--format", "json", "-o", str(Path(folder) / "r.json"),
-                       "--quiet", "--sla", "default"]
-            took, _ = timed(command, env)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            report = json.loads((Path(folder) / "r.json").read_text(encoding="utf-8"))
-        print(f"\nscaled helpdesk x{args.scale}: {rows:,} events, {report['cases']:,} cases, "
-              f"SLA figures: {took:.1f} s, {rows / took:,.0f} events/s; peak RSS of the "
-              f"largest child process so far {peak:.0f} MB")
+    with tempfile.TemporaryDirectory() as cache:
+        env = environment(Path(cache), bytecode=not args.no_bytecode)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.2f}, bytecode {'not ' if args.no_bytecode else ''}cached")
+        for name, log in LOGS:
+            compare(name, log, args.repeat, env)
+        if args.scale:
+            scaled(args.scale, args.scale_repeat, env)
+        print(f"\nload {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

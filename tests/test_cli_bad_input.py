@@ -22,13 +22,6 @@ from escalation_fsm.stores import SQLiteStore
 
 SAMPLES = Path(__file__).parents[1] / "escalation_fsm" / "replay" / "samples"
 
-REPLAY_ROLES = pytest.mark.xfail(strict=True, reason=(
-    "issue 15 (6): a [roles] entry naming a role the spec lacks is accepted; the fix belongs in "
-    "escalation_fsm/replay/mapping.py (the replay branch's)"))
-REPLAY_ENCODING = pytest.mark.xfail(strict=True, reason=(
-    "issue 15 (6): a mapping file that is not UTF-8 escapes as UnicodeDecodeError; the fix belongs "
-    "in escalation_fsm/replay/mapping.py (the replay branch's)"))
-
 CASES = [
     # -- no command, unknown command, unknown option
     [],
@@ -55,10 +48,10 @@ CASES = [
     ["replay", "{tmp}/latin1.csv", "--mapping", "helpdesk"],
     ["replay", "{tmp}/folder", "--mapping", "helpdesk"],
     ["replay", "{log}", "--mapping", "no-such-mapping"],
-    pytest.param(["replay", "{log}", "--mapping", "{tmp}/latin1.toml"], marks=REPLAY_ENCODING),
+    ["replay", "{log}", "--mapping", "{tmp}/latin1.toml"],
     ["replay", "{log}", "--mapping", "{tmp}/broken.toml"],
     ["replay", "{log}", "--mapping", "{tmp}/raises-spec.toml"],
-    pytest.param(["replay", "{log}", "--mapping", "{tmp}/unknown-role.toml"], marks=REPLAY_ROLES),
+    ["replay", "{log}", "--mapping", "{tmp}/unknown-role.toml"],
     ["replay", "{log}", "--mapping", "helpdesk", "--format", "pdf"],
     ["replay", "{log}", "--mapping", "helpdesk", "-o", "{tmp}/missing/report.md"],
     ["replay", "{log}", "--mapping", "helpdesk", "-o", "{tmp}/folder"],

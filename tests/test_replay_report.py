@@ -278,9 +278,7 @@ def test_cli_progress_goes_to_a_terminal(capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """On a terminal the replay reports progress on stderr (and clears it before the report)."""
     from escalation_fsm.cli import replay as replay_cli
-    from escalation_fsm.replay import reader
 
-    monkeypatch.setattr(reader, "_PROGRESS_EVERY", 1)
     tty = FakeTTY()
     args = main.__globals__["build_parser"]().parse_args(
         ["replay", str(HELPDESK), "--mapping", "helpdesk"])

@@ -14,15 +14,13 @@ from .mapping import (
     Sequence,
     load_mapping,
     parse_mapping,
-    sample_log,
-    shipped_mapping,
-    shipped_mappings,
 )
 from .notes import ReadNotes
 from .reader import LogStats, RawCase, RawEvent, read_cases
 from .render import FORMATS, render_report
 from .report import SCHEMA_VERSION, DataNote, ReviewReport, build_report, report_json_schema
 from .review import resolve_mapping, review
+from .shipped import sample_log, shipped_mapping, shipped_mappings
 from .specs import (
     LOG_FIELDS,
     NotObservable,

@@ -5,10 +5,13 @@ with a :class:`~escalation_fsm.clock.ManualClock` set to the event's recorded ti
 as live firing. A deviating event is reported and skipped, and the replay goes on from the same
 stage, so one case can show several deviations (the first is the one that decides the review).
 
-Bulk speed comes from replaying each distinct *trace prefix* once: traces (the sequence of trigger
-choices and roles, per value of the ticket data the observable guards read) are kept in a trie, and
-a case only fires the steps past the longest prefix already replayed. That is exact as long as no
-observable guard reads the time; pass ``cache_traces=False`` for a spec whose guards do.
+Bulk speed comes from firing each step once per situation: when no observable guard reads the
+ticket's history, a step (trigger choices and role) is fired once per ticket state (every field
+but the history and the version); otherwise traces are kept in a trie, and a case only fires the
+steps past the longest prefix already replayed. What a whole trace replays to (a
+:class:`~.program.CaseProgram`) is kept for the next case with the same trace, which then only
+measures its own times. That is exact as long as no observable guard reads the time; pass
+``cache_traces=False`` for a spec whose guards do (every case is then fired through the machine).
 ``tests/test_replay_differential.py`` checks the trie against firing every case through the
 machine, and both against an independent replayer, on random logs.
 """
@@ -19,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import ValidationError
 
@@ -37,13 +40,13 @@ from ..models import Actor, AuditRecord, Category, FrozenDict, Ticket, Urgency, 
 from ..sla import Deadline, SLAPolicy, clock_runs
 from ..spec import MachineSpec
 from .mapping import LogMapping
-from .reader import LogStats, Progress, RawCase, RawEvent, read_cases
+from .program import CaseProgram, Outcome, Status
+from .reader import CaseData, LogStats, Progress, RawCase, case_data, read_case_data
 from .rules import RowPlan, Step, urgency_word
 from .specs import NotObservable, observable_projection, resolve_spec
+from .times import Stamp
 
-__all__ = ["CaseResult", "Deviation", "Replayer", "Status"]
-
-Status = Literal["fits", "deviates", "open"]
+__all__ = ["CaseResult", "Deviation", "Measured", "Replayer", "Status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +132,25 @@ class CaseResult:
         return None if self.resolved_at is None else (self.resolved_at - self.start).total_seconds()
 
 
-# One step: (event index, trigger alternatives, role or None). An outcome per step is either
-# ("ok", source, trigger, dest) or ("dev", stage, trigger, kind, rule, reason).
-_Step = Step
-_Outcome = tuple[str, ...]
-_Node = dict[tuple[tuple[str, ...], str | None], tuple[_Outcome, Ticket, "_Node"]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Node = dict[tuple[tuple[str, ...], str | None], tuple[Outcome, Ticket, "_Node"]]
 _MAX_NODES = 50_000
+_MAX_PROGRAMS = 20_000
+_GROWING = frozenset({"history", "version"})
+
+
+class Measured(NamedTuple):
+    """What one case adds to its trace's :class:`~.program.CaseProgram`: its own data and times."""
+
+    category: str | None
+    priority: str | None
+    urgency: Urgency
+    seconds: dict[str, float]
+    backwards: bool
+    first: Stamp
+    """The earliest event (the case's start)."""
+    last: Stamp
+    """The latest event (the case's end)."""
 
 
 class Replayer:
@@ -169,69 +184,151 @@ class Replayer:
                        for flag in (False, True)}
         self._trie: dict[bool, _Node] = {}
         self._nodes = 0
-        self.plan = RowPlan(mapping, projected)
+        # A trace's outcome depends on its prefix only through the ticket it leaves, when no
+        # observable guard reads the history (or the version): then steps are memoised per ticket
+        # state (all fields but those two), which needs far fewer firings than per prefix.
+        self._by_state = all(guard.ticket_fields is not None and not guard.ticket_fields & _GROWING
+                             for guard in projected.guards)
+        self._by_state_memo: dict[tuple[int, tuple[str, ...], str | None], tuple[Outcome, int]] = {}
+        self._state_ids: dict[tuple[object, ...], int] = {}
+        self._state_tickets: list[Ticket] = []
+        for flag in (False, True):  # states 0 and 1: the two blank tickets (they differ)
+            self._state_id(self._blank[flag])
+        self._programs: dict[tuple[object, ...], CaseProgram] = {}
+        self._moves = {(t.source, t.trigger): t for t in projected.transitions}
+        self._actors: dict[str, Actor] = {}
+        self._missing = frozenset(mapping.missing)
+        self.plan = RowPlan(mapping, projected, cache=cache_traces)
         """The mapping compiled against the spec; its ``notes`` and ``fired`` count what the rules
         read and did over everything this replayer replayed."""
 
     def replay(self, path: str | Path, stats: LogStats | None = None, *,
                progress: Progress | None = None) -> Iterator[CaseResult]:
         """Read the log at ``path`` and yield one :class:`CaseResult` per case, streamed."""
-        for case in read_cases(path, self.mapping, stats, progress=progress):
-            yield self.replay_case(case)
+        for case, program in self.cases(path, stats, progress=progress):
+            yield self.result(case, program)
 
     def replay_case(self, case: RawCase) -> CaseResult:
         """Replay one case's events (already in replay order)."""
-        steps = self._steps(case)
-        outcomes, final_stage = self._fire_all(case, steps)
-        return self._result(case, steps, outcomes, final_stage)
+        data = case_data(case)
+        return self.result(data, self.compile(data))
 
-    # -- mapping events to trigger steps ---------------------------------------------------------
+    def cases(self, path: str | Path, stats: LogStats | None = None, *,
+              progress: Progress | None = None) -> Iterator[tuple[CaseData, CaseProgram]]:
+        """Each case of the log with the replay of its trace, streamed.
 
-    def _steps(self, case: RawCase) -> list[_Step]:
-        return self.plan.steps(case, self._role if self.roles_observable else None)
+        What the review report aggregates, without building a :class:`CaseResult` per case.
+        """
+        for case in read_case_data(path, self.mapping, stats, progress=progress):
+            yield case, self.compile(case)
+
+    # -- mapping events to trigger steps, and steps to outcomes ----------------------------------
+
+    def compile(self, case: CaseData) -> CaseProgram:
+        """The replay of the case's trace: fired through the machine the first time it is seen.
+
+        Sets ``case.positions`` (the events the trace holds, when not all).
+        """
+        roles = tuple(map(self._role, case.resources)) if self.roles_observable else None
+        trace, positions = self.plan.trace(case, roles)
+        case.positions = positions
+        category = case.category is not None
+        if not self.cache_traces:
+            steps = self.plan.steps(trace)
+            return self._program(steps, *self._fire_each(case, steps, category),
+                                 length=len(trace.activities))
+        key = (category, trace)
+        program = self._programs.get(key)
+        if program is None:
+            if len(self._programs) >= _MAX_PROGRAMS:  # bounded memory on endlessly varied logs
+                self._programs.clear()
+            steps = self.plan.steps(trace)
+            program = self._programs[key] = self._program(
+                steps, *self._fire_cached(case, steps, category), length=len(trace.activities))
+        return program
+
+    def _program(self, steps: list[Step], outcomes: list[Outcome], final_stage: str, *,
+                 length: int) -> CaseProgram:
+        return CaseProgram(steps, outcomes, final_stage, length=length,
+                           initial=self.replay_spec.initial, finals=self._finals,
+                           require_final=self.mapping.require_final,
+                           escalating=self._escalating, reopening=self._reopening,
+                           resolving=self._resolving)
 
     def _role(self, resource: str | None) -> str:
+        if resource in self._missing:
+            resource = None
         role = self.mapping.roles.get(resource or "", self.mapping.default_role)
         return role if role is not None else "unknown"
 
-    # -- firing through the machine ---------------------------------------------------------------
+    def _fire_each(self, case: CaseData, steps: list[Step],
+                   category: bool) -> tuple[list[Outcome], str]:
+        ticket = self._blank[category].model_copy(update={"id": case.case_id})
+        outcomes = []
+        for index, choices, role in steps:
+            outcome, ticket = self._fire(ticket, choices, role, _stamp(case, index)[1])
+            outcomes.append(outcome)
+        return outcomes, ticket.stage
 
-    def _fire_all(self, case: RawCase, steps: list[_Step]) -> tuple[list[_Outcome], str]:
-        ticket = self._blank[case.category is not None]
-        if not self.cache_traces:
-            ticket = ticket.model_copy(update={"id": case.case_id})
-            outcomes = []
-            for index, choices, role in steps:
-                outcome, ticket = self._fire(ticket, choices, role, case.events[index].at)
-                outcomes.append(outcome)
-            return outcomes, ticket.stage
+    def _fire_cached(self, case: CaseData, steps: list[Step],
+                     category: bool) -> tuple[list[Outcome], str]:
+        if self._by_state:
+            return self._fire_by_state(case, steps, category)
         # Walk the trie of traces replayed so far; fire only past the longest known prefix.
         if self._nodes > _MAX_NODES:  # bound the memory on logs with endless distinct traces
             self._trie.clear()
             self._nodes = 0
-        node = self._trie.setdefault(ticket.category is not None, {})
+        ticket = self._blank[category]
+        node = self._trie.setdefault(category, {})
         outcomes = []
         for index, choices, role in steps:
             entry = node.get((choices, role))
             if entry is None:
-                outcome, after = self._fire(ticket, choices, role, case.events[index].at)
+                outcome, after = self._fire(ticket, choices, role, _stamp(case, index)[1])
                 entry = node[(choices, role)] = (outcome, after, {})
                 self._nodes += 1
             outcomes.append(entry[0])
             ticket, node = entry[1], entry[2]
         return outcomes, ticket.stage
 
+    def _fire_by_state(self, case: CaseData, steps: list[Step],
+                       category: bool) -> tuple[list[Outcome], str]:
+        # What a step does depends on the ticket, its history aside (no guard reads it): fire
+        # each step once per ticket state, from a ticket in that state.
+        memo, tickets = self._by_state_memo, self._state_tickets
+        state = int(category)  # the blank tickets' states are numbers 0 and 1 (see __init__)
+        outcomes = []
+        for index, choices, role in steps:
+            entry = memo.get((state, choices, role))
+            if entry is None:
+                outcome, after = self._fire(tickets[state], choices, role, _stamp(case, index)[1])
+                entry = memo[state, choices, role] = (outcome, self._state_id(after))
+            outcomes.append(entry[0])
+            state = entry[1]
+        return outcomes, tickets[state].stage
+
+    def _state_id(self, ticket: Ticket) -> int:
+        """A number for the ticket's state (all but its history and version), first seen with it."""
+        state = tuple(value for name, value in ticket.__dict__.items() if name not in _GROWING)
+        number = self._state_ids.get(state)
+        if number is None:
+            number = self._state_ids[state] = len(self._state_tickets)
+            self._state_tickets.append(ticket)
+        return number
+
     def _fire(self, ticket: Ticket, choices: tuple[str, ...], role: str | None,
-              at: datetime) -> tuple[_Outcome, Ticket]:
+              at: datetime) -> tuple[Outcome, Ticket]:
         """Fire the first of ``choices`` defined in the ticket's stage through the machine."""
-        spec = self.replay_spec
+        moves = self._moves
         stage = ticket.stage
-        trigger = next((c for c in choices if spec.transition(stage, c) is not None), choices[0])
-        transition = spec.transition(stage, trigger)
+        trigger = next((c for c in choices if (stage, c) in moves), choices[0])
+        transition = moves.get((stage, trigger))
         if role is None:  # roles not observable: act with a role the transition allows
             role = min(transition.roles) if transition is not None else "system"
         self.clock.set(at)
-        actor = Actor(id="log", role=role)
+        actor = self._actors.get(role)
+        if actor is None:
+            actor = self._actors[role] = Actor(id="log", role=role)
         try:
             after = self.machine.fire(ticket, trigger, actor=actor)
         except (EscalationError, ValidationError) as exc:
@@ -244,98 +341,71 @@ class Replayer:
 
     # -- per-case result ----------------------------------------------------------------------------
 
-    def _result(self, case: RawCase, steps: list[_Step], outcomes: list[_Outcome],
-                final_stage: str) -> CaseResult:
-        events = case.events
-        fired: list[tuple[str, str]] = []
-        deviations: list[Deviation] = []
-        escalated = reopened = False
-        resolved_at: datetime | None = None
-        entered: dict[int, str] = {}  # event index -> stage after its last committed step
-        for (index, _, _), outcome in zip(steps, outcomes, strict=True):
-            trigger = outcome[2]
-            if outcome[0] == "ok":
-                fired.append((outcome[1], trigger))
-                entered[index] = outcome[3]
-            else:
-                deviations.append(_deviation(index, events[index], outcome))
-            if trigger in self._escalating:
-                escalated = True
-            if trigger in self._reopening:
-                reopened = True
-            if trigger in self._resolving:
-                resolved_at = events[index].at
-        seconds, start, end, backwards = _stage_seconds(events, entered, self.replay_spec.initial,
-                                                        self._finals)
-        category = self.plan.category(case)
+    def measure(self, case: CaseData, program: CaseProgram) -> Measured:
+        """What the case adds to its trace: category, priority, times (notes what it cannot read)."""
+        instants = case.instants
+        seconds, backwards = program.stage_seconds(instants, case.positions)
+        stamps = case.stamps
+        if backwards:  # the first of the earliest events, the first of the latest
+            first = stamps[instants.index(min(instants))]
+            last = stamps[instants.index(max(instants))]
+        else:  # in time order
+            first, last = stamps[0], stamps[instants.index(instants[-1])]
         priority, urgency = self.plan.priority(case, urgency_needed=self.sla is not None)
-        if deviations:
-            status: Status = "deviates"
-        elif self.mapping.require_final and final_stage not in self._finals:
-            status = "open"
-        else:
-            status = "fits"
+        return Measured(self.plan.category(case), priority, urgency, seconds, backwards,
+                        first, last)
+
+    def result(self, case: CaseData, program: CaseProgram,
+               measured: Measured | None = None) -> CaseResult:
+        """The :class:`CaseResult` of a case whose trace replays to ``program``."""
+        if measured is None:
+            measured = self.measure(case, program)
+        stamps, positions = case.stamps, case.positions
+        start, end = measured.first[1], measured.last[1]
+        deviations = tuple(
+            Deviation(index=index, line=case.lines[index], at=stamps[index][1],
+                      activity=case.activities[index], stage=stage, trigger=trigger,
+                      kind=kind,  # type: ignore[arg-type]
+                      rule=rule, reason=reason)
+            for index, (_, stage, trigger, kind, rule, reason) in (
+                program.deviations if positions is None else
+                ((positions[at], outcome) for at, outcome in program.deviations)))
+        resolved = program.resolve_index
         return CaseResult(
-            case_id=case.case_id, status=status, events=len(events),
-            start=start, end=end,
-            final_stage=final_stage, deviations=tuple(deviations), fired=tuple(fired),
-            stage_seconds=seconds, category=category, priority=priority,
-            escalated=escalated, reopened=reopened, resolved_at=resolved_at,
-            clock_backwards=backwards,
+            case_id=case.case_id, status=program.status, events=len(stamps),
+            start=start, end=end, final_stage=program.final_stage, deviations=deviations,
+            fired=program.fired, stage_seconds=measured.seconds, category=measured.category,
+            priority=measured.priority, escalated=program.escalated, reopened=program.reopened,
+            resolved_at=None if resolved is None else _stamp(case, resolved)[1],
+            clock_backwards=measured.backwards,
             sla_runs=() if self.sla is None else _sla_runs(
-                self.sla, self.replay_spec, case, steps, outcomes, start=start, end=end,
-                final_stage=final_stage, urgency=urgency),
+                self.sla, self.replay_spec, case, program, start=start, end=end,
+                urgency=measured.urgency),
         )
 
 
-def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: RawCase, steps: list[_Step],
-              outcomes: list[_Outcome], *, start: datetime, end: datetime,
-              final_stage: str, urgency: Urgency) -> tuple[Deadline, ...]:
+def _sla_runs(policy: SLAPolicy, spec: MachineSpec, case: CaseData, program: CaseProgram, *,
+              start: datetime, end: datetime, urgency: Urgency) -> tuple[Deadline, ...]:
     """The SLA clocks of the case, from its committed transitions at their logged times.
 
     The case opens at its first event and is judged as of its last one. Logs carry no
     payloads, so there is no ETA (no promised-response clock).
     """
-    records: list[AuditRecord] = []
-    for (index, _, role), outcome in zip(steps, outcomes, strict=True):
-        if outcome[0] == "ok":
-            records.append(trusted(
-                AuditRecord, seq=len(records) + 1, at=case.events[index].at, actor_id="log",
-                actor_role=role or "unknown", trigger=outcome[2], source=outcome[1],
-                dest=outcome[3], payload=FrozenDict()))
+    records = tuple(
+        trusted(AuditRecord, seq=seq, at=_stamp(case, index)[1], actor_id="log",
+                actor_role=role or "unknown", trigger=trigger, source=source, dest=dest,
+                payload=FrozenDict())
+        for seq, (index, role, source, trigger, dest) in enumerate(program.records, start=1))
     # Built without validation: every value comes from the replay, which validated it.
-    ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown", stage=final_stage,
-                                    priority=urgency, opened_at=start,
-                                    history=tuple(records), version=len(records))
+    ticket = Ticket.model_construct(id=case.case_id, customer_id="unknown",
+                                    stage=program.final_stage, priority=urgency, opened_at=start,
+                                    history=records, version=len(records))
     return clock_runs(ticket, policy, spec, now=end)
 
 
-def _stage_seconds(events: list[RawEvent], entered: dict[int, str], stage: str,
-                   finals: frozenset[str]) -> tuple[dict[str, float], datetime, datetime, bool]:
-    """Seconds per stage, the first and last time, and whether the clock ever runs backwards.
-
-    A stage lasts from the event that entered it to the next event, in replay order. Time in a
-    final stage is not counted (a closed ticket that is touched again later is not "in" it).
-    """
-    seconds: dict[str, float] = {}
-    times = [event.at for event in events]
-    backwards = False
-    for index in range(len(times) - 1):
-        stage = entered.get(index, stage)
-        gap = (times[index + 1] - times[index]).total_seconds()
-        if gap > 0:
-            if stage not in finals:
-                seconds[stage] = seconds.get(stage, 0.0) + gap
-        elif gap < 0:  # the order column disagrees with the clock: that gap is not counted
-            backwards = True
-    return seconds, min(times), max(times), backwards
-
-
-def _deviation(index: int, event: RawEvent, outcome: _Outcome) -> Deviation:
-    return Deviation(index=index, line=event.line, at=event.at, activity=event.activity,
-                     stage=outcome[1], trigger=outcome[2],
-                     kind=outcome[3],  # type: ignore[arg-type]
-                     rule=outcome[4], reason=outcome[5])
+def _stamp(case: CaseData, position: int) -> Stamp:
+    """The time of the event at ``position`` in the case's trace."""
+    return case.stamps[position if case.positions is None else case.positions[position]]
 
 
 def _describe(exc: Exception, stage: str, trigger: str) -> tuple[str, str, str]:

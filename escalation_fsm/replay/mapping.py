@@ -2,7 +2,7 @@
 
 A mapping is TOML (standard-library ``tomllib``), validated by pydantic; every problem is reported
 at once with the line and key it concerns. See ``docs/replay.md`` for the format, key by key, and
-the shipped mappings (:func:`shipped_mapping`) for complete examples.
+the shipped mappings (:func:`~.shipped.shipped_mapping`) for complete examples.
 
 A trigger is named in a mapping by its name in the spec or by a *mark* (``escalate``,
 ``reopen``, ``resolve``... or explicitly ``mark:escalate``): a mark stands for every trigger that
@@ -13,7 +13,6 @@ written with marks works unchanged on a renamed or extended procedure.
 from __future__ import annotations
 
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,7 +26,7 @@ from .locate import locate
 from .specs import observable_guards
 
 __all__ = ["ACTIVITY", "Columns", "Condition", "LogMapping", "Rule", "Sequence", "load_mapping",
-           "parse_mapping", "sample_log", "shipped_mapping", "shipped_mappings"]
+           "parse_mapping"]
 
 TriggerChoice = str | list[str]
 """One trigger (a name or a mark), or ordered alternatives: the first one the spec defines from
@@ -236,12 +235,23 @@ class LogMapping(_Model):
         guards = {g.name for g in spec.guards}
         problems += [self._where(("observable_guards",), f"unknown guard {name!r}")
                      for name in self.observable_guards or () if name not in guards]
+        problems += self._role_problems(spec)
         if problems:
             raise MappingError(self._source, problems)
 
     def problems(self) -> list[str]:
         """What is inconsistent within the mapping itself (each located at its line)."""
         return [self._where(loc, message) for loc, message in _consistency(self)]
+
+    def _role_problems(self, spec: MachineSpec) -> list[str]:
+        known = sorted({role for t in spec.transitions for role in t.roles})
+        named: list[tuple[tuple[str | int, ...], str]] = [
+            (("roles", resource), role) for resource, role in self.roles.items()]
+        if self.default_role is not None:
+            named.append((("default_role",), self.default_role))
+        return [self._where(loc, f"unknown role {role!r}: spec {spec.name!r} has the roles "
+                                 f"{', '.join(known)}")
+                for loc, role in named if role not in known]
 
     def _trigger_problems(self, loc: tuple[str | int, ...], choice: TriggerChoice,
                           spec: MachineSpec) -> list[str]:
@@ -345,9 +355,16 @@ def load_mapping(path: str | Path) -> LogMapping:
     """Read and validate a TOML mapping file; :class:`MappingError` names each bad line and key."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise MappingError(str(path), [f"cannot read it: {exc.strerror or exc}"]) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MappingError(str(path), [f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}"
+                                       f" at offset {exc.start}): TOML files are UTF-8; save "
+                                       f"it as UTF-8"]) from None
     return parse_mapping(text, source=str(path))
 
 
@@ -367,34 +384,3 @@ def parse_mapping(text: str, *, source: str = "<mapping>") -> LogMapping:
     if problems:
         raise MappingError(source, problems)
     return mapping
-
-
-def shipped_mappings() -> tuple[str, ...]:
-    """Names of the mappings shipped with the package (``helpdesk``, ``servicenow``)."""
-    folder = resources.files(__package__).joinpath("mappings")
-    return tuple(sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir()
-                        if entry.name.endswith(".toml")))
-
-
-def shipped_mapping(name: str) -> LogMapping:
-    """A mapping shipped with the package, by name (see :func:`shipped_mappings`)."""
-    if name not in shipped_mappings():
-        raise MappingError(f"shipped:{name}", [f"no shipped mapping {name!r}; shipped: "
-                                               f"{', '.join(shipped_mappings())}"])
-    text = resources.files(__package__).joinpath("mappings", f"{name}.toml").read_text("utf-8")
-    return parse_mapping(text, source=f"shipped:{name}")
-
-
-_SAMPLES = {"helpdesk": "helpdesk_sample.csv", "servicenow": "servicenow_sample.csv.zip"}
-
-
-def sample_log(name: str) -> Path:
-    """A small sample of a real log shipped with the package, for the shipped mapping ``name``.
-
-    ``helpdesk`` (32 cases of the Helpdesk log, CSV) or ``servicenow`` (30 incidents of the
-    ServiceNow incident log, CSV in a zip); see ``samples/README.md`` for their origin.
-    """
-    if name not in _SAMPLES:
-        raise MappingError(f"sample:{name}", [f"no sample log {name!r}; samples: "
-                                              f"{', '.join(sorted(_SAMPLES))}"])
-    return Path(str(resources.files(__package__).joinpath("samples", _SAMPLES[name])))

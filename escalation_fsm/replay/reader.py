@@ -4,35 +4,38 @@ Only the columns the mapping names are kept. With ``grouped = true`` (the defaul
 case must be contiguous and only one case's events are held in memory at a time (plus the ids of
 the cases already read, to detect a case that reappears later: an error that says how to fix it),
 so memory grows with the number of cases, never with the number of events.
+
+Rows arrive in chunks (:mod:`.source`) and are checked and grouped a chunk at a time, with one
+Python call per column rather than per cell; a chunk with anything unusual in it (a bad row, an
+unknown activity, an empty cell where a value is required, a time that does not parse) is read
+row by row instead, with the same checks in the same order, so a problem is reported exactly as
+before. A case is held as columns (:class:`CaseData`); :func:`read_cases` gives the public view,
+one :class:`RawEvent` per row.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
+from itertools import compress, islice
+from operator import gt, itemgetter, ne
 from pathlib import Path
-from typing import IO, Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import NamedTuple
 
 from .errors import LogError
 from .mapping import LogMapping
 from .notes import ReadNotes
+from .source import Chunk, check_columns, open_log
+from .times import Stamp, Timestamps, stamp_of, timezone
 
-__all__ = ["LogStats", "RawCase", "RawEvent", "read_cases"]
+__all__ = ["CaseData", "LogStats", "RawCase", "RawEvent", "case_data", "read_case_data",
+           "read_cases"]
 
 Progress = Callable[[int, int], None]
 """Called now and then with (bytes read, total bytes) while a log is read."""
-
-_PROGRESS_EVERY = 4096
-_MEMO = 100_000
 
 
 class RawEvent(NamedTuple):
@@ -63,6 +66,31 @@ class RawCase:
 
 
 @dataclass(slots=True)
+class CaseData:
+    """One case as columns, in replay order: what the replayer works on (see :class:`RawCase`).
+
+    ``resources`` and ``conditions`` (one list per rule of ``mapping.all_rules``) hold the cells
+    as read: a value of the mapping's ``missing`` still stands for no value.
+    """
+
+    case_id: str
+    lines: Sequence[int]
+    stamps: list[Stamp]
+    activities: list[str]
+    resources: list[str | None]
+    conditions: list[list[str | None]]
+    category: str | None
+    priority: str | None
+    reordered: bool = False
+    keys: list[int] = field(default_factory=list)
+    """The values of the ``order`` column while the case is read."""
+    instants: list[int] = field(default_factory=list)
+    """The instants of ``stamps`` (microseconds since the epoch), once the case is read."""
+    positions: tuple[int, ...] | None = None
+    """The events its trace holds, when not all (set by the replayer: the others fire nothing)."""
+
+
+@dataclass(slots=True)
 class LogStats:
     """What was read: counts and the anomalies that did not stop the replay."""
 
@@ -88,13 +116,43 @@ def read_cases(path: str | Path, mapping: LogMapping, stats: LogStats | None = N
     unknown activity when ``on_unknown = "error"`` (after reading the whole log, with counts), or
     a case whose rows are not contiguous in a ``grouped`` log.
     """
+    missing = frozenset(mapping.missing)
+    for case in read_case_data(path, mapping, stats, progress=progress):
+        yield RawCase(case.case_id, [
+            RawEvent(line, stamp[1], activity, None if resource in missing else resource,
+                     tuple(None if (v := column[index]) in missing else v
+                           for column in case.conditions))
+            for index, (line, stamp, activity, resource) in enumerate(zip(
+                case.lines, case.stamps, case.activities, case.resources, strict=True))],
+            case.category, case.priority, case.reordered)
+
+
+def case_data(case: RawCase) -> CaseData:
+    """The columns of a :class:`RawCase` (for replaying one built by hand)."""
+    events = case.events
+    width = len(events[0].conditions) if events else 0
+    stamps = [stamp_of(event.at) for event in events]
+    return CaseData(case.case_id, [event.line for event in events], stamps,
+                    [event.activity for event in events], [event.resource for event in events],
+                    [[event.conditions[k] for event in events] for k in range(width)],
+                    case.category, case.priority, case.reordered,
+                    instants=[s[0] for s in stamps])
+
+
+def read_case_data(path: str | Path, mapping: LogMapping, stats: LogStats | None = None, *,
+                   progress: Progress | None = None) -> Iterator[CaseData]:
+    """Like :func:`read_cases`, yielding each case as columns."""
     path = Path(path)
     stats = stats if stats is not None else LogStats(source=str(path))
     with ExitStack() as stack:
-        header, rows, size, position = _open_rows(path, mapping, stack)
-        _check_columns(header, mapping, str(path))
-        yield from _cases(header, rows, mapping, stats, str(path),
-                          tick=(lambda: progress(position(), size)) if progress else None)
+        header, chunks, size, position = open_log(path, mapping, stack)
+        check_columns(header, mapping, str(path))
+        grouper = _Grouper(header, mapping, stats, str(path))
+        for chunk in chunks:
+            yield from grouper.feed(chunk)
+            if progress is not None:
+                progress(position(), size)
+        yield from grouper.close()
     if stats.unknown and mapping.on_unknown == "error":
         listing = ", ".join(f"{name!r} ({count} events, first at line {stats.unknown_first_line[name]})"
                             for name, count in stats.unknown.most_common())
@@ -110,290 +168,248 @@ def read_cases(path: str | Path, mapping: LogMapping, stats: LogStats | None = N
                                   f"columns.timestamp_format")
 
 
-Rows = Iterator[tuple[int, list[str | None]]]
-"""(line, cells) in the order of the header."""
+class _Rows(NamedTuple):
+    """The rows of a chunk that are kept, with what was already read of them."""
+
+    rows: list[list[str | None]]
+    lines: list[int] | range
+    cases: list[str]
+    activities: list[str]
+    stamps: list[Stamp]
+    keys: list[int] | None
+    counted: int
+    """Rows of the chunk that count as read (empty lines do not)."""
 
 
-def _open_rows(path: Path, mapping: LogMapping,
-               stack: ExitStack) -> tuple[list[str], Rows, int, Callable[[], int]]:
-    try:
-        if path.suffix == ".zip":
-            archive = stack.enter_context(zipfile.ZipFile(path))
-            member = mapping.member or _only_csv(archive, path)
-            info = archive.getinfo(member)
-            binary: IO[bytes] = stack.enter_context(archive.open(info))
-            size = info.file_size
+_INSTANT = itemgetter(0)
+
+
+class _Grouper:
+    """Checks the rows of each chunk and groups them into cases (state kept across chunks)."""
+
+    def __init__(self, header: list[str], mapping: LogMapping, stats: LogStats,
+                 source: str) -> None:
+        cols = mapping.columns
+        index = {name: i for i, name in enumerate(header)}
+        self.width = len(header)
+        self.mapping, self.stats, self.source = mapping, stats, source
+        self.case_of, self.activity_of = itemgetter(index[cols.case]), itemgetter(index[cols.activity])
+        self.time_of = itemgetter(index[cols.timestamp])
+        self.order_of = itemgetter(index[cols.order]) if cols.order else None
+        self.resource_of = itemgetter(index[cols.resource]) if cols.resource else None
+        self.category_of = itemgetter(index[cols.category]) if cols.category else None
+        self.priority_of = itemgetter(index[cols.priority]) if cols.priority else None
+        self.condition_of = [itemgetter(index[c.column]) for c in mapping.all_rules]
+        self.missing = frozenset(mapping.missing)
+        self.no_id = self.missing | {None}
+        self.ignored = frozenset(mapping.ignore)
+        self.known = frozenset(mapping.activities) | self.ignored
+        self.skip_unknown = mapping.on_unknown == "skip"
+        self.parse = Timestamps(cols.timestamp_format, timezone(cols.timezone, source))
+        self.low: Stamp | None = None
+        self.high: Stamp | None = None
+        self.finished: set[str] = set()
+        self.held: dict[str, CaseData] = {}
+        self.current: CaseData | None = None
+
+    def feed(self, chunk: Chunk) -> Iterator[CaseData]:
+        """Yield the cases that end in ``chunk``; raise at its first bad row, after the cases before."""
+        kept = self._clean(chunk)
+        error = None
+        if kept is None:
+            kept, error = self._row_by_row(chunk)
+        if kept.rows:
+            yield from self._group(kept)
         else:
-            binary = stack.enter_context(path.open("rb"))
-            size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise LogError(str(path), "no such file") from exc
-    except KeyError as exc:
-        raise LogError(str(path), f"the archive has no member {mapping.member!r}") from exc
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise LogError(str(path), f"cannot open it: {exc}") from exc
-    text = stack.enter_context(io.TextIOWrapper(binary, encoding=mapping.encoding, newline=""))
-    if path.suffix in {".jsonl", ".ndjson"}:
-        header, rows = _json_rows(text, str(path), mapping)
-    else:
-        header, rows = _csv_rows(text, mapping, str(path))
-    return header, rows, size, binary.tell
+            self.stats.rows += kept.counted
+        if error is not None:
+            raise error
 
-
-def _only_csv(archive: zipfile.ZipFile, path: Path) -> str:
-    names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-    if len(names) != 1:
-        raise LogError(str(path), f"expected exactly one .csv in the archive, found {names}: "
-                                  f"set `member` in the mapping")
-    return names[0]
-
-
-def _csv_rows(text: IO[str], mapping: LogMapping, source: str) -> tuple[list[str], Rows]:
-    reader = csv.reader(text, delimiter=mapping.delimiter)
-    try:
-        header = next(reader, None)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise LogError(source, f"unreadable CSV header ({exc}); check `delimiter` and "
-                               f"`encoding`", line=1) from exc
-    if header is None:
-        raise LogError(source, "the log is empty (no header row)")
-    if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
-        header[0] = header[0][1:]
-
-    def rows() -> Rows:
-        width = len(header)
-        try:
-            for row in reader:
-                if len(row) != width:
-                    if not row:
-                        continue
-                    raise LogError(source, f"{len(row)} fields where the header has {width}",
-                                   line=reader.line_num)
-                yield reader.line_num, row  # type: ignore[misc]
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise LogError(source, f"unreadable CSV ({exc}); check `delimiter` and `encoding`",
-                           line=reader.line_num + 1) from exc
-
-    return header, rows()
-
-
-def _json_rows(text: IO[str], source: str, mapping: LogMapping) -> tuple[list[str], Rows]:
-    # JSON objects are projected onto the columns the mapping names: they are the "header".
-    header = [c for c in _named_columns(mapping).values() if c is not None]
-
-    def rows() -> Rows:
-        line = 0
-        try:
-            for line, raw in enumerate(text, start=1):
-                if not raw.strip():
-                    continue
-                data: Any = json.loads(raw)
-                if not isinstance(data, dict):
-                    raise LogError(source, "a JSON Lines row must be an object", line=line)
-                if line == 1 or not any(key in data for key in header):
-                    _check_columns(list(data), mapping, source)
-                yield line, [None if (v := data.get(k)) is None else str(v) for k in header]
-        except json.JSONDecodeError as exc:
-            raise LogError(source, f"not valid JSON: {exc.msg}", line=line) from exc
-        except UnicodeDecodeError as exc:
-            raise LogError(source, f"cannot decode the file: {exc}; check `encoding`",
-                           line=line) from exc
-        if line == 0:
-            raise LogError(source, "the log is empty")
-
-    return header, rows()
-
-
-def _timezone(name: str, source: str) -> tzinfo:
-    if name.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise LogError(source, f"unknown timezone {name!r} in columns.timezone") from exc
-
-
-_NUMERIC = {"%d": "day", "%m": "month", "%Y": "year", "%H": "hour", "%M": "minute",
-            "%S": "second"}
-
-
-class _Timestamps:
-    """Parses one column's timestamps; memoised, since logs repeat the same values a lot.
-
-    Purely numeric ``strptime`` formats (``%d/%m/%Y %H:%M`` and the like) use a compiled regular
-    expression: ``strptime`` costs ~40 us a call, which dominated reading a large log.
-    """
-
-    def __init__(self, fmt: str, zone: tzinfo) -> None:
-        self.fmt = fmt
-        self.zone = zone
-        self.seen: dict[str, datetime] = {}
-        self.fast: re.Pattern[str] | None = None
-        parts = re.split(r"(%.)", fmt)
-        if fmt != "iso" and all(p in _NUMERIC or "%" not in p for p in parts):
-            pattern = "".join(
-                f"(?P<{_NUMERIC[p]}>\\d{{{4 if p == '%Y' else '1,2'}}})" if p in _NUMERIC
-                else re.escape(p) for p in parts)
-            if len({p for p in parts if p in _NUMERIC}) == sum(p in _NUMERIC for p in parts):
-                self.fast = re.compile(pattern + r"\Z")
-
-    def __call__(self, value: str) -> datetime:
-        parsed = self.seen.get(value)
-        if parsed is None:
-            parsed = self._parse(value)
-            if len(self.seen) >= _MEMO:  # bounded memory on huge logs of unique timestamps
-                self.seen.clear()
-            self.seen[value] = parsed
-        return parsed
-
-    def _parse(self, value: str) -> datetime:
-        if self.fmt == "iso":
-            parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=self.zone)
-        if self.fast is not None:
-            match = self.fast.match(value)
-            if match is None:
-                raise ValueError(f"does not match {self.fmt!r}")
-            get = match.groupdict()
-            return datetime(int(get.get("year", 1900)), int(get.get("month", 1)),
-                            int(get.get("day", 1)), int(get.get("hour", 0)),
-                            int(get.get("minute", 0)), int(get.get("second", 0)),
-                            tzinfo=self.zone)
-        parsed = datetime.strptime(value, self.fmt)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=self.zone)
-
-
-def _cases(  # noqa: PLR0912, PLR0915 (the per-row loop stays in one function: speed)
-    header: list[str], rows: Rows, mapping: LogMapping, stats: LogStats, source: str, *,
-    tick: Callable[[], None] | None,
-) -> Iterator[RawCase]:
-    cols = mapping.columns
-    index = {name: i for i, name in enumerate(header)}
-    i_case, i_activity, i_ts = index[cols.case], index[cols.activity], index[cols.timestamp]
-    i_order = index[cols.order] if cols.order else None
-    i_resource = index[cols.resource] if cols.resource else None
-    i_category = index[cols.category] if cols.category else None
-    i_priority = index[cols.priority] if cols.priority else None
-    i_conditions = tuple(index[c.column] for c in mapping.all_rules)
-    missing = frozenset(mapping.missing)
-    ignored = frozenset(mapping.ignore)
-    known = set(mapping.activities) | ignored
-    skip_unknown = mapping.on_unknown == "skip"
-    parse = _Timestamps(cols.timestamp_format, _timezone(cols.timezone, source))
-    seen = parse.seen
-    start, end = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
-    single = len(i_conditions) == 1
-    finished: set[str] = set()
-    held: dict[str, tuple[RawCase, list[tuple[Any, int]]]] = {}
-    current: RawCase | None = None
-    keys: list[tuple[Any, int]] = []
-    for line, row in rows:
-        stats.rows += 1
-        if tick is not None and stats.rows % _PROGRESS_EVERY == 0:
-            tick()
-        case_id = row[i_case]
-        if case_id is None or case_id in missing:
-            raise LogError(source, f"empty case id in column {cols.case!r}", line=line)
-        activity = row[i_activity] or ""
-        if activity not in known:
-            # Skipped either way; with on_unknown = "error" reading goes on (no more cases are
-            # yielded) so that the error can list every unknown activity with its count.
-            stats.unknown[activity] += 1
-            stats.unknown_first_line.setdefault(activity, line)
-            continue
-        if activity in ignored:
-            stats.ignored += 1
-        raw_ts = row[i_ts]
-        if raw_ts is None or raw_ts in missing:
-            raise LogError(source, f"no timestamp in column {cols.timestamp!r}", line=line)
-        at = seen.get(raw_ts)
-        if at is None:
+    def _clean(self, chunk: Chunk) -> _Rows | None:
+        """The chunk read a column at a time, or ``None`` if some row needs a closer look."""
+        rows = chunk.rows
+        if not rows or len(rows[0]) != self.width or len(set(map(len, rows))) != 1:
+            return None
+        cases = list(map(self.case_of, rows))
+        activities = list(map(self.activity_of, rows))
+        if not self.no_id.isdisjoint(cases) or not self.known.issuperset(activities):
+            return None
+        times = list(map(self.time_of, rows))
+        seen = self.parse.seen
+        stamps = list(map(seen.get, times))
+        if None in stamps:
+            new = self.parse.new
+            for i in [i for i, stamp in enumerate(stamps) if stamp is None]:
+                raw = times[i]
+                if raw is None or raw in self.missing:
+                    return None
+                found = seen.get(raw)  # the same text may come twice in a chunk
+                try:
+                    stamps[i] = new(raw) if found is None else found
+                except ValueError:
+                    return None
+        keys = None
+        if self.order_of is not None:
             try:
-                at = parse(raw_ts)  # memoises it
+                keys = list(map(int, map(self.order_of, rows)))
+            except (TypeError, ValueError):
+                return None
+        if self.ignored:
+            self.stats.ignored += sum(map(self.ignored.__contains__, activities))
+        return _Rows(rows, chunk.lines, cases, activities, stamps,  # type: ignore[arg-type]
+                     keys, len(rows))
+
+    def _row_by_row(self, chunk: Chunk) -> tuple[_Rows, LogError | None]:
+        """The rows to keep, checked one by one, and the first error (after which none is kept)."""
+        stats, source, cols = self.stats, self.source, self.mapping.columns
+        kept: list[list[str | None]] = []
+        lines: list[int] = []
+        cases: list[str] = []
+        activities: list[str] = []
+        stamps: list[Stamp] = []
+        keys: list[int] | None = None if self.order_of is None else []
+        counted = 0
+        error = None
+        for line, row in zip(chunk.lines, chunk.rows, strict=True):
+            if len(row) != self.width:
+                if not row:
+                    continue
+                error = LogError(source, f"{len(row)} fields where the header has {self.width}",
+                                 line=line)
+                break
+            counted += 1
+            case_id = self.case_of(row)
+            if case_id is None or case_id in self.missing:
+                error = LogError(source, f"empty case id in column {cols.case!r}", line=line)
+                break
+            activity = self.activity_of(row) or ""
+            if activity not in self.known:
+                # Skipped either way; with on_unknown = "error" reading goes on (no more cases
+                # are yielded) so that the error can list every unknown activity with its count.
+                stats.unknown[activity] += 1
+                stats.unknown_first_line.setdefault(activity, line)
+                continue
+            if activity in self.ignored:
+                stats.ignored += 1
+            raw = self.time_of(row)
+            if raw is None or raw in self.missing:
+                error = LogError(source, f"no timestamp in column {cols.timestamp!r}", line=line)
+                break
+            try:
+                stamp = self.parse(raw)
             except ValueError as exc:
                 # Counted and shown in the report's data notes; the row cannot be placed in time.
                 stats.notes.add(cols.timestamp, "timestamp", "unparseable_time",
-                                f"line {line}: {raw_ts!r} ({exc})")
+                                f"line {line}: {raw!r} ({exc})")
                 continue
-        # Comparisons, not min()/max(): a builtin call per row costs more on big logs.
-        if at < start:  # noqa: PLR1730
-            start = at
-        if at > end:  # noqa: PLR1730
-            end = at
-        if current is None or case_id != current.case_id:
-            if not mapping.grouped:  # every case stays in memory until the end of the log
-                current, keys = held.setdefault(case_id, (RawCase(case_id, [], None, None, False),
-                                                          []))
+            if keys is not None and self.order_of is not None:
+                value = self.order_of(row)
+                try:
+                    keys.append(int(value or ""))
+                except ValueError:
+                    error = LogError(source, f"order column {cols.order!r} holds {value!r}, not "
+                                             f"an integer", line=line)
+                    break
+            kept.append(row)
+            lines.append(line)
+            cases.append(case_id)
+            activities.append(activity)
+            stamps.append(stamp)
+        return _Rows(kept, lines, cases, activities, stamps, keys, counted), error
+
+    def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912 (one loop: hot)
+        """Add the rows ``kept`` of a chunk to their cases; yield each case once it has ended."""
+        stats = self.stats
+        base = stats.rows
+        rows, cases, count = kept.rows, kept.cases, len(kept.rows)
+        lines, stamps, activities, keys = kept.lines, kept.stamps, kept.activities, kept.keys
+        low, high = min(stamps, key=_INSTANT), max(stamps, key=_INSTANT)
+        if self.low is None or low[0] < self.low[0]:
+            self.low = low
+        if self.high is None or high[0] > self.high[0]:
+            self.high = high
+        resources = (list(map(self.resource_of, rows)) if self.resource_of is not None
+                     else [None] * count)
+        conditions = [list(map(get, rows)) for get in self.condition_of]
+        categories = list(map(self.category_of, rows)) if self.category_of is not None else None
+        priorities = list(map(self.priority_of, rows)) if self.priority_of is not None else None
+        grouped, finished, no_id, first = self.mapping.grouped, self.finished, self.no_id, self._first
+        ready = self.skip_unknown or not stats.unknown  # else only read on, to count them all
+        current = self.current
+        start = 0
+        for end in [*compress(range(1, count), map(ne, cases, islice(cases, 1, None))), count]:
+            case_id = cases[start]
+            if not grouped:
+                current = self.held.get(case_id)
+            if current is not None and current.case_id == case_id:
+                current.lines = [*current.lines, *lines[start:end]]
+                current.stamps += stamps[start:end]
+                current.activities += activities[start:end]
+                current.resources += resources[start:end]
+                for held, values in zip(current.conditions, conditions, strict=True):
+                    held.extend(values[start:end])
+                if keys is not None:
+                    current.keys += keys[start:end]
             else:
-                if current is not None:
+                if grouped and current is not None:
                     finished.add(current.case_id)
-                    if skip_unknown or not stats.unknown:
-                        yield _finish(current, keys, stats)
-                if case_id in finished:
-                    raise LogError(source, f"case {case_id!r} appears again after its rows "
-                                           f"ended: the log is not grouped by case. Sort it by "
-                                           f"case first, or set grouped = false (reads the whole "
-                                           f"log into memory)", line=line)
-                current, keys = RawCase(case_id, [], None, None, False), []
-        resource = row[i_resource] if i_resource is not None else None
-        if not i_conditions:
-            conditions: tuple[str | None, ...] = ()
-        elif single:
-            conditions = (None if (v := row[i_conditions[0]]) in missing else v,)
-        else:
-            conditions = tuple(None if (v := row[i]) in missing else v for i in i_conditions)
-        current.events.append(RawEvent(line, at, activity,
-                                       None if resource in missing else resource, conditions))
-        if i_order is None:
-            keys.append((at, line))
-        else:
-            try:
-                keys.append((int(row[i_order] or ""), line))
-            except ValueError as exc:
-                raise LogError(source, f"order column {cols.order!r} holds {row[i_order]!r}, "
-                                       f"not an integer", line=line) from exc
-        if current.category is None and i_category is not None:
-            value = row[i_category]
-            current.category = None if value in missing else value
-        if current.priority is None and i_priority is not None:
-            value = row[i_priority]
-            current.priority = None if value in missing else value
-    if current is not None and mapping.grouped:
-        held[current.case_id] = (current, keys)
-    if skip_unknown or not stats.unknown:
-        for case, case_keys in held.values():
-            yield _finish(case, case_keys, stats)
-    if stats.cases:
-        stats.start, stats.end = start, end
+                    if ready:
+                        stats.rows = base + start + 1
+                        yield self._finish(current)
+                if grouped and case_id in finished:
+                    raise LogError(self.source, f"case {case_id!r} appears again after its rows "
+                                                f"ended: the log is not grouped by case. Sort it "
+                                                f"by case first, or set grouped = false (reads "
+                                                f"the whole log into memory)", line=lines[start])
+                current = CaseData(case_id, lines[start:end], stamps[start:end],
+                                   activities[start:end], resources[start:end],
+                                   [values[start:end] for values in conditions] if conditions
+                                   else [], None, None, False,
+                                   [] if keys is None else keys[start:end])
+                if grouped:
+                    self.current = current
+                else:
+                    self.held[case_id] = current
+            if categories is not None and current.category is None:
+                value = categories[start]
+                current.category = value if value not in no_id else first(categories, start, end)
+            if priorities is not None and current.priority is None:
+                value = priorities[start]
+                current.priority = value if value not in no_id else first(priorities, start, end)
+            start = end
+        stats.rows = base + kept.counted
 
+    def _first(self, values: list[str | None], start: int, end: int) -> str | None:
+        """The first value of ``values[start:end]`` that is one (the case's category, say)."""
+        no_id = self.no_id
+        return next((v for v in islice(values, start, end) if v not in no_id), None)
 
-def _finish(case: RawCase, keys: list[tuple[Any, int]], stats: LogStats) -> RawCase:
-    stats.cases += 1
-    if any(a > b for a, b in zip(keys, keys[1:], strict=False)):  # noqa: RUF007 (fastest here)
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        # Ties keep their file order: the key ends with the line number.
-        case.events = [case.events[i] for i in order]
-        case.reordered = True
-        stats.reordered_cases += 1
-    return case
+    def close(self) -> Iterator[CaseData]:
+        """Yield the cases still held once the log has been read."""
+        if self.current is not None:
+            self.held[self.current.case_id] = self.current
+            self.current = None
+        if self.skip_unknown or not self.stats.unknown:
+            for case in self.held.values():
+                yield self._finish(case)
+        self.held.clear()
+        if self.stats.cases and self.low is not None and self.high is not None:
+            self.stats.start, self.stats.end = self.low[1], self.high[1]
 
-
-def _named_columns(mapping: LogMapping) -> dict[str, str | None]:
-    cols = mapping.columns
-    named: dict[str, str | None] = {
-        "columns.case": cols.case, "columns.activity": cols.activity,
-        "columns.timestamp": cols.timestamp, "columns.order": cols.order,
-        "columns.resource": cols.resource, "columns.category": cols.category,
-        "columns.priority": cols.priority}
-    named |= {f"conditions[{i}].column": c.column for i, c in enumerate(mapping.all_rules)}
-    return named
-
-
-def _check_columns(header: list[str], mapping: LogMapping, source: str) -> None:
-    present = set(header)
-    absent = [f"{column!r} ({key})" for key, column in _named_columns(mapping).items()
-              if column is not None and column not in present]
-    if absent:
-        hint = " (a single column: is `delimiter` right?)" if len(header) == 1 else ""
-        raise LogError(source, f"missing column(s) {', '.join(absent)}; the log has: "
-                               f"{', '.join(map(repr, header))}{hint}")
+    def _finish(self, case: CaseData) -> CaseData:
+        self.stats.cases += 1
+        keys = case.keys if self.order_of is not None else [s[0] for s in case.stamps]
+        if any(map(gt, keys, islice(keys, 1, None))):
+            # Ties keep their file order: the sort is stable.
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            case.lines = [case.lines[i] for i in order]
+            case.stamps = [case.stamps[i] for i in order]
+            case.activities = [case.activities[i] for i in order]
+            case.resources = [case.resources[i] for i in order]
+            case.conditions = [[column[i] for i in order] for column in case.conditions]
+            keys = [keys[i] for i in order]
+            case.reordered = True
+            self.stats.reordered_cases += 1
+        case.instants = keys if self.order_of is None else [s[0] for s in case.stamps]
+        case.keys = []
+        return case

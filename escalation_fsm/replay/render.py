@@ -1,12 +1,21 @@
-"""Rendering a :class:`~escalation_fsm.replay.report.ReviewReport`: table, Markdown, JSON, HTML.
+r"""Rendering a :class:`~escalation_fsm.replay.report.ReviewReport`: table, Markdown, JSON, HTML.
 
 The report is first laid out as a list of sections (title, note lines, one table each); the
 terminal, Markdown and HTML renderers only format those, so the three always say the same.
+
+Case ids, activity names, labels and file names come from a log someone else wrote. Each renderer
+escapes every text it prints: control characters (ANSI escape sequences, newlines, tabs, bidi
+overrides) are written out as Python escapes (``\x1b``, ``\n``) in all three, so a value never
+moves the terminal's cursor, changes its colours or starts a new line or table row; Markdown
+also writes HTML's ``<``, ``>``, ``&`` and the characters of table, link and code syntax (pipe,
+backslash, square brackets, backtick) as character references; HTML escapes as HTML does. JSON
+keeps values as they are (the JSON encoder escapes what JSON needs).
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,6 +29,27 @@ __all__ = ["FORMATS", "Format", "render_report"]
 Format = Literal["table", "markdown", "json", "html"]
 FORMATS: tuple[Format, ...] = ("table", "markdown", "json", "html")
 _TOP_GROUPS = 12
+
+# C0 and C1 controls, DEL, line/paragraph separators and bidirectional overrides and isolates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;",
+                           "\\": "&#92;", "[": "&#91;", "]": "&#93;", "`": "&#96;"})
+
+
+def _visible(text: str) -> str:
+    r"""``text`` with every control character written out as its Python escape (``\x1b``)."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _md(text: str) -> str:
+    """``text`` safe anywhere in Markdown: no HTML, table cell boundary, link, code or new line."""
+    return _visible(text).translate(_MARKDOWN)
+
+
+def _html_text(text: str) -> str:
+    return html.escape(_visible(text))
 
 
 @dataclass
@@ -193,52 +223,49 @@ def _data_notes(r: ReviewReport) -> _Section:
     return data
 
 
-def _widths(section: _Section) -> list[int]:
-    rows = (section.headers, *section.rows)
-    return [max(len(row[i]) for row in rows) for i in range(len(section.headers))]
+def _widths(rows: Sequence[Sequence[str]]) -> list[int]:
+    return [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 
 
 def _text(r: ReviewReport, sections: list[_Section]) -> str:
-    out = [f"Escalation review: {r.log}", ""]
+    v = _visible
+    out = [f"Escalation review: {v(r.log)}", ""]
     for section in sections:
-        out += [section.title, "-" * len(section.title), *section.notes]
+        out += [v(section.title), "-" * len(v(section.title)), *map(v, section.notes)]
         if section.headers:
-            widths = _widths(section)
-            for index, row in enumerate((section.headers, *section.rows), start=-1):
+            rows = [[v(cell) for cell in row] for row in (section.headers, *section.rows)]
+            widths = _widths(rows)
+            for index, row in enumerate(rows, start=-1):
                 out.append("  ".join(
                     cell.rjust(w) if i in section.right else cell.ljust(w)
                     for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
                 if index in section.details:
-                    out.append(f"    {section.details[index]}")
+                    out.append(f"    {v(section.details[index])}")
         out.append("")
-    out += ["Diagram", "-------", r.diagram.note]
+    out += ["Diagram", "-------", v(r.diagram.note)]
     if r.diagram.available:
         out.append("(the annotated Mermaid diagram is in the markdown, html and json outputs)")
     return "\n".join(out) + "\n"
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def _markdown(r: ReviewReport, sections: list[_Section]) -> str:
-    out = [f"# Escalation review: {r.log}", ""]
+    out = [f"# Escalation review: {_md(r.log)}", ""]
     for section in sections:
-        out += [f"## {section.title}", ""]
-        out += [f"- {note}" for note in section.notes]
+        out += [f"## {_md(section.title)}", ""]
+        out += [f"- {_md(note)}" for note in section.notes]
         if section.notes:
             out.append("")
         if section.headers:
-            out.append("| " + " | ".join(section.headers) + " |")
+            out.append("| " + " | ".join(map(_md, section.headers)) + " |")
             out.append("|" + "|".join("---:" if i in section.right else "---"
                                       for i in range(len(section.headers))) + "|")
             for index, row in enumerate(section.rows):
-                cells = [_md_cell(c) for c in row]
+                cells = [_md(c) for c in row]
                 if index in section.details:
-                    cells[0] += f"<br>{_md_cell(html.escape(section.details[index], quote=False))}"
+                    cells[0] += f"<br>{_md(section.details[index])}"
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
-    out += ["## State diagram", "", r.diagram.note, ""]
+    out += ["## State diagram", "", _md(r.diagram.note), ""]
     if r.diagram.mermaid:
         out += ["```mermaid", r.diagram.mermaid.rstrip(), "```", ""]
     return "\n".join(out)
@@ -257,7 +284,7 @@ p.note{color:#5b6475;margin:.2rem 0}pre{background:#f4f6f9;padding:1rem;overflow
 
 
 def _html(r: ReviewReport, sections: list[_Section]) -> str:
-    e = html.escape
+    e = _html_text
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Escalation review: {e(r.log)}</title>", f"<style>{_CSS}</style></head><body>",
            f"<h1>Escalation review: {e(r.log)}</h1>"]

@@ -25,15 +25,18 @@ Definitions (per case; a case is a ticket):
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from .. import __version__
 from ..sla import SLAClock, breach_rates
 from ..spec import MachineSpec
-from .engine import CaseResult, Replayer
+from .breaches import BreachCounter
+from .engine import CaseResult, Measured, Replayer
 from .notes import STRICT_PROBLEMS, ReadNotes
-from .reader import LogStats
+from .program import CaseProgram
+from .reader import CaseData, LogStats
 from .schema import (
     SCHEMA_VERSION,
     Breakdown,
@@ -63,6 +66,7 @@ __all__ = [
     "HistogramBin",
     "Kpis",
     "NotObservableRule",
+    "ReportFigures",
     "ReviewReport",
     "SLABreachRate",
     "StageTime",
@@ -73,6 +77,7 @@ __all__ = [
 ]
 
 _HOUR = 3600.0
+_SECOND = 1_000_000
 _EXAMPLES = 3
 
 
@@ -82,62 +87,79 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5), percentile([5.0], 0.9), percentile([], 0.5)
     (2.5, 5.0, None)
     """
-    if not values:
-        return None
-    ordered = sorted(values)
+    return _quantile(sorted(values), q) if values else None
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted (not empty)."""
     position = (len(ordered) - 1) * q
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-class _Acc:
-    """Accumulates the figures of a set of cases: a few counters and one float per resolved case."""
+_STATUSES = ("fits", "deviates", "open")
+_KINDS = {(status, escalated, reopened): n * 4 + escalated * 2 + reopened
+          for n, status in enumerate(_STATUSES) for escalated in (False, True)
+          for reopened in (False, True)}
+"""A case's kind: its status, whether it escalated, whether it reopened (``_RESOLVED`` more if it
+was resolved); a set of cases is counted by kind, one addition a case."""
+_RESOLVED = len(_KINDS)
 
-    __slots__ = ("cases", "deviating", "escalated", "fcr", "fitting", "open", "reopened",
-                 "resolved", "ttr")
+
+class _Acc:
+    """Accumulates the figures of a set of cases: a count per kind, a float per resolved case.
+
+    (Counted by :meth:`ReportFigures.add`: a case of kind ``k`` adds one to ``kinds[k]``, or to
+    ``kinds[k + _RESOLVED]`` and its hours to ``ttr`` when it was resolved.)
+    """
+
+    __slots__ = ("kinds", "ttr")
 
     def __init__(self) -> None:
-        self.cases = self.fitting = self.deviating = self.open = 0
-        self.resolved = self.fcr = self.escalated = self.reopened = 0
+        self.kinds = [0] * (2 * _RESOLVED)
         self.ttr = array("d")  # 8 bytes a case: memory grows with cases, never with events
 
-    def add(self, status: str, escalated: bool, reopened: bool, hours: float | None) -> None:
-        """Count one case (its resolution time in ``hours``, ``None`` if unresolved)."""
-        self.cases += 1
-        if status == "fits":
-            self.fitting += 1
-        elif status == "deviates":
-            self.deviating += 1
-        else:
-            self.open += 1
-        self.escalated += escalated
-        if hours is not None:
-            self.resolved += 1
-            self.ttr.append(hours)
-            self.reopened += reopened
-            self.fcr += not (escalated or reopened)
+    @property
+    def cases(self) -> int:
+        return sum(self.kinds)
 
     def kpis(self) -> Kpis:
-        judged = self.fitting + self.deviating
+        count = dict.fromkeys(("fits", "deviates", "open", "escalated", "resolved", "reopened",
+                               "fcr"), 0)
+        for (status, escalated, reopened), kind in _KINDS.items():
+            cases, resolved = self.kinds[kind], self.kinds[kind + _RESOLVED]
+            count[status] += cases + resolved
+            count["escalated"] += (cases + resolved) * escalated
+            count["resolved"] += resolved
+            count["reopened"] += resolved * reopened
+            count["fcr"] += resolved * (not (escalated or reopened))
+        cases, fitting, deviating = self.cases, count["fits"], count["deviates"]
         return Kpis(
-            cases=self.cases, fitting=self.fitting, deviating=self.deviating, open=self.open,
-            conformance_rate=_rate(self.fitting, judged), resolved=self.resolved,
-            first_contact_resolution_rate=_rate(self.fcr, self.resolved),
-            escalation_rate=_rate(self.escalated, self.cases),
-            reopen_rate=_rate(self.reopened, self.resolved),
-            time_to_resolution=Durations(count=len(self.ttr), median_hours=_q(self.ttr, 0.5),
-                                         p90_hours=_q(self.ttr, 0.9)),
+            cases=cases, fitting=fitting, deviating=deviating, open=count["open"],
+            conformance_rate=_rate(fitting, fitting + deviating), resolved=count["resolved"],
+            first_contact_resolution_rate=_rate(count["fcr"], count["resolved"]),
+            escalation_rate=_rate(count["escalated"], cases),
+            reopen_rate=_rate(count["reopened"], count["resolved"]),
+            time_to_resolution=Durations(count=len(self.ttr), **_median_p90(self.ttr)),
         )
 
 
-def _q(values: Sequence[float], q: float) -> float | None:
-    value = percentile(values, q)
-    return None if value is None else round(value, 3)
+def _median_p90(values: Sequence[float]) -> dict[str, float | None]:
+    """The median and 90th percentile of ``values``, rounded (sorted once: there may be many)."""
+    if not values:
+        return {"median_hours": None, "p90_hours": None}
+    ordered = sorted(values)
+    return {"median_hours": round(_quantile(ordered, 0.5), 3),
+            "p90_hours": round(_quantile(ordered, 0.9), 3)}
 
 
 def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
+
+
+DeviationRule = tuple[str, str, str, str, str]
+"""(rule, kind, stage, trigger, reason) of one refused event."""
 
 
 class _Deviations:
@@ -148,17 +170,15 @@ class _Deviations:
         self.examples: dict[str, list[str]] = defaultdict(list)
         self.sample: dict[str, tuple[str, str, str, str]] = {}
 
-    def add(self, case: CaseResult) -> None:
-        self.tickets.update({deviation.rule for deviation in case.deviations})
-        for position, deviation in enumerate(case.deviations):
-            rule = deviation.rule
+    def add(self, case_id: str, deviations: Sequence[DeviationRule]) -> None:
+        self.tickets.update({deviation[0] for deviation in deviations})
+        for position, (rule, kind, stage, trigger, reason) in enumerate(deviations):
             self.events[rule] += 1
-            self.sample.setdefault(rule, (deviation.kind, deviation.stage, deviation.trigger,
-                                          deviation.reason))
+            self.sample.setdefault(rule, (kind, stage, trigger, reason))
             if position == 0:
                 self.first[rule] += 1
                 if len(self.examples[rule]) < _EXAMPLES:
-                    self.examples[rule].append(case.case_id)
+                    self.examples[rule].append(case_id)
 
     def summaries(self, spec: MachineSpec) -> list[DeviationSummary]:
         rules = sorted(self.events, key=lambda r: (-self.first[r], -self.events[r], r))
@@ -180,79 +200,146 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
 
     Memory grows with the number of cases (a few floats each), not with the number of events.
     """
-    overall = _Acc()
-    groups: dict[str, defaultdict[str, _Acc]] = {k: defaultdict(_Acc)
-                                                 for k in ("category", "priority", "month")}
-    deviations = _Deviations()
-    stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
-    sla_decided: Counter[str] = Counter()
-    sla_breached: Counter[str] = Counter()
-    fired: Counter[tuple[str, str]] = Counter()
-    events = backwards = 0
-    by_category, by_priority, by_month = groups["category"], groups["priority"], groups["month"]
+    figures = ReportFigures(replayer)
     for case in results:
-        events += case.events
-        backwards += case.clock_backwards
-        seconds = case.resolution_seconds
-        figures = (case.status, case.escalated, case.reopened,
-                   None if seconds is None else seconds / _HOUR)
-        overall.add(*figures)
-        if case.category is not None:
-            by_category[case.category].add(*figures)
-        if case.priority is not None:
-            by_priority[case.priority].add(*figures)
-        by_month[f"{case.start.year:04d}-{case.start.month:02d}"].add(*figures)
-        if case.deviations:
-            deviations.add(case)
-        for stage, seconds in case.stage_seconds.items():
+        figures.add_result(case)
+    return figures.report(stats, log_name=log_name, diagram=diagram, sla_source=sla_source)
+
+
+class ReportFigures:
+    """The report's figures, accumulated one case at a time.
+
+    From a :class:`CaseResult` (:meth:`add_result`), or from a case and the replay of its trace
+    (:meth:`add_case`), which builds no per-case object and counts the SLA clocks with
+    :class:`~.breaches.BreachCounter`.
+    """
+
+    def __init__(self, replayer: Replayer) -> None:
+        self.replayer = replayer
+        self.overall = _Acc()
+        self.by_category: defaultdict[str, _Acc] = defaultdict(_Acc)
+        self.by_priority: defaultdict[str, _Acc] = defaultdict(_Acc)
+        self.by_month: defaultdict[str, _Acc] = defaultdict(_Acc)
+        self.deviations = _Deviations()
+        self.stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
+        self.sla_decided: Counter[str] = Counter()
+        self.sla_breached: Counter[str] = Counter()
+        self.fired_sequences: dict[tuple[tuple[str, str], ...], int] = {}
+        self.events = self.backwards = 0
+        self.breaches = (None if replayer.sla is None
+                         else BreachCounter(replayer.sla, replayer.replay_spec))
+
+    def add(self, case_id: str, status: str, events: int, backwards: bool, escalated: bool,  # noqa: PLR0917
+            reopened: bool, resolution_seconds: float | None, category: str | None,
+            priority: str | None, month: str, deviations: Sequence[DeviationRule],
+            stage_seconds: dict[str, float], fired: tuple[tuple[str, str], ...]) -> None:
+        """Count one case (positional: called once per case of a large log)."""
+        self.events += events
+        self.backwards += backwards
+        groups = [self.overall, self.by_month[month]]
+        if category is not None:
+            groups.append(self.by_category[category])
+        if priority is not None:
+            groups.append(self.by_priority[priority])
+        kind = _KINDS[status, escalated, reopened]
+        if resolution_seconds is None:
+            for group in groups:
+                group.kinds[kind] += 1
+        else:
+            hours = resolution_seconds / _HOUR
+            for group in groups:
+                group.kinds[kind + _RESOLVED] += 1
+                group.ttr.append(hours)
+        if deviations:
+            self.deviations.add(case_id, deviations)
+        stage_times = self.stage_times
+        for stage, seconds in stage_seconds.items():
             stage_times[stage].append(seconds / _HOUR)
-        fired.update(case.fired)
+        # Counted per sequence of transitions (cases share them), added up in report().
+        self.fired_sequences[fired] = self.fired_sequences.get(fired, 0) + 1
+
+    def add_result(self, case: CaseResult) -> None:
+        """Count one case from its result (its SLA runs as the result gives them)."""
+        self.add(case.case_id, case.status, case.events, case.clock_backwards, case.escalated,
+                 case.reopened, case.resolution_seconds, case.category, case.priority,
+                 f"{case.start.year:04d}-{case.start.month:02d}",
+                 [(d.rule, d.kind, d.stage, d.trigger, d.reason) for d in case.deviations],
+                 case.stage_seconds, case.fired)
         for rate in breach_rates(case.sla_runs):
-            sla_decided[rate.clock] += rate.decided
-            sla_breached[rate.clock] += rate.breached
-    spec = replayer.spec
-    warnings = _warnings(stats, replayer, backwards)
-    if diagram is None:
-        diagram = Diagram(available=False, note="state diagram not requested")
-    return ReviewReport(
-        generated_by=f"escalation-fsm {__version__}",
-        log=log_name, mapping=replayer.mapping.source, spec=spec.name,
-        rows=stats.rows, events=events, cases=overall.cases,
-        period_start=stats.start, period_end=stats.end,
-        overall=overall.kpis(),
-        top_deviations=deviations.summaries(replayer.replay_spec),
-        by_category=_breakdown(groups["category"], by_size=True),
-        by_priority=_breakdown(groups["priority"], by_size=False),
-        by_month=_breakdown(groups["month"], by_size=False),
-        time_in_stage=[
-            StageTime(stage=stage, cases=len(stage_times[stage]),
-                      median_hours=_q(stage_times[stage], 0.5),
-                      p90_hours=_q(stage_times[stage], 0.9),
-                      total_hours=round(sum(stage_times[stage]), 2))
-            for stage in spec.stage_names if stage in stage_times
-        ],
-        transition_counts=[
-            TransitionCount(source=t.source, trigger=t.trigger, dest=t.target, count=fired[t.key])
-            for t in spec.transitions if fired[t.key]
-        ],
-        not_observable=[NotObservableRule(rule=n.rule, reason=n.reason)
-                        for n in replayer.not_observable],
-        unknown_activities=[UnknownActivity(activity=a, events=n,
-                                            first_line=stats.unknown_first_line[a])
-                            for a, n in stats.unknown.most_common()],
-        ignored_events=stats.ignored, reordered_cases=stats.reordered_cases,
-        warnings=warnings, diagram=diagram,
-        sla_breach_rates=[
-            SLABreachRate(clock=clock, owed=clock.owed, decided=sla_decided[clock],
-                          breached=sla_breached[clock],
-                          rate=_rate(sla_breached[clock], sla_decided[clock]))
-            for clock in SLAClock if sla_decided[clock]
-        ],
-        sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
-        sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
-        data_notes=data_notes(stats.notes.merge(replayer.plan.notes), replayer.plan.never_fired()),
-        resolution_histogram=_histogram(overall.ttr),
-    )
+            self.sla_decided[rate.clock] += rate.decided
+            self.sla_breached[rate.clock] += rate.breached
+
+    def add_case(self, case: CaseData, program: CaseProgram, measured: Measured) -> None:
+        """Count one case from the replay of its trace and what :meth:`Replayer.measure` found."""
+        resolved, positions = program.resolve_index, case.positions
+        if resolved is not None and positions is not None:
+            resolved = positions[resolved]
+        self.add(case.case_id, program.status, len(case.stamps), measured.backwards,
+                 program.escalated, program.reopened,
+                 None if resolved is None
+                 else (case.instants[resolved] - measured.first[0]) / _SECOND,
+                 measured.category, measured.priority, measured.first[2],
+                 program.deviation_rules, measured.seconds, program.fired)
+        if self.breaches is not None:
+            self.breaches.count(program, self.breaches.times(case.stamps, positions, measured.first,
+                                                             measured.last), measured.urgency)
+
+    def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
+               sla_source: str | None = None) -> ReviewReport:
+        """The report on every case counted so far."""
+        replayer, spec, overall = self.replayer, self.replayer.spec, self.overall
+        decided, breached = Counter(self.sla_decided), Counter(self.sla_breached)
+        if self.breaches is not None:
+            for clock, (n, late) in self.breaches.counts().items():
+                decided[clock] += n
+                breached[clock] += late
+        stage_times = self.stage_times
+        fired: Counter[tuple[str, str]] = Counter()
+        for sequence, cases in self.fired_sequences.items():
+            for transition in sequence:
+                fired[transition] += cases
+        if diagram is None:
+            diagram = Diagram(available=False, note="state diagram not requested")
+        return ReviewReport(
+            generated_by=f"escalation-fsm {__version__}",
+            log=log_name, mapping=replayer.mapping.source, spec=spec.name,
+            rows=stats.rows, events=self.events, cases=overall.cases,
+            period_start=stats.start, period_end=stats.end,
+            overall=overall.kpis(),
+            top_deviations=self.deviations.summaries(replayer.replay_spec),
+            by_category=_breakdown(self.by_category, by_size=True),
+            by_priority=_breakdown(self.by_priority, by_size=False),
+            by_month=_breakdown(self.by_month, by_size=False),
+            time_in_stage=[
+                StageTime(stage=stage, cases=len(stage_times[stage]),
+                          **_median_p90(stage_times[stage]),
+                          total_hours=round(sum(stage_times[stage]), 2))
+                for stage in spec.stage_names if stage in stage_times
+            ],
+            transition_counts=[
+                TransitionCount(source=t.source, trigger=t.trigger, dest=t.target,
+                                count=fired[t.key])
+                for t in spec.transitions if fired[t.key]
+            ],
+            not_observable=[NotObservableRule(rule=n.rule, reason=n.reason)
+                            for n in replayer.not_observable],
+            unknown_activities=[UnknownActivity(activity=a, events=n,
+                                                first_line=stats.unknown_first_line[a])
+                                for a, n in stats.unknown.most_common()],
+            ignored_events=stats.ignored, reordered_cases=stats.reordered_cases,
+            warnings=_warnings(stats, replayer, self.backwards), diagram=diagram,
+            sla_breach_rates=[
+                SLABreachRate(clock=clock, owed=clock.owed, decided=decided[clock],
+                              breached=breached[clock],
+                              rate=_rate(breached[clock], decided[clock]))
+                for clock in SLAClock if decided[clock]
+            ],
+            sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
+            sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
+            data_notes=data_notes(stats.notes.merge(replayer.plan.notes),
+                                  replayer.plan.never_fired()),
+            resolution_histogram=_histogram(overall.ttr),
+        )
 
 
 def _breakdown(groups: dict[str, _Acc], *, by_size: bool) -> list[Breakdown]:
@@ -306,8 +393,10 @@ _BINS = ((1.0, "under 1 hour"), (4.0, "1-4 hours"), (8.0, "4-8 hours"), (24.0, "
 
 
 def _histogram(hours: Sequence[float]) -> list[HistogramBin]:
-    counts = [0] * len(_BINS)
-    for value in hours:
-        counts[next(i for i, (upper, _) in enumerate(_BINS) if upper is None or value < upper)] += 1
+    # A value falls in the first bin whose upper bound is above it: count the values below each.
+    ordered = sorted(hours)
+    below = [bisect_left(ordered, upper) if upper is not None else len(ordered)
+             for upper, _ in _BINS]
+    counts = [n - m for n, m in zip(below, [0, *below[:-1]], strict=True)]
     return [HistogramBin(label=label, upper_hours=upper, cases=count)
             for (upper, label), count in zip(_BINS, counts, strict=True)] if hours else []

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ..sla import SLAPolicy
 from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
-from .mapping import LogMapping, load_mapping, shipped_mapping, shipped_mappings
-from .reader import LogStats, Progress
-from .report import ReviewReport, build_report
+from .mapping import LogMapping, load_mapping
+from .reader import LogStats, Progress, read_case_data
+from .report import ReportFigures, ReviewReport
+from .shipped import shipped_mapping, shipped_mappings
 
 __all__ = ["resolve_mapping", "review"]
 
@@ -26,27 +27,30 @@ def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
 def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = False,
            progress: Progress | None = None,
            on_case: Callable[[CaseResult], object] | None = None,
-           sla: SLAPolicy | None = None, sla_source: str | None = None) -> ReviewReport:
+           sla: SLAPolicy | None = None, sla_source: str | None = None,
+           cache_traces: bool = True) -> ReviewReport:
     """Replay ``log`` with ``mapping`` and compute the review report (with the diagram if possible).
 
     ``svg`` also renders the annotated diagram as SVG (needs Graphviz; the report says so when it
     cannot). ``on_case`` is called with each case's result as it is replayed. ``sla`` is the SLA
     policy whose breach rates the report gives, ``sla_source`` where it came from (shown in the
     report); without one no SLA figures are measured: the report never measures against targets
-    nobody chose. Raises :class:`~escalation_fsm.replay.errors.MappingError` or
+    nobody chose. ``cache_traces=False`` fires every case through the machine (needed when an
+    observable guard reads the time: see :class:`~escalation_fsm.replay.Replayer`). Raises
+    :class:`~escalation_fsm.replay.errors.MappingError` or
     :class:`~escalation_fsm.replay.errors.LogError` before any report exists: never a partial one.
     """
-    replayer = Replayer(resolve_mapping(mapping), sla=sla)
+    replayer = Replayer(resolve_mapping(mapping), sla=sla, cache_traces=cache_traces)
     stats = LogStats(source=str(log))
-    results: Iterable[CaseResult] = replayer.replay(log, stats, progress=progress)
-    if on_case is not None:
-        results = _tee(results, on_case)
-    report = build_report(results, replayer, stats, log_name=Path(log).name, sla_source=sla_source)
+    # The report is counted from each case and the replay of its trace: no CaseResult is built
+    # (nor the case's SLA deadlines) unless ``on_case`` asks for it.
+    figures = ReportFigures(replayer)
+    for case in read_case_data(log, replayer.mapping, stats, progress=progress):
+        program = replayer.compile(case)
+        measured = replayer.measure(case, program)
+        figures.add_case(case, program, measured)
+        if on_case is not None:
+            on_case(replayer.result(case, program, measured))
+    report = figures.report(stats, log_name=Path(log).name, sla_source=sla_source)
     diagram = annotated_diagram(replayer.spec, report.counts(), svg=svg)
     return report.model_copy(update={"diagram": diagram})
-
-
-def _tee(results: Iterable[CaseResult], on_case: Callable[[CaseResult], object]) -> Iterator[CaseResult]:
-    for result in results:
-        on_case(result)
-        yield result

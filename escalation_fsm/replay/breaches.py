@@ -1,0 +1,283 @@
+"""SLA breach counts over replayed cases: the clock fold, compiled once per trace.
+
+The SLA clocks of a ticket are a fold of its audit records (:mod:`escalation_fsm.sla.fold`). Which
+runs a history starts, meets, pauses and resumes, and when each is brought up to date, depends
+only on its transitions and the policy's pausing stages, never on the times; only the business
+time each run accumulates does. So for each trace (:class:`~.program.CaseProgram`) the fold is
+worked through once without times, into a short list of operations on numbered runs; a case then
+only replays those operations on its own times, in whole microseconds, and counts every run that
+is decided (met, or over its target by the case's last event) and breached.
+
+It takes exactly the steps :meth:`~escalation_fsm.sla.ClockState.after` takes, in the same order,
+and measures the same stretches with the same calendar, so the counts are those of
+:func:`~escalation_fsm.sla.clock_runs` and :func:`~escalation_fsm.sla.breach_rates` over each case's
+ticket; ``tests/test_replay_breaches.py`` checks that on random histories, policies and times.
+A run's due time (which needs its running stretches) is not worked out: a breach rate does not
+need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from ..marks import Mark
+from ..models import Urgency
+from ..sla import SLAClock, SLAPolicy
+from ..spec import MachineSpec
+from .program import CaseProgram, Record
+from .times import Stamp
+
+__all__ = ["BreachCounter"]
+
+_CLOCKS = tuple(SLAClock)
+_FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
+    _CLOCKS.index(c) for c in (SLAClock.FIRST_RESPONSE, SLAClock.RESOLUTION,
+                               SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
+                               SLAClock.PROMISED_RESPONSE))
+_ENDED_BY_RESOLVING = (_RESOLUTION, _TIER2, _CUSTOMER, _PROMISED)
+# What a trigger does to the clocks, as bits (read from its marks once: an enum member looked up
+# on its class goes through a descriptor).
+_ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN = (1 << n for n in range(6))
+_BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
+         Mark.CUSTOMER_UPDATE: _CUSTOMER_UPDATE, Mark.PROMISE: _PROMISE, Mark.RESOLVE: _RESOLVE,
+         Mark.REOPEN: _REOPEN}
+
+# Operations on a run, at an instant: the event's, or the case's first or last.
+_START, _RUN, _IDLE = range(3)
+"""Start a stretch of the run (a new run, or a resolution clock resumed by a reopening); bring
+it up to date while running (business time counts) or while paused or met (it does not)."""
+_FIRST_EVENT, _LAST_EVENT = -1, -2
+_MICRO = timedelta(microseconds=1)
+_MEMO = 100_000
+
+Op = tuple[int, int, int]
+"""(operation, run, event index or ``_FIRST_EVENT``/``_LAST_EVENT``)."""
+
+
+class BreachCounter:
+    """Counts decided and breached SLA clock runs per clock, one replayed case at a time."""
+
+    def __init__(self, policy: SLAPolicy, spec: MachineSpec) -> None:
+        self.policy = policy
+        self.decided = [0] * len(_CLOCKS)
+        self.breached = [0] * len(_CLOCKS)
+        self._bits = {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks)
+                      for t in spec.triggers}
+        self._initial = spec.initial
+        self._pauses = {stage: frozenset(_CLOCKS.index(clock) for clock in clocks)
+                        for stage, clocks in policy.pauses.items()}
+        self._targets = {urgency: tuple(None if (t := policy.target(urgency, clock)) is None
+                                        else t // _MICRO for clock in _CLOCKS)
+                         for urgency in Urgency}
+        self._gained: dict[tuple[int, int], int] = {}
+
+    def counts(self) -> dict[SLAClock, tuple[int, int]]:
+        """(decided, breached) per clock, for the clocks with a decided run."""
+        return {clock: (self.decided[n], self.breached[n]) for n, clock in enumerate(_CLOCKS)
+                if self.decided[n]}
+
+    def count(self, program: CaseProgram, times: list[Stamp], urgency: Urgency) -> None:
+        """Count the runs of one case of ``program``.
+
+        ``times`` are the stamps of the positions of its trace, followed by the case's last
+        (when it is judged) and first (when it opened): see :meth:`times`.
+        """
+        compiled = program.sla
+        if not (isinstance(compiled, _Compiled) and compiled.counter is self):
+            compiled = program.sla = self._compiled(program)
+        checks = compiled.checks.get(urgency)
+        if checks is None:
+            targets = self._targets[urgency]
+            checks = compiled.checks[urgency] = tuple(
+                (clock, target, met, *span) for clock, met, span in compiled.runs
+                if (target := targets[clock]) is not None)
+        decided, breached, gained = self.decided, self.breached, self._gained
+        for clock, target, met, start, end, ops in checks:
+            if ops is None:  # started, then brought up to date once, running all along
+                before, at = times[start], times[end]
+                if at[0] > before[0]:
+                    gain = gained.get((before[0], at[0]))
+                    if gain is None:
+                        gain = self._between(before, at)
+                else:
+                    gain = 0
+            else:
+                gain = self._walk(ops, times)
+            if gain > target:
+                decided[clock] += 1
+                breached[clock] += 1
+            elif met:
+                decided[clock] += 1
+
+    @staticmethod
+    def times(stamps: Sequence[Stamp], positions: Sequence[int] | None, first: Stamp,
+              last: Stamp) -> list[Stamp]:
+        """What :meth:`count` takes: the stamps of the trace's positions, then ``last``, ``first``.
+
+        (An op's reference -1 is the first instant, -2 the last.)
+        """
+        times = list(stamps) if positions is None else [stamps[p] for p in positions]
+        times += (last, first)
+        return times
+
+    def runs(self, program: CaseProgram, times: list[Stamp]) -> list[tuple[SLAClock, bool, timedelta]]:
+        """Every run of one case of ``program``: its clock, whether it was met, its business time.
+
+        What :meth:`count` judges against the targets (in the fold's order of starting them).
+        """
+        compiled = self._compiled(program)
+        found = []
+        for clock, met, (start, end, ops) in compiled.runs:
+            walk = ((_START, start), (_RUN, end)) if ops is None else ops
+            found.append((_CLOCKS[clock], met, timedelta(microseconds=self._walk(walk, times))))
+        return found
+
+    def _walk(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> int:
+        """The business time (microseconds) a run accumulates through its ``ops``."""
+        since = times[-1]
+        elapsed = 0
+        for op, ref in ops:
+            at = times[ref]
+            if op == _START:
+                since = at
+            elif at[0] > since[0]:
+                if op == _RUN:
+                    gain = self._gained.get((since[0], at[0]))
+                    elapsed += self._between(since, at) if gain is None else gain
+                since = at
+        return elapsed
+
+    def _between(self, before: Stamp, at: Stamp) -> int:
+        """Business microseconds from ``before`` to ``at`` (remembered)."""
+        if len(self._gained) >= _MEMO:
+            self._gained.clear()
+        gain = self._gained[before[0], at[0]] = (
+            self.policy.calendar.between(before[1], at[1]) // _MICRO)
+        return gain
+
+    def _compiled(self, program: CaseProgram) -> _Compiled:
+        ops, runs = self.compile(program.records)
+        # Each run's ops are its own: a run that is started, then brought up to date once while
+        # running, is measured from one instant to the other without walking them.
+        per_run: list[list[tuple[int, int]]] = [[] for _ in runs]
+        for op, run, ref in ops:
+            per_run[run].append((op, ref))
+        return _Compiled(self, tuple(
+            (clock, met, (walk[0][1], walk[1][1], None)
+             if len(walk) == 2 and walk[0][0] == _START and walk[1][0] == _RUN
+             else (0, 0, tuple(walk)))
+            for (clock, met), walk in zip(runs, per_run, strict=True)))
+
+    def compile(self, records: Sequence[Record]) -> tuple[tuple[Op, ...], tuple[tuple[int, bool], ...]]:
+        """The operations the clock fold takes for a history of ``records`` (without times).
+
+        Also, per run, its clock (index in :class:`SLAClock`) and whether it ends met.
+        """
+        fold = _Fold(self._pauses, self._initial)
+        for index, _, source, trigger, dest in records:
+            bits = self._bits.get(trigger, 0)
+            if not bits and dest == source:
+                continue  # changes no clock
+            if dest != source:
+                fold.meet(_FIRST, index)
+            if bits & _RESOLVE:
+                for clock in _ENDED_BY_RESOLVING:
+                    fold.meet(clock, index)
+            if bits & _REOPEN:
+                fold.resume_resolution(index)
+            if bits & _TIER_UPDATE:
+                fold.meet(_TIER2, index)
+                fold.meet(_PROMISED, index)
+            if bits & _ESCALATE:
+                fold.start(_TIER2, index)
+                fold.start(_CUSTOMER, index)
+            elif bits & _CUSTOMER_UPDATE and _CUSTOMER in fold.open:
+                fold.start(_CUSTOMER, index)  # met now; the next update is due in turn
+            # A promise starts a promised-response run only with an ETA: logs record none.
+            fold.enter(dest, index)
+        for run in fold.open.values():
+            fold.catch_up(run, _LAST_EVENT)
+        return tuple(fold.ops), tuple(zip(fold.clocks, fold.met, strict=True))
+
+
+class _Compiled:
+    """A trace's runs for one counter, and per urgency the runs with a target.
+
+    Each run: its clock, whether it ends met, and how to measure it: a span ``(start, end,
+    None)``, or its own ops ``(0, 0, ops)``.
+    """
+
+    __slots__ = ("checks", "counter", "runs")
+
+    def __init__(self, counter: BreachCounter,
+                 runs: tuple[tuple[int, bool, tuple[int, int, tuple[tuple[int, int], ...] | None]],
+                             ...]) -> None:
+        self.counter = counter
+        self.runs = runs
+        self.checks: dict[Urgency, tuple[tuple[int, int, bool, int, int,
+                                               tuple[tuple[int, int], ...] | None], ...]] = {}
+
+
+class _Fold:
+    """:class:`~escalation_fsm.sla.ClockState` stepped through without times.
+
+    Which run is open, paused or met is known from the transitions alone; each step that would
+    measure business time is an op.
+    """
+
+    def __init__(self, pauses: dict[str, frozenset[int]], stage: str) -> None:
+        self.pauses = pauses
+        self.stage = stage
+        self.ops: list[Op] = []
+        self.clocks: list[int] = []
+        self.met: list[bool] = []
+        self.paused: list[bool] = []
+        self.open: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        for clock in (_FIRST, _RESOLUTION):  # the clocks start when the ticket opens
+            self.new(clock, _FIRST_EVENT)
+
+    def new(self, clock: int, ref: int) -> None:
+        run = len(self.clocks)
+        self.clocks.append(clock)
+        self.met.append(False)
+        self.paused.append(clock in self.pauses.get(self.stage, ()))
+        self.open[clock] = run
+        self.ops.append((_START, run, ref))
+
+    def catch_up(self, run: int, ref: int) -> None:
+        self.ops.append((_IDLE if self.paused[run] or self.met[run] else _RUN, run, ref))
+
+    def meet(self, clock: int, ref: int) -> None:
+        run = self.open.pop(clock, None)
+        if run is not None:
+            self.catch_up(run, ref)
+            self.met[run] = True
+            self.last[clock] = run
+
+    def start(self, clock: int, ref: int) -> None:
+        self.meet(clock, ref)  # a clock started again ends its previous run
+        self.new(clock, ref)
+
+    def enter(self, stage: str, ref: int) -> None:
+        self.stage = stage
+        paused = self.pauses.get(stage, ())
+        if not paused and not any(self.paused[run] for run in self.open.values()):
+            return  # nothing pauses or resumes: the common case
+        for clock, run in self.open.items():
+            now_paused = clock in paused
+            if now_paused != self.paused[run]:
+                self.catch_up(run, ref)
+                self.paused[run] = now_paused
+
+    def resume_resolution(self, ref: int) -> None:
+        # The same run goes on from ``ref``: time spent resolved does not count.
+        run = self.last.get(_RESOLUTION)
+        if run is None or _RESOLUTION in self.open:
+            return
+        del self.last[_RESOLUTION]
+        self.met[run] = False
+        self.paused[run] = _RESOLUTION in self.pauses.get(self.stage, ())
+        self.open[_RESOLUTION] = run
+        self.ops.append((_START, run, ref))

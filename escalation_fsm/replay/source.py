@@ -1,0 +1,219 @@
+r"""The rows of a log file, a chunk at a time: CSV (plain or inside a ``.zip``) and JSON Lines.
+
+A chunk is a list of rows (each a list of cells in the order of the header) with their lines in
+the file, so that the reader works on many rows per Python call. CSV is read in blocks of text:
+a block without a quote, a carriage return or a NUL character is split on newlines and on the
+delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost. From the
+first block that has one of those characters on, the rest of the file goes through :mod:`csv`
+itself, so quoting, embedded newlines and ``\r\n`` line ends are read as they always were.
+``tests/test_replay_source.py`` checks both against :mod:`csv` on random text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from .errors import LogError
+from .mapping import LogMapping
+
+__all__ = ["Chunk", "csv_chunks", "named_columns", "open_log"]
+
+_BLOCK = 1 << 16
+"""Characters of CSV text split at a time: large enough to amortise the calls, small enough to
+keep the memory of a streamed log flat."""
+_JSON_ROWS = 512
+_CSV_ROWS = 1024
+
+
+class Chunk(NamedTuple):
+    """Consecutive rows of the file and the line each ends on (the header is line 1)."""
+
+    lines: Sequence[int]
+    rows: list[list[str | None]]
+
+
+def open_log(path: Path, mapping: LogMapping,
+             stack: ExitStack) -> tuple[list[str], Iterator[Chunk], int, Callable[[], int]]:
+    """(header, chunks, size in bytes, bytes read so far) of the log at ``path``."""
+    try:
+        if path.suffix == ".zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            member = mapping.member or _only_csv(archive, path)
+            info = archive.getinfo(member)
+            binary: IO[bytes] = stack.enter_context(archive.open(info))
+            size = info.file_size
+        else:
+            binary = stack.enter_context(path.open("rb"))
+            size = path.stat().st_size
+    except FileNotFoundError as exc:
+        raise LogError(str(path), "no such file") from exc
+    except KeyError as exc:
+        raise LogError(str(path), f"the archive has no member {mapping.member!r}") from exc
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise LogError(str(path), f"cannot open it: {exc}") from exc
+    text = stack.enter_context(io.TextIOWrapper(binary, encoding=mapping.encoding, newline=""))
+    if path.suffix in {".jsonl", ".ndjson"}:
+        header = [c for c in named_columns(mapping).values() if c is not None]
+        return header, _json_chunks(text, str(path), mapping, header), size, binary.tell
+    header, chunks = csv_chunks(text, mapping.delimiter, str(path))
+    return header, chunks, size, binary.tell
+
+
+def _only_csv(archive: zipfile.ZipFile, path: Path) -> str:
+    names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+    if len(names) != 1:
+        raise LogError(str(path), f"expected exactly one .csv in the archive, found {names}: "
+                                  f"set `member` in the mapping")
+    return names[0]
+
+
+def csv_chunks(text: IO[str], delimiter: str, source: str) -> tuple[list[str], Iterator[Chunk]]:
+    """The header and the chunks of rows of CSV ``text`` (opened with ``newline=""``)."""
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise LogError(source, f"unreadable CSV header ({exc}); check `delimiter` and "
+                               f"`encoding`", line=1) from exc
+    if header is None:
+        raise LogError(source, "the log is empty (no header row)")
+    if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
+        header[0] = header[0][1:]
+    return header, _blocks(text, reader.line_num, delimiter, source)
+
+
+def _blocks(text: IO[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
+    rest = ""
+    while True:
+        try:
+            block = text.read(_BLOCK)
+        except UnicodeDecodeError as exc:
+            raise _unreadable(exc, source, line) from exc
+        if not block:
+            break
+        block = rest + block if rest else block
+        cut = block.rfind("\n") + 1
+        rest, block = block[cut:], block[:cut]
+        if '"' in block or "\r" in block or "\x00" in block:
+            # Quoting or other line ends from here on: the csv module reads the rest.
+            try:
+                rest += text.readline()  # complete the line the block stopped in
+            except UnicodeDecodeError as exc:
+                raise _unreadable(exc, source, line) from exc
+            lines = io.StringIO(block + rest, newline="")
+            yield from _csv_module(_chain(lines, text), line, delimiter, source)
+            return
+        if not block:
+            continue  # one line longer than a block: read on
+        cells = block.split("\n")
+        cells.pop()  # the empty string after the last newline
+        first = line + 1
+        line += len(cells)
+        rows: list[list[str | None]]
+        if "" in cells:  # an empty line is no row, as csv reads it
+            rows = [c.split(delimiter) if c else [] for c in cells]  # type: ignore[misc]
+        else:
+            rows = [c.split(delimiter) for c in cells]  # type: ignore[misc]
+        yield Chunk(range(first, line + 1), rows)
+    if rest:  # a last line without a newline (or lines ending in carriage returns)
+        yield from _csv_module(io.StringIO(rest, newline=""), line, delimiter, source)
+
+
+def _chain(first: IO[str], then: IO[str]) -> Iterator[str]:
+    yield from first
+    yield from then
+
+
+def _csv_module(lines: Iterable[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
+    reader = csv.reader(lines, delimiter=delimiter)
+    numbers: list[int] = []
+    rows: list[list[str | None]] = []
+    try:
+        for row in reader:
+            numbers.append(line + reader.line_num)
+            rows.append(row)  # type: ignore[arg-type]
+            if len(rows) >= _CSV_ROWS:
+                yield Chunk(numbers, rows)
+                numbers, rows = [], []
+    except (csv.Error, UnicodeDecodeError) as exc:
+        if rows:
+            yield Chunk(numbers, rows)  # the rows before the bad one are read first
+        raise LogError(source, f"unreadable CSV ({exc}); check `delimiter` and `encoding`",
+                       line=line + reader.line_num + 1) from exc
+    if rows:
+        yield Chunk(numbers, rows)
+
+
+def _unreadable(exc: UnicodeDecodeError, source: str, line: int) -> LogError:
+    return LogError(source, f"unreadable CSV ({exc}); check `delimiter` and `encoding`",
+                    line=line + 1)
+
+
+def _json_chunks(text: IO[str], source: str, mapping: LogMapping,
+                 header: list[str]) -> Iterator[Chunk]:
+    # JSON objects are projected onto the columns the mapping names: they are the "header".
+    line = 0
+    numbers: list[int] = []
+    rows: list[list[str | None]] = []
+    try:
+        for line, raw in enumerate(text, start=1):
+            if not raw.strip():
+                continue
+            data: Any = json.loads(raw)
+            if not isinstance(data, dict):
+                raise LogError(source, "a JSON Lines row must be an object", line=line)
+            if line == 1 or not any(key in data for key in header):
+                check_columns(list(data), mapping, source)
+            numbers.append(line)
+            rows.append([None if (v := data.get(k)) is None else str(v) for k in header])
+            if len(rows) >= _JSON_ROWS:
+                yield Chunk(numbers, rows)
+                numbers, rows = [], []
+    except json.JSONDecodeError as exc:
+        yield from _pending(numbers, rows)
+        raise LogError(source, f"not valid JSON: {exc.msg}", line=line) from exc
+    except UnicodeDecodeError as exc:
+        yield from _pending(numbers, rows)
+        raise LogError(source, f"cannot decode the file: {exc}; check `encoding`",
+                       line=line) from exc
+    except LogError:
+        yield from _pending(numbers, rows)
+        raise
+    yield from _pending(numbers, rows)
+    if line == 0:
+        raise LogError(source, "the log is empty")
+
+
+def _pending(numbers: list[int], rows: list[list[str | None]]) -> Iterator[Chunk]:
+    if rows:
+        yield Chunk(numbers, rows)
+
+
+def named_columns(mapping: LogMapping) -> dict[str, str | None]:
+    """Every column the mapping names, by its key in the mapping (``columns.case``, ...)."""
+    cols = mapping.columns
+    named: dict[str, str | None] = {
+        "columns.case": cols.case, "columns.activity": cols.activity,
+        "columns.timestamp": cols.timestamp, "columns.order": cols.order,
+        "columns.resource": cols.resource, "columns.category": cols.category,
+        "columns.priority": cols.priority}
+    named |= {f"conditions[{i}].column": c.column for i, c in enumerate(mapping.all_rules)}
+    return named
+
+
+def check_columns(header: list[str], mapping: LogMapping, source: str) -> None:
+    """Raise :class:`LogError` naming every column the mapping needs and ``header`` lacks."""
+    present = set(header)
+    absent = [f"{column!r} ({key})" for key, column in named_columns(mapping).items()
+              if column is not None and column not in present]
+    if absent:
+        hint = " (a single column: is `delimiter` right?)" if len(header) == 1 else ""
+        raise LogError(source, f"missing column(s) {', '.join(absent)}; the log has: "
+                               f"{', '.join(map(repr, header))}{hint}")

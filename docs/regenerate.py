@@ -20,9 +20,20 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from escalation_fsm import EscalationMachine, MachineSpec, ManualClock, Ticket, default_spec
+from escalation_fsm import (
+    EscalationMachine,
+    MachineSpec,
+    ManualClock,
+    Mark,
+    Role,
+    StageSpec,
+    Ticket,
+    TransitionSpec,
+    TriggerSpec,
+    default_spec,
+)
 from escalation_fsm.demo import SCENARIOS, run_demo
-from escalation_fsm.diagrams import to_dot, to_mermaid
+from escalation_fsm.diagrams import diff_to_dot, to_dot, to_mermaid
 from escalation_fsm.diagrams.table import stages_table, transitions_table, triggers_table
 
 __all__ = ["GENERATED_DIR", "artifacts", "main", "stale", "write"]
@@ -59,6 +70,27 @@ def demo_counts() -> Counter[tuple[str, str]]:
     return Counter((r.source, r.trigger) for t in tickets for r in t.history)
 
 
+def tier3_version(spec: MachineSpec) -> MachineSpec:
+    """Version 2 of docs/versions.md: a Tier 3, ``closed`` after feedback, no reopening from it."""
+    return spec.extend(
+        version="2",
+        stages=[StageSpec(name="tier3", description="With the engineering team."),
+                StageSpec(name="feedback", description="Feedback requested and recorded."),
+                StageSpec(name="closed", description="Nothing left to do.", final=True)],
+        triggers=[TriggerSpec(name="escalate_tier3", description="Hand over to engineering.",
+                              marks={Mark.ESCALATE}),
+                  TriggerSpec(name="close", description="Close the ticket for good.")],
+        transitions=[
+            TransitionSpec(trigger="escalate_tier3", source="escalated", dest="tier3",
+                           roles={Role.TIER2}),
+            TransitionSpec(trigger="resolve", source="tier3", dest="resolved", roles={"tier3"}),
+            TransitionSpec(trigger="close", source="feedback", dest="closed",
+                           roles={Role.SUPERVISOR, Role.SYSTEM}),
+        ],
+        remove_transitions=[("feedback", "reopen")],
+    )
+
+
 def artifacts(spec: MachineSpec | None = None) -> dict[str, str]:
     """Every generated file: path relative to the docs folder -> content."""
     spec = default_spec() if spec is None else spec
@@ -70,6 +102,7 @@ def artifacts(spec: MachineSpec | None = None) -> dict[str, str]:
         "transitions.md": transitions_table(spec),
         "stages.md": stages_table(spec),
         "triggers.md": triggers_table(spec),
+        "versions-diff.dot": diff_to_dot(spec, tier3_version(spec)),
     }
     return {f"{GENERATED_DIR}/{name}": _COMMENT[Path(name).suffix](_HEADER) + text
             for name, text in files.items()}

@@ -3,6 +3,7 @@
 The public names are re-exported here; the implementation lives in private-by-convention modules.
 """
 
+from .bounds import MIGRATE_TRIGGER
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     CommitOutcomeUnknown,
@@ -15,9 +16,11 @@ from .errors import (
     InvalidArgument,
     InvalidTransition,
     LockTimeout,
+    MigrationError,
     PermissionDenied,
     SLAPolicyMismatch,
     SpecError,
+    SpecMismatch,
     StaleTicket,
     StoreError,
     StoreReadOnly,
@@ -26,9 +29,12 @@ from .errors import (
     TransitionRefused,
 )
 from .hooks import Hook, TransitionEvent
+from .identity import SpecDescription, spec_fingerprint
 from .integrity import IntegrityProblem, import_ticket
-from .machine import EscalationMachine, Explanation, TransitionResult
+from .machine import EscalationMachine
 from .marks import Mark
+from .migration import Migration
+from .migration_check import MigrationCheck, TicketPlan
 from .models import (
     IMPORT_TRIGGER,
     MAX_TEXT_LENGTH,
@@ -53,6 +59,7 @@ from .models import (
 from .payloads import Payload
 from .policy import Decision, EscalationPolicy, GuardContext
 from .procedure import default_spec
+from .results import Explanation, TransitionResult
 from .spec import (
     GuardSpec,
     GuardVerdict,
@@ -62,10 +69,13 @@ from .spec import (
     TriggerSpec,
     evaluate_guards,
 )
+from .spec_diff import SpecDiff, spec_diff
+from .versions import SpecVersions
 
 __all__ = [
     "IMPORT_TRIGGER",
     "MAX_TEXT_LENGTH",
+    "MIGRATE_TRIGGER",
     "Actor",
     "Assessment",
     "AuditRecord",
@@ -99,12 +109,19 @@ __all__ = [
     "MachineSpec",
     "ManualClock",
     "Mark",
+    "Migration",
+    "MigrationCheck",
+    "MigrationError",
     "Notification",
     "Payload",
     "PermissionDenied",
     "Role",
     "SLAPolicyMismatch",
+    "SpecDescription",
+    "SpecDiff",
     "SpecError",
+    "SpecMismatch",
+    "SpecVersions",
     "Stage",
     "StageSpec",
     "StaleTicket",
@@ -115,6 +132,7 @@ __all__ = [
     "Ticket",
     "TicketExists",
     "TicketNotFound",
+    "TicketPlan",
     "TransitionEvent",
     "TransitionRefused",
     "TransitionResult",
@@ -125,6 +143,8 @@ __all__ = [
     "default_spec",
     "evaluate_guards",
     "import_ticket",
+    "spec_diff",
+    "spec_fingerprint",
 ]
 
 __version__ = "0.1.0"

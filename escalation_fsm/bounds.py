@@ -1,4 +1,4 @@
-"""The bounds every ticket, audit record and payload stays within, and the one reserved trigger.
+"""The bounds every ticket, audit record and payload stays within, and the reserved triggers.
 
 Texts are at most :data:`MAX_TEXT_LENGTH` characters (``ESCALATION_FSM_MAX_TEXT`` at import),
 ids at most :data:`MAX_NAME_LENGTH` and without control characters, times between
@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
 
 __all__ = ["EARLIEST", "IMPORT_TRIGGER", "LATEST", "MAX_JSON_DEPTH", "MAX_NAME_LENGTH",
-           "MAX_TEXT_LENGTH", "Instant", "Name", "text_limit_problems"]
+           "MAX_TEXT_LENGTH", "MIGRATE_TRIGGER", "Instant", "Name", "text_limit_problems"]
 
 
 def _text_limit() -> int:
@@ -50,6 +50,11 @@ IMPORT_TRIGGER = "@import"
 """The trigger of the audit record that brings a ticket into the procedure mid-way
 (:func:`~escalation_fsm.integrity.import_ticket`). No spec
 can define it: spec names are lower-case identifiers."""
+
+MIGRATE_TRIGGER = "migrate"
+"""The trigger of the audit record that moves a ticket onto another version of its procedure
+(:class:`~escalation_fsm.migration.Migration`). Reserved: no spec may define a trigger of that
+name."""
 
 def _no_control_characters(value: str) -> str:
     for character in value:

@@ -18,10 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .bounds import MIGRATE_TRIGGER
 from .errors import InvalidArgument
 from .marks import Mark
 from .models import IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Ticket
-from .spec import MachineSpec
+
+if TYPE_CHECKING:
+    from .typing import SpecShape
 
 if TYPE_CHECKING:
     from .machine import EscalationMachine
@@ -36,7 +39,8 @@ class IntegrityProblem:
     ``seq`` is the history record concerned (``None``: the ticket as a whole, its row or
     document); ``check`` names the kind of problem (``version``, ``sequence``, ``chain``,
     ``trigger``, ``transition``, ``role``, ``import``, ``stage``, ``tier``; stores add ``hash``,
-    ``document``, ``row``, ``clocks`` and ``decode``); ``message`` says it in a sentence.
+    ``document``, ``row``, ``clocks`` and ``decode``; migrations add ``migration``); ``message`` says
+    it in a sentence.
     """
 
     ticket_id: str
@@ -91,12 +95,13 @@ def import_ticket(machine: EscalationMachine, ticket: Ticket, stage: str, *, act
         raise InvalidArgument(name=name, value=value, allowed=allowed)
     record = AuditRecord(seq=1, at=machine.clock.now(), actor_id=actor.id, actor_role=actor.role,
                          trigger=IMPORT_TRIGGER, source=spec.initial, dest=stage,
-                         payload=FrozenDict({"tier": tier, "note": note}))
+                         payload=FrozenDict({"tier": tier, "note": note}),
+                         spec_fingerprint=machine.fingerprint)
     return Ticket.model_validate({**ticket.model_dump(exclude={"history"}), "stage": stage,
                                   "tier": tier, "history": (record,), "version": 1})
 
 
-def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, ...]:
+def verify_ticket(ticket: Ticket, spec: SpecShape) -> tuple[IntegrityProblem, ...]:
     """Every inconsistency between ``ticket`` and its history under ``spec`` (empty: none).
 
     The history is replayed from the spec's initial stage at tier 1: each record must leave the
@@ -104,6 +109,12 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
     the transition allows, and enter the stage the spec says; only the first record may be an
     import. The ticket's stage, version and tier must be the ones the records lead to. Guards
     are not re-evaluated (they judged the ticket as it was, with the policy of the time).
+
+    A migration record (trigger :data:`~escalation_fsm.MIGRATE_TRIGGER`) moved the ticket
+    from an older version of the procedure, which was judged when it was written: the records
+    before the last one are checked for their order only, and the check under ``spec`` resumes
+    from the stage and tier it set. ``spec`` may be a stored
+    :class:`~escalation_fsm.identity.SpecDescription`.
     """
     problems: list[IntegrityProblem] = []
 
@@ -116,16 +127,22 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
                              f"({len(history)})")
     stage: str = spec.initial
     tier = 1
+    resume = max((n for n, r in enumerate(history, start=1) if r.trigger == MIGRATE_TRIGGER),
+                 default=0)
     for position, record in enumerate(history, start=1):
         seq = record.seq
         if seq != position:
             add(seq, "sequence", f"record at position {position} has sequence number {seq}")
-        if record.source != stage:
+        if record.source != stage and position > resume:
             before = ("a ticket starts in the initial stage" if position == 1
                       else "the record before entered it")
             add(seq, "chain", f"leaves stage {record.source!r}, but the ticket was in {stage!r} "
                               f"({before})")
-        if record.trigger == IMPORT_TRIGGER:
+        if position == resume:
+            tier = _check_migration(record, spec, add, tier)
+        elif position < resume:
+            pass  # written under an older version, judged when the migration was written
+        elif record.trigger == IMPORT_TRIGGER:
             tier = _check_import(record, position, spec, add, tier)
         else:
             tier = _check_move(record, spec, add, tier)
@@ -146,7 +163,23 @@ def verify_ticket(ticket: Ticket, spec: MachineSpec) -> tuple[IntegrityProblem, 
     return tuple(problems)
 
 
-def _check_import(record: AuditRecord, position: int, spec: MachineSpec,
+def _check_migration(record: AuditRecord, spec: SpecShape,
+                     add: Callable[[int | None, str, str], None], tier: int) -> int:
+    if not spec.has_stage(record.dest):
+        add(record.seq, "stage", f"a migration moved it into stage {record.dest!r}, which spec "
+                                 f"{spec.name!r} does not have")
+    target = record.payload.get("to")
+    if not isinstance(target, dict) or target.get("fingerprint") != record.spec_fingerprint:
+        add(record.seq, "migration", "its payload does not name the spec it was written under")
+    found = imported_tier(record)
+    if found is None:
+        add(record.seq, "migration", f"its tier {record.payload.get('tier')!r} is not a whole "
+                                     f"number of at least 1")
+        return tier
+    return found
+
+
+def _check_import(record: AuditRecord, position: int, spec: SpecShape,
                   add: Callable[[int | None, str, str], None], tier: int) -> int:
     if position != 1:
         add(record.seq, "import", "an import record can only be a ticket's first record")
@@ -161,7 +194,7 @@ def _check_import(record: AuditRecord, position: int, spec: MachineSpec,
     return found
 
 
-def _check_move(record: AuditRecord, spec: MachineSpec,
+def _check_move(record: AuditRecord, spec: SpecShape,
                 add: Callable[[int | None, str, str], None], tier: int) -> int:
     seq = record.seq
     if not spec.has_trigger(record.trigger):

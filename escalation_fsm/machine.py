@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from transitions import Event, EventData, Machine, State
+from transitions import EventData, Machine, State
 
 from .bounds import text_limit_problems
 from .clock import Clock, SystemClock
@@ -39,11 +38,11 @@ from .errors import (
     InvalidTransition,
     PermissionDenied,
     SpecError,
+    SpecMismatch,
     TransitionRefused,
 )
 from .hooks import H, HookRegistry, TransitionEvent
 from .integrity import IntegrityProblem, verify_ticket
-from .marks import Mark, review_tag
 from .models import (
     Actor,
     AuditRecord,
@@ -52,9 +51,9 @@ from .models import (
     evolve,
     nested_json,
     trusted_from,
-    validate_fields,
     validation_reasons,
 )
+from .moves import FLAT_DUMP, NATIVE_DUMP, NESTED_DUMP, Move, checked_updates, tier_rule, tier_updates
 from .observe import (
     ObservedCall,
     attempt_computed,
@@ -65,106 +64,41 @@ from .observe import (
 from .payloads import NoPayload, Payload, flat_json, native_json
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
+from .results import Explanation, TransitionResult
 from .sla import Deadline, SLAPolicy, default_sla_policy
 from .sla import deadlines as sla_deadlines
-from .spec import Effect, GuardSpec, GuardVerdict, MachineSpec, evaluate_guards
+from .spec import GuardVerdict, MachineSpec, evaluate_guards
 from .typing import Observer
+from .versions import SpecVersions
 
-__all__ = ["EscalationMachine", "Explanation", "TransitionResult"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .migration import Migration
+
+__all__ = ["EscalationMachine", "Explanation", "TransitionResult"]  # the last two: from .results
 
 _ENGINE_LOGGER = logging.getLogger("transitions.core")
 if _ENGINE_LOGGER.level == logging.NOTSET:
     # Only when the host has not chosen a level for this logger itself.
     _ENGINE_LOGGER.setLevel(logging.WARNING)
 
-_RESERVED = frozenset({"stage", "history", "version", "id", "tier"})
-"""Ticket fields effects may not set: the machine derives them (the tier from the marks)."""
-_TICKET_FIELDS = frozenset(Ticket.model_fields)
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """The outcome of a dry run: would this trigger succeed now, and every reason if not.
-
-    ``error`` names the exception ``fire`` would raise (``None`` when ``ok``); ``failed_guards``
-    names the guards that said no (for a ``TransitionRefused``).
-    """
-
-    trigger: str
-    stage: str
-    ok: bool
-    dest: str | None
-    reasons: tuple[str, ...]
-    error: str | None = None
-    failed_guards: tuple[str, ...] = ()
-
-
-class TransitionResult(NamedTuple):
-    """What :meth:`EscalationMachine.transition` computed, not yet committed anywhere.
-
-    ``ticket`` is the new ticket, ``before`` the one it came from (unchanged), ``record`` the
-    audit record appended to the history, and ``event`` the pending after/enter-hook event
-    (``None`` when the machine has no hooks). Pass it to
-    :meth:`EscalationMachine.run_after_hooks` once the new ticket is durable.
-    """
-
-    ticket: Ticket
-    before: Ticket
-    record: AuditRecord
-    event: TransitionEvent | None
-
-
-_KEEP_TIER, _RAISE_TIER, _LOWER_TIER, _RESET_TIER = 0, 1, 2, 3
-_NATIVE_DUMP, _FLAT_DUMP, _NESTED_DUMP = 0, 1, 2
-
-
-@dataclass(frozen=True, slots=True)
-class _Move:
-    """One transition of the spec, pre-resolved for the hot path (plain attributes, no lookups)."""
-
-    trigger: str
-    source: str
-    target: str
-    roles: frozenset[str]
-    payload: type[Payload]
-    guards: tuple[GuardSpec, ...]
-    effect: Effect | None
-    check_effect: bool
-    """Validate what the effect returns: true for host effects, false for the shipped ones."""
-    tier: int
-    """What the trigger's marks do to the tier: keep, raise, lower or reset it."""
-    validate: Callable[[Any], Payload]
-    """The payload model's validator, looked up once."""
-    event: Event
-    """The engine's event for the trigger."""
-    dump: int
-    """How the record's payload is made: attributes as they are, a flat dump, or a nested one."""
-
-
-def _tier_rule(marks: frozenset[Mark]) -> int:
-    if Mark.ESCALATE in marks:
-        return _RAISE_TIER
-    if Mark.DE_ESCALATE in marks:
-        return _LOWER_TIER
-    return _RESET_TIER if Mark.REOPEN in marks else _KEEP_TIER
-
-
 @lru_cache(maxsize=32)
-def _moves(spec: MachineSpec) -> dict[tuple[str, str], _Move]:
+def _moves(spec: MachineSpec) -> dict[tuple[str, str], Move]:
     if too_long := text_limit_problems({t.name: t.payload for t in spec.triggers}):
         raise SpecError(too_long)
     moves = {}
     for t in spec.transitions:
         trigger = spec.trigger(t.trigger)
         effect = trigger.effect
-        moves[t.key] = _Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
+        moves[t.key] = Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
                              payload=trigger.payload, guards=tuple(spec.guard(g) for g in t.guards),
                              effect=effect,
                              check_effect=effect is not None and effect not in SHIPPED_EFFECTS,
-                             tier=_tier_rule(trigger.marks), event=_engine(spec).events[t.trigger],
+                             tier=tier_rule(trigger.marks), event=_engine(spec).events[t.trigger],
                              validate=trigger.payload.__pydantic_validator__.validate_python,
-                             dump=_NATIVE_DUMP if native_json(trigger.payload)
-                             else _FLAT_DUMP if flat_json(trigger.payload) else _NESTED_DUMP)
+                             dump=NATIVE_DUMP if native_json(trigger.payload)
+                             else FLAT_DUMP if flat_json(trigger.payload) else NESTED_DUMP)
     return moves
 
 
@@ -177,7 +111,7 @@ class _Run(GuardContext):
 
     __slots__ = ("move", "state", "verdict")
 
-    def __init__(self, move: _Move, ticket: Ticket, actor: Actor, payload: Payload,  # noqa: PLR0917
+    def __init__(self, move: Move, ticket: Ticket, actor: Actor, payload: Payload,  # noqa: PLR0917
                  policy: EscalationPolicy, now: datetime) -> None:
         # Every field set here, without the dataclass __init__ (fire's hot path).
         self.ticket = ticket
@@ -225,6 +159,10 @@ class EscalationMachine:
 
     ``policy`` decides whether an assessment warrants escalation; ``clock`` stamps the history;
     ``sla`` sets the deadlines (:mod:`escalation_fsm.sla`; default: ``default_sla_policy()``).
+    Every record it writes carries its spec's :attr:`fingerprint`; a ticket written under another
+    version raises :class:`~escalation_fsm.errors.SpecMismatch` unless the spec continues it
+    (``compatible_with``); ``migrations`` move such tickets when a store meets them
+    (``docs/versions.md``).
     """
 
     def __init__(
@@ -234,6 +172,7 @@ class EscalationMachine:
         policy: EscalationPolicy | None = None,
         clock: Clock | None = None,
         sla: SLAPolicy | None = None,
+        migrations: Iterable[Migration] = (),
     ) -> None:
         self.spec = default_spec() if spec is None else spec
         if sla is not None and (problems := sla.problems(self.spec)):
@@ -249,6 +188,13 @@ class EscalationMachine:
         self._plain = type(self).transition is EscalationMachine.transition
         self._events = _engine(self.spec).events
         self._initial = self.spec.initial
+        self.versions = SpecVersions(self.spec)
+        """The other versions of the spec this machine knows, and the tickets it goes on with."""
+        self.fingerprint: str = self.versions.fingerprint
+        """The fingerprint of the machine's spec, stamped on every record it writes."""
+        self._accepted = self.versions.accepted
+        for migration in migrations:
+            self.versions.register(migration)
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -290,6 +236,11 @@ class EscalationMachine:
         history = ticket.history
         if (history[-1].dest if history else self._initial) != ticket.stage:
             return set()  # fire would refuse the ticket itself (see verify)
+        if history and history[-1].spec_fingerprint not in self._accepted:
+            try:
+                self.versions.check(ticket)
+            except SpecMismatch:
+                return set()  # written under another version of the procedure
         now = self.clock.now()
         moves = (self._moves[t.key] for t in self.spec.transitions_from(ticket.stage))
         return {
@@ -312,7 +263,7 @@ class EscalationMachine:
             verdict = evaluate_guards(ctx.move.guards, ctx)
         except InconsistentTicket as exc:
             return Explanation(trigger, ticket.stage, False, None, exc.problems, type(exc).__name__)
-        except (InvalidTransition, PermissionDenied) as exc:
+        except (InvalidTransition, PermissionDenied, SpecMismatch) as exc:
             return Explanation(trigger, ticket.stage, False, None, (str(exc),), type(exc).__name__)
         except ValidationError as exc:
             return Explanation(trigger, ticket.stage, False, None, validation_reasons(exc),
@@ -444,6 +395,8 @@ class EscalationMachine:
         # A ticket is its history: O(1) here, the whole replay in verify() and stores' create().
         if (history[-1].dest if history else self._initial) != stage:
             raise self._inconsistent(ticket)
+        if history and history[-1].spec_fingerprint not in self._accepted:
+            self.versions.check(ticket)  # written under another version: go on only if it fits
         move = self._moves.get((stage, trigger))
         if move is None:
             trigger = str(trigger)
@@ -468,25 +421,26 @@ class EscalationMachine:
         problems = [problem.message for problem in self.verify(ticket)]
         return InconsistentTicket(ticket_id=ticket.id, problems=problems)
 
-    def _commit(self, move: _Move, ctx: GuardContext) -> TransitionResult:
+    def _commit(self, move: Move, ctx: GuardContext) -> TransitionResult:
         """Build the new ticket (effect, marks, audit record, stage, version); the old stays."""
         ticket = ctx.ticket
         # The shipped effects return a fresh dict, and are tested instead of checked.
         updates: dict[str, Any] = {} if move.effect is None else (
-            _checked(move, dict(move.effect(ctx))) if move.check_effect
+            checked_updates(move, dict(move.effect(ctx))) if move.check_effect
             else move.effect(ctx))  # type: ignore[assignment]  # shipped effects: fresh dicts
         if move.tier:
-            updates.update(_tier_updates(move.tier, updates.get("tags", ticket.tags), ticket.tier))
-        if move.dump == _NATIVE_DUMP:
+            updates.update(tier_updates(move.tier, updates.get("tags", ticket.tags), ticket.tier))
+        if move.dump == NATIVE_DUMP:
             payload = FrozenDict(ctx.payload.__dict__)
-        elif move.dump == _FLAT_DUMP:
+        elif move.dump == FLAT_DUMP:
             payload = FrozenDict(ctx.payload.model_dump(mode="json"))
         else:
             payload = nested_json(ctx.payload)
         seq = ticket.version + 1
         record = trusted_from(AuditRecord, {
             "seq": seq, "at": ctx.now, "actor_id": ctx.actor.id, "actor_role": ctx.actor.role,
-            "trigger": move.trigger, "source": move.source, "dest": move.target, "payload": payload})
+            "trigger": move.trigger, "source": move.source, "dest": move.target, "payload": payload,
+            "spec_fingerprint": self.fingerprint})
         updates["stage"] = move.target
         updates["history"] = (*ticket.history, record)
         updates["version"] = seq
@@ -496,30 +450,6 @@ class EscalationMachine:
         return TransitionResult(new, ticket, record, TransitionEvent(
             trigger=move.trigger, source=move.source, dest=move.target, actor=ctx.actor,
             payload=ctx.payload, before=ticket, after=new, record=record))
-
-
-def _checked(move: _Move, updates: dict[str, Any]) -> dict[str, Any]:
-    """A host effect's updates, refused when they touch derived fields or are invalid."""
-    if updates.keys() - _TICKET_FIELDS or updates.keys() & _RESERVED:
-        raise SpecError([
-            f"the effect of trigger {move.trigger!r} returned fields {sorted(updates)}; allowed: "
-            f"{sorted(_TICKET_FIELDS - _RESERVED)} (the tier follows the trigger's marks)"
-        ])
-    valid, problems = validate_fields(Ticket, updates)
-    if problems:
-        raise SpecError([f"the effect of trigger {move.trigger!r} returned an invalid {problem}"
-                         for problem in problems])
-    return valid
-
-
-def _tier_updates(rule: int, tags: tuple[str, ...], tier: int) -> dict[str, Any]:
-    """What an escalate, de-escalate or reopen mark does: the tier, and the review tag."""
-    if rule == _RAISE_TIER:
-        tag = review_tag(tier + 1)
-        return {"tier": tier + 1, "tags": tags if tag in tags else (*tags, tag)}
-    if rule == _LOWER_TIER:
-        return {"tier": max(1, tier - 1)}
-    return {"tier": 1}
 
 
 _result = tuple.__new__  # a NamedTuple without its Python-level __new__ (fire's hot path)

@@ -230,7 +230,11 @@ class Feedback(_Frozen):
 
 
 class AuditRecord(_Frozen):
-    """One committed transition. ``payload`` is the validated payload as read-only JSON data."""
+    """One committed transition. ``payload`` is the validated payload as read-only JSON data.
+
+    ``spec_fingerprint`` is the fingerprint of the spec the record was written under (``None``:
+    written before spec versions were recorded, so unknown).
+    """
 
     seq: Annotated[int, Field(ge=1)]
     at: Instant
@@ -240,6 +244,7 @@ class AuditRecord(_Frozen):
     source: str
     dest: str
     payload: Mapping[str, JsonValue] = Field(default_factory=FrozenDict)
+    spec_fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("payload", mode="after")
     @classmethod
@@ -282,6 +287,12 @@ class Ticket(_Frozen):
     feedback: Feedback | None = None
     history: tuple[AuditRecord, ...] = ()
     version: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def spec_fingerprint(self) -> str | None:
+        """The fingerprint its last record was written under (``None``: none, or unknown)."""
+        history = self.history
+        return history[-1].spec_fingerprint if history else None
 
     @field_validator("stage", mode="before")
     @classmethod

@@ -40,6 +40,10 @@ __all__ = [
 SpecName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 """Stage, trigger, guard and role names: lower-case identifiers, safe in diagrams and code."""
 
+VersionLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+                                                max_length=64)]
+"""A spec's version label (``"2"``, ``"2024.03"``, ``"2-tier3"``): letters, digits and ``._+-``."""
+
 Effect = Callable[[GuardContext], Mapping[str, Any]]
 """How a trigger changes the ticket: returns the field updates (stage, history and version are
 handled by the machine). Receives the passing guards' decisions in ``ctx.decisions``."""
@@ -150,11 +154,19 @@ class MachineSpec(_SpecModel):
     """
 
     name: str
+    version: VersionLabel = "1"
+    """A label for people (``"2"``, ``"2024-03"``); the fingerprint, not the label, identifies
+    the structure (see :mod:`escalation_fsm.identity`)."""
     description: str = ""
     stages: tuple[StageSpec, ...]
     triggers: tuple[TriggerSpec, ...]
     transitions: tuple[TransitionSpec, ...]
     guards: tuple[GuardSpec, ...] = ()
+    compatible_with: tuple[VersionLabel, ...] = ()
+    """Version labels (of specs with the same name) or fingerprints of older specs whose tickets
+    this spec continues as they are. The library checks the claim when it meets such a ticket
+    (the old spec's stages, triggers and transitions must all exist unchanged here) and refuses
+    with :class:`~escalation_fsm.errors.SpecMismatch` if it does not hold."""
 
     _stages: dict[str, StageSpec] = PrivateAttr()
     _triggers: dict[str, TriggerSpec] = PrivateAttr()
@@ -239,7 +251,9 @@ class MachineSpec(_SpecModel):
         self,
         *,
         name: str | None = None,
+        version: str | None = None,
         description: str | None = None,
+        compatible_with: Iterable[str] | None = None,
         stages: Iterable[StageSpec] = (),
         triggers: Iterable[TriggerSpec] = (),
         transitions: Iterable[TransitionSpec] = (),
@@ -248,7 +262,8 @@ class MachineSpec(_SpecModel):
     ) -> MachineSpec:
         """A new, validated spec with items added or replaced.
 
-        Stages, triggers and guards replace existing ones of the same name; transitions replace
+        ``name``, ``version``, ``description`` and ``compatible_with`` replace the spec's own
+        when given. Stages, triggers and guards replace existing ones of the same name; transitions replace
         the existing one with the same ``(source, trigger)``. ``remove_transitions`` drops the
         transitions with those ``(source, trigger)`` keys.
         """
@@ -260,7 +275,10 @@ class MachineSpec(_SpecModel):
         kept = [t for t in self.transitions if t.key not in removed]
         return MachineSpec(
             name=self.name if name is None else name,
+            version=self.version if version is None else version,
             description=self.description if description is None else description,
+            compatible_with=(self.compatible_with if compatible_with is None
+                             else tuple(compatible_with)),
             stages=_merge(self.stages, stages, lambda s: s.name),
             triggers=_merge(self.triggers, triggers, lambda t: t.name),
             transitions=_merge(kept, transitions, lambda t: t.key),

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .bounds import MIGRATE_TRIGGER
 from .marks import Mark
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ def spec_problems(spec: MachineSpec) -> list[str]:
         problems += [f"{where}: unknown guard {g!r}" for g in t.guards if g not in guards]
         problems += _payload_problems(spec, t, where)
     problems += _mark_problems(spec)
+    if MIGRATE_TRIGGER in trigger_names:
+        problems.append(f"trigger {MIGRATE_TRIGGER!r} is reserved for the audit record of a "
+                        f"migration between versions of a spec: choose another name")
     used = {t.trigger for t in spec.transitions}
     problems += [f"trigger {name!r} is used by no transition" for name in trigger_names
                  if name not in used]

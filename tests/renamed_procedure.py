@@ -27,6 +27,7 @@ from escalation_fsm import (
     TransitionSpec,
     TriggerSpec,
     default_spec,
+    spec_fingerprint,
 )
 from escalation_fsm.procedure import logged_procedure_spec
 
@@ -97,11 +98,20 @@ def renamed_logged_spec() -> MachineSpec:
     return _renamed(logged_procedure_spec(), "renamed-escalation-as-logged")
 
 
+def translated_fingerprint(fingerprint: str | None) -> str | None:
+    """The fingerprint of a default spec's renamed twin (others unchanged)."""
+    twins = {spec_fingerprint(default_spec()): spec_fingerprint(renamed_spec()),
+             spec_fingerprint(logged_procedure_spec()): spec_fingerprint(renamed_logged_spec())}
+    return twins.get(fingerprint, fingerprint) if fingerprint is not None else None
+
+
 def translated_record(record: AuditRecord) -> AuditRecord:
     """A default-spec audit record as the renamed procedure would have written it."""
     return record.model_copy(update={"trigger": translate(record.trigger),
                                      "source": translate(record.source),
-                                     "dest": translate(record.dest)})
+                                     "dest": translate(record.dest),
+                                     "spec_fingerprint": translated_fingerprint(
+                                         record.spec_fingerprint)})
 
 
 def translated_ticket(ticket: Ticket) -> Ticket:

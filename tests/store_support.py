@@ -178,6 +178,15 @@ class Backend:
             store.close()
 
 
+def back_to_schema_4(db: Backend) -> None:
+    """Remove what schema 5 added (the specs seen, each ticket's spec column), as version 4 was."""
+    db.sql("DROP INDEX escalation_tickets_spec")
+    db.sql("ALTER TABLE escalation_tickets DROP COLUMN spec")
+    db.sql("DROP TABLE escalation_specs")
+    db.sql("DELETE FROM escalation_meta WHERE key = 'sla_meaning_json'")
+    db.sql("UPDATE escalation_meta SET value = '4' WHERE key = 'schema_version'")
+
+
 @contextmanager
 def backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
     """A fresh, empty database of ``kind`` for one test."""

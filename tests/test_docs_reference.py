@@ -235,7 +235,7 @@ def cli_problems(text: str, parser: argparse.ArgumentParser) -> list[str]:
 def test_cli_page_documents_every_command_and_option() -> None:
     """Every sub-command of build_parser() has a section; every option is in its synopsis and text."""
     assert set(commands(build_parser())) == {"demo", "diagram", "replay", "follow-up", "reindex",
-                                             "verify", "timeline"}
+                                             "verify", "timeline", "migrate", "specs", "review"}
     assert cli_problems(CLI.read_text(encoding="utf-8"), build_parser()) == []
 
 

@@ -106,6 +106,9 @@ ERRORS: list[EscalationError] = [
     errors_module.IdempotencyConflict(ticket_id="T", key="k-1", seq=2, reason="which fired 'x'"),
     errors_module.LockTimeout(what="SQLite write", where="'x.db'", detail="database is locked"),
     errors_module.CommitOutcomeUnknown(ticket_id="T", trigger="resolve", key="k-1", detail="EOF"),
+    errors_module.SpecMismatch(ticket_id="T", found=None, expected="a" * 64, found_label="unknown",
+                               expected_label="v2", reasons=["stage 'x' was removed"]),
+    errors_module.MigrationError(["stage 'x' is not mapped"]),
 ]
 
 

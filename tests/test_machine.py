@@ -289,7 +289,7 @@ def test_invalid_transition_names_stage_and_defined_triggers(machine: Escalation
     with pytest.raises(InvalidTransition, match="unknown trigger 'teleport'"):
         machine.fire(t, "teleport", actor=AGENT)
     limbo = AuditRecord(seq=1, at=START, actor_id="x", actor_role="agent", trigger="attempt",
-                        source="identified", dest="limbo")
+                        source="identified", dest="limbo", spec_fingerprint=machine.fingerprint)
     with pytest.raises(InvalidTransition, match="triggers defined there: none"):
         machine.fire(new_ticket(stage="limbo", history=(limbo,), version=1), Trigger.ATTEMPT,
                      actor=AGENT)

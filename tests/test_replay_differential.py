@@ -326,7 +326,10 @@ def slow_report(path: Path, mapping: LogMapping, sla: SLAPolicy | None) -> str:
 
 
 def fast_report(path: Path, mapping: LogMapping, sla: SLAPolicy | None) -> str:
-    return review(path, mapping, sla=sla, sla_source="test").model_dump_json(indent=1)
+    # build_report counts CaseResults, which do not say who handled a case: no training section.
+    report = review(path, mapping, sla=sla, sla_source="test")
+    assert report.training is not None
+    return report.model_copy(update={"training": None}).model_dump_json(indent=1)
 
 
 @pytest.mark.parametrize("sla", POLICIES)

@@ -110,7 +110,7 @@ def test_json_is_versioned_and_round_trips(helpdesk: ReviewReport) -> None:
     """The JSON output validates against the schema model and reads back equal."""
     text = render_report(helpdesk, "json")
     data = json.loads(text)
-    assert data["schema_version"] == SCHEMA_VERSION == "1.2"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.3"
     assert ReviewReport.model_validate_json(text) == helpdesk
     schema = report_json_schema()
     assert set(schema["required"]) >= {"overall", "transition_counts", "top_deviations"}  # type: ignore[call-overload]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from store_support import KINDS, Backend, backend
+from store_support import KINDS, Backend, back_to_schema_4, backend
 from support import AGENT, TIER2
 
 from escalation_fsm import (
@@ -175,6 +175,7 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
         # table, no clocks, no patches.
         documents = {t: encode_document(store.get(t)) for t in ("T-1", "T-2")}
         store.close()
+        back_to_schema_4(db)
         db.sql("ALTER TABLE escalation_tickets ADD COLUMN document TEXT NOT NULL DEFAULT '{}'")
         for ticket_id, document in documents.items():
             db.sql("UPDATE escalation_tickets SET document = ? WHERE id = ?", (document, ticket_id))
@@ -188,7 +189,7 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
         db.sql("UPDATE escalation_meta SET value = '1' WHERE key = 'schema_version'")
         db.sql("DELETE FROM escalation_meta WHERE key <> 'schema_version'")
         migrated = db.open(desk()[0])
-        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
+        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("5",)]
         assert migrated.get("T-1").escalation is not None and migrated.get("T-1").version == 3
         assert migrated.verify().ok
         assert [t.id for t in migrated.due(by=MONDAY + 4 * H)] == ["T-1", "T-2"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from store_support import KINDS, SQL_KINDS, Backend, backend
+from store_support import KINDS, SQL_KINDS, Backend, back_to_schema_4, backend
 from support import AGENT, CUSTOMER, HIGH, START, SYSTEM, TIER2, new_ticket
 
 from escalation_fsm import (
@@ -425,6 +425,7 @@ def test_a_version_3_database_gets_its_chain_when_opened_writable(kind: str, tmp
         worked(store, "T-2")
         heads = {ticket_id: store.head(ticket_id) for ticket_id in ("T-1", "T-2")}
         store.close()
+        back_to_schema_4(db)
         db.sql("DROP INDEX escalation_history_key")
         for table, column in (("escalation_history", "hash"),
                               ("escalation_history", "idempotency_key"),
@@ -434,7 +435,7 @@ def test_a_version_3_database_gets_its_chain_when_opened_writable(kind: str, tmp
         with pytest.raises(StoreError, match=r"schema version 3.*open it once writable"):
             db.open(readonly=True)
         migrated = db.open(desk())
-        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
+        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("5",)]
         assert {ticket_id: migrated.head(ticket_id) for ticket_id in heads} == heads
         assert migrated.verify().ok and migrated.verify().checked == 2
         with pytest.raises(Exception, match="append-only"):

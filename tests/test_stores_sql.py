@@ -31,18 +31,18 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 4 (4 adds the hash chain)."""
+    """Opening again keeps the data; the stored schema version is 5 (5 adds the specs seen)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("4",)]
+    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("5",)]
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '5' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 5.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = '6' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 6.*upgrade"):
         db.open()
 
 
@@ -179,7 +179,7 @@ def test_many_processes_can_create_the_schema_at_once(db: Backend) -> None:
     store = _stored(db)
     assert store.get("T-1").version == 2
     assert db.sql("SELECT key FROM escalation_meta ORDER BY key") == [
-        ("schema_version",), ("sla_index",), ("sla_policy_json",)]
+        ("schema_version",), ("sla_index",), ("sla_meaning_json",), ("sla_policy_json",)]
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -15,8 +15,11 @@ from .. import __version__
 from .demo import add_demo_command
 from .diagram import add_diagram_command
 from .follow_up import add_follow_up_command
+from .migrate import add_migrate_command
 from .reindex import add_reindex_command
 from .replay import add_replay_command
+from .review import add_review_command
+from .specs import add_specs_command
 from .timeline import add_timeline_command
 from .verify import add_verify_command
 
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_demo_command, add_diagram_command, add_replay_command, add_follow_up_command,
-                add_reindex_command, add_verify_command, add_timeline_command):
+                add_reindex_command, add_verify_command, add_timeline_command, add_migrate_command,
+                add_specs_command, add_review_command):
         add(commands)
     return parser
 

@@ -9,9 +9,11 @@ reaches a user for input they gave.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tomllib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
     from ..machine import EscalationMachine
     from ..stores import StoreBase
 
-__all__ = ["USAGE", "count", "instant", "open_store", "read_policy", "run", "spec_of"]
+__all__ = ["USAGE", "count", "day_or_instant", "instant", "open_store", "read_policy",
+           "read_teams", "run", "spec_of"]
 
 USAGE = 2
 """The exit status of every command error: bad arguments, files, specs, stores."""
@@ -113,3 +116,30 @@ def open_store(db: str | None, dsn: str | None, *, readonly: bool,
     if readonly and not Path(db).is_file():
         raise UsageError(f"no database at {db!r}")
     return SQLiteStore(db, machine=machine, readonly=readonly)
+
+
+def read_teams(path: str) -> dict[str, str]:
+    """An agent-to-team map from a JSON or TOML file: ``{"a-17": "billing desk", ...}``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the team map {path!r} is not UTF-8 text: {exc}") from exc
+    try:
+        data = tomllib.loads(text) if file.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"the team map {path!r} does not parse: {exc}") from exc
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise UsageError(f"the team map {path!r} must map agent ids to team names (strings), "
+                         f"e.g. {{\"a-17\": \"billing desk\"}}")
+    return data
+
+
+def day_or_instant(text: str) -> datetime:
+    """An ISO date (midnight UTC) or an ISO time with a zone (an argparse ``type``)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return instant(text)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -13,8 +13,9 @@ from typing import IO, Any
 
 from ..errors import UsageError
 from ..replay import FORMATS, CaseResult, render_report, resolve_mapping, review
+from ..replay.training import TrainingFigures
 from ..sla import SLAPolicy, default_sla_policy
-from ._common import USAGE, read_policy, run
+from ._common import USAGE, read_policy, read_teams, run
 
 __all__ = ["ProgressBar", "add_replay_command"]
 
@@ -42,6 +43,11 @@ def add_replay_command(commands: Any) -> None:
                              "that could not be read or a rule that never fired (the report is "
                              "still written)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--teams", metavar="FILE",
+                        help="a JSON or TOML file mapping agent ids (the log's resources) to teams")
+    parser.add_argument("--pseudonymise", action="store_true",
+                        help="replace agent ids in the training section (for reports that leave "
+                             "the team)")
     parser.set_defaults(handler=lambda args: run("replay", run_replay, args))
 
 
@@ -50,6 +56,8 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
     err = sys.stderr if stderr is None else stderr
     mapping = resolve_mapping(args.mapping)
     policy, source = _policy(args.sla)
+    training = TrainingFigures(teams=None if args.teams is None else read_teams(args.teams),
+                               pseudonymise=args.pseudonymise)
     bar = None if args.quiet or not err.isatty() else ProgressBar(err)
     with ExitStack() as stack:
         on_case: Callable[[CaseResult], None] | None = None
@@ -65,7 +73,7 @@ def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> in
         try:
             report = review(args.log, mapping, svg=args.fmt == "html",
                             progress=bar.update if bar else None, on_case=on_case,
-                            sla=policy, sla_source=source)
+                            sla=policy, sla_source=source, training=training)
         finally:
             if bar:
                 bar.clear()

@@ -5,6 +5,8 @@ renderer. Renderers read only the model, never the ``transitions`` engine, so a 
 spec exactly as declared.
 
 * :func:`to_mermaid` and :func:`to_dot` return text and need nothing beyond the core install.
+* :func:`diff_to_mermaid` and :func:`diff_to_dot` draw the difference between two versions of a
+  spec (added, removed and changed transitions in distinct styles; :mod:`.diff`).
 * :func:`render` also makes SVG and PNG through Graphviz: install the ``svg`` extra
   (``pip install 'escalation-fsm[svg]'``) and Graphviz's ``dot`` program. Without them it raises
   :class:`GraphvizUnavailable` naming what to install.
@@ -33,12 +35,15 @@ from typing import Literal, overload
 from ..errors import RenderFailed
 from ..models import Ticket
 from ..spec import MachineSpec
+from .diff import DiffEdge, DiffStage, diff_edges, diff_to_dot, diff_to_mermaid
 from .dot import render_dot
 from .mermaid import render_mermaid
 from .model import Direction, Edge, EdgeItem, Graph, Node, build_graph
 from .render import GraphvizUnavailable, dot_to_image
 
 __all__ = [
+    "DiffEdge",
+    "DiffStage",
     "Direction",
     "Edge",
     "EdgeItem",
@@ -49,6 +54,9 @@ __all__ = [
     "Node",
     "RenderFailed",
     "build_graph",
+    "diff_edges",
+    "diff_to_dot",
+    "diff_to_mermaid",
     "render",
     "to_dot",
     "to_mermaid",

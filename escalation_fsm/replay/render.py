@@ -14,12 +14,11 @@ keeps values as they are (the JSON encoder escapes what JSON needs).
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..textsafe import html_text, markdown, visible
 from .charts import histogram_chart, rate_chart
 from .schema import Breakdown, Kpis, ReviewReport
 from .words import duration_words
@@ -29,28 +28,6 @@ __all__ = ["FORMATS", "Format", "render_report"]
 Format = Literal["table", "markdown", "json", "html"]
 FORMATS: tuple[Format, ...] = ("table", "markdown", "json", "html")
 _TOP_GROUPS = 12
-
-# C0 and C1 controls, DEL, line/paragraph separators and bidirectional overrides and isolates.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;",
-                           "\\": "&#92;", "[": "&#91;", "]": "&#93;", "`": "&#96;"})
-
-
-def _visible(text: str) -> str:
-    r"""``text`` with every control character written out as its Python escape (``\x1b``)."""
-    if _CONTROL.search(text) is None:
-        return text
-    return _CONTROL.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
-
-
-def _md(text: str) -> str:
-    """``text`` safe anywhere in Markdown: no HTML, table cell boundary, link, code or new line."""
-    return _visible(text).translate(_MARKDOWN)
-
-
-def _html_text(text: str) -> str:
-    return html.escape(_visible(text))
-
 
 @dataclass
 class _Section:
@@ -143,8 +120,12 @@ def _summary(r: ReviewReport) -> _Section:
                                                         f"be read or rules that never fired"
                                                         if strict else "")
                  + " (see Data notes)." if r.data_notes else "Data notes: none.")
-    notes.append(f"Replayed log {r.log} with mapping {r.mapping}; spec {r.spec}; "
-                 f"{_n(r.rows)} rows read.")
+    if r.source_kind == "store":
+        notes.append(f"Reviewed the histories in {r.log}; spec {r.spec}; {_n(r.rows)} records "
+                     f"read.")
+    else:
+        notes.append(f"Replayed log {r.log} with mapping {r.mapping}; spec {r.spec}; "
+                     f"{_n(r.rows)} rows read.")
     return _Section("In short", notes=notes)
 
 
@@ -167,8 +148,10 @@ def _sections(r: ReviewReport) -> list[_Section]:
     if not r.cases:
         deviations.notes.append("no tickets to review: every event was skipped (see Data notes)")
     elif not r.top_deviations:
-        deviations.notes.append("no problems: every ticket followed the procedure's rules that "
-                                "the log can show")
+        deviations.notes.append("no problems: every stored history was written through the "
+                                "machine, so it follows the procedure" if r.source_kind == "store"
+                                else "no problems: every ticket followed the procedure's rules "
+                                "that the log can show")
     sections.append(deviations)
     if r.by_priority:
         sections.append(_breakdown("By priority", r.by_priority, "priority"))
@@ -184,6 +167,8 @@ def _sections(r: ReviewReport) -> list[_Section]:
         sla.rows = [[b.clock, b.owed, _n(b.decided), _n(b.breached), _pct(b.rate)]
                     for b in r.sla_breach_rates]
         sections.append(sla)
+    if r.training is not None:
+        sections.append(_training(r))
     stages = _Section("Time in each stage", headers=("stage", "tickets", "median", "nine in ten within"),
                       right=frozenset({1, 2, 3}))
     stages.notes = ["from the event that entered the stage to the next event; time in a final "
@@ -198,6 +183,20 @@ def _sections(r: ReviewReport) -> list[_Section]:
                       notes=[f"{n.rule} -- {n.reason}" for n in r.not_observable])
     sections += [stages, transitions, hidden, _data_notes(r)]
     return sections
+
+
+def _training(r: ReviewReport) -> _Section:
+    t = r.training
+    assert t is not None  # noqa: S101 (the caller checked)
+    who = f"{_n(t.agents)} agent(s)" + (f" and {_n(t.teams)} team(s)" if t.teams else "")
+    section = _Section("Training opportunities", notes=[
+        f"{who}, each compared with the rest of the team per category on escalation rate, "
+        f"first-contact resolution, reopen rate and time to first response; a difference is "
+        f"listed only when the {t.confidence:.0%} intervals (widened for the number of "
+        f"comparisons) do not overlap and both sides have at least {t.min_tickets} tickets"
+        + ("; agent ids are pseudonymised" if t.pseudonymised else "")])
+    section.notes += [f.text for f in t.findings] or ["no difference stands out"]
+    return section
 
 
 _PROBLEMS = {"not_a_number": "not numbers", "unmapped_label": "labels missing from the value map",
@@ -228,7 +227,7 @@ def _widths(rows: Sequence[Sequence[str]]) -> list[int]:
 
 
 def _text(r: ReviewReport, sections: list[_Section]) -> str:
-    v = _visible
+    v = visible
     out = [f"Escalation review: {v(r.log)}", ""]
     for section in sections:
         out += [v(section.title), "-" * len(v(section.title)), *map(v, section.notes)]
@@ -249,23 +248,23 @@ def _text(r: ReviewReport, sections: list[_Section]) -> str:
 
 
 def _markdown(r: ReviewReport, sections: list[_Section]) -> str:
-    out = [f"# Escalation review: {_md(r.log)}", ""]
+    out = [f"# Escalation review: {markdown(r.log)}", ""]
     for section in sections:
-        out += [f"## {_md(section.title)}", ""]
-        out += [f"- {_md(note)}" for note in section.notes]
+        out += [f"## {markdown(section.title)}", ""]
+        out += [f"- {markdown(note)}" for note in section.notes]
         if section.notes:
             out.append("")
         if section.headers:
-            out.append("| " + " | ".join(map(_md, section.headers)) + " |")
+            out.append("| " + " | ".join(map(markdown, section.headers)) + " |")
             out.append("|" + "|".join("---:" if i in section.right else "---"
                                       for i in range(len(section.headers))) + "|")
             for index, row in enumerate(section.rows):
-                cells = [_md(c) for c in row]
+                cells = [markdown(c) for c in row]
                 if index in section.details:
-                    cells[0] += f"<br>{_md(section.details[index])}"
+                    cells[0] += f"<br>{markdown(section.details[index])}"
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
-    out += ["## State diagram", "", _md(r.diagram.note), ""]
+    out += ["## State diagram", "", markdown(r.diagram.note), ""]
     if r.diagram.mermaid:
         out += ["```mermaid", r.diagram.mermaid.rstrip(), "```", ""]
     return "\n".join(out)
@@ -284,7 +283,7 @@ p.note{color:#5b6475;margin:.2rem 0}pre{background:#f4f6f9;padding:1rem;overflow
 
 
 def _html(r: ReviewReport, sections: list[_Section]) -> str:
-    e = _html_text
+    e = html_text
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Escalation review: {e(r.log)}</title>", f"<style>{_CSS}</style></head><body>",
            f"<h1>Escalation review: {e(r.log)}</h1>"]

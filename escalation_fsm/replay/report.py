@@ -28,10 +28,12 @@ from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from .. import __version__
 from ..sla import SLAClock, breach_rates
 from ..spec import MachineSpec
+from .basis import ReportBasis, basis_of
 from .breaches import BreachCounter
 from .engine import CaseResult, Measured, Replayer
 from .notes import STRICT_PROBLEMS, ReadNotes
@@ -54,6 +56,7 @@ from .schema import (
     UnknownActivity,
     report_json_schema,
 )
+from .training import TrainingFigures
 from .words import describe_deviation
 
 __all__ = [
@@ -66,12 +69,14 @@ __all__ = [
     "HistogramBin",
     "Kpis",
     "NotObservableRule",
+    "ReportBasis",
     "ReportFigures",
     "ReviewReport",
     "SLABreachRate",
     "StageTime",
     "TransitionCount",
     "UnknownActivity",
+    "basis_of",
     "build_report",
     "report_json_schema",
 ]
@@ -214,8 +219,12 @@ class ReportFigures:
     :class:`~.breaches.BreachCounter`.
     """
 
-    def __init__(self, replayer: Replayer) -> None:
+    def __init__(self, basis: ReportBasis | Replayer, *,
+                 training: TrainingFigures | None = None) -> None:
+        replayer = basis if isinstance(basis, ReportBasis) else basis_of(basis)
         self.replayer = replayer
+        self.training = training
+        """Counted by the caller, who knows who handled each case; judged in :meth:`report`."""
         self.overall = _Acc()
         self.by_category: defaultdict[str, _Acc] = defaultdict(_Acc)
         self.by_priority: defaultdict[str, _Acc] = defaultdict(_Acc)
@@ -285,7 +294,8 @@ class ReportFigures:
                                                              measured.last), measured.urgency)
 
     def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
-               sla_source: str | None = None) -> ReviewReport:
+               sla_source: str | None = None,
+               source_kind: Literal["log", "store"] = "log") -> ReviewReport:
         """The report on every case counted so far."""
         replayer, spec, overall = self.replayer, self.replayer.spec, self.overall
         decided, breached = Counter(self.sla_decided), Counter(self.sla_breached)
@@ -302,7 +312,7 @@ class ReportFigures:
             diagram = Diagram(available=False, note="state diagram not requested")
         return ReviewReport(
             generated_by=f"escalation-fsm {__version__}",
-            log=log_name, mapping=replayer.mapping.source, spec=spec.name,
+            log=log_name, mapping=replayer.source, spec=spec.name,
             rows=stats.rows, events=self.events, cases=overall.cases,
             period_start=stats.start, period_end=stats.end,
             overall=overall.kpis(),
@@ -336,9 +346,10 @@ class ReportFigures:
             ],
             sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
             sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
-            data_notes=data_notes(stats.notes.merge(replayer.plan.notes),
-                                  replayer.plan.never_fired()),
+            data_notes=data_notes(stats.notes.merge(replayer.notes()), replayer.never_fired()),
             resolution_histogram=_histogram(overall.ttr),
+            training=None if self.training is None else self.training.section(),
+            source_kind=source_kind,
         )
 
 
@@ -347,14 +358,14 @@ def _breakdown(groups: dict[str, _Acc], *, by_size: bool) -> list[Breakdown]:
     return [Breakdown(key=key, kpis=groups[key].kpis()) for key in keys]
 
 
-def _warnings(stats: LogStats, replayer: Replayer, backwards: int) -> list[str]:
+def _warnings(stats: LogStats, replayer: ReportBasis, backwards: int) -> list[str]:
     warnings: list[str] = []
     if stats.unknown:
         total = sum(stats.unknown.values())
         warnings.append(f"{total} event(s) with {len(stats.unknown)} activit(ies) the mapping "
                         f"does not know were skipped (see unknown_activities)")
     if stats.reordered_cases:
-        column = replayer.mapping.columns.order or replayer.mapping.columns.timestamp
+        column = replayer.order_column
         warnings.append(f"{stats.reordered_cases} case(s) had rows out of order in the file; "
                         f"they were replayed in {column!r} order")
     if backwards:

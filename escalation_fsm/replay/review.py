@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..marks import Mark
 from ..sla import SLAPolicy
+from ..spec import MachineSpec
 from .diagram import annotated_diagram
 from .engine import CaseResult, Replayer
 from .mapping import LogMapping, load_mapping
-from .reader import LogStats, Progress, read_case_data
+from .program import CaseProgram
+from .reader import CaseData, LogStats, Progress, read_case_data
 from .report import ReportFigures, ReviewReport
 from .shipped import shipped_mapping, shipped_mappings
+from .training import TrainingCase, TrainingFigures
 
 __all__ = ["resolve_mapping", "review"]
 
@@ -28,7 +32,7 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
            progress: Progress | None = None,
            on_case: Callable[[CaseResult], object] | None = None,
            sla: SLAPolicy | None = None, sla_source: str | None = None,
-           cache_traces: bool = True) -> ReviewReport:
+           cache_traces: bool = True, training: TrainingFigures | None = None) -> ReviewReport:
     """Replay ``log`` with ``mapping`` and compute the review report (with the diagram if possible).
 
     ``svg`` also renders the annotated diagram as SVG (needs Graphviz; the report says so when it
@@ -36,7 +40,9 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
     policy whose breach rates the report gives, ``sla_source`` where it came from (shown in the
     report); without one no SLA figures are measured: the report never measures against targets
     nobody chose. ``cache_traces=False`` fires every case through the machine (needed when an
-    observable guard reads the time: see :class:`~escalation_fsm.replay.Replayer`). Raises
+    observable guard reads the time: see :class:`~escalation_fsm.replay.Replayer`).
+    ``training`` (default: a :class:`~escalation_fsm.replay.training.TrainingFigures` with its
+    defaults) counts who handled each case from the log's resource column. Raises
     :class:`~escalation_fsm.replay.errors.MappingError` or
     :class:`~escalation_fsm.replay.errors.LogError` before any report exists: never a partial one.
     """
@@ -44,13 +50,44 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
     stats = LogStats(source=str(log))
     # The report is counted from each case and the replay of its trace: no CaseResult is built
     # (nor the case's SLA deadlines) unless ``on_case`` asks for it.
-    figures = ReportFigures(replayer)
+    training = TrainingFigures() if training is None else training
+    figures = ReportFigures(replayer, training=training)
+    people = _People(replayer.replay_spec)
     for case in read_case_data(log, replayer.mapping, stats, progress=progress):
         program = replayer.compile(case)
         measured = replayer.measure(case, program)
         figures.add_case(case, program, measured)
+        training.add(people.of(case, program, measured.category))
         if on_case is not None:
             on_case(replayer.result(case, program, measured))
     report = figures.report(stats, log_name=Path(log).name, sla_source=sla_source)
     diagram = annotated_diagram(replayer.spec, report.counts(), svg=svg)
     return report.model_copy(update={"diagram": diagram})
+
+
+class _People:
+    """Who handled a replayed case: the resource of its first attempt and of its resolution."""
+
+    def __init__(self, spec: MachineSpec) -> None:
+        self.attempting = frozenset(spec.marked(Mark.ATTEMPT))
+        self.resolving = frozenset(spec.marked(Mark.RESOLVE))
+        self.reopening = frozenset(spec.marked(Mark.REOPEN))
+
+    def of(self, case: CaseData, program: CaseProgram, category: str | None) -> TrainingCase:
+        positions, resources, instants = case.positions, case.resources, case.instants
+        agent = resolver = None
+        first_response = None
+        resolved = reopened = False
+        for position, _, _, trigger, _ in program.records:
+            event = position if positions is None else positions[position]
+            if trigger in self.attempting and agent is None:
+                agent = resources[event]
+                first_response = (instants[event] - instants[0]) / 1_000_000
+            elif trigger in self.resolving and not resolved:
+                resolver, resolved = resources[event], True
+            elif trigger in self.reopening and resolved:
+                reopened = True
+        return TrainingCase(
+            category=category, agent=agent, escalated=program.escalated,
+            resolved_first_contact=resolved and not (program.escalated or reopened),
+            first_response_seconds=first_response, resolver=resolver, reopened=reopened)

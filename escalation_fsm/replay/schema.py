@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .training import TrainingFinding, TrainingSection
+
 __all__ = [
     "SCHEMA_VERSION",
     "Breakdown",
@@ -26,12 +28,14 @@ __all__ = [
     "ReviewReport",
     "SLABreachRate",
     "StageTime",
+    "TrainingFinding",
+    "TrainingSection",
     "TransitionCount",
     "UnknownActivity",
     "report_json_schema",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 class _Out(BaseModel):
@@ -170,7 +174,7 @@ class Diagram(_Out):
 class ReviewReport(_Out):
     """The escalation review report (JSON schema version :data:`SCHEMA_VERSION`)."""
 
-    schema_version: Literal["1.2"] = "1.2"
+    schema_version: Literal["1.3"] = "1.3"
     generated_by: str
     log: str
     mapping: str
@@ -204,6 +208,12 @@ class ReviewReport(_Out):
     """Values that could not be read, and rules that never fired (added in 1.2)."""
     resolution_histogram: list[HistogramBin] = []
     """How long resolved cases took, in bins (added in 1.2)."""
+    source_kind: Literal["log", "store"] = "log"
+    """What was reviewed: an event log replayed through a mapping, or the histories held in a
+    ticket store (``log`` is then the store, ``mapping`` says none was needed; added in 1.3)."""
+    training: TrainingSection | None = None
+    """Training opportunities: agents and teams whose figures stand out from their peers'
+    (added in 1.3; ``None`` when not computed)."""
 
     @property
     def strict_problems(self) -> int:

@@ -13,12 +13,13 @@ and its remaining time is frozen. So deadlines never move earlier as time passes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from ..bounds import MIGRATE_TRIGGER
 from ..models import AuditRecord, Ticket
 from ..spec import MachineSpec
-from .fold import ClockRun, ClockState, Deadline, meaning_of
+from .fold import ClockRun, ClockState, Deadline, Meaning, meaning_of
 from .policy import SLAPolicy
 
 __all__ = ["Deadline", "clock_runs", "clock_state", "deadlines", "next_due"]
@@ -34,12 +35,35 @@ def clock_state(ticket: Ticket, policy: SLAPolicy, spec: MachineSpec,
 def fold_records(records: Iterable[AuditRecord], stage: str, opened_at: datetime | None, *,
                  policy: SLAPolicy, spec: MachineSpec,
                  done: list[ClockRun] | None = None) -> ClockState:
-    """Fold ``records`` into the clocks of a ticket opened at ``opened_at`` in ``stage``."""
-    meaning = meaning_of(spec)
+    """Fold ``records`` into the clocks of a ticket opened at ``opened_at`` in ``stage``.
+
+    Records written before a migration that renamed triggers are read under their new names'
+    marks (the migration records say which names changed).
+    """
+    records = tuple(records)
+    meanings = _meanings(records, meaning_of(spec))
     state = ClockState.start(stage, opened_at, policy)
-    for record in records:
+    for record, meaning in zip(records, meanings, strict=True):
         state = state.after(record, policy, meaning, done)
     return state
+
+
+def _meanings(records: tuple[AuditRecord, ...], meaning: Meaning) -> list[Meaning]:
+    """The meaning each record is read with: through the renames of the migrations after it."""
+    if not any(r.trigger == MIGRATE_TRIGGER and r.payload.get("triggers") for r in records):
+        return [meaning] * len(records)
+    found: list[Meaning] = []
+    alias: dict[str, str] = {}  # a name as written -> the name it has now
+    current = meaning
+    for record in reversed(records):
+        found.append(current)
+        renames = record.payload.get("triggers") if record.trigger == MIGRATE_TRIGGER else None
+        if isinstance(renames, Mapping) and renames:
+            alias = {name: alias.get(str(renames.get(name, name)), str(renames.get(name, name)))
+                     for name in {*renames, *alias}}
+            current = {**meaning, **{old: meaning.get(new, 0) for old, new in alias.items()}}
+    found.reverse()
+    return found
 
 
 def _aware(now: datetime) -> datetime:

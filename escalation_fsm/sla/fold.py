@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from ..bounds import MIGRATE_TRIGGER
 from ..marks import Mark
 from ..models import AuditRecord, Urgency
 from .calendar import BusinessCalendar
@@ -224,6 +225,11 @@ class ClockState:
         state = self if self.opened is not None else self._opened(at, policy)
         opened = state.opened
         end = at if opened is None or at > opened else opened
+        if record.trigger == MIGRATE_TRIGGER:  # a new version of the procedure, not an event:
+            step = _Step(state, policy, done, at)  # only the stage's name (and pauses) change
+            step.enter(record.dest)
+            return ClockState(opened, record.dest, end, tuple(step.open.values()),
+                              tuple(step.last.values()), state.seq + 1)
         bits = meaning.get(record.trigger, 0)
         if not bits and record.dest == record.source:
             return ClockState(opened, state.stage, end, state.open, state.last, state.seq + 1)

@@ -10,7 +10,9 @@
 Every store applies triggers with optimistic concurrency (compare-and-swap on ``version``, bounded
 retries on a fresh read), writes per transition only the new record and what it changed, keeps
 each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
-hash; see :mod:`escalation_fsm.stores.base`, ``docs/stores.md`` and ``docs/integrity.md``.
+hash; it keeps the specs it has seen and moves tickets between versions of the procedure
+(:meth:`StoreBase.migrate`). See :mod:`escalation_fsm.stores.base`, ``docs/stores.md``,
+``docs/integrity.md`` and ``docs/versions.md``.
 """
 
 from ..errors import (
@@ -22,6 +24,7 @@ from ..errors import (
     InvalidArgument,
     LockTimeout,
     SLAPolicyMismatch,
+    SpecMismatch,
     StaleTicket,
     StoreError,
     StoreReadOnly,
@@ -29,6 +32,7 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
 from .async_base import AsyncStoreBase, AsyncTicketStream
 from .async_postgres import AsyncPostgresStore
@@ -53,9 +57,12 @@ __all__ = [
     "LockTimeout",
     "MemoryStore",
     "MemoryTickets",
+    "MigrationReport",
     "PostgresStore",
     "SLAPolicyMismatch",
     "SQLiteStore",
+    "SpecMismatch",
+    "SpecVersion",
     "StaleTicket",
     "StoreBase",
     "StoreError",

@@ -30,17 +30,18 @@ from ..sla import ClockState
 from ._chain import genesis, link
 from ._changes import diff, patch
 
-__all__ = ["INDEX_KEY", "POLICY_KEY", "SCHEMA_VERSION", "Sealed", "StoredRecord", "StoredTicket",
-           "changed_columns", "decode", "decode_clocks", "encode_changes", "encode_document",
+__all__ = ["INDEX_KEY", "MEANING_KEY", "POLICY_KEY", "SCHEMA_VERSION", "Sealed", "StoredRecord",
+           "StoredTicket", "changed_columns", "decode", "decode_clocks", "encode_changes", "encode_document",
            "encode_record", "seal", "utc_text"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The layout of the tables this release writes; stored in the database, checked on open.
 
 Version 2 added ``escalation_tickets.next_due_at`` and its index (the SLA deadline index).
 Version 3 keeps the ticket document as created (``base_version``), a patch per history row
 (``changes``) and the folded SLA clocks (``clocks``). Version 4 adds the hash chain (a ``hash``
 per document and per history row) and each history row's ``idempotency_key``, unique per ticket.
+Version 5 adds the specs seen (``escalation_specs``) and each ticket row's ``spec`` fingerprint.
 Older databases are migrated when a store opens them writable, never by a read-only open.
 """
 
@@ -48,6 +49,9 @@ INDEX_KEY = "sla_index"
 """The meta key holding the key of the SLA policy and trigger meaning the index was built with."""
 POLICY_KEY = "sla_policy_json"
 """The meta key holding that SLA policy itself, so a reader can use it without being told."""
+MEANING_KEY = "sla_meaning_json"
+"""The meta key holding what each trigger meant to the clocks when the index was built, so a
+spec that only adds triggers (and keeps what the others mean) can use the index as it is."""
 
 
 class StoredRecord(NamedTuple):
@@ -78,6 +82,9 @@ class StoredTicket(NamedTuple):
     clocks: str | None
     updated_at: str | None
     next_due_at: str | None
+    spec: str | None
+    """The fingerprint of the spec the ticket's last record was written under (``None``:
+    none, or unknown)."""
     rows: list[StoredRecord]
 
 
@@ -221,6 +228,10 @@ def decode(stored: StoredTicket, known: Ticket | None = None, head: str | None =
 
 
 def _check_row(stored: StoredTicket, ticket: Ticket) -> None:
+    if stored.spec != ticket.spec_fingerprint:
+        raise CorruptTicket(ticket_id=stored.id, reason=(
+            f"the row says it was written under spec {stored.spec}, but its last history record "
+            f"says {ticket.spec_fingerprint}"))
     found = (ticket.id, ticket.stage, ticket.version, ticket.category, ticket.tier)
     if (stored.id, stored.stage, stored.version, stored.category, stored.tier) != found:
         raise CorruptTicket(

@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..machine import EscalationMachine
 from ..models import Actor, AuditRecord, Ticket
+from ..results import TransitionResult
 from ..sla import ClockState
 from ._codec import Sealed, StoredTicket
 from ._types import Known, Listing, TicketFilter, Write
@@ -31,6 +33,29 @@ class Core(StoreBase):
     def due_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None:
         """The deadline indexed for ``ticket`` with ``clocks``."""
         return self._due_of(ticket, clocks)
+
+    def prepared(self, machine: EscalationMachine, known: Known, trigger: str,  # noqa: PLR0917
+                 actor: Actor, payload: dict[str, Any],
+                 key: str | None) -> tuple[TransitionResult, Write]:
+        """The transition of ``known``'s ticket and what saving it writes (as ``apply`` does).
+
+        Reads the store only for a ticket written under a spec the machine does not accept
+        (:meth:`needs_store`): it is moved along a registered migration or refused.
+        """
+        return self._prepared(machine, known, trigger, actor, payload, key)
+
+    def needs_store(self, machine: EscalationMachine, ticket: Ticket) -> bool:
+        """Whether preparing a write of ``ticket`` may read the store (its spec is not accepted)."""
+        return bool(ticket.history) and (
+            ticket.history[-1].spec_fingerprint not in machine.versions.accepted)
+
+    def spec_noted(self, fingerprint: str | None) -> bool:
+        """Whether :meth:`note_spec` has nothing to do for ``fingerprint`` (no store access)."""
+        return fingerprint is None or fingerprint in self._noted or self.readonly
+
+    def note_spec(self, machine: EscalationMachine, fingerprint: str | None) -> None:
+        """Record the spec ``fingerprint`` names in the store, once per store object."""
+        self._note_spec(machine, fingerprint)
 
     def fold(self, ticket: Ticket) -> tuple[ClockState, datetime | None]:
         """The ticket's clock state from its whole history, and its next deadline."""

@@ -101,10 +101,13 @@ class Listings(ABC):
 
         Reports each ticket whose row, document or history was changed outside the library
         (the first history row that does not match its hash), whose stored row disagrees with
-        its history, or that the machine's :meth:`~escalation_fsm.EscalationMachine.verify`
-        finds fault with. Reads only; nothing the library writes fails it.
+        its history, or whose history the spec that wrote it does not allow (as
+        :meth:`~escalation_fsm.EscalationMachine.verify` checks it; the store's recorded
+        description for a ticket of an older version). Reads only; nothing the library writes
+        fails it.
         """
         checked_count(batch_size, "batch_size", low=1, high=MAX_BATCH)
+        self._teach(self.machine)  # the specs recorded: each ticket is checked under its own
         problems = []
         checked = 0
         after: str | None = None
@@ -116,6 +119,10 @@ class Listings(ABC):
             if len(batch) < batch_size:
                 return StoreVerification(checked, tuple(problems))
             after = batch[-1].id
+
+    @abstractmethod
+    def _teach(self, machine: EscalationMachine) -> None:
+        """Tell ``machine`` the specs the store recorded."""
 
     def _live(self, ticket_id: str) -> Ticket | None:
         """The ticket object a store serves besides its stored texts (the memory store's)."""

@@ -13,13 +13,22 @@ in a pool's background workers.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..errors import StoreError
 
-__all__ = ["Lanes"]
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["Lanes", "Leasing", "leasing"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+_L = TypeVar("_L", bound="Leasing")
 
 
 class Lanes:
@@ -87,3 +96,69 @@ class Lanes:
             self._ready.notify_all()
         for connection in idle:
             connection.close()
+
+
+class Leasing:
+    """The pooled half of :class:`~escalation_fsm.stores.PostgresStore`.
+
+    ``_conn`` is the connection leased to the calling thread for the length of one call.
+
+    ``_call`` and ``_committed`` (:mod:`._pg_connection`, next in the method order) lease one
+    around themselves; a reconnect inside them replaces the leased connection.
+    """
+
+
+    def _pool(self, connect: Callable[[], Any], size: int, timeout: float) -> None:
+        self._lanes = Lanes(connect, size, timeout)
+        self._leased = threading.local()
+
+    @property
+    def _conn(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection the calling thread leased (inside a call; see ``_lease``)."""
+        connection: psycopg.Connection[tuple[Any, ...]] = self._leased.conn
+        return connection
+
+    @_conn.setter
+    def _conn(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._leased.conn = connection  # a reconnect replaces the leased connection
+
+    @contextmanager
+    def _lease(self) -> Iterator[None]:
+        """Lease a pooled connection to this thread for one call (re-entrant within it)."""
+        if getattr(self._leased, "conn", None) is not None:
+            yield
+            return
+        self._leased.conn = self._lanes.take()
+        try:
+            yield
+        finally:
+            connection, self._leased.conn = self._leased.conn, None
+            self._lanes.give(connection)
+
+    def _close_pool(self) -> None:
+        self._lanes.close()
+        held = getattr(self._leased, "conn", None)  # leased to this thread outside a call
+        if held is not None:
+            self._leased.conn = None
+            held.close()
+
+    def _call(self, what: str, ticket_id: str | None, action: Callable[[], _T]) -> _T:
+        with self._lease():
+            result: _T = super()._call(what, ticket_id, action)  # type: ignore[misc]
+            return result
+
+    def _committed(self, what: str, ticket_id: str, *, trigger: str, key: str | None,
+                   write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None:
+        with self._lease():
+            result: _T | None = super()._committed(  # type: ignore[misc]
+                what, ticket_id, trigger=trigger, key=key, write=write, landed=landed)
+            return result
+
+
+def leasing(method: Callable[Concatenate[_L, _P], _T]) -> Callable[Concatenate[_L, _P], _T]:
+    """Run ``method`` with a pooled connection leased to the calling thread."""
+    @functools.wraps(method)
+    def leased(self: _L, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._lease():
+            return method(self, *args, **kwargs)
+    return leased

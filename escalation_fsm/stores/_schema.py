@@ -9,7 +9,9 @@ cost more as the ticket grows.
 Migrations are keyed by the version they start from; a store applies them in order when it opens
 a database writable (never when read-only), each in its own transaction with the version bump.
 The migration to version 4 computes every ticket's hash chain from its rows as they are then, so
-it vouches for the data from that moment on (``escalation-fsm verify`` checks it).
+it vouches for the data from that moment on (``escalation-fsm verify`` checks it). Version 5 adds
+the table of specs seen and each ticket's spec fingerprint; rows written before it are of an
+unknown spec until a migration or an adoption says which (``docs/versions.md``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,24 @@ _SQLITE_DOCUMENTS = (_SQLITE_DOCUMENTS_TABLE.format(hash=",\n        hash TEXT")
 # Version 3's table, which the migration from version 2 creates (version 4 adds the hash).
 _SQLITE_DOCUMENTS_V3 = (_SQLITE_DOCUMENTS_TABLE.format(hash=""), *_SQLITE_DOCUMENT_GUARDS)
 
+# The specs a database has seen (schema 5): written once each, never changed.
+_SQLITE_SPECS = (
+    """CREATE TABLE IF NOT EXISTS escalation_specs (
+        fingerprint TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        description TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, name, version)
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS escalation_specs_no_update BEFORE UPDATE ON escalation_specs
+       BEGIN SELECT RAISE(ABORT, 'escalation_specs is write-once'); END""",
+    """CREATE TRIGGER IF NOT EXISTS escalation_specs_no_delete BEFORE DELETE ON escalation_specs
+       BEGIN SELECT RAISE(ABORT, 'escalation_specs is write-once'); END""",
+)
+_SQLITE_SPEC_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_spec ON escalation_tickets "
+                      "(spec)")
+
 SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS escalation_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS escalation_tickets (
@@ -67,9 +87,11 @@ SQLITE_SCHEMA = (
         version INTEGER NOT NULL CHECK (version >= 0),
         updated_at TEXT NOT NULL,
         next_due_at TEXT,
-        clocks TEXT
+        clocks TEXT,
+        spec TEXT
     )""",
     *_SQLITE_DOCUMENTS,
+    *_SQLITE_SPECS,
     """CREATE TABLE IF NOT EXISTS escalation_history (
         ticket_id TEXT NOT NULL REFERENCES escalation_tickets (id),
         seq INTEGER NOT NULL CHECK (seq >= 1),
@@ -87,6 +109,7 @@ SQLITE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category)",
     "CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at)",
     _SQLITE_DUE_INDEX,
+    _SQLITE_SPEC_INDEX,
     # The history is append-only: the database itself refuses to rewrite the audit trail.
     *_SQLITE_HISTORY_GUARDS,
 )
@@ -141,6 +164,13 @@ SQLITE_MIGRATIONS: dict[int, tuple[Step, ...]] = {
             "UPDATE escalation_documents SET hash = ? WHERE ticket_id = ?",
             "UPDATE escalation_history SET hash = ? WHERE ticket_id = ? AND seq = ?"),
         *_SQLITE_HISTORY_GUARDS, *_SQLITE_DOCUMENT_GUARDS),
+    # 4 -> 5: the specs seen, and each ticket's: its last record's fingerprint, which records
+    # written before do not have (NULL: unknown until a migration or an adoption says).
+    4: (*_SQLITE_SPECS, "ALTER TABLE escalation_tickets ADD COLUMN spec TEXT",
+        "UPDATE escalation_tickets SET spec = (SELECT json_extract(h.record, '$.spec_fingerprint') "
+        "FROM escalation_history h WHERE h.ticket_id = escalation_tickets.id "
+        "AND h.seq = escalation_tickets.version)",
+        _SQLITE_SPEC_INDEX),
 }
 
 # Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
@@ -177,6 +207,25 @@ CREATE TABLE IF NOT EXISTS escalation_documents (
 );
 """ + _POSTGRES_DOCUMENT_GUARD
 
+_POSTGRES_SPECS = """
+CREATE TABLE IF NOT EXISTS escalation_specs (
+    fingerprint text COLLATE "C" NOT NULL,
+    name text NOT NULL,
+    version text NOT NULL,
+    description json NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    PRIMARY KEY (fingerprint, name, version)
+);
+CREATE OR REPLACE FUNCTION escalation_specs_write_once() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'escalation_specs is write-once'; END $$;
+DROP TRIGGER IF EXISTS escalation_specs_write_once ON escalation_specs;
+CREATE TRIGGER escalation_specs_write_once BEFORE UPDATE OR DELETE ON escalation_specs
+    FOR EACH ROW EXECUTE FUNCTION escalation_specs_write_once();
+"""
+
+_POSTGRES_SPEC_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_spec ON escalation_tickets "
+                        "(spec);")
+
 POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS escalation_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS escalation_tickets (
@@ -187,9 +236,10 @@ CREATE TABLE IF NOT EXISTS escalation_tickets (
     version integer NOT NULL CHECK (version >= 0),
     updated_at timestamptz NOT NULL,
     next_due_at timestamptz,
-    clocks json
+    clocks json,
+    spec text COLLATE "C"
 );
-""" + _POSTGRES_DOCUMENTS + """
+""" + _POSTGRES_DOCUMENTS + _POSTGRES_SPECS + """
 CREATE TABLE IF NOT EXISTS escalation_history (
     ticket_id text COLLATE "C" NOT NULL REFERENCES escalation_tickets (id),
     seq integer NOT NULL CHECK (seq >= 1),
@@ -205,7 +255,7 @@ CREATE TABLE IF NOT EXISTS escalation_history (
 CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage);
 CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category);
 CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
-""" + _POSTGRES_DUE_INDEX + _POSTGRES_HISTORY_GUARD
+""" + _POSTGRES_DUE_INDEX + _POSTGRES_SPEC_INDEX + _POSTGRES_HISTORY_GUARD
 
 POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
@@ -235,4 +285,9 @@ POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
             "UPDATE escalation_documents SET hash = %s WHERE ticket_id = %s",
             "UPDATE escalation_history SET hash = %s WHERE ticket_id = %s AND seq = %s"),
         _POSTGRES_HISTORY_GUARD, _POSTGRES_DOCUMENT_GUARD),
+    4: (_POSTGRES_SPECS,
+        'ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS spec text COLLATE "C"',
+        "UPDATE escalation_tickets t SET spec = (SELECT h.record->>'spec_fingerprint' "
+        "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq = t.version)",
+        _POSTGRES_SPEC_INDEX),
 }

@@ -14,9 +14,31 @@ from ..models import AuditRecord, Ticket
 from ..sla import ClockState, SLAPolicy, meaning_of
 from ..spec import MachineSpec
 from ._chain import link
+from ._codec import encode_record
 
-__all__ = ["KeyTaken", "Known", "Listing", "StoreStats", "StoreVerification", "TicketFilter",
-           "TicketList", "TicketStream", "Write", "index_key"]
+__all__ = ["KeyTaken", "Known", "Listing", "Row", "StoreStats", "StoreVerification", "TicketFilter",
+           "TicketList", "TicketStream", "Write", "index_key", "index_meaning", "meaning_extends"]
+
+
+def index_meaning(spec: MachineSpec) -> str:
+    """What each trigger of ``spec`` means to the SLA clocks, as JSON (recorded with the index)."""
+    return json.dumps(dict(sorted(meaning_of(spec).items())))
+
+
+def meaning_extends(recorded: str | None, spec: MachineSpec) -> bool:
+    """Whether ``spec`` means to the clocks what ``recorded`` said of every trigger it names.
+
+    A spec that only adds triggers (a Tier 3, a ``close``) keeps an index built before valid: no
+    folded record reads differently.
+    """
+    if recorded is None:
+        return False
+    try:
+        before = json.loads(recorded)
+    except ValueError:
+        return False
+    now = meaning_of(spec)
+    return isinstance(before, dict) and all(now.get(name) == bits for name, bits in before.items())
 
 
 def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:
@@ -139,22 +161,43 @@ class TicketStream(Iterator[Ticket]):
         return next(self._tickets)
 
 
-class Write:
-    """What one ``apply`` saves: a history row, and the ticket row's clocks and deadline.
+class Row:
+    """One history row a save appends: the record, its texts, its key and its chained hash."""
 
-    The row is the record with its texts, key and chained hash; ``clocks`` and ``due`` are the
-    row's new SLA clock state and indexed deadline (``due_moved``: the deadline changed).
-    """
+    __slots__ = ("changes", "hash", "key", "record", "text")
 
-    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "text")
-
-    def __init__(self, record: AuditRecord, *, text: str, changes: str | None, key: str | None,
-                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+    def __init__(self, record: AuditRecord, text: str, changes: str | None, key: str | None,
+                 previous: str) -> None:
         self.record = record
         self.text = text
         self.changes = changes
         self.key = key
         self.hash = link(previous, text, changes, key)
+
+
+class Write:
+    """What one ``apply`` saves: history rows, and the ticket row's clocks and deadline.
+
+    Usually one row; two when the ticket was migrated on the way (the migration record, then the
+    trigger's). ``record``, ``text``, ``changes``, ``key`` and ``hash`` are the last row's;
+    ``clocks`` and ``due`` the row's new SLA clock state and indexed deadline (``due_moved``: the
+    deadline changed).
+    """
+
+    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "rows", "text")
+
+    def __init__(self, records: tuple[AuditRecord, ...], *, changes: str | None, key: str | None,
+                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+        rows = []
+        for position, record in enumerate(records, start=1):
+            last = position == len(records)
+            row = Row(record, encode_record(record), changes if last else None,
+                      key if last else None, previous)
+            rows.append(row)
+            previous = row.hash
+        self.rows: tuple[Row, ...] = tuple(rows)
+        self.record, self.text, self.changes = rows[-1].record, rows[-1].text, changes
+        self.key, self.hash = key, rows[-1].hash
         self.clocks = clocks
         self.due = due
         self.due_moved = due_moved

@@ -7,20 +7,30 @@ that does not match.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import CorruptTicket
-from ..integrity import IntegrityProblem
+from ..identity import short
+from ..integrity import IntegrityProblem, verify_ticket
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState, clock_state
 from ._chain import genesis, link
 from ._codec import StoredTicket, decode, utc_text
 
+if TYPE_CHECKING:
+    from ..typing import SpecShape
+
 __all__ = ["check_stored"]
 
 
 def check_stored(stored: StoredTicket, machine: EscalationMachine,
                  live: Ticket | None = None) -> list[IntegrityProblem]:
-    """Every problem of one stored ticket (``live``: the object a memory store serves for it)."""
+    """Every problem of one stored ticket (``live``: the object a memory store serves for it).
+
+    Its history is checked against the spec that wrote it (as the store recorded it; the
+    machine's for records of unknown spec).
+    """
     problems = _chain_problems(stored)
     try:
         ticket = decode(stored)[0]
@@ -28,7 +38,17 @@ def check_stored(stored: StoredTicket, machine: EscalationMachine,
         if not problems:  # a broken chain already says why the rest does not decode
             problems.append(IntegrityProblem(stored.id, exc.seq, "decode", exc.reason))
         return problems
-    problems.extend(machine.verify(ticket))
+    found = ticket.spec_fingerprint
+    shape: SpecShape = machine.spec
+    if found is not None and found != machine.fingerprint:
+        known = machine.versions.known.get(found)
+        if known is None:
+            problems.append(IntegrityProblem(stored.id, ticket.version, "spec", (
+                f"its last record was written under spec {short(found)}, which the store did not "
+                f"record")))
+        else:
+            shape = known
+    problems.extend(verify_ticket(ticket, shape))
     problems.extend(_row_problems(stored, ticket, machine))
     if live is not None and live != ticket:
         problems.append(IntegrityProblem(stored.id, None, "row", "the ticket the store serves "

@@ -17,12 +17,13 @@ called on the event loop (keep them short, or make them async).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 from ..clock import Clock
 from ..errors import (
@@ -34,8 +35,9 @@ from ..errors import (
     TicketNotFound,
 )
 from ..machine import EscalationMachine
-from ..models import EARLIEST, LATEST, Actor, AuditRecord, Category, Ticket
-from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
+from ..models import Actor, AuditRecord, Category, Ticket
+from ..results import TransitionResult
+from ..sla import ClockState, SLAPolicy, clock_state
 from ._args import (
     MAX_BATCH,
     MAX_LIMIT,
@@ -44,7 +46,7 @@ from ._args import (
     checked_id,
     checked_time,
 )
-from ._codec import Sealed, StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
+from ._codec import Sealed, StoredTicket, decode, decode_clocks, seal
 from ._core import Core
 from ._observed import observed_apply_async
 from ._types import (
@@ -61,6 +63,8 @@ from ._verify import check_stored
 from .base import DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["AsyncStoreBase", "AsyncTicketStream"]
+
+_T = TypeVar("_T")
 
 
 class AsyncTicketStream(AsyncIterator[Ticket]):
@@ -168,6 +172,8 @@ class AsyncStoreBase(ABC):
             self._refuse(f"create ticket {getattr(ticket, 'id', '?')!r}")
         ticket = core.admit(ticket)
         machine = core.machine
+        await self._note_spec(machine.fingerprint)
+        await self._note_spec(ticket.spec_fingerprint)
         clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else core.clock.now()
         due = core.due_of(ticket, clocks)
@@ -213,7 +219,7 @@ class AsyncStoreBase(ABC):
         if expected_version is not None:
             checked_count(expected_version, "expected_version", low=0, high=MAX_LIMIT)
         machine = core.machine
-        meaning = meaning_of(machine.spec)
+        await self._note_spec(machine.fingerprint)  # once per store object
         stats = core.stats
         known = core.seen(ticket_id)
         if known is None or (expected_version is not None
@@ -226,9 +232,8 @@ class AsyncStoreBase(ABC):
             if expected_version is not None and current.version != expected_version:
                 raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
                                   expected_version=expected_version, found_version=current.version)
-            result = machine.transition(current, trigger, actor=actor, **payload)
+            result, write = await self._prepared(known, trigger, actor, payload, key)
             new = result.ticket
-            write = self._write(known, result.record, new, key, meaning)
             try:
                 swapped = await self._swap(current, new, write)
             except KeyTaken:
@@ -257,21 +262,26 @@ class AsyncStoreBase(ABC):
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
                                expected_version=known.ticket.version, attempts=self.max_attempts)
 
-    def _write(self, known: Known, record: AuditRecord, new: Ticket, key: str | None,
-               meaning: Any) -> Write:
-        """What saving ``new`` (one ``record`` on top of ``known``) writes, as the sync stores do."""
-        if not EARLIEST <= record.at < LATEST:
-            raise ValueError(f"the machine's clock returned {record.at.isoformat()}, outside "
-                             f"the times a ticket may hold ({EARLIEST:%Y} to {LATEST:%Y})")
+    async def _prepared(self, known: Known, trigger: str, actor: Actor,
+                        payload: dict[str, Any], key: str | None) -> tuple[TransitionResult, Write]:
+        """The sync stores' ``_prepared`` (records, spec fingerprints, clocks, deadline).
+
+        On the event loop, unless the ticket was written under a spec the machine does not
+        accept: moving it along a migration (or refusing it) may read the store.
+        """
         core = self.core
         machine = core.machine
-        current = known.ticket
-        after = known.clocks.after(record, machine.sla, meaning)
-        due = core.due_of(new, after)
-        old_due = known.due if known.due_known else core.due_of(current, known.clocks)
-        return Write(record, text=encode_record(record), changes=encode_changes(current, new),
-                     key=key, previous=known.head or "", clocks=after, due=due,
-                     due_moved=due != old_due)
+        if core.needs_store(machine, known.ticket):
+            return await self._blocking(functools.partial(
+                core.prepared, machine, known, trigger, actor, payload, key))
+        return core.prepared(machine, known, trigger, actor, payload, key)
+
+    async def _note_spec(self, fingerprint: str | None) -> None:
+        """Record the spec in the store as the sync stores do (in a thread: it may write)."""
+        core = self.core
+        if not core.spec_noted(fingerprint):
+            machine = core.machine
+            await self._blocking(lambda: core.note_spec(machine, fingerprint))
 
     async def _replay(self, ticket_id: str, key: str, seq: int, trigger: str,  # noqa: PLR0917
                       actor: Actor, payload: dict[str, Any]) -> Ticket:
@@ -379,6 +389,10 @@ class AsyncStoreBase(ABC):
         return count
 
     # -- primitives -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def _blocking(self, action: Callable[[], _T]) -> _T:
+        """Run one of the core's blocking calls off the event loop."""
 
     @abstractmethod
     async def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime,

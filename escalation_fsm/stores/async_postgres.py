@@ -27,13 +27,30 @@ from ..errors import CommitOutcomeUnknown, StoreError, TicketExists
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
-from ._codec import Sealed, StoredTicket, changed_columns
+from ._codec import Sealed, StoredTicket
 from ._core import Core
 from ._sql import listing_of
 from ._types import KeyTaken, Listing, TicketFilter, Write
 from .async_base import AsyncStoreBase
 from .base import DEFAULT_MAX_ATTEMPTS
-from .postgres import _COLUMNS, _HISTORY, _TICKETS, PostgresStore, _psycopg, _stored, _update_sql
+from .postgres import (
+    _COLUMNS,
+    _HISTORY,
+    _HISTORY_COLUMNS,
+    _INSERT_CREATED,
+    _INSERT_DOCUMENT,
+    _INSERT_TICKET,
+    _TICKETS,
+    APPEND_HISTORY,
+    PostgresStore,
+    _psycopg,
+    _stored,
+    appended_row,
+    created_rows,
+    document_row,
+    swap_update,
+    ticket_row,
+)
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -135,6 +152,9 @@ class AsyncPostgresStore(AsyncStoreBase):
         if self._core is not None:
             self._core.close()
 
+    async def _blocking(self, action: Callable[[], _T]) -> _T:
+        return await asyncio.to_thread(action)
+
     # -- errors and lost connections ------------------------------------------------------------
 
     def _connection(self) -> Any:
@@ -216,23 +236,12 @@ class AsyncPostgresStore(AsyncStoreBase):
         async def write(conn: _Conn) -> None:
             async with conn.transaction():
                 inserted = (await conn.execute(
-                    "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due))).rowcount
+                    _INSERT_TICKET, ticket_row(ticket, updated_at, clocks, due))).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
-                await conn.execute(
-                    "INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
-                    "VALUES (%s, %s, %s, %s)", (ticket.id, ticket.version, sealed.document,
-                                                sealed.doc_hash))
+                await conn.execute(_INSERT_DOCUMENT, document_row(ticket, sealed))
                 async with conn.cursor() as cur:
-                    await cur.executemany(
-                        "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        [(ticket.id, r.seq, r.at, r.trigger, text, hash_)
-                         for r, text, hash_ in sealed.records])
+                    await cur.executemany(_INSERT_CREATED, created_rows(ticket, sealed))
 
         async def landed(conn: _Conn) -> bool:
             row = await (await conn.execute(
@@ -271,26 +280,27 @@ class AsyncPostgresStore(AsyncStoreBase):
         return None if row is None else int(row[0])
 
     async def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
+        # The sync store's statements and values (postgres.swap_update, appended_row).
         record = write.record
-        state = write.clocks.to_json()
-        columns = changed_columns(current, new)
-        values: list[Any] = [getattr(new, name) for name in columns]
-        if write.due_moved:
-            columns, values = (*columns, "next_due_at"), [*values, write.due]
-        # One statement, so one round trip (the sync store's transaction takes four): the
-        # history row is inserted only from the row the compare-and-swap updated. A statement is
-        # atomic, so a refused key (unique violation) undoes the update too.
-        statement = (f"WITH swapped AS ({_update_sql(columns)} RETURNING id) "  # noqa: S608
-                     f"INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
-                     f"idempotency_key, hash) SELECT id, %s, %s, %s, %s::json, %s::json, %s, %s "
-                     f"FROM swapped")
+        update, arguments = swap_update(current, new, write)
+        rows = [appended_row(new.id, row) for row in write.rows]
+        # One row (the usual write): one statement, so one round trip; the history row is
+        # inserted only from the row the compare-and-swap updated. A statement is atomic, so a
+        # refused key (unique violation) undoes the update too.
+        statement = (f"WITH swapped AS ({update} RETURNING id) "  # noqa: S608 (fixed names)
+                     f"INSERT INTO escalation_history ({_HISTORY_COLUMNS}) "
+                     f"SELECT id, %s, %s, %s, %s::json, %s::json, %s, %s FROM swapped")
 
         async def swap(conn: _Conn) -> bool:
-            inserted = (await conn.execute(statement, (
-                new.version, record.at, state, *values, new.id, current.version,
-                record.seq, record.at, record.trigger, write.text, write.changes, write.key,
-                write.hash))).rowcount
-            return bool(inserted == 1)  # 0: another writer moved the version on, nothing changed
+            if len(rows) == 1:
+                inserted = (await conn.execute(statement, (*arguments, *rows[0][1:]))).rowcount
+                return bool(inserted == 1)  # 0: another writer moved the version on
+            async with conn.transaction():  # migrated on the way: the migration's row too
+                if (await conn.execute(update, arguments)).rowcount != 1:
+                    return False
+                async with conn.cursor() as cur:
+                    await cur.executemany(APPEND_HISTORY, rows)
+            return True
 
         async def landed(conn: _Conn) -> bool:
             row = await (await conn.execute(

@@ -107,6 +107,9 @@ class AsyncSQLiteStore(AsyncStoreBase):
 
     # -- primitives: the sync store's, in the worker thread ---------------------------------------
 
+    async def _blocking(self, action: Callable[[], _T]) -> _T:
+        return await self._run(action)
+
     async def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime,
                       clocks: ClockState, due: datetime | None) -> None:
         core = self.core

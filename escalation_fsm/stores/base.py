@@ -26,7 +26,14 @@ Derived state is folded, never recomputed: each ticket's SLA clocks
 in and indexes the next deadline, so no save walks the history. The index belongs to one SLA
 policy and trigger meaning, recorded in the store: opening it with another raises
 :class:`~escalation_fsm.errors.SLAPolicyMismatch`, and :meth:`StoreBase.reindex` is the explicit
-way to rebuild it. Reading (``get``, ``history``, ``query``, ``stream``, ``due``) needs no machine.
+way to rebuild it (:mod:`._index`). Reading (``get``, ``history``, ``query``, ``stream``, ``due``)
+needs no machine.
+
+Every record carries the fingerprint of the spec it was written under, and the store keeps the
+specs it has seen. ``apply`` on a ticket written under another version raises
+:class:`~escalation_fsm.errors.SpecMismatch`, or moves it on the way along a migration registered
+with the machine (both records in one commit); :meth:`StoreBase.migrate` moves them all, with a
+dry run first (:mod:`._versions`, ``docs/versions.md``).
 
 A ticket is its history (``docs/integrity.md``): ``create`` refuses a ticket the machine's
 :meth:`~escalation_fsm.EscalationMachine.verify` finds fault with; every stored row carries a hash
@@ -45,7 +52,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
 from ..clock import Clock
 from ..errors import (
@@ -53,20 +60,21 @@ from ..errors import (
     IdempotencyConflict,
     InconsistentTicket,
     InvalidArgument,
-    SLAPolicyMismatch,
     StaleTicket,
-    StoreReadOnly,
     TicketNotFound,
 )
 from ..machine import EscalationMachine
 from ..models import EARLIEST, LATEST, Actor, AuditRecord, Ticket, thaw_json
-from ..sla import ClockState, SLAPolicy, clock_state, meaning_of
+from ..results import TransitionResult
+from ..sla import ClockState, clock_state, meaning_of
 from ..typing import TicketStore
 from ._args import MAX_LIMIT, checked_count, checked_id
-from ._codec import StoredTicket, decode, decode_clocks, encode_changes, encode_record, seal
+from ._codec import StoredTicket, decode, decode_clocks, encode_changes, seal
+from ._index import SLAIndex
 from ._listings import Listings
 from ._observed import observed_apply
 from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
+from ._versions import Versions
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Known", "StoreBase", "StoreStats", "TicketFilter",
            "TicketStore", "Write", "index_key"]
@@ -78,7 +86,7 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-class StoreBase(Listings):
+class StoreBase(SLAIndex, Versions, Listings):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
     Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).
@@ -93,70 +101,14 @@ class StoreBase(Listings):
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be a whole number of at least 1, got {max_attempts!r}")
         self._machine = machine
-        self._recorded_index: str | None = None
+        self._recorded_index = None
         self._clock = clock
         self.max_attempts = max_attempts
         self.readonly = readonly
         self.stats = StoreStats()
         self._known: OrderedDict[str, Known] = OrderedDict()
         self._known_lock = threading.Lock()
-
-    # -- the machine and the SLA index ----------------------------------------------------------
-
-    @property
-    def machine(self) -> EscalationMachine:
-        """The machine triggers are fired through (built on first use when none was given)."""
-        if self._machine is None:
-            machine = EscalationMachine(sla=self.recorded_policy())
-            # The recorded policy, but the default procedure's marks: if the index was built for
-            # a spec whose triggers mean something else, folding with these would be wrong.
-            current = index_key(machine.sla, machine.spec)
-            if self._recorded_index is not None and current != self._recorded_index:
-                raise SLAPolicyMismatch(where=f"{self._where()} (opened without a machine, so with "
-                                              f"the default procedure)",
-                                        recorded=self._recorded_index, current=current)
-            self._machine = machine
-        return self._machine
-
-    @property
-    def clock(self) -> Clock:
-        """What stamps tickets created without history (default: the machine's clock)."""
-        return self.machine.clock if self._clock is None else self._clock
-
-    @clock.setter
-    def clock(self, value: Clock) -> None:
-        self._clock = value
-
-    def recorded_policy(self) -> SLAPolicy | None:
-        """The SLA policy the store's deadline index was built with (``None``: not recorded)."""
-        text = self._meta_policy()
-        return None if text is None else SLAPolicy.model_validate_json(text)
-
-    def _check_index(self, recorded: str | None, where: str) -> bool:
-        """Whether the index must be written for a new store; raise if it belongs to another policy.
-
-        Called by subclasses when opening. A store opened without a machine adopts the recorded
-        policy; one opened with a machine must match it.
-        """
-        self._recorded_index = recorded
-        if recorded is None:
-            return True
-        if self._machine is not None:
-            current = index_key(self._machine.sla, self._machine.spec)
-            if current != recorded:
-                raise SLAPolicyMismatch(where=where, recorded=recorded, current=current)
-        return False
-
-    def _index_meta(self) -> tuple[str, str]:
-        """The index key and the policy JSON to record for the store's machine."""
-        machine = self.machine
-        return index_key(machine.sla, machine.spec), machine.sla.model_dump_json()
-
-    def _refuse(self, what: str) -> NoReturn:
-        raise StoreReadOnly(what, self._where())
-
-    def _where(self) -> str:
-        return type(self).__name__
+        self._noted: set[str] = set()
 
     # -- the protocol -----------------------------------------------------------------------------
 
@@ -166,13 +118,17 @@ class StoreBase(Listings):
         The ticket is validated again (a ``model_construct``-ed one included) and checked against
         its history under the store's spec: :class:`~escalation_fsm.errors.InconsistentTicket`
         lists every problem (a ticket at a later stage without history, a record the spec does
-        not allow, ...). Raises :class:`~escalation_fsm.errors.TicketExists` if the id is taken.
-        Nothing is written in either case.
+        not allow, ...); records written under a version of the spec the machine does not go on
+        with raise :class:`~escalation_fsm.errors.SpecMismatch`. Raises
+        :class:`~escalation_fsm.errors.TicketExists` if the id is taken. Nothing is written in
+        any of these cases.
         """
         if self.readonly:
             self._refuse(f"create ticket {getattr(ticket, 'id', '?')!r}")
         ticket = self._admit(ticket)
         machine = self.machine
+        self._note_spec(machine, machine.fingerprint)
+        self._note_spec(machine, ticket.spec_fingerprint)
         clocks = clock_state(ticket, machine.sla, machine.spec)
         updated_at = ticket.history[-1].at if ticket.history else self.clock.now()
         due = self._due_of(ticket, clocks)
@@ -191,7 +147,10 @@ class StoreBase(Listings):
             raise InvalidArgument(name="ticket", value=f"<{type(ticket).__name__}>",
                                   allowed=f"a valid Ticket (this one cannot be read: {exc})") from exc
         valid = Ticket.model_validate(data)
-        problems = self.machine.verify(valid)
+        machine = self.machine
+        if valid.spec_fingerprint is not None:
+            machine.versions.check(valid)  # written under a version the machine goes on with
+        problems = machine.verify(valid)
         if problems:
             raise InconsistentTicket(ticket_id=valid.id, problems=[p.message for p in problems])
         return valid
@@ -212,10 +171,13 @@ class StoreBase(Listings):
         """Fire ``trigger`` on the stored ticket as ``actor`` and save the result atomically.
 
         Returns the new ticket. The machine's errors (``InvalidTransition``, ``PermissionDenied``,
-        ``ValidationError``, ``TransitionRefused``, ``HookFailed`` from a before-hook) propagate
-        with nothing written. A lost race is retried on a fresh read, up to ``max_attempts`` times
-        in all, then :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook
-        fails, the transition stays committed and ``HookFailed(phase="after")`` carries it.
+        ``ValidationError``, ``TransitionRefused``, ``HookFailed`` from a before-hook,
+        ``SpecMismatch`` for a ticket written under another version of the spec) propagate with
+        nothing written. A ticket written under a version a registered migration moves is moved
+        on the way: its migration record and the trigger's are committed together. A lost race is
+        retried on a fresh read, up to ``max_attempts`` times in all, then
+        :class:`~escalation_fsm.errors.ConcurrentUpdate` is raised. If an after-hook fails, the
+        transition stays committed and ``HookFailed(phase="after")`` carries it.
 
         ``idempotency_key`` (unique per ticket, stored with the record) makes the call safe to
         retry: if a record with this key is already committed, the ticket as that record left it
@@ -232,7 +194,7 @@ class StoreBase(Listings):
         if expected_version is not None:
             checked_count(expected_version, "expected_version", low=0, high=MAX_LIMIT)
         machine = self.machine
-        meaning = meaning_of(machine.spec)
+        self._note_spec(machine, machine.fingerprint)  # once per store object
         # The first attempt trusts what this store last read or wrote: the swap compares versions,
         # so a stale copy costs one lost race, and a lone writer never reads before writing.
         known = self._seen(ticket_id)
@@ -247,15 +209,8 @@ class StoreBase(Listings):
             if expected_version is not None and current.version != expected_version:
                 raise StaleTicket(ticket_id=ticket_id, trigger=trigger,
                                   expected_version=expected_version, found_version=current.version)
-            result = machine.transition(current, trigger, actor=actor, **payload)
-            record = _in_range(result.record)
+            result, write = self._prepared(machine, known, trigger, actor, payload, key)
             new = result.ticket
-            after = known.clocks.after(record, machine.sla, meaning)
-            due = self._due_of(new, after)
-            old_due = known.due if known.due_known else self._due_of(current, known.clocks)
-            write = Write(record, text=encode_record(record), changes=encode_changes(current, new),
-                          key=key, previous=known.head or "", clocks=after, due=due,
-                          due_moved=due != old_due)
             try:
                 swapped = self._swap(current, new, write)
             except KeyTaken:
@@ -267,7 +222,8 @@ class StoreBase(Listings):
                                     actor=actor, payload=payload)
             if swapped:
                 self.stats.commits += 1
-                self._remember(Known(new, after, known.document, due, write.hash, due_known=True))
+                self._remember(Known(new, write.clocks, known.document, write.due, write.hash,
+                                     due_known=True))
                 machine.run_after_hooks(result)
                 return new
             self.stats.conflicts += 1
@@ -283,6 +239,26 @@ class StoreBase(Listings):
         self.stats.gave_up += 1
         raise ConcurrentUpdate(ticket_id=ticket_id, trigger=trigger,
                                expected_version=known.ticket.version, attempts=self.max_attempts)
+
+    def _prepared(self, machine: EscalationMachine, known: Known, trigger: str,  # noqa: PLR0917
+                  actor: Actor, payload: dict[str, Any],
+                  key: str | None) -> tuple[TransitionResult, Write]:
+        """The transition of ``known``'s ticket and what saving it writes (nothing written yet)."""
+        current = known.ticket
+        start = current
+        if current.history and current.history[-1].spec_fingerprint not in machine.versions.accepted:
+            start = self._onto_spec(current)  # migrated on the way, or SpecMismatch
+        result = machine.transition(start, trigger, actor=actor, **payload)
+        new = result.ticket
+        records = new.history[current.version:]
+        after, sla, meaning = known.clocks, machine.sla, meaning_of(machine.spec)
+        for record in records:
+            after = after.after(_in_range(record), sla, meaning)
+        due = self._due_of(new, after)
+        old_due = known.due if known.due_known else self._due_of(current, known.clocks)
+        return result, Write(records, changes=encode_changes(current, new), key=key,
+                             previous=known.head or "", clocks=after, due=due,
+                             due_moved=due != old_due)
 
     def _replay(self, ticket_id: str, *, key: str, seq: int, trigger: str, actor: Actor,
                 payload: dict[str, Any]) -> Ticket:
@@ -332,33 +308,6 @@ class StoreBase(Listings):
     def clocks(self, ticket_id: str) -> ClockState:
         """The ticket's folded SLA clock state, as stored (ask it for deadlines at any time)."""
         return self._read(checked_id(ticket_id)).clocks
-
-    def reindex(self, machine: EscalationMachine | None = None) -> int:
-        """Rebuild every ticket's clock state and indexed deadline under ``machine``'s policy.
-
-        The explicit way to move a store to another SLA policy (or trigger meaning): open the
-        store without a machine, then ``store.reindex(EscalationMachine(sla=new_policy))``. It
-        folds every history again, records the new policy, makes ``machine`` the store's machine
-        (default: keep the current one) and returns how many tickets were re-indexed. Unreadable
-        rows are left out of the index (``get`` reports them).
-        """
-        if self.readonly:
-            self._refuse("re-index the SLA deadlines")
-        if machine is not None:
-            self._machine = machine
-        with self._known_lock:
-            self._known.clear()
-        return self._reindex()
-
-    def _fold(self, ticket: Ticket) -> tuple[ClockState, datetime | None]:
-        """A ticket's clock state from its whole history, and its next deadline (re-indexing)."""
-        machine = self.machine
-        clocks = clock_state(ticket, machine.sla, machine.spec)
-        return clocks, self._due_of(ticket, clocks)
-
-    def _due_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None:
-        """The value indexed for ``ticket``: it depends on its history and the policy only."""
-        return clocks.next_due_at(self.machine.sla, ticket.priority)
 
     @abstractmethod
     def close(self) -> None:
@@ -418,10 +367,6 @@ class StoreBase(Listings):
     # -- storage primitives -------------------------------------------------------------------------
 
     @abstractmethod
-    def _meta_policy(self) -> str | None:
-        """The recorded SLA policy JSON, if any."""
-
-    @abstractmethod
     def _insert(self, ticket: Ticket, sealed: Any, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
         """Write a new ticket row, its document and all its history rows in one transaction."""
@@ -436,17 +381,13 @@ class StoreBase(Listings):
 
     @abstractmethod
     def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
-        """Compare-and-swap ``new`` for ``current`` (by version) and append ``write``.
+        """Compare-and-swap ``new`` for ``current`` (by version) and append ``write``'s rows.
 
         One transaction; ``False``, with nothing written, if another writer changed the version
         (or, after a lost connection, the write is known not to have landed); raises
         :class:`KeyTaken` if ``write.key`` is already used. Sets only the row's columns that
         changed (``write.due_moved``: the indexed deadline did), so unchanged index entries stay.
         """
-
-    @abstractmethod
-    def _reindex(self) -> int:
-        """Fold every ticket's clocks again, index them, and record the machine's policy."""
 
 
 def _in_range(record: AuditRecord) -> AuditRecord:

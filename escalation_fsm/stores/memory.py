@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..clock import Clock
 from ..errors import TicketExists, TicketNotFound
+from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
-from ._codec import Sealed, StoredRecord, StoredTicket, utc_text
+from ._codec import INDEX_KEY, Sealed, StoredRecord, StoredTicket, utc_text
 from ._types import KeyTaken, Known, Listing, TicketFilter, Write
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase
 
@@ -45,9 +47,11 @@ class MemoryTickets:
         # The deadline index: (next due time, id) kept sorted, and each ticket's entry in it.
         self.order: list[tuple[datetime, str]] = []
         self.due: dict[str, datetime] = {}
-        self.index_key: str | None = None
-        """The SLA policy and trigger meaning the index was built with."""
-        self.policy_json: str | None = None
+        self.meta: dict[str, str] = {}
+        """The SLA policy and trigger meaning the index was built with (as the SQL stores'
+        meta table holds them)."""
+        self.specs: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        """The specs seen: (fingerprint, name, version) -> description JSON, when recorded."""
 
     def index(self, ticket_id: str, due: datetime | None) -> None:
         """Set the ticket's next deadline (caller holds ``lock``)."""
@@ -85,15 +89,31 @@ class MemoryStore(StoreBase):
             MemoryTickets() if shared_with is None
             else shared_with.tickets if isinstance(shared_with, MemoryStore) else shared_with)
         with self.tickets.lock:
-            recorded = self.tickets.index_key
+            recorded = self.tickets.meta.get(INDEX_KEY)
             if self._check_index(recorded, "the memory store") and not readonly:
-                self.tickets.index_key, self.tickets.policy_json = self._index_meta()
+                self.tickets.meta.update(self._index_meta())
 
     def close(self) -> None:
         """Nothing to release; the tickets stay readable through other handles."""
 
-    def _meta_policy(self) -> str | None:
-        return self.tickets.policy_json
+    def _meta_value(self, key: str) -> str | None:
+        return self.tickets.meta.get(key)
+
+    def _record_spec(self, description: SpecDescription, at: datetime) -> None:
+        with self.tickets.lock:
+            self.tickets.specs.setdefault(
+                (description.fingerprint, description.name, description.version),
+                (description.model_dump_json(), at))
+
+    def _spec_rows(self) -> list[tuple[str, str, str, str]]:
+        with self.tickets.lock:
+            return [(*key, text) for key, (text, _) in self.tickets.specs.items()]
+
+    def _spec_counts(self) -> list[tuple[str | None, bool, int]]:
+        with self.tickets.lock:
+            found = Counter((row.known.ticket.spec_fingerprint, bool(row.known.ticket.history))
+                            for row in self.tickets.rows.values())
+        return [(spec, history, count) for (spec, history), count in found.items()]
 
     def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime, clocks: ClockState,
                 due: datetime | None) -> None:
@@ -132,8 +152,8 @@ class MemoryStore(StoreBase):
                 raise KeyTaken
             row.known = Known(new, write.clocks, row.document, write.due, write.hash, due_known=True)
             row.updated_at = write.record.at
-            row.records.append(StoredRecord(write.record.seq, write.text, write.changes,
-                                            write.key, write.hash))
+            row.records += [StoredRecord(r.record.seq, r.text, r.changes, r.key, r.hash)
+                            for r in write.rows]
             if write.key is not None:
                 row.keys[write.key] = write.record.seq
             if write.due_moved:
@@ -191,7 +211,7 @@ class MemoryStore(StoreBase):
                 clocks, due = self._fold(ticket)
                 row.known = Known(ticket, clocks, row.document, due, row.known.head, due_known=True)
                 self.tickets.index(ticket_id, due)
-            self.tickets.index_key, self.tickets.policy_json = self._index_meta()
+            self.tickets.meta.update(self._index_meta())
             return len(self.tickets.rows)
 
 
@@ -207,4 +227,5 @@ def _stored(ticket_id: str, row: MemoryRow, after: int) -> StoredTicket:
         ticket_id, ticket.stage, ticket.version,
         None if ticket.category is None else str(ticket.category), ticket.tier, row.document,
         row.base_version, row.doc_hash, clocks.to_json(), utc_text(row.updated_at),
-        None if due is None else utc_text(due), [r for r in row.records if r.seq > after])
+        None if due is None else utc_text(due), ticket.spec_fingerprint,
+        [r for r in row.records if r.seq > after])

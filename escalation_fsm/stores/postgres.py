@@ -15,23 +15,18 @@ up by the hash of the row it wrote, so it is neither lost nor applied twice.
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
-from ..errors import CommitOutcomeUnknown, CorruptTicket, LockTimeout, StoreError, TicketExists
+from ..errors import CorruptTicket, StoreError, TicketExists
+from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
-    POLICY_KEY,
     SCHEMA_VERSION,
     Sealed,
     StoredRecord,
@@ -40,10 +35,11 @@ from ._codec import (
     decode,
     utc_text,
 )
-from ._pg_pool import Lanes
+from ._pg_connection import Connection
+from ._pg_pool import Leasing, leasing
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
-from ._types import KeyTaken, Write
+from ._types import Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -60,25 +56,10 @@ _HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.seq, h.record::text, h
             "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
 
 _COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document::text, d.base_version, "
-            "d.hash, t.clocks::text, t.updated_at, t.next_due_at")
+            "d.hash, t.clocks::text, t.updated_at, t.next_due_at, t.spec")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
-# SQLSTATEs of a lock not granted in time: retryable, nothing was written.
-_LOCK_STATES = frozenset({"55P03", "57014", "40P01", "40001"})
-
-_T = TypeVar("_T")
-_P = ParamSpec("_P")
-
-
-def _leasing(method: Callable[Concatenate[PostgresStore, _P], _T],
-             ) -> Callable[Concatenate[PostgresStore, _P], _T]:
-    """Run ``method`` with a pooled connection leased to the calling thread."""
-    @functools.wraps(method)
-    def leased(self: PostgresStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with self._lease():
-            return method(self, *args, **kwargs)
-    return leased
 
 
 def _psycopg() -> Any:
@@ -92,7 +73,7 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(Leasing, Connection, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store keeps a pool of up to ``pool_size`` connections (default 8), made as threads need
@@ -121,8 +102,7 @@ class PostgresStore(SQLStore):
         self._connect_timeout = connect_timeout
         self._closed = False
         self._conninfo = dsn
-        self._lanes = Lanes(self._connect, pool_size, pool_timeout)
-        self._leased = threading.local()
+        self._pool(self._connect, pool_size, pool_timeout)
         try:
             self._lanes.add(self._connect())
         except self._pg.Error as exc:
@@ -138,29 +118,6 @@ class PostgresStore(SQLStore):
         """The most connections the store holds at once."""
         return self._lanes.size
 
-    @property
-    def _conn(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """The connection the calling thread leased (inside a call; see ``_lease``)."""
-        connection: psycopg.Connection[tuple[Any, ...]] = self._leased.conn
-        return connection
-
-    @_conn.setter
-    def _conn(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
-        self._leased.conn = connection  # a reconnect replaces the leased connection
-
-    @contextmanager
-    def _lease(self) -> Iterator[None]:
-        """Lease a pooled connection to this thread for one call (re-entrant within it)."""
-        if getattr(self._leased, "conn", None) is not None:
-            yield
-            return
-        self._leased.conn = self._lanes.take()
-        try:
-            yield
-        finally:
-            connection, self._leased.conn = self._leased.conn, None
-            self._lanes.give(connection)
-
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         # autocommit: every transaction below is an explicit `with conn.transaction()`.
         connection: psycopg.Connection[tuple[Any, ...]] = self._pg.connect(
@@ -174,7 +131,7 @@ class PostgresStore(SQLStore):
     def _where(self) -> str:
         return "the PostgreSQL database"
 
-    @_leasing
+    @leasing
     def _open(self) -> None:
         with self._errors("open"):
             found = self._schema_version()
@@ -235,99 +192,13 @@ class PostgresStore(SQLStore):
         row = self._conn.execute("SELECT value FROM escalation_meta WHERE key = %s", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _meta_policy(self) -> str | None:
-        return self._call("read", None, lambda: self._meta(POLICY_KEY))
+    def _meta_value(self, key: str) -> str | None:
+        return self._call("read", None, lambda: self._meta(key))
 
     def close(self) -> None:
         """Close the connections (idempotent); the store is not reconnected afterwards."""
         self._closed = True
-        self._lanes.close()
-        held = getattr(self._leased, "conn", None)  # leased to this thread outside a call
-        if held is not None:
-            self._leased.conn = None
-            held.close()
-
-    # -- errors and lost connections ------------------------------------------------------------
-
-    def _error(self, what: str, ticket_id: str | None, exc: Exception) -> StoreError:
-        subject = f"ticket {ticket_id!r}: " if ticket_id is not None else ""
-        if getattr(exc, "sqlstate", None) in _LOCK_STATES:
-            return LockTimeout(what=f"{subject}PostgreSQL {what}", where=self._where(),
-                               detail=f"{type(exc).__name__}: {exc}")
-        return StoreError(f"{subject}PostgreSQL {what} failed: {type(exc).__name__}: {exc}")
-
-    @contextmanager
-    def _errors(self, what: str, ticket_id: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except self._pg.Error as exc:
-            raise self._error(what, ticket_id, exc) from exc
-
-    def _lost(self) -> bool:
-        """Whether the connection broke under the last statement (and the store is not closed)."""
-        return not self._closed and (self._conn.closed or self._conn.broken)
-
-    def _reconnect(self) -> None:
-        """Replace a lost connection, trying for up to ``connect_timeout`` seconds."""
-        self._conn.close()
-        deadline = time.monotonic() + self._connect_timeout
-        while True:
-            try:
-                self._conn = self._connect()
-            except self._pg.Error as exc:
-                if time.monotonic() >= deadline:
-                    raise StoreError(f"lost the connection to PostgreSQL and could not connect "
-                                     f"again within {self._connect_timeout} s: {exc}") from exc
-                time.sleep(0.1)
-            else:
-                self.stats.reconnects += 1
-                return
-
-    @_leasing
-    def _call(self, what: str, ticket_id: str | None, action: Callable[[], _T]) -> _T:
-        """Run a statement that writes nothing; on a lost connection, reconnect and run it again."""
-        if self._closed:
-            raise StoreError("the PostgreSQL store was closed")
-        try:
-            return action()
-        except self._pg.Error as exc:
-            if not self._lost():
-                raise self._error(what, ticket_id, exc) from exc
-        self._reconnect()
-        with self._errors(what, ticket_id):
-            return action()
-
-    @_leasing
-    def _committed(self, what: str, ticket_id: str, *, trigger: str, key: str | None,
-                   write: Callable[[], _T], landed: Callable[[], bool]) -> _T | None:
-        """Run a write transaction; if the connection broke under it, whether it ``landed``.
-
-        Returns ``write()``'s value, or ``None`` when the connection was lost and the write is
-        known to have landed (``landed()`` on a new connection); runs ``write`` again once when it
-        is known not to have. :class:`CommitOutcomeUnknown` when no new connection can be made.
-        """
-        if self._closed:
-            raise StoreError("the PostgreSQL store was closed")
-        for _ in range(2):
-            try:
-                return write()
-            except self._pg.errors.UniqueViolation as exc:
-                if "escalation_history_key" in str(exc):
-                    raise KeyTaken from exc
-                raise self._error(what, ticket_id, exc) from exc
-            except self._pg.Error as exc:
-                if not self._lost():
-                    raise self._error(what, ticket_id, exc) from exc
-                detail = f"{type(exc).__name__}: {exc}"
-            try:
-                self._reconnect()
-                done = self._call("read", ticket_id, landed)
-            except StoreError as exc:
-                raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key,
-                                           detail=f"{detail}; then {exc}") from exc
-            if done:
-                return None
-        raise CommitOutcomeUnknown(ticket_id=ticket_id, trigger=trigger, key=key, detail=detail)
+        self._close_pool()
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -335,25 +206,13 @@ class PostgresStore(SQLStore):
                 due: datetime | None) -> None:
         def write() -> None:
             with self._conn.transaction():
-                inserted = self._conn.execute(
-                    "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due),
-                ).rowcount
+                inserted = self._conn.execute(_INSERT_TICKET,
+                                              ticket_row(ticket, updated_at, clocks, due)).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
-                self._conn.execute(
-                    "INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
-                    "VALUES (%s, %s, %s, %s)", (ticket.id, ticket.version, sealed.document,
-                                                sealed.doc_hash))
+                self._conn.execute(_INSERT_DOCUMENT, document_row(ticket, sealed))
                 with self._conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        [(ticket.id, r.seq, r.at, r.trigger, text, hash_)
-                         for r, text, hash_ in sealed.records])
+                    cur.executemany(_INSERT_CREATED, created_rows(ticket, sealed))
 
         def landed() -> bool:
             row = self._conn.execute("SELECT hash FROM escalation_documents WHERE ticket_id = %s",
@@ -387,19 +246,15 @@ class PostgresStore(SQLStore):
 
     def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
         record = write.record
-        state = write.clocks.to_json()
-        columns = changed_columns(current, new)
-        values: list[Any] = [getattr(new, name) for name in columns]
-        if write.due_moved:
-            columns, values = (*columns, "next_due_at"), [*values, write.due]
+        update, arguments = swap_update(current, new, write)
 
         def swap() -> bool:
             with self._conn.transaction():
-                swapped = self._conn.execute(_update_sql(columns), (
-                    new.version, record.at, state, *values, new.id, current.version)).rowcount
+                swapped = self._conn.execute(update, arguments).rowcount
                 if swapped != 1:
                     return False  # another writer moved the version on: nothing was changed
-                self._append(new.id, write)
+                for row in write.rows:
+                    self._append(new.id, row)
             return True
 
         def landed() -> bool:
@@ -411,19 +266,41 @@ class PostgresStore(SQLStore):
                                write=swap, landed=landed)
         return True if done is None else done
 
-    def _append(self, ticket_id: str, write: Write) -> None:
+    def _append(self, ticket_id: str, row: Row) -> None:
         """Insert one history row with its patch, key and hash (inside the caller's transaction)."""
-        record = write.record
-        self._conn.execute(
-            "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
-            "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (ticket_id, record.seq, record.at, record.trigger, write.text, write.changes,
-             write.key, write.hash))
+        self._conn.execute(APPEND_HISTORY, appended_row(ticket_id, row))
 
-    @_leasing
+    def _record_spec(self, description: SpecDescription, at: datetime) -> None:
+        key = (description.fingerprint, description.name, description.version)
+
+        def write() -> None:
+            self._conn.execute(
+                "INSERT INTO escalation_specs (fingerprint, name, version, description, "
+                "recorded_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, description.model_dump_json(), at))
+
+        def landed() -> bool:
+            return self._conn.execute(
+                "SELECT 1 FROM escalation_specs WHERE fingerprint = %s AND name = %s AND "
+                "version = %s", key).fetchone() is not None
+
+        self._committed("write", description.name, trigger="record the spec", key=None,
+                        write=write, landed=landed)
+
+    def _spec_rows(self) -> list[tuple[str, str, str, str]]:
+        return self._call("read", None, lambda: [tuple(row) for row in self._conn.execute(
+            "SELECT fingerprint, name, version, description::text FROM escalation_specs "
+            "ORDER BY recorded_at, fingerprint").fetchall()])
+
+    def _spec_counts(self) -> list[tuple[str | None, bool, int]]:
+        return self._call("read", None, lambda: [
+            (spec, bool(history), int(count)) for spec, history, count in self._conn.execute(
+                "SELECT spec, version > 0, count(*) FROM escalation_tickets GROUP BY 1, 2")])
+
+    @leasing
     def _reindex(self) -> int:
         """Fold every ticket's clocks again; a writer's newer value is never overwritten."""
-        index, policy = self._index_meta()
+        meta = self._index_meta()
         with self._errors("re-index"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             rows = self._fetch("TRUE", [], "t.id")
@@ -439,10 +316,62 @@ class PostgresStore(SQLStore):
                 # The version guard: a ticket saved since the read keeps the value its writer set.
                 cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s "
                                 "WHERE id = %s AND version = %s", updates)
-            for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
+            for key, value in meta:
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))
         return len(rows)
+
+
+_INSERT_TICKET = ("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
+                  "clocks, next_due_at, spec) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                  "ON CONFLICT (id) DO NOTHING")
+_INSERT_DOCUMENT = ("INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
+                    "VALUES (%s, %s, %s, %s)")
+_INSERT_CREATED = ("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
+                   "VALUES (%s, %s, %s, %s, %s, %s)")
+_HISTORY_COLUMNS = "ticket_id, seq, at, trigger, record, changes, idempotency_key, hash"
+APPEND_HISTORY = ("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
+                  "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
+"""One history row of a write (``appended_row``'s values)."""
+
+
+# What a write stores, shared with the async store (:mod:`.async_postgres`), which runs the same
+# statements on its own connections: one definition of the rows, whichever store writes them.
+
+def ticket_row(ticket: Ticket, updated_at: datetime, clocks: ClockState,
+               due: datetime | None) -> tuple[Any, ...]:
+    """The values of a new ticket's row (``_INSERT_TICKET``)."""
+    return (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version, updated_at,
+            clocks.to_json(), due, ticket.spec_fingerprint)
+
+
+def document_row(ticket: Ticket, sealed: Sealed) -> tuple[Any, ...]:
+    """The values of a new ticket's document row (``_INSERT_DOCUMENT``)."""
+    return (ticket.id, ticket.version, sealed.document, sealed.doc_hash)
+
+
+def created_rows(ticket: Ticket, sealed: Sealed) -> list[tuple[Any, ...]]:
+    """The values of a new ticket's history rows (``_INSERT_CREATED``)."""
+    return [(ticket.id, r.seq, r.at, r.trigger, text, hash_) for r, text, hash_ in sealed.records]
+
+
+def swap_update(current: Ticket, new: Ticket, write: Write) -> tuple[str, tuple[Any, ...]]:
+    """The compare-and-swap of a write and its values (only the columns that changed)."""
+    columns = changed_columns(current, new)
+    values: list[Any] = [getattr(new, name) for name in columns]
+    if write.due_moved:
+        columns, values = (*columns, "next_due_at"), [*values, write.due]
+    if new.spec_fingerprint != current.spec_fingerprint:
+        columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
+    return _update_sql(columns), (new.version, write.record.at, write.clocks.to_json(), *values,
+                                  new.id, current.version)
+
+
+def appended_row(ticket_id: str, row: Row) -> tuple[Any, ...]:
+    """The values of one history row of a write (``APPEND_HISTORY``)."""
+    record = row.record
+    return (ticket_id, record.seq, record.at, record.trigger, row.text, row.changes, row.key,
+            row.hash)
 
 
 _UPDATES: dict[tuple[str, ...], str] = {}
@@ -463,7 +392,7 @@ def _update_sql(columns: tuple[str, ...]) -> Any:
 
 def _stored(row: Any) -> StoredTicket:
     """A ticket as stored, from one row of the select (times as UTC text, history parsed)."""
-    *columns, updated_at, next_due_at, history = row
+    *columns, updated_at, next_due_at, spec, history = row
     rows = [StoredRecord(*item) for item in json.loads(history)]
     return StoredTicket._make((*columns, None if updated_at is None else utc_text(updated_at),
-                              None if next_due_at is None else utc_text(next_due_at), rows))
+                              None if next_due_at is None else utc_text(next_due_at), spec, rows))

@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 from ..clock import Clock
 from ..errors import CorruptTicket, LockTimeout, StoreError, TicketExists
+from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import (
     INDEX_KEY,
-    POLICY_KEY,
     SCHEMA_VERSION,
     Sealed,
     StoredRecord,
@@ -37,13 +37,13 @@ from ._codec import (
 )
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
-from ._types import KeyTaken, Write
+from ._types import KeyTaken, Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
 
 __all__ = ["SQLiteStore"]
 
 _TICKET_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document, d.base_version, "
-                   "d.hash, t.clocks, t.updated_at, t.next_due_at")
+                   "d.hash, t.clocks, t.updated_at, t.next_due_at, t.spec")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 _OPEN_RETRY = 0.05
@@ -214,9 +214,9 @@ class SQLiteStore(SQLStore):
         row = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _meta_policy(self) -> str | None:
+    def _meta_value(self, key: str) -> str | None:
         with self._lock, self._errors("read"):
-            return self._meta(POLICY_KEY)
+            return self._meta(key)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -260,9 +260,9 @@ class SQLiteStore(SQLStore):
                 raise TicketExists(ticket.id)
             db.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "clocks, next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "clocks, next_due_at, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                 utc_text(updated_at), clocks.to_json(), _due_text(due)),
+                 utc_text(updated_at), clocks.to_json(), _due_text(due), ticket.spec_fingerprint),
             )
             db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
                        "VALUES (?, ?, ?, ?)", (ticket.id, ticket.version, sealed.document,
@@ -313,6 +313,8 @@ class SQLiteStore(SQLStore):
         values = [getattr(new, name) for name in columns]
         if write.due_moved:
             columns, values = (*columns, "next_due_at"), [*values, _due_text(write.due)]
+        if new.spec_fingerprint != current.spec_fingerprint:
+            columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
         try:
             with self._lock, self._errors("write", new.id), \
                     self._transaction("BEGIN IMMEDIATE") as db:
@@ -320,7 +322,8 @@ class SQLiteStore(SQLStore):
                                                             current.version)).rowcount
                 if swapped != 1:
                     return False  # another writer moved the version on: nothing was changed
-                self._append(db, new.id, write, at)
+                for row in write.rows:
+                    self._append(db, new.id, row)
         except StoreError as exc:
             if _key_taken(exc.__cause__):
                 raise KeyTaken from exc
@@ -328,16 +331,35 @@ class SQLiteStore(SQLStore):
         return True
 
     @staticmethod
-    def _append(db: sqlite3.Connection, ticket_id: str, write: Write, at: str) -> None:
+    def _append(db: sqlite3.Connection, ticket_id: str, row: Row) -> None:
         """Insert one history row with its patch, key and hash (in the caller's transaction)."""
+        record = row.record
         db.execute("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
                    "idempotency_key, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (ticket_id, write.record.seq, at, write.record.trigger, write.text,
-                    write.changes, write.key, write.hash))
+                   (ticket_id, record.seq, utc_text(record.at), record.trigger, row.text,
+                    row.changes, row.key, row.hash))
+
+    def _record_spec(self, description: SpecDescription, at: datetime) -> None:
+        with self._lock, self._errors("write"), self._transaction("BEGIN IMMEDIATE") as db:
+            db.execute("INSERT OR IGNORE INTO escalation_specs (fingerprint, name, version, "
+                       "description, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                       (description.fingerprint, description.name, description.version,
+                        description.model_dump_json(), utc_text(at)))
+
+    def _spec_rows(self) -> list[tuple[str, str, str, str]]:
+        with self._lock, self._errors("read"):
+            return [tuple(row) for row in self._db.execute(
+                "SELECT fingerprint, name, version, description FROM escalation_specs "
+                "ORDER BY recorded_at, fingerprint")]
+
+    def _spec_counts(self) -> list[tuple[str | None, bool, int]]:
+        with self._lock, self._errors("read"):
+            return [(spec, bool(history), int(count)) for spec, history, count in self._db.execute(
+                "SELECT spec, version > 0, count(*) FROM escalation_tickets GROUP BY 1, 2")]
 
     def _reindex(self) -> int:
         """Fold every ticket's clocks again in one write transaction (readers go on)."""
-        index, policy = self._index_meta()
+        meta = self._index_meta()
         with self._lock, self._errors("re-index"), self._transaction("BEGIN IMMEDIATE") as db:
             rows = self._fetch(db, "TRUE", [], "t.id")
             for stored in rows:
@@ -349,7 +371,7 @@ class SQLiteStore(SQLStore):
                     state, due = None, None
                 db.execute("UPDATE escalation_tickets SET clocks = ?, next_due_at = ? WHERE id = ?",
                            (state, _due_text(due), stored.id))
-            for key, value in ((INDEX_KEY, index), (POLICY_KEY, policy)):
+            for key, value in meta:
                 db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)", (key, value))
         return len(rows)
 

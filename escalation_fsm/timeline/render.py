@@ -10,31 +10,17 @@ HTML page has no script and loads nothing. JSON is ``timeline.model_dump_json()`
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from ..textsafe import markdown, visible
 from .model import DeadlineEntry, OpenDeadline, RecordEntry, Timeline
 
 __all__ = ["TIMELINE_FORMATS", "TimelineFormat", "render_timeline"]
 
 TimelineFormat = Literal["text", "markdown", "html", "json"]
 TIMELINE_FORMATS: tuple[TimelineFormat, ...] = ("text", "markdown", "html", "json")
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MARKDOWN = re.compile(r"([\\`*_\[\]|#!~])")
-
-
-def plain(text: str) -> str:
-    r"""``text`` on one line with every control character shown as an escape (``\x1b``)."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-def markdown_text(text: str) -> str:
-    """``text`` safe inside a Markdown table cell: one line, no HTML, no emphasis or links."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(plain(text), quote=False))
-
 
 def render_timeline(timeline: Timeline, format: TimelineFormat) -> str:  # noqa: A002 (the CLI's --format)
     """``timeline`` as ``format``; an unknown format raises ``ValueError`` naming the choices."""
@@ -114,9 +100,9 @@ def _rows(t: Timeline) -> Iterable[tuple[str, str, str, str, str]]:
 
 def _text(t: Timeline) -> str:
     title, about, when = _summary(t)
-    lines = [plain(title), plain(about), plain(when), "path: " + plain(" -> ".join(t.path)), ""]
+    lines = [visible(title), visible(about), visible(when), "path: " + visible(" -> ".join(t.path)), ""]
     rows = [("when", "business time since", "who", "what", "")]
-    rows += [tuple(plain(c) for c in row) for row in _rows(t)]  # type: ignore[misc]
+    rows += [tuple(visible(c) for c in row) for row in _rows(t)]  # type: ignore[misc]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for *lead, what, details in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(lead, widths, strict=True))
@@ -124,47 +110,47 @@ def _text(t: Timeline) -> str:
         if details:  # on a line of its own, under "what": payloads are long
             lines.append(" " * (sum(widths) + 6) + details)
     lines += ["", "open deadlines:" if t.open_deadlines else "open deadlines: none"]
-    lines += ["  " + plain(_open_line(d)) for d in t.open_deadlines]
+    lines += ["  " + visible(_open_line(d)) for d in t.open_deadlines]
     if t.diagram.svg_note:
-        lines.append("diagram: " + plain(t.diagram.svg_note))
+        lines.append("diagram: " + visible(t.diagram.svg_note))
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _markdown(t: Timeline) -> str:
     title, about, when = _summary(t)
-    out = [f"# {markdown_text(title)}", "", f"{markdown_text(about)}; {markdown_text(when)}.", "",
+    out = [f"# {markdown(title)}", "", f"{markdown(about)}; {markdown(when)}.", "",
            "| when | business time since | who | what | details |", "|---|---|---|---|---|"]
-    out += ["| " + " | ".join(markdown_text(c) for c in row) + " |" for row in _rows(t)]
+    out += ["| " + " | ".join(markdown(c) for c in row) + " |" for row in _rows(t)]
     out += ["", "## Open deadlines", ""]
-    out += [f"- {markdown_text(_open_line(d))}" for d in t.open_deadlines] or ["None."]
+    out += [f"- {markdown(_open_line(d))}" for d in t.open_deadlines] or ["None."]
     # Stage and trigger names in Mermaid come from the spec, which the host wrote, not a log.
-    out += ["", "## Path", "", markdown_text(" -> ".join(t.path)), "", "```mermaid",
+    out += ["", "## Path", "", markdown(" -> ".join(t.path)), "", "```mermaid",
             t.diagram.mermaid.rstrip(), "```"]
     if t.diagram.svg_note:
-        out += ["", markdown_text(t.diagram.svg_note)]
+        out += ["", markdown(t.diagram.svg_note)]
     return "\n".join(out) + "\n"
 
 
 def _html(t: Timeline) -> str:
     e = html.escape
     title, about, when = _summary(t)
-    rows = "\n".join("<tr>" + "".join(f"<td>{e(plain(c))}</td>" for c in row) + "</tr>"
+    rows = "\n".join("<tr>" + "".join(f"<td>{e(visible(c))}</td>" for c in row) + "</tr>"
                      for row in _rows(t))
-    deadlines = "".join(f"<li>{e(plain(_open_line(d)))}</li>" for d in t.open_deadlines)
+    deadlines = "".join(f"<li>{e(visible(_open_line(d)))}</li>" for d in t.open_deadlines)
     picture = (t.diagram.svg if t.diagram.svg is not None
                else f"<pre>{e(t.diagram.mermaid)}</pre>")
-    note = f"<p>{e(plain(t.diagram.svg_note))}</p>" if t.diagram.svg_note else ""
+    note = f"<p>{e(visible(t.diagram.svg_note))}</p>" if t.diagram.svg_note else ""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(plain(title))}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{e(visible(title))}</title>
 <style>body{{font-family:sans-serif;max-width:70em;margin:auto}}td,th{{padding:.2em .6em;
 text-align:left;vertical-align:top}}tr:nth-child(even){{background:#f4f4f4}}</style></head>
-<body><h1>{e(plain(title))}</h1><p>{e(plain(about))}; {e(plain(when))}.</p>
+<body><h1>{e(visible(title))}</h1><p>{e(visible(about))}; {e(visible(when))}.</p>
 <table><thead><tr><th>when</th><th>business time since</th><th>who</th><th>what</th>
 <th>details</th></tr></thead><tbody>
 {rows}
 </tbody></table>
 <h2>Open deadlines</h2>{f"<ul>{deadlines}</ul>" if deadlines else "<p>None.</p>"}
-<h2>Path</h2><p>{e(plain(" -> ".join(t.path)))}</p>
+<h2>Path</h2><p>{e(visible(" -> ".join(t.path)))}</p>
 {picture}{note}
 </body></html>
 """

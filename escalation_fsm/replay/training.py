@@ -1,0 +1,298 @@
+"""Training opportunities: who escalates, resolves, reopens or responds far off their peers.
+
+The procedure asks that escalated tickets be reviewed "for trends and training opportunities".
+This module compares each agent (and each team, when a team mapping is given) with the rest of
+the team, per category, on four measures, and keeps only the differences that stand out:
+
+* escalation rate (of the tickets the agent took first) - higher stands out;
+* first-contact resolution (resolved without escalation, of the same tickets) - lower stands out;
+* reopen rate (of the tickets the agent resolved) - higher stands out;
+* time to first response (from opening to the agent's first attempt) - longer stands out.
+
+"Stands out" is decided with intervals, never with raw ratios, so four tickets are never a
+finding: a rate is compared with Wilson score intervals (agent vs rest of the team), a time with
+the distribution-free interval of each median; a difference is reported when the two intervals
+do not overlap and both sides have at least ``min_tickets``. Many subjects, categories and
+measures are compared at once, so each interval is widened for the number of comparisons
+(Bonferroni): at ``confidence`` 0.95 the chance that a team with no real difference shows any
+finding at all stays under 5%.
+Only the direction that calls for training is reported. Counts are kept per (subject, category),
+and times in fixed logarithmic bins, so memory does not grow with the number of tickets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Measure", "TrainingCase", "TrainingFigures", "TrainingFinding", "TrainingSection",
+           "wilson_interval"]
+
+Measure = Literal["escalation_rate", "first_contact_resolution", "reopen_rate",
+                  "time_to_first_response"]
+_ALL_CATEGORIES = "all categories"
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (``(0, 1)`` for no trials)."""
+    if not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
+    if trials == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p, n = successes / trials, trials
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCase:
+    """What one ticket tells about the people who handled it.
+
+    ``agent`` took it first (the actor of its first attempt); ``resolver`` resolved it first.
+    """
+
+    category: str | None
+    agent: str | None
+    escalated: bool
+    resolved_first_contact: bool
+    first_response_seconds: float | None
+    resolver: str | None
+    reopened: bool
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrainingFinding(_Out):
+    """One difference that stands out, with the figures behind it and a sentence for people."""
+
+    subject: str
+    subject_kind: Literal["agent", "team"]
+    category: str
+    measure: Measure
+    tickets: int
+    value: float
+    """The subject's rate (0-1) or median hours."""
+    low: float
+    high: float
+    rest_tickets: int
+    rest_value: float
+    rest_low: float
+    rest_high: float
+    ratio: float | None
+    text: str
+
+
+class TrainingSection(_Out):
+    """The training-opportunities section of a review report."""
+
+    confidence: float
+    min_tickets: int
+    agents: int
+    teams: int
+    pseudonymised: bool
+    findings: list[TrainingFinding]
+
+
+# Logarithmic bins for times: 1 minute to ~1 year, 24 per decade (within 10% of any time).
+_BIN_BASE, _BINS_PER_DECADE, _BINS = 60.0, 24, 24 * 6
+
+
+def _bin(seconds: float) -> int:
+    if seconds <= _BIN_BASE:
+        return 0
+    return min(_BINS - 1, 1 + int(math.log10(seconds / _BIN_BASE) * _BINS_PER_DECADE))
+
+
+def _bin_hours(index: int) -> float:
+    return _BIN_BASE * 10 ** (max(index - 0.5, 0) / _BINS_PER_DECADE) / 3600
+
+
+@dataclass(slots=True)
+class _Cell:
+    """Counts of one subject in one category."""
+
+    taken: int = 0
+    escalated: int = 0
+    first_contact: int = 0
+    resolved: int = 0
+    reopened: int = 0
+    times: list[int] = field(default_factory=lambda: [0] * _BINS)
+
+    def add(self, other: _Cell) -> None:
+        self.taken += other.taken
+        self.escalated += other.escalated
+        self.first_contact += other.first_contact
+        self.resolved += other.resolved
+        self.reopened += other.reopened
+        self.times = [a + b for a, b in zip(self.times, other.times, strict=True)]
+
+    def minus(self, other: _Cell) -> _Cell:
+        return _Cell(self.taken - other.taken, self.escalated - other.escalated,
+                     self.first_contact - other.first_contact, self.resolved - other.resolved,
+                     self.reopened - other.reopened,
+                     [a - b for a, b in zip(self.times, other.times, strict=True)])
+
+
+def _median_interval(times: list[int], confidence: float) -> tuple[int, float, float, float]:
+    """Count, median and its distribution-free interval (order statistics), in hours."""
+    n = sum(times)
+    if n == 0:
+        return 0, 0.0, 0.0, 0.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    ranks = (max(1, math.floor(n / 2 - z * math.sqrt(n) / 2)), math.ceil(n / 2),
+             min(n, math.ceil(n / 2 + z * math.sqrt(n) / 2 + 1)))
+    found, seen, wanted = [], 0, list(ranks)
+    for index, count in enumerate(times):
+        seen += count
+        while wanted and seen >= wanted[0]:
+            found.append(_bin_hours(index))
+            wanted.pop(0)
+    low, median, high = found
+    return n, median, low, high
+
+
+_VERB = {
+    "escalation_rate": "escalates {category} tickets {ratio} as often as the rest of the team",
+    "first_contact_resolution": "resolves {category} tickets at first contact {ratio} as often as "
+                                "the rest of the team",
+    "reopen_rate": "sees the {category} tickets they resolved reopened {ratio} as often as the "
+                   "rest of the team",
+    "time_to_first_response": "takes {ratio} as long as the rest of the team to first respond to "
+                              "{category} tickets",
+}
+
+
+class TrainingFigures:
+    """Accumulates :class:`TrainingCase` figures one ticket at a time; :meth:`section` judges."""
+
+    def __init__(self, *, teams: Mapping[str, str] | None = None, min_tickets: int = 10,
+                 confidence: float = 0.95, pseudonymise: bool | str = False) -> None:
+        if min_tickets < 1:
+            raise ValueError(f"min_tickets must be at least 1, got {min_tickets}")
+        if not 0.5 <= confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
+        self.teams = dict(teams or {})
+        self.min_tickets = min_tickets
+        self.confidence = confidence
+        # A random key unless one is given: pseudonyms are stable within a report, and across
+        # reports only for someone who holds the key.
+        self._key = (None if pseudonymise is False
+                     else secrets.token_hex(16) if pseudonymise is True else pseudonymise)
+        self._cells: defaultdict[tuple[str, str, str], _Cell] = defaultdict(_Cell)
+
+    def add(self, case: TrainingCase) -> None:
+        """Count one ticket."""
+        category = case.category or "uncategorised"
+        for kind, who in (("agent", case.agent), ("team", self.teams.get(case.agent or ""))):
+            if who is None:
+                continue
+            for cat in (category, _ALL_CATEGORIES):
+                cell = self._cells[kind, who, cat]
+                cell.taken += 1
+                cell.escalated += case.escalated
+                cell.first_contact += case.resolved_first_contact
+                if case.first_response_seconds is not None:
+                    cell.times[_bin(case.first_response_seconds)] += 1
+        for kind, who in (("agent", case.resolver), ("team", self.teams.get(case.resolver or ""))):
+            if who is None:
+                continue
+            for cat in (category, _ALL_CATEGORIES):
+                cell = self._cells[kind, who, cat]
+                cell.resolved += 1
+                cell.reopened += case.reopened
+
+    def extend(self, cases: Iterable[TrainingCase]) -> None:
+        """Count many tickets."""
+        for case in cases:
+            self.add(case)
+
+    def _name(self, who: str) -> str:
+        if self._key is None:
+            return who
+        return "agent-" + hashlib.sha256(f"{self._key}:{who}".encode()).hexdigest()[:8]
+
+    def section(self) -> TrainingSection:
+        """The differences that stand out, largest ratio first."""
+        totals: defaultdict[tuple[str, str], _Cell] = defaultdict(_Cell)
+        for (kind, _, category), cell in self._cells.items():
+            totals[kind, category].add(cell)
+        # With a single category, "all categories" would repeat every finding.
+        single = len({category for _, _, category in self._cells} - {_ALL_CATEGORIES}) <= 1
+        pairs = [(key, cell, totals[key[0], key[2]].minus(cell)) for key, cell in self._cells.items()
+                 if not (single and key[2] == _ALL_CATEGORIES)]
+        compared = sum(self._comparisons(cell, rest) for _, cell, rest in pairs)
+        each = 1 - (1 - self.confidence) / max(compared, 1)
+        findings = []
+        for (kind, who, category), cell, rest in pairs:
+            findings += self._judge(kind, who, category, cell, rest, each)  # type: ignore[arg-type]
+        findings.sort(key=lambda f: (-(f.ratio or 0) if f.measure != "first_contact_resolution"
+                                     else -(1 / f.ratio if f.ratio else math.inf),
+                                     f.subject, f.category))
+        subjects = {(kind, who) for kind, who, _ in self._cells}
+        return TrainingSection(
+            confidence=self.confidence, min_tickets=self.min_tickets,
+            agents=sum(kind == "agent" for kind, _ in subjects),
+            teams=sum(kind == "team" for kind, _ in subjects),
+            pseudonymised=self._key is not None, findings=findings)
+
+    def _comparisons(self, cell: _Cell, rest: _Cell) -> int:
+        enough = self.min_tickets
+        return ((cell.taken >= enough and rest.taken >= enough) * 2
+                + (cell.resolved >= enough and rest.resolved >= enough)
+                + (sum(cell.times) >= enough and sum(rest.times) >= enough))
+
+    def _judge(self, kind: Literal["agent", "team"], who: str, category: str, cell: _Cell,  # noqa: PLR0917
+               rest: _Cell, confidence: float) -> list[TrainingFinding]:
+        found = []
+        rates: list[tuple[Measure, int, int, int, int, bool]] = [
+            ("escalation_rate", cell.escalated, cell.taken, rest.escalated, rest.taken, True),
+            ("first_contact_resolution", cell.first_contact, cell.taken, rest.first_contact,
+             rest.taken, False),
+            ("reopen_rate", cell.reopened, cell.resolved, rest.reopened, rest.resolved, True),
+        ]
+        for measure, k, n, rest_k, rest_n, higher_is_worse in rates:
+            if n < self.min_tickets or rest_n < self.min_tickets:
+                continue
+            low, high = wilson_interval(k, n, confidence)
+            rest_low, rest_high = wilson_interval(rest_k, rest_n, confidence)
+            if (low > rest_high) if higher_is_worse else (high < rest_low):
+                found.append(self._finding(kind, who, category, measure, n, k / n, low, high,
+                                           rest_n, rest_k / rest_n, rest_low, rest_high))
+        n, median, low, high = _median_interval(cell.times, confidence)
+        rest_n, rest_median, rest_low, rest_high = _median_interval(rest.times, confidence)
+        if n >= self.min_tickets and rest_n >= self.min_tickets and low > rest_high:
+            found.append(self._finding(kind, who, category, "time_to_first_response", n, median,
+                                       low, high, rest_n, rest_median, rest_low, rest_high))
+        return found
+
+    def _finding(self, kind: Literal["agent", "team"], who: str, category: str,  # noqa: PLR0917
+                 measure: Measure, n: int, value: float, low: float, high: float, rest_n: int,
+                 rest_value: float, rest_low: float, rest_high: float) -> TrainingFinding:
+        ratio = None if rest_value == 0 else value / rest_value
+        shown = self._name(who) if kind == "agent" else f"team {who}"
+        times = "infinitely" if ratio is None else f"{ratio:.1f}x"
+        what = _VERB[measure].format(category=category.replace(_ALL_CATEGORIES, "all"),
+                                     ratio=times)
+        if kind == "team":
+            what = what.replace("the rest of the team", "the other teams")
+        unit = (f"median {value:.1f} h against {rest_value:.1f} h"
+                if measure == "time_to_first_response"
+                else f"{value:.0%} against {rest_value:.0%}")
+        return TrainingFinding(
+            subject=shown, subject_kind=kind, category=category, measure=measure, tickets=n,
+            value=round(value, 4), low=round(low, 4), high=round(high, 4), rest_tickets=rest_n,
+            rest_value=round(rest_value, 4), rest_low=round(rest_low, 4),
+            rest_high=round(rest_high, 4), ratio=None if ratio is None else round(ratio, 2),
+            text=f"{shown} {what} ({unit}, {n} tickets)")

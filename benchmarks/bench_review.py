@@ -65,7 +65,7 @@ def templates() -> list[Ticket]:
 
 def fill(db: Path, tickets: int) -> None:
     if db.exists():
-        with SQLiteStore(db, readonly=True) as store:
+        with SQLiteStore(db) as store:  # writable: a store of an older schema is upgraded
             if sum(1 for _ in store.stream()) == tickets:
                 return
         for suffix in ("", "-wal", "-shm"):

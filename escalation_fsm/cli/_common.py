@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..stores import StoreBase
 
 __all__ = ["USAGE", "count", "day_or_instant", "instant", "open_store", "read_policy",
-           "read_teams", "run", "spec_of"]
+           "read_teams", "reader_for", "run", "spec_of", "write_out"]
 
 USAGE = 2
 """The exit status of every command error: bad arguments, files, specs, stores."""
@@ -143,3 +143,25 @@ def day_or_instant(text: str) -> datetime:
     except ValueError:
         return instant(text)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def write_out(text: str, output: str | None) -> None:
+    """``text`` to the file ``-o`` names, or to standard output."""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def reader_for(spec: MachineSpec | None, db: str | None,
+               dsn: str | None) -> EscalationMachine | None:
+    """A machine reading the database's tickets under ``spec`` and its recorded SLA policy.
+
+    ``None`` without a spec: the store then reads with its default machine.
+    """
+    if spec is None:
+        return None
+    from ..machine import EscalationMachine  # noqa: PLC0415 (commands that need no machine)
+
+    with open_store(db, dsn, readonly=True) as probe:
+        return EscalationMachine(spec, sla=probe.recorded_policy())

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..machine import EscalationMachine
 from ..replay import FORMATS, render_report
 from ..review import review_store
 from ..sla import SLAPolicy
-from ._common import count, day_or_instant, open_store, read_policy, read_teams, run, spec_of
+from ._common import (
+    count,
+    day_or_instant,
+    open_store,
+    read_policy,
+    read_teams,
+    reader_for,
+    run,
+    spec_of,
+    write_out,
+)
 
 __all__ = ["add_review_command"]
 
@@ -46,19 +54,13 @@ def _review(args: argparse.Namespace) -> int:
     if args.since is not None and args.until is not None and args.until <= args.since:
         raise UsageError(f"--until {args.until.isoformat()} is not after --since "
                          f"{args.since.isoformat()}")
-    reader = None
-    if spec is not None:
-        with open_store(args.db, args.dsn, readonly=True) as probe:
-            reader = EscalationMachine(spec, sla=probe.recorded_policy())
+    reader = reader_for(spec, args.db, args.dsn)
     with open_store(args.db, args.dsn, readonly=True, machine=reader) as store:
         report = review_store(store, since=args.since, until=args.until, sla=sla, teams=teams,
                               pseudonymise=args.pseudonymise, min_tickets=args.min_tickets,
                               svg=args.format == "html", name=_name(args))
     text = render_report(report, args.format)
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text, encoding="utf-8")
+    write_out(text, args.output)
     return 0
 
 

@@ -11,14 +11,12 @@ the one recorded in the database unless ``--policy`` names another; either way n
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
 from ..machine import EscalationMachine
 from ..timeline import TIMELINE_FORMATS, render_timeline, ticket_timeline
-from ._common import instant, open_store, read_policy, run, spec_of
+from ._common import instant, open_store, read_policy, reader_for, run, spec_of, write_out
 
 __all__ = ["add_timeline_command"]
 
@@ -27,9 +25,7 @@ def _timeline(args: argparse.Namespace) -> int:
     # Every argument is read before the database is opened: a bad one leaves it untouched.
     spec = spec_of(args.spec)
     policy = None if args.policy is None else read_policy(args.policy)
-    with open_store(args.db, args.dsn, readonly=True) as probe:
-        recorded = probe.recorded_policy()
-    reader = None if spec is None else EscalationMachine(spec, sla=recorded)
+    reader = reader_for(spec, args.db, args.dsn)
     with open_store(args.db, args.dsn, readonly=True, machine=reader) as store:
         ticket = store.get(args.ticket_id)
         machine = store.machine if policy is None else EscalationMachine(store.machine.spec,
@@ -37,10 +33,7 @@ def _timeline(args: argparse.Namespace) -> int:
     now = args.now if args.now is not None else SystemClock().now()
     timeline = ticket_timeline(ticket, machine, now=now, svg=args.format == "html")
     text = render_timeline(timeline, args.format)
-    if args.output is not None:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    write_out(text, args.output)
     return 0
 
 

@@ -36,6 +36,7 @@ from .marks import Mark
 from .migration import Migration
 from .migration_check import MigrationCheck, TicketPlan
 from .models import (
+    FOLLOW_UP_TRIGGER,
     IMPORT_TRIGGER,
     MAX_TEXT_LENGTH,
     Actor,
@@ -73,6 +74,7 @@ from .spec_diff import SpecDiff, spec_diff
 from .versions import SpecVersions
 
 __all__ = [
+    "FOLLOW_UP_TRIGGER",
     "IMPORT_TRIGGER",
     "MAX_TEXT_LENGTH",
     "MIGRATE_TRIGGER",

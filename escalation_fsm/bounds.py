@@ -16,8 +16,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
 
-__all__ = ["EARLIEST", "IMPORT_TRIGGER", "LATEST", "MAX_JSON_DEPTH", "MAX_NAME_LENGTH",
-           "MAX_TEXT_LENGTH", "MIGRATE_TRIGGER", "Instant", "Name", "text_limit_problems"]
+__all__ = ["EARLIEST", "FOLLOW_UP_TRIGGER", "IMPORT_TRIGGER", "LATEST", "MAX_JSON_DEPTH",
+           "MAX_NAME_LENGTH", "MAX_TEXT_LENGTH", "MIGRATE_TRIGGER", "Instant", "Name",
+           "text_limit_problems"]
 
 
 def _text_limit() -> int:
@@ -50,6 +51,12 @@ IMPORT_TRIGGER = "@import"
 """The trigger of the audit record that brings a ticket into the procedure mid-way
 (:func:`~escalation_fsm.integrity.import_ticket`). No spec
 can define it: spec names are lower-case identifiers."""
+
+FOLLOW_UP_TRIGGER = "@follow-up"
+"""The trigger of the audit record a follow-up worker writes when it acts on a step of the SLA
+escalation ladder (``docs/following-up.md``): which clock run and step, the action and its
+outcome. It leaves the stage as it is. Reserved like :data:`IMPORT_TRIGGER`: no spec can define
+it."""
 
 MIGRATE_TRIGGER = "migrate"
 """The trigger of the audit record that moves a ticket onto another version of its procedure

@@ -21,6 +21,7 @@ __all__ = [
     "ConcurrentUpdate",
     "CorruptTicket",
     "EscalationError",
+    "FollowUpSetupError",
     "GraphvizUnavailable",
     "HolidaysUnavailable",
     "HookFailed",
@@ -34,6 +35,7 @@ __all__ = [
     "MappingError",
     "MigrationError",
     "PermissionDenied",
+    "PostgresUnavailable",
     "RenderFailed",
     "ReplayError",
     "SLAPolicyMismatch",
@@ -475,6 +477,14 @@ class HolidaysUnavailable(EscalationError, ImportError):
         )
 
 
+class PostgresUnavailable(EscalationError, ImportError):
+    """A PostgreSQL store was asked for but the optional ``psycopg`` package is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__("PostgreSQL stores need psycopg 3, which is an optional extra: "
+                         "pip install 'escalation-fsm[postgres]'")
+
+
 class UsageError(EscalationError, ValueError):
     """A command-line argument or file that cannot be used; the CLI prints it as one line."""
 
@@ -485,3 +495,15 @@ class InvariantViolated(AssertionError):
     An ``AssertionError`` (a test failure, not a library error): the message says which
     guarantee, on which ticket.
     """
+
+
+class FollowUpSetupError(EscalationError, ValueError):
+    """A follow-up worker cannot start: ``problems`` lists every reason at once.
+
+    Raised when the worker is built, never when a step comes due: a ladder step that names a
+    callback the host did not register, notify steps without a notifier, an unusable lease.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("the follow-up worker cannot start: " + "; ".join(self.problems))

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from .bounds import MIGRATE_TRIGGER
 from .errors import InvalidArgument
 from .marks import Mark
-from .models import IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Ticket
+from .models import FOLLOW_UP_TRIGGER, IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Role, Ticket
+from .sla.acted import acted_key
 
 if TYPE_CHECKING:
     from .typing import SpecShape
@@ -38,9 +39,9 @@ class IntegrityProblem:
 
     ``seq`` is the history record concerned (``None``: the ticket as a whole, its row or
     document); ``check`` names the kind of problem (``version``, ``sequence``, ``chain``,
-    ``trigger``, ``transition``, ``role``, ``import``, ``stage``, ``tier``; stores add ``hash``,
-    ``document``, ``row``, ``clocks`` and ``decode``; migrations add ``migration``); ``message`` says
-    it in a sentence.
+    ``trigger``, ``transition``, ``role``, ``import``, ``follow-up``, ``stage``, ``tier``; stores
+    add ``hash``, ``document``, ``row``, ``clocks`` and ``decode``; migrations add ``migration``);
+    ``message`` says it in a sentence.
     """
 
     ticket_id: str
@@ -138,14 +139,7 @@ def verify_ticket(ticket: Ticket, spec: SpecShape) -> tuple[IntegrityProblem, ..
                       else "the record before entered it")
             add(seq, "chain", f"leaves stage {record.source!r}, but the ticket was in {stage!r} "
                               f"({before})")
-        if position == resume:
-            tier = _check_migration(record, spec, add, tier)
-        elif position < resume:
-            pass  # written under an older version, judged when the migration was written
-        elif record.trigger == IMPORT_TRIGGER:
-            tier = _check_import(record, position, spec, add, tier)
-        else:
-            tier = _check_move(record, spec, add, tier)
+        tier = _check_record(record, position, resume, spec, add, tier)
         stage = str(record.dest)
     found = str(ticket.stage)  # a StrEnum member when set without validation (model_copy)
     if found != stage and history:
@@ -161,6 +155,21 @@ def verify_ticket(ticket: Ticket, spec: SpecShape) -> tuple[IntegrityProblem, ..
         add(None, "tier", f"tier {ticket.tier} is not {tier}, the tier its history's escalations, "
                           f"de-escalations and reopenings lead to")
     return tuple(problems)
+
+
+def _check_record(record: AuditRecord, position: int, resume: int,  # noqa: PLR0917
+                  spec: SpecShape, add: Callable[[int | None, str, str], None], tier: int) -> int:
+    """Check one record by its kind; the tier after it."""
+    if position == resume:
+        return _check_migration(record, spec, add, tier)
+    if position < resume:
+        return tier  # written under an older version, judged when the migration was written
+    if record.trigger == IMPORT_TRIGGER:
+        return _check_import(record, position, spec, add, tier)
+    if record.trigger == FOLLOW_UP_TRIGGER:
+        _check_follow_up(record, add)
+        return tier
+    return _check_move(record, spec, add, tier)
 
 
 def _check_migration(record: AuditRecord, spec: SpecShape,
@@ -192,6 +201,19 @@ def _check_import(record: AuditRecord, position: int, spec: SpecShape,
                                   f"of at least 1")
         return tier
     return found
+
+
+def _check_follow_up(record: AuditRecord, add: Callable[[int | None, str, str], None]) -> None:
+    """A follow-up worker's record: by ``system``, in place, naming the ladder step it acted on."""
+    if record.dest != record.source:
+        add(record.seq, "follow-up", f"a follow-up record leaves the stage as it is, but this one "
+                                     f"moves from {record.source!r} to {record.dest!r}")
+    if record.actor_role != Role.SYSTEM:
+        add(record.seq, "follow-up", f"a follow-up record is written by role 'system', not "
+                                     f"{record.actor_role!r}")
+    if acted_key(record.payload) is None:
+        add(record.seq, "follow-up", "a follow-up record must name its clock, run (an ISO time "
+                                     "with a zone) and step")
 
 
 def _check_move(record: AuditRecord, spec: SpecShape,

@@ -39,7 +39,7 @@ from .clock import ManualClock
 from .errors import EscalationError
 from .integrity import imported_tier, verify_ticket
 from .machine import EscalationMachine
-from .models import IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Ticket
+from .models import FOLLOW_UP_TRIGGER, IMPORT_TRIGGER, Actor, AuditRecord, FrozenDict, Ticket
 from .policy import EscalationPolicy
 
 __all__ = ["MigrationCheck", "PlanStatus", "TicketPlan", "restart_position"]
@@ -225,6 +225,8 @@ class MigrationCheck:
         migration, target = self.migration, self.target
         for seq in range(first + 1, start + 1):
             record = _record(history, texts, seq)
+            if record.trigger == FOLLOW_UP_TRIGGER:
+                continue  # the SLA ladder's record: no transition of either spec
             trigger = migration.trigger_of(record.trigger)
             source, dest = migration.stages.get(record.source), migration.stages.get(record.dest)
             move = None if source is None else target.transition(source, trigger)
@@ -333,6 +335,8 @@ class MigrationCheck:
         trigger = migration.trigger_of(record.trigger)
         if record.trigger in _RESTARTS:  # pragma: no cover (the walk starts after the last one)
             return _Node(None, (record.trigger, "an import or migration record mid-way"))
+        if record.trigger == FOLLOW_UP_TRIGGER:  # the SLA ladder's record: carried as it is
+            return _Node(_followed_up(ticket, record, self.fingerprint))
         self._clock.set(record.at)
         try:
             result = self.machine.transition(
@@ -349,6 +353,20 @@ class MigrationCheck:
                 f"under the new spec {trigger!r} from {ticket.stage!r} enters {entered!r}, but "
                 f"the migration maps the stage it entered, {record.dest!r}, to {expected!r}")))
         return _Node(result.ticket)
+
+
+def _followed_up(ticket: Ticket, record: AuditRecord, fingerprint: str) -> Ticket:
+    """``ticket`` with a follow-up worker's record appended in place, stamped ``fingerprint``.
+
+    A raised urgency is applied; the record is no transition of either spec.
+    """
+    entry = record.model_copy(update={"seq": ticket.version + 1, "source": ticket.stage,
+                                      "dest": ticket.stage, "spec_fingerprint": fingerprint})
+    updates: dict[str, Any] = {"history": (*ticket.history, entry), "version": entry.seq}
+    raised = record.payload.get("to")
+    if record.payload.get("outcome") == "done" and isinstance(raised, str):
+        updates["priority"] = raised
+    return Ticket.model_validate({**ticket.model_dump(), **updates})
 
 
 def _record(history: Sequence[AuditRecord] | None, texts: Sequence[str], seq: int) -> AuditRecord:

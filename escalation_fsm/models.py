@@ -24,11 +24,21 @@ from pydantic import (
     model_validator,
 )
 
-from .bounds import EARLIEST, IMPORT_TRIGGER, LATEST, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, Instant, Name
+from .bounds import (
+    EARLIEST,
+    FOLLOW_UP_TRIGGER,
+    IMPORT_TRIGGER,
+    LATEST,
+    MAX_NAME_LENGTH,
+    MAX_TEXT_LENGTH,
+    Instant,
+    Name,
+)
 from .jsondata import FrozenDict, freeze_json, nested_json, thaw_json, validation_reasons
 
 __all__ = [
     "EARLIEST",
+    "FOLLOW_UP_TRIGGER",
     "IMPORT_TRIGGER",
     "LATEST",
     "MAX_NAME_LENGTH",

@@ -140,6 +140,16 @@ class Backend:
                 return cur.fetchall() if cur.description else []
         raise ValueError(f"no SQL for the {self.kind} backend")
 
+    def drop_follow_up(self) -> None:
+        """Take the schema-6 follow-up columns away, as a release before the ladder left them."""
+        self.sql("DROP INDEX escalation_tickets_step")
+        for column in ("next_step_at", "lease_owner", "lease_until"):
+            self.sql(f"ALTER TABLE escalation_tickets DROP COLUMN {column}")
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database's meta table."""
+        return int(self.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'")[0][0])
+
     def tamper_document(self, ticket_id: str, document: str) -> None:
         """Rewrite a ticket's stored document behind the store's back, as a foreign writer with
         SQL access could: first dropping the trigger that keeps documents write-once."""
@@ -178,8 +188,16 @@ class Backend:
             store.close()
 
 
+def back_to_schema_5(db: Backend) -> None:
+    """Remove what schema 6 added (the ladder's step index and leases), as version 5 was."""
+    db.drop_follow_up()
+    db.sql("UPDATE escalation_meta SET value = '5' WHERE key = 'schema_version'")
+
+
 def back_to_schema_4(db: Backend) -> None:
-    """Remove what schema 5 added (the specs seen, each ticket's spec column), as version 4 was."""
+    """Remove what schemas 6 and 5 added (the ladder's columns; the specs seen, each ticket's
+    spec column), as version 4 was."""
+    back_to_schema_5(db)
     db.sql("DROP INDEX escalation_tickets_spec")
     db.sql("ALTER TABLE escalation_tickets DROP COLUMN spec")
     db.sql("DROP TABLE escalation_specs")

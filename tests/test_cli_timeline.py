@@ -96,3 +96,19 @@ def test_errors_are_one_line(sql: Backend, tmp_path: Path,
     with pytest.raises(SystemExit) as exit_:
         main(["timeline", *where(sql), "T-1", "--format", "pdf"])
     assert exit_.value.code == 2
+
+
+def test_a_refused_interaction_changes_nothing(sql: Backend) -> None:
+    """An interaction without a summary is refused by its guard; the stored ticket, its history
+    and its hash chain are exactly as before."""
+    from escalation_fsm import TransitionRefused
+
+    store = sql.open(EscalationMachine(clock=ManualClock(START, tick=timedelta(minutes=30))))
+    before = store.get("T-1")
+    with pytest.raises(TransitionRefused) as refused:
+        store.apply("T-1", Trigger.RECORD_INTERACTION, actor=AGENT, channel=Channel.EMAIL,
+                    direction="outbound")
+    assert list(refused.value.failed_guards) == ["has_interaction_summary"]
+    assert store.get("T-1") == before and store.history("T-1") == before.history
+    assert store.verify().ok
+    store.close()

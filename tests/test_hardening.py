@@ -99,6 +99,7 @@ ERRORS: list[EscalationError] = [
     errors_module.GraphvizUnavailable("svg", "program"),
     errors_module.RenderFailed("svg", "syntax error"),
     errors_module.HolidaysUnavailable(),
+    errors_module.PostgresUnavailable(),
     errors_module.UsageError("--limit must not be negative"),
     errors_module.InconsistentTicket(ticket_id="T", problems=["stage 'resolved' without history"]),
     errors_module.InvalidArgument(name="tier", value="'1'", allowed="a whole number"),
@@ -109,6 +110,7 @@ ERRORS: list[EscalationError] = [
     errors_module.SpecMismatch(ticket_id="T", found=None, expected="a" * 64, found_label="unknown",
                                expected_label="v2", reasons=["stage 'x' was removed"]),
     errors_module.MigrationError(["stage 'x' is not mapped"]),
+    errors_module.FollowUpSetupError(["step 'page' names callback 'pager', which is not given"]),
 ]
 
 

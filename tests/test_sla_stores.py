@@ -32,7 +32,7 @@ from escalation_fsm import (
 from escalation_fsm.cli import main
 from escalation_fsm.sla import BusinessCalendar, SLAClock, SLAPolicy, SLATargets, next_due
 from escalation_fsm.stores import SLAPolicyMismatch, SQLiteStore, StoreBase, index_key
-from escalation_fsm.stores._codec import encode_document
+from escalation_fsm.stores._codec import SCHEMA_VERSION, encode_document
 
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -189,7 +189,7 @@ def test_a_version_1_database_is_migrated_on_open(kind: str, tmp_path: Path) -> 
         db.sql("UPDATE escalation_meta SET value = '1' WHERE key = 'schema_version'")
         db.sql("DELETE FROM escalation_meta WHERE key <> 'schema_version'")
         migrated = db.open(desk()[0])
-        assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("5",)]
+        assert db.schema_version() == SCHEMA_VERSION == 6
         assert migrated.get("T-1").escalation is not None and migrated.get("T-1").version == 3
         assert migrated.verify().ok
         assert [t.id for t in migrated.due(by=MONDAY + 4 * H)] == ["T-1", "T-2"]

@@ -14,6 +14,7 @@ from support import AGENT, START
 
 from escalation_fsm import Category, CorruptTicket, StoreError, StoreReadOnly, Ticket, Trigger
 from escalation_fsm.stores import PostgresStore, SQLiteStore, StoreBase
+from escalation_fsm.stores._codec import SCHEMA_VERSION
 
 
 @pytest.fixture(params=SQL_KINDS)
@@ -31,18 +32,20 @@ def _stored(db: Backend, ticket_id: str = "T-1") -> StoreBase:
 
 
 def test_schema_is_created_once_with_a_version(db: Backend) -> None:
-    """Opening again keeps the data; the stored schema version is 5 (5 adds the specs seen)."""
+    """Opening again keeps the data; the stored schema version is the current one (5 adds the
+    specs seen, 6 the follow-up ladder's columns)."""
     _stored(db)
     again = db.open()
     assert again.get("T-1").version == 2
-    assert db.sql("SELECT value FROM escalation_meta WHERE key = 'schema_version'") == [("5",)]
+    assert db.schema_version() == SCHEMA_VERSION == 6
 
 
 def test_a_newer_schema_version_is_refused(db: Backend) -> None:
     """A database written by a later release is not misread: opening it says what to do."""
     _stored(db)
-    db.sql("UPDATE escalation_meta SET value = '6' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 6.*upgrade"):
+    db.sql("UPDATE escalation_meta SET value = ? WHERE key = 'schema_version'",
+           (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade"):
         db.open()
 
 

@@ -8,6 +8,11 @@ with what is owed. It never writes: a ``--policy`` other than the one the index 
 an error naming both (re-index with ``escalation-fsm reindex`` first). A ticket that cannot be
 read (damaged, or changed outside the library) does not stop the listing: it is named on standard
 error and the exit status is 1.
+
+With ``--once`` or ``--run`` it is a follow-up worker instead (it writes): it acts on the SLA
+escalation ladder's due steps and records each (see :mod:`escalation_fsm.cli._worker` and
+``docs/following-up.md``), with ``--worker-id``, ``--lease``, ``--batch``, ``--poll``,
+``--notifier`` and ``--callbacks``.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import SystemClock
+from ..errors import UsageError
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import Deadline
 from ._common import count, instant, open_store, read_policy, run, spec_of
+from ._worker import run_worker
 
 __all__ = ["UNREADABLE", "FollowUp", "add_follow_up_command", "follow_ups", "render_json",
            "render_table"]
@@ -82,8 +89,32 @@ def render_json(items: list[FollowUp], now: datetime) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds above zero, at most a day (an argparse ``type``)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from exc
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0 and at most 86400 seconds")
+    return value
+
+
+def _batch(text: str) -> int:
+    value = count(text)
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text} is not from 1 to 10000")
+    return value
+
+
 def _follow_up(args: argparse.Namespace) -> int:
-    now = args.now if args.now is not None else SystemClock().now()
+    working = args.once or args.run
+    if not working:
+        for option in ("worker_id", "notifier", "callbacks"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} is for a worker: add --once or "
+                                 f"--run")
+    now = args.now if args.now is not None or working else SystemClock().now()
     machine = None
     if args.policy is not None or args.spec is not None:
         # Every argument is read before the database is opened: a bad one leaves it untouched.
@@ -93,6 +124,10 @@ def _follow_up(args: argparse.Namespace) -> int:
                 policy = probe.recorded_policy()
         # Opening with a machine checks its policy and trigger meaning against the index's.
         machine = EscalationMachine(spec, sla=policy)
+    if working:
+        with open_store(args.db, args.dsn, readonly=False, machine=machine) as store:
+            return run_worker(store, args)
+    assert now is not None  # noqa: S101 (narrowing: the listing has a time)
     with open_store(args.db, args.dsn, readonly=True, machine=machine) as store:
         due = store.due(by=now, limit=args.limit)
         items = follow_ups(due, store.machine, now)
@@ -107,9 +142,11 @@ def _follow_up(args: argparse.Namespace) -> int:
 def add_follow_up_command(commands: Any) -> argparse.ArgumentParser:
     """Register ``follow-up`` on the CLI's sub-parsers (``argparse._SubParsersAction``)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "follow-up", help="list due and breached SLA deadlines in a ticket database",
-        description="List the tickets whose SLA deadlines are due or breached, with what is owed. "
-                    "Read-only: it never writes to the database.")
+        "follow-up", help="list due SLA deadlines, or act on the escalation ladder's due steps",
+        description="List the tickets whose SLA deadlines are due or breached, with what is owed "
+                    "(read-only: it never writes to the database); with --once or --run, act "
+                    "on the SLA escalation ladder's due steps as a follow-up worker and record "
+                    "each.")
     parser.add_argument("--db", metavar="FILE", help="a SQLite ticket database")
     parser.add_argument("--dsn", metavar="DSN", help="a PostgreSQL ticket database")
     parser.add_argument("--now", type=instant, metavar="TIME",
@@ -121,5 +158,26 @@ def add_follow_up_command(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--spec", metavar="REF",
                         help="the procedure: default, logged or module:attribute (default: default)")
     parser.add_argument("--limit", type=count, metavar="N", help="look at no more than N tickets")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true",
+                      help="be a follow-up worker: act on every ladder step due by --now "
+                           "(default: the current time), record each, and exit (for cron)")
+    mode.add_argument("--run", action="store_true",
+                      help="be a follow-up worker until SIGTERM or SIGINT (then finish the "
+                           "current step, release the other claims and exit 0)")
+    parser.add_argument("--worker-id", metavar="ID",
+                        help="the worker's name in leases and records (default: host:pid)")
+    parser.add_argument("--lease", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="how long a claim is this worker's (default: 60)")
+    parser.add_argument("--batch", type=_batch, default=10, metavar="N",
+                        help="steps claimed per pass, 1 to 10000 (default: 10)")
+    parser.add_argument("--poll", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="with --run: the wait when nothing is due (default: 5)")
+    parser.add_argument("--notifier", metavar="MODULE:ATTRIBUTE",
+                        help="a function (ticket, step) that sends notify steps (default: one "
+                             "JSON line per step on standard output)")
+    parser.add_argument("--callbacks", metavar="MODULE:ATTRIBUTE",
+                        help="a mapping of the callback names the ladder uses to functions "
+                             "(ticket, step)")
     parser.set_defaults(handler=lambda args: run("follow-up", _follow_up, args))
     return parser

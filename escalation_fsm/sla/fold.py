@@ -29,7 +29,8 @@ from pydantic import TypeAdapter
 
 from ..bounds import MIGRATE_TRIGGER
 from ..marks import Mark
-from ..models import AuditRecord, Urgency
+from ..models import FOLLOW_UP_TRIGGER, AuditRecord, Urgency
+from .acted import acted_after, acted_of, acted_text, still_open
 from .calendar import BusinessCalendar
 from .policy import SLAClock, SLAPolicy
 
@@ -200,6 +201,10 @@ class ClockState:
     last: tuple[ClockRun, ...] = ()
     """The latest met run of each clock."""
     seq: int = 0
+    acted: frozenset[tuple[SLAClock, datetime, str]] = frozenset()
+    """Ladder steps acted on in the open runs, as (clock, run start, step name): see
+    :mod:`escalation_fsm.sla.steps` (folded from :data:`~escalation_fsm.models.FOLLOW_UP_TRIGGER`
+    records; kept while their run is open or its clock's latest, which a reopening resumes)."""
 
     @classmethod
     def start(cls, stage: str, opened_at: datetime | None, policy: SLAPolicy) -> ClockState:
@@ -211,7 +216,7 @@ class ClockState:
         paused = policy.paused(self.stage)
         runs = tuple(_run(clock, at, clock in paused) for clock in (_FIRST,
                                                                     _RESOLUTION))
-        return ClockState(at, self.stage, at, runs, self.last, self.seq)
+        return ClockState(at, self.stage, at, runs, self.last, self.seq, self.acted)
 
     def after(self, record: AuditRecord, policy: SLAPolicy, meaning: Meaning,
               done: list[ClockRun] | None = None) -> ClockState:
@@ -232,7 +237,10 @@ class ClockState:
                               tuple(step.last.values()), state.seq + 1)
         bits = meaning.get(record.trigger, 0)
         if not bits and record.dest == record.source:
-            return ClockState(opened, state.stage, end, state.open, state.last, state.seq + 1)
+            acted = state.acted
+            if record.trigger == FOLLOW_UP_TRIGGER:  # the ladder: see escalation_fsm.sla.steps
+                acted = acted_after(acted, record, state.open)
+            return ClockState(opened, state.stage, end, state.open, state.last, state.seq + 1, acted)
         # Only the runs this record meets, pauses or resumes are brought up to date: a run left
         # alone accumulates later over a longer stretch, which measures the same (additivity).
         step = _Step(state, policy, done, at)
@@ -256,8 +264,10 @@ class ClockState:
             step.meet(_PROMISED, at)  # a new estimate replaces the old one
             step.start(_PROMISED, at, eta=_DURATION.validate_python(eta))
         step.enter(record.dest)
-        return ClockState(opened, record.dest, end, tuple(step.open.values()),
-                          tuple(step.last.values()), state.seq + 1)
+        runs, last = tuple(step.open.values()), tuple(step.last.values())
+        # A met run keeps its acted steps while it is its clock's latest: a reopening resumes it.
+        return ClockState(opened, record.dest, end, runs, last, state.seq + 1,
+                          still_open(state.acted, (*runs, *last)))
 
     def runs(self, policy: SLAPolicy, *, now: datetime) -> tuple[ClockRun, ...]:
         """The latest run of each clock, open ones advanced to ``now`` (never before ``end``)."""
@@ -285,7 +295,7 @@ class ClockState:
         end = "null" if self.end is None else (self.end - _EPOCH) // _MICRO
         return (f'{{"v":1,"opened":{opened},"stage":{json.dumps(self.stage)},"end":{end},'
                 f'"seq":{self.seq},"open":[{",".join(map(_run_text, self.open))}],'
-                f'"last":[{",".join(map(_run_text, self.last))}]}}')
+                f'"last":[{",".join(map(_run_text, self.last))}]{acted_text(self.acted)}}}')
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ClockState:
@@ -296,7 +306,8 @@ class ClockState:
                 raise ValueError(f"unknown clock state version {data.get('v')!r}")
             return cls(opened=_at(data["opened"]), stage=str(data["stage"]), end=_at(data["end"]),
                        seq=int(data["seq"]), open=tuple(_run_of(item) for item in data["open"]),
-                       last=tuple(_run_of(item) for item in data["last"]))
+                       last=tuple(_run_of(item) for item in data["last"]),
+                       acted=acted_of(data.get("acted", ())))
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             raise ValueError(f"not a clock state: {type(exc).__name__}: {exc}") from exc
 
@@ -416,12 +427,14 @@ def _resumed(run: ClockRun, at: datetime,
 def _possible_targets(policy: SLAPolicy, run: ClockRun) -> list[timedelta]:
     """Every target ``run`` can be judged against, whatever the ticket's priority, ascending."""
     if run.eta is not None:
-        return [run.eta]
+        return sorted({run.eta, *policy.ladder.thresholds(run.clock, [run.eta])})
     key = (id(policy), run.clock)
     found = _POSSIBLE.get(key)
     if found is None or found[0] is not policy:
         targets = sorted({t for urgency in Urgency
                           if (t := _targets(policy, urgency)[run.clock]) is not None})
+        # The ladder's steps are judged like targets: keep the stretches they fall in too.
+        targets = sorted({*targets, *policy.ladder.thresholds(run.clock, targets)})
         found = _POSSIBLE[key] = (policy, targets)
     return found[1]
 

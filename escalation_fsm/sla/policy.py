@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..models import Urgency
 from .calendar import BusinessCalendar
+from .clock_names import SLAClock
+from .ladder import Ladder
+from .ladder_rules import ladder_problems, ladder_target_problems
 
 if TYPE_CHECKING:
     from ..spec import MachineSpec
@@ -26,34 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TARGETS", "InteractionRules", "SLAClock", "SLAPolicy", "SLATargets",
            "default_sla_policy"]
 
-
-class SLAClock(StrEnum):
-    """The clocks an SLA policy runs on a ticket."""
-
-    FIRST_RESPONSE = "first_response"
-    """From opening until the ticket first leaves the stage it was opened in (the first attempt)."""
-    TIER2_UPDATE = "tier2_update"
-    """From an escalation until Tier 2's first update (or the resolution)."""
-    CUSTOMER_UPDATE = "customer_update"
-    """While escalated: from the escalation or the last customer update until the next one."""
-    RESOLUTION = "resolution"
-    """From opening until resolved (a reopened ticket's clock resumes where it stopped)."""
-    PROMISED_RESPONSE = "promised_response"
-    """From a notification with an ETA until the promised response (a Tier 2 update or resolution)."""
-
-    @property
-    def owed(self) -> str:
-        """What is owed to the customer while this clock runs, for people reading a listing."""
-        return _OWED[self]
-
-
-_OWED = {
-    SLAClock.FIRST_RESPONSE: "a first response",
-    SLAClock.TIER2_UPDATE: "a Tier 2 response",
-    SLAClock.CUSTOMER_UPDATE: "a customer update",
-    SLAClock.RESOLUTION: "a resolution",
-    SLAClock.PROMISED_RESPONSE: "the response promised with the ETA",
-}
 
 Target = Annotated[timedelta, Field(gt=timedelta(0))] | None
 """A positive business duration, or ``None``: the clock is not tracked at this urgency."""
@@ -123,6 +97,8 @@ class SLAPolicy(_Frozen):
     pauses: dict[str, frozenset[SLAClock]] = Field(default_factory=dict)
     promise_in_business_time: bool = False
     interactions: InteractionRules = InteractionRules()
+    ladder: Ladder = Field(default_factory=Ladder)
+    """Escalation steps per clock and urgency (:mod:`escalation_fsm.sla.ladder`; default: none)."""
 
     @field_validator("targets")
     @classmethod
@@ -132,6 +108,13 @@ class SLAPolicy(_Frozen):
             raise ValueError(f"targets are missing for urgencies {missing}: give every urgency "
                              "an entry (an empty SLATargets() tracks nothing)")
         return value
+
+    @model_validator(mode="after")
+    def _ladder_fits(self) -> SLAPolicy:
+        problems = ladder_target_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def target(self, urgency: Urgency, clock: SLAClock) -> timedelta | None:
         """The target of ``clock`` for a ticket of ``urgency``."""
@@ -148,7 +131,8 @@ class SLAPolicy(_Frozen):
         say it (:class:`~escalation_fsm.marks.Mark`).
         """
         return [f"SLA policy pauses clocks in unknown stage {name!r}"
-                for name in sorted(self.pauses) if not spec.has_stage(name)]
+                for name in sorted(self.pauses) if not spec.has_stage(name)
+                ] + ladder_problems(self, spec)
 
     @property
     def fingerprint(self) -> str:

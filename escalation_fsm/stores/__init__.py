@@ -12,17 +12,20 @@ retries on a fresh read), writes per transition only the new record and what it 
 each ticket's folded SLA clocks beside it, and chains every stored row to the one before with a
 hash; it keeps the specs it has seen and moves tickets between versions of the procedure
 (:meth:`StoreBase.migrate`). See :mod:`escalation_fsm.stores.base`, ``docs/stores.md``,
-``docs/integrity.md`` and ``docs/versions.md``.
+``docs/integrity.md`` and ``docs/versions.md``. Follow-up workers claim due SLA ladder steps
+under leases and act on each once (:class:`FollowUpWorker`, ``docs/following-up.md``).
 """
 
 from ..errors import (
     CommitOutcomeUnknown,
     ConcurrentUpdate,
     CorruptTicket,
+    FollowUpSetupError,
     IdempotencyConflict,
     InconsistentTicket,
     InvalidArgument,
     LockTimeout,
+    PostgresUnavailable,
     SLAPolicyMismatch,
     SpecMismatch,
     StaleTicket,
@@ -32,8 +35,10 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
 from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
+from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
 from .async_base import AsyncStoreBase, AsyncTicketStream
 from .async_postgres import AsyncPostgresStore
 from .async_sqlite import AsyncSQLiteStore
@@ -44,13 +49,17 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "SYSTEM_ACTOR",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
     "AsyncStoreBase",
     "AsyncTicketStream",
+    "Claim",
     "CommitOutcomeUnknown",
     "ConcurrentUpdate",
     "CorruptTicket",
+    "FollowUpSetupError",
+    "FollowUpWorker",
     "IdempotencyConflict",
     "InconsistentTicket",
     "InvalidArgument",
@@ -59,11 +68,13 @@ __all__ = [
     "MemoryTickets",
     "MigrationReport",
     "PostgresStore",
+    "PostgresUnavailable",
     "SLAPolicyMismatch",
     "SQLiteStore",
     "SpecMismatch",
     "SpecVersion",
     "StaleTicket",
+    "StepOutcome",
     "StoreBase",
     "StoreError",
     "StoreReadOnly",
@@ -75,5 +86,7 @@ __all__ = [
     "TicketNotFound",
     "TicketStore",
     "TicketStream",
+    "WorkerPass",
+    "WorkerTotals",
     "index_key",
 ]

@@ -34,7 +34,7 @@ __all__ = ["INDEX_KEY", "MEANING_KEY", "POLICY_KEY", "SCHEMA_VERSION", "Sealed",
            "StoredTicket", "changed_columns", "decode", "decode_clocks", "encode_changes", "encode_document",
            "encode_record", "seal", "utc_text"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The layout of the tables this release writes; stored in the database, checked on open.
 
 Version 2 added ``escalation_tickets.next_due_at`` and its index (the SLA deadline index).
@@ -42,6 +42,8 @@ Version 3 keeps the ticket document as created (``base_version``), a patch per h
 (``changes``) and the folded SLA clocks (``clocks``). Version 4 adds the hash chain (a ``hash``
 per document and per history row) and each history row's ``idempotency_key``, unique per ticket.
 Version 5 adds the specs seen (``escalation_specs``) and each ticket row's ``spec`` fingerprint.
+Version 6 adds each ticket row's next SLA ladder step (``next_step_at``, indexed) and its lease
+(``lease_owner``, ``lease_until``) for follow-up workers (``docs/following-up.md``).
 Older databases are migrated when a store opens them writable, never by a read-only open.
 """
 

@@ -34,6 +34,10 @@ class Core(StoreBase):
         """The deadline indexed for ``ticket`` with ``clocks``."""
         return self._due_of(ticket, clocks)
 
+    def step_of(self, ticket: Ticket, clocks: ClockState) -> datetime | None:
+        """The next ladder step indexed for ``ticket`` with ``clocks`` (``next_step_at``)."""
+        return self._step_of(ticket, clocks)
+
     def prepared(self, machine: EscalationMachine, known: Known, trigger: str,  # noqa: PLR0917
                  actor: Actor, payload: dict[str, Any],
                  key: str | None) -> tuple[TransitionResult, Write]:

@@ -11,7 +11,8 @@ a database writable (never when read-only), each in its own transaction with the
 The migration to version 4 computes every ticket's hash chain from its rows as they are then, so
 it vouches for the data from that moment on (``escalation-fsm verify`` checks it). Version 5 adds
 the table of specs seen and each ticket's spec fingerprint; rows written before it are of an
-unknown spec until a migration or an adoption says which (``docs/versions.md``).
+unknown spec until a migration or an adoption says which (``docs/versions.md``). Version 6 adds
+each ticket's next ladder step and its lease (``_schema_follow_up``, ``docs/following-up.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ._chain import genesis, link
+from ._schema_follow_up import (
+    POSTGRES_FOLLOW_UP,
+    POSTGRES_FOLLOW_UP_MIGRATION,
+    SQLITE_FOLLOW_UP,
+    SQLITE_FOLLOW_UP_MIGRATION,
+)
 
 __all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA"]
 
@@ -112,6 +119,7 @@ SQLITE_SCHEMA = (
     _SQLITE_SPEC_INDEX,
     # The history is append-only: the database itself refuses to rewrite the audit trail.
     *_SQLITE_HISTORY_GUARDS,
+    *SQLITE_FOLLOW_UP,  # the ladder's next step and leases (_schema_follow_up)
 )
 
 Step = str | Callable[[Any], None]
@@ -171,6 +179,8 @@ SQLITE_MIGRATIONS: dict[int, tuple[Step, ...]] = {
         "FROM escalation_history h WHERE h.ticket_id = escalation_tickets.id "
         "AND h.seq = escalation_tickets.version)",
         _SQLITE_SPEC_INDEX),
+    # 5 -> 6: each ticket's next ladder step, indexed, and its lease (_schema_follow_up).
+    5: SQLITE_FOLLOW_UP_MIGRATION,
 }
 
 # Documents are json, not jsonb: json keeps the text as written (\u0000 escapes included, which
@@ -255,7 +265,7 @@ CREATE TABLE IF NOT EXISTS escalation_history (
 CREATE INDEX IF NOT EXISTS escalation_tickets_stage ON escalation_tickets (stage);
 CREATE INDEX IF NOT EXISTS escalation_tickets_category ON escalation_tickets (category);
 CREATE INDEX IF NOT EXISTS escalation_tickets_updated ON escalation_tickets (updated_at);
-""" + _POSTGRES_DUE_INDEX + _POSTGRES_SPEC_INDEX + _POSTGRES_HISTORY_GUARD
+""" + _POSTGRES_DUE_INDEX + _POSTGRES_SPEC_INDEX + _POSTGRES_HISTORY_GUARD + POSTGRES_FOLLOW_UP
 
 POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE escalation_tickets ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
@@ -290,4 +300,5 @@ POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
         "UPDATE escalation_tickets t SET spec = (SELECT h.record->>'spec_fingerprint' "
         "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq = t.version)",
         _POSTGRES_SPEC_INDEX),
+    5: POSTGRES_FOLLOW_UP_MIGRATION,
 }

@@ -181,13 +181,16 @@ class Write:
     Usually one row; two when the ticket was migrated on the way (the migration record, then the
     trigger's). ``record``, ``text``, ``changes``, ``key`` and ``hash`` are the last row's;
     ``clocks`` and ``due`` the row's new SLA clock state and indexed deadline (``due_moved``: the
-    deadline changed).
+    deadline changed); ``step``/``step_moved`` the same for the next ladder step
+    (``next_step_at``).
     """
 
-    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "rows", "text")
+    __slots__ = ("changes", "clocks", "due", "due_moved", "hash", "key", "record", "rows", "step",
+                 "step_moved", "text")
 
     def __init__(self, records: tuple[AuditRecord, ...], *, changes: str | None, key: str | None,
-                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool) -> None:
+                 previous: str, clocks: ClockState, due: datetime | None, due_moved: bool,
+                 step: datetime | None = None, step_moved: bool = False) -> None:
         rows = []
         for position, record in enumerate(records, start=1):
             last = position == len(records)
@@ -201,6 +204,8 @@ class Write:
         self.clocks = clocks
         self.due = due
         self.due_moved = due_moved
+        self.step = step
+        self.step_moved = step_moved
 
 
 class KeyTaken(Exception):

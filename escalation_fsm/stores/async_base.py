@@ -46,6 +46,7 @@ from ._args import (
     checked_id,
     checked_time,
 )
+from ._async_offloop import OffLoop
 from ._codec import Sealed, StoredTicket, decode, decode_clocks, seal
 from ._core import Core
 from ._observed import observed_apply_async
@@ -93,7 +94,7 @@ class AsyncTicketStream(AsyncIterator[Ticket]):
         return await anext(self._tickets)
 
 
-class AsyncStoreBase(ABC):
+class AsyncStoreBase(OffLoop, ABC):
     """What both async stores share: the awaiting apply loop, hooks after commit, listings.
 
     Open a store with ``async with Store(...) as store:`` or ``store = await Store(...).open()``

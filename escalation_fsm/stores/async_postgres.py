@@ -23,34 +23,31 @@ from datetime import datetime
 from typing import Any, Self, TypeVar
 
 from ..clock import Clock
-from ..errors import CommitOutcomeUnknown, StoreError, TicketExists
+from ..errors import CommitOutcomeUnknown, PostgresUnavailable, StoreError, TicketExists
 from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import Sealed, StoredTicket
 from ._core import Core
+from ._pg_rows import (
+    APPEND_HISTORY,
+    HISTORY_COLUMNS,
+    INSERT_CREATED,
+    INSERT_DOCUMENT,
+    INSERT_TICKET,
+    appended_row,
+    created_rows,
+    document_row,
+    select,
+    stored_of,
+    swap_update,
+    ticket_row,
+)
 from ._sql import listing_of
 from ._types import KeyTaken, Listing, TicketFilter, Write
 from .async_base import AsyncStoreBase
 from .base import DEFAULT_MAX_ATTEMPTS
-from .postgres import (
-    _COLUMNS,
-    _HISTORY,
-    _HISTORY_COLUMNS,
-    _INSERT_CREATED,
-    _INSERT_DOCUMENT,
-    _INSERT_TICKET,
-    _TICKETS,
-    APPEND_HISTORY,
-    PostgresStore,
-    _psycopg,
-    _stored,
-    appended_row,
-    created_rows,
-    document_row,
-    swap_update,
-    ticket_row,
-)
+from .postgres import PostgresStore, _psycopg
 
 __all__ = ["AsyncPostgresStore"]
 
@@ -69,9 +66,8 @@ class _PostgresCore(Core, PostgresStore):
 def _pool_module() -> Any:
     try:
         import psycopg_pool  # noqa: PLC0415 (optional dependency, imported on first use)
-    except ImportError as exc:
-        raise ImportError("AsyncPostgresStore needs psycopg_pool, which is part of the optional "
-                          "extra: pip install 'escalation-fsm[postgres]'") from exc
+    except ImportError as exc:  # psycopg_pool comes with psycopg in the postgres extra
+        raise PostgresUnavailable from exc
     return psycopg_pool
 
 
@@ -233,15 +229,16 @@ class AsyncPostgresStore(AsyncStoreBase):
 
     async def _insert(self, ticket: Ticket, sealed: Sealed, updated_at: datetime,
                       clocks: ClockState, due: datetime | None) -> None:
+        row = ticket_row(ticket, updated_at, clocks, due, self.core.step_of(ticket, clocks))
+
         async def write(conn: _Conn) -> None:
             async with conn.transaction():
-                inserted = (await conn.execute(
-                    _INSERT_TICKET, ticket_row(ticket, updated_at, clocks, due))).rowcount
+                inserted = (await conn.execute(INSERT_TICKET, row)).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
-                await conn.execute(_INSERT_DOCUMENT, document_row(ticket, sealed))
+                await conn.execute(INSERT_DOCUMENT, document_row(ticket, sealed))
                 async with conn.cursor() as cur:
-                    await cur.executemany(_INSERT_CREATED, created_rows(ticket, sealed))
+                    await cur.executemany(INSERT_CREATED, created_rows(ticket, sealed))
 
         async def landed(conn: _Conn) -> bool:
             row = await (await conn.execute(
@@ -254,15 +251,11 @@ class AsyncPostgresStore(AsyncStoreBase):
 
     async def _select(self, where: str, params: list[Any], order: str, *,
                       limit: int | None = None, after: int = 0) -> list[StoredTicket]:
-        sql = (f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
-               f"WHERE {where} ORDER BY {order}")
-        args = [after, *params]
-        if limit is not None:
-            sql, args = sql + " LIMIT %s", [*args, limit]
+        sql, args = select(where, params, order, limit=limit, after=after)
 
         async def fetch(conn: _Conn) -> list[StoredTicket]:
             rows = await (await conn.execute(sql, args)).fetchall()
-            return [_stored(row) for row in rows]
+            return [stored_of(row) for row in rows]
 
         return await self._call("read", params[0] if where == "t.id = %s" else None, fetch)
 
@@ -288,7 +281,7 @@ class AsyncPostgresStore(AsyncStoreBase):
         # inserted only from the row the compare-and-swap updated. A statement is atomic, so a
         # refused key (unique violation) undoes the update too.
         statement = (f"WITH swapped AS ({update} RETURNING id) "  # noqa: S608 (fixed names)
-                     f"INSERT INTO escalation_history ({_HISTORY_COLUMNS}) "
+                     f"INSERT INTO escalation_history ({HISTORY_COLUMNS}) "
                      f"SELECT id, %s, %s, %s, %s::json, %s::json, %s, %s FROM swapped")
 
         async def swap(conn: _Conn) -> bool:

@@ -70,6 +70,7 @@ from ..sla import ClockState, clock_state, meaning_of
 from ..typing import TicketStore
 from ._args import MAX_LIMIT, checked_count, checked_id
 from ._codec import StoredTicket, decode, decode_clocks, encode_changes, seal
+from ._follow_up import FollowUps
 from ._index import SLAIndex
 from ._listings import Listings
 from ._observed import observed_apply
@@ -86,7 +87,7 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-class StoreBase(SLAIndex, Versions, Listings):
+class StoreBase(SLAIndex, Versions, FollowUps, Listings):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
     Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).
@@ -256,9 +257,10 @@ class StoreBase(SLAIndex, Versions, Listings):
             after = after.after(_in_range(record), sla, meaning)
         due = self._due_of(new, after)
         old_due = known.due if known.due_known else self._due_of(current, known.clocks)
-        return result, Write(records, changes=encode_changes(current, new), key=key,
-                             previous=known.head or "", clocks=after, due=due,
-                             due_moved=due != old_due)
+        write = Write(records, changes=encode_changes(current, new), key=key,
+                      previous=known.head or "", clocks=after, due=due, due_moved=due != old_due)
+        self._index_step(write, current, new, known.clocks)  # the ladder (docs/following-up.md)
+        return result, write
 
     def _replay(self, ticket_id: str, *, key: str, seq: int, trigger: str, actor: Actor,
                 payload: dict[str, Any]) -> Ticket:

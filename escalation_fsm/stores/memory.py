@@ -15,6 +15,7 @@ from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import INDEX_KEY, Sealed, StoredRecord, StoredTicket, utc_text
+from ._memory_follow_up import MemoryFollowUps
 from ._types import KeyTaken, Known, Listing, TicketFilter, Write
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase
 
@@ -47,11 +48,21 @@ class MemoryTickets:
         # The deadline index: (next due time, id) kept sorted, and each ticket's entry in it.
         self.order: list[tuple[datetime, str]] = []
         self.due: dict[str, datetime] = {}
+        # The ladder (docs/following-up.md): each ticket's next step, and who leased it until when.
+        self.steps: dict[str, datetime] = {}
+        self.leases: dict[str, tuple[str, float]] = {}
         self.meta: dict[str, str] = {}
         """The SLA policy and trigger meaning the index was built with (as the SQL stores'
         meta table holds them)."""
         self.specs: dict[tuple[str, str, str], tuple[str, datetime]] = {}
         """The specs seen: (fingerprint, name, version) -> description JSON, when recorded."""
+
+    def step(self, ticket_id: str, when: datetime | None) -> None:
+        """Set the ticket's next ladder step (caller holds ``lock``)."""
+        if when is None:
+            self.steps.pop(ticket_id, None)
+        else:
+            self.steps[ticket_id] = when
 
     def index(self, ticket_id: str, due: datetime | None) -> None:
         """Set the ticket's next deadline (caller holds ``lock``)."""
@@ -63,7 +74,7 @@ class MemoryTickets:
             bisect.insort(self.order, (due, ticket_id))
 
 
-class MemoryStore(StoreBase):
+class MemoryStore(MemoryFollowUps, StoreBase):
     """Tickets kept in a dict, thread-safe, with the same optimistic concurrency as the databases.
 
     Tickets are immutable values, so the store keeps them as they are, beside the texts a
@@ -126,6 +137,7 @@ class MemoryStore(StoreBase):
                 Known(ticket, clocks, sealed.document, due, sealed.head, due_known=True), updated_at,
                 sealed.document, ticket.version, sealed.doc_hash, records)
             self.tickets.index(ticket.id, due)
+            self.tickets.step(ticket.id, self._step_of(ticket, clocks))
 
     def _read(self, ticket_id: str) -> Known:
         # Reading a dict is as cheap as remembering: always the current ticket.
@@ -158,6 +170,8 @@ class MemoryStore(StoreBase):
                 row.keys[write.key] = write.record.seq
             if write.due_moved:
                 self.tickets.index(new.id, write.due)
+            if write.step_moved:
+                self.tickets.step(new.id, write.step)
             return True
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
@@ -211,6 +225,7 @@ class MemoryStore(StoreBase):
                 clocks, due = self._fold(ticket)
                 row.known = Known(ticket, clocks, row.document, due, row.known.head, due_known=True)
                 self.tickets.index(ticket_id, due)
+                self.tickets.step(ticket_id, self._step_of(ticket, clocks))
             self.tickets.meta.update(self._index_meta())
             return len(self.tickets.rows)
 

@@ -15,12 +15,11 @@ up by the hash of the row it wrote, so it is neither lost nor applied twice.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
-from ..errors import CorruptTicket, StoreError, TicketExists
+from ..errors import CorruptTicket, PostgresUnavailable, StoreError, TicketExists
 from ..identity import SpecDescription
 from ..machine import EscalationMachine
 from ..models import Ticket
@@ -29,14 +28,25 @@ from ._codec import (
     INDEX_KEY,
     SCHEMA_VERSION,
     Sealed,
-    StoredRecord,
     StoredTicket,
-    changed_columns,
     decode,
-    utc_text,
 )
 from ._pg_connection import Connection
 from ._pg_pool import Leasing, leasing
+from ._pg_rows import (
+    APPEND_HISTORY,
+    INSERT_CREATED,
+    INSERT_DOCUMENT,
+    INSERT_TICKET,
+    appended_row,
+    created_rows,
+    document_row,
+    select,
+    stored_of,
+    swap_update,
+    ticket_row,
+)
+from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
 from ._types import Row, Write
@@ -49,31 +59,18 @@ __all__ = ["PostgresStore"]
 
 _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator at a time
 
-# Each history row comes back as [seq, record, changes, key, hash] (texts exactly as stored), in
-# order, inside one JSON array.
-_HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.seq, h.record::text, h.changes::text, "
-            "h.idempotency_key, h.hash) ORDER BY h.seq), '[]')::text "
-            "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
-
-_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document::text, d.base_version, "
-            "d.hash, t.clocks::text, t.updated_at, t.next_due_at, t.spec")
-# A left join: a ticket row without its document is corrupt, never silently left out.
-_TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
 
 
 def _psycopg() -> Any:
     try:
         import psycopg  # noqa: PLC0415 (optional dependency, imported on first use)
-    except ImportError as exc:
-        raise ImportError(
-            "PostgresStore needs psycopg 3, which is an optional extra: "
-            "pip install 'escalation-fsm[postgres]'"
-        ) from exc
+    except ImportError as exc:  # a typed error: the CLI prints it as one line, status 2
+        raise PostgresUnavailable from exc
     return psycopg
 
 
-class PostgresStore(Leasing, Connection, SQLStore):
+class PostgresStore(Leasing, Connection, PostgresFollowUps, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
     Each store keeps a pool of up to ``pool_size`` connections (default 8), made as threads need
@@ -206,13 +203,13 @@ class PostgresStore(Leasing, Connection, SQLStore):
                 due: datetime | None) -> None:
         def write() -> None:
             with self._conn.transaction():
-                inserted = self._conn.execute(_INSERT_TICKET,
-                                              ticket_row(ticket, updated_at, clocks, due)).rowcount
+                inserted = self._conn.execute(INSERT_TICKET, ticket_row(
+                    ticket, updated_at, clocks, due, self._step_of(ticket, clocks))).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
-                self._conn.execute(_INSERT_DOCUMENT, document_row(ticket, sealed))
+                self._conn.execute(INSERT_DOCUMENT, document_row(ticket, sealed))
                 with self._conn.cursor() as cur:
-                    cur.executemany(_INSERT_CREATED, created_rows(ticket, sealed))
+                    cur.executemany(INSERT_CREATED, created_rows(ticket, sealed))
 
         def landed() -> bool:
             row = self._conn.execute("SELECT hash FROM escalation_documents WHERE ticket_id = %s",
@@ -230,13 +227,8 @@ class PostgresStore(Leasing, Connection, SQLStore):
 
     def _fetch(self, where: str, params: list[Any], order: str, *, limit: int | None = None,
                after: int = 0) -> list[StoredTicket]:
-        sql = (f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
-               f"WHERE {where} ORDER BY {order}")
-        args = [after, *params]
-        if limit is not None:
-            sql, args = sql + " LIMIT %s", [*args, limit]
-        rows = self._conn.execute(sql, args).fetchall()
-        return [_stored(row) for row in rows]
+        sql, args = select(where, params, order, limit=limit, after=after)
+        return [stored_of(row) for row in self._conn.execute(sql, args).fetchall()]
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         row = self._call("read", ticket_id, lambda: self._conn.execute(
@@ -307,92 +299,18 @@ class PostgresStore(Leasing, Connection, SQLStore):
             updates = []
             for stored in rows:
                 try:
-                    clocks, due = self._fold(decode(stored)[0])
+                    ticket = decode(stored)[0]
+                    clocks, due = self._fold(ticket)
                     state: str | None = clocks.to_json()
+                    step = self._step_of(ticket, clocks)
                 except CorruptTicket:
-                    state, due = None, None  # unreadable anyway: get() reports it; never listed as due
-                updates.append((state, due, stored.id, stored.version))
+                    state, due, step = None, None, None  # unreadable: get() reports it; never due
+                updates.append((state, due, step, stored.id, stored.version))
             with self._conn.cursor() as cur:
                 # The version guard: a ticket saved since the read keeps the value its writer set.
-                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s "
-                                "WHERE id = %s AND version = %s", updates)
+                cur.executemany("UPDATE escalation_tickets SET clocks = %s, next_due_at = %s, "
+                                "next_step_at = %s WHERE id = %s AND version = %s", updates)
             for key, value in meta:
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))
         return len(rows)
-
-
-_INSERT_TICKET = ("INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                  "clocks, next_due_at, spec) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                  "ON CONFLICT (id) DO NOTHING")
-_INSERT_DOCUMENT = ("INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
-                    "VALUES (%s, %s, %s, %s)")
-_INSERT_CREATED = ("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
-                   "VALUES (%s, %s, %s, %s, %s, %s)")
-_HISTORY_COLUMNS = "ticket_id, seq, at, trigger, record, changes, idempotency_key, hash"
-APPEND_HISTORY = ("INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
-                  "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
-"""One history row of a write (``appended_row``'s values)."""
-
-
-# What a write stores, shared with the async store (:mod:`.async_postgres`), which runs the same
-# statements on its own connections: one definition of the rows, whichever store writes them.
-
-def ticket_row(ticket: Ticket, updated_at: datetime, clocks: ClockState,
-               due: datetime | None) -> tuple[Any, ...]:
-    """The values of a new ticket's row (``_INSERT_TICKET``)."""
-    return (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version, updated_at,
-            clocks.to_json(), due, ticket.spec_fingerprint)
-
-
-def document_row(ticket: Ticket, sealed: Sealed) -> tuple[Any, ...]:
-    """The values of a new ticket's document row (``_INSERT_DOCUMENT``)."""
-    return (ticket.id, ticket.version, sealed.document, sealed.doc_hash)
-
-
-def created_rows(ticket: Ticket, sealed: Sealed) -> list[tuple[Any, ...]]:
-    """The values of a new ticket's history rows (``_INSERT_CREATED``)."""
-    return [(ticket.id, r.seq, r.at, r.trigger, text, hash_) for r, text, hash_ in sealed.records]
-
-
-def swap_update(current: Ticket, new: Ticket, write: Write) -> tuple[str, tuple[Any, ...]]:
-    """The compare-and-swap of a write and its values (only the columns that changed)."""
-    columns = changed_columns(current, new)
-    values: list[Any] = [getattr(new, name) for name in columns]
-    if write.due_moved:
-        columns, values = (*columns, "next_due_at"), [*values, write.due]
-    if new.spec_fingerprint != current.spec_fingerprint:
-        columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
-    return _update_sql(columns), (new.version, write.record.at, write.clocks.to_json(), *values,
-                                  new.id, current.version)
-
-
-def appended_row(ticket_id: str, row: Row) -> tuple[Any, ...]:
-    """The values of one history row of a write (``APPEND_HISTORY``)."""
-    record = row.record
-    return (ticket_id, record.seq, record.at, record.trigger, row.text, row.changes, row.key,
-            row.hash)
-
-
-_UPDATES: dict[tuple[str, ...], str] = {}
-
-
-def _update_sql(columns: tuple[str, ...]) -> Any:
-    """The compare-and-swap setting version, update time, clocks and ``columns`` (fixed names).
-
-    Only what changed: an update that leaves every indexed column alone can be a HOT update.
-    """
-    sql = _UPDATES.get(columns)
-    if sql is None:
-        sets = "".join(f", {name} = %s" for name in columns)
-        sql = _UPDATES[columns] = (f"UPDATE escalation_tickets SET version = %s, updated_at = %s, "  # noqa: S608
-                                   f"clocks = %s{sets} WHERE id = %s AND version = %s")
-    return sql
-
-
-def _stored(row: Any) -> StoredTicket:
-    """A ticket as stored, from one row of the select (times as UTC text, history parsed)."""
-    *columns, updated_at, next_due_at, spec, history = row
-    rows = [StoredRecord(*item) for item in json.loads(history)]
-    return StoredTicket._make((*columns, None if updated_at is None else utc_text(updated_at),
-                              None if next_due_at is None else utc_text(next_due_at), spec, rows))

@@ -37,6 +37,7 @@ from ._codec import (
 )
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
+from ._sqlite_follow_up import SQLiteFollowUps
 from ._types import KeyTaken, Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
 
@@ -50,7 +51,7 @@ _OPEN_RETRY = 0.05
 """Pause between tries of the first statements while another process creates the file."""
 
 
-class SQLiteStore(SQLStore):
+class SQLiteStore(SQLiteFollowUps, SQLStore):
     """Tickets in a SQLite database file (or ``":memory:"``), safe for several processes.
 
     ``synchronous`` trades durability for speed: ``"FULL"`` (default) survives power loss,
@@ -260,9 +261,10 @@ class SQLiteStore(SQLStore):
                 raise TicketExists(ticket.id)
             db.execute(
                 "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                "clocks, next_due_at, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "clocks, next_due_at, next_step_at, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                 utc_text(updated_at), clocks.to_json(), _due_text(due), ticket.spec_fingerprint),
+                 utc_text(updated_at), clocks.to_json(), _due_text(due),
+                 _due_text(self._step_of(ticket, clocks)), ticket.spec_fingerprint),
             )
             db.execute("INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
                        "VALUES (?, ?, ?, ?)", (ticket.id, ticket.version, sealed.document,
@@ -313,6 +315,8 @@ class SQLiteStore(SQLStore):
         values = [getattr(new, name) for name in columns]
         if write.due_moved:
             columns, values = (*columns, "next_due_at"), [*values, _due_text(write.due)]
+        if write.step_moved:
+            columns, values = (*columns, "next_step_at"), [*values, _due_text(write.step)]
         if new.spec_fingerprint != current.spec_fingerprint:
             columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
         try:
@@ -364,13 +368,16 @@ class SQLiteStore(SQLStore):
             rows = self._fetch(db, "TRUE", [], "t.id")
             for stored in rows:
                 try:
-                    clocks, due = self._fold(decode(stored)[0])
+                    ticket = decode(stored)[0]
+                    clocks, due = self._fold(ticket)
                     state: str | None = clocks.to_json()
+                    step = self._step_of(ticket, clocks)
                 except CorruptTicket:
                     # Unreadable anyway: get() reports it; it is never listed as due.
-                    state, due = None, None
-                db.execute("UPDATE escalation_tickets SET clocks = ?, next_due_at = ? WHERE id = ?",
-                           (state, _due_text(due), stored.id))
+                    state, due, step = None, None, None
+                db.execute("UPDATE escalation_tickets SET clocks = ?, next_due_at = ?, "
+                           "next_step_at = ? WHERE id = ?",
+                           (state, _due_text(due), _due_text(step), stored.id))
             for key, value in meta:
                 db.execute("INSERT OR REPLACE INTO escalation_meta VALUES (?, ?)", (key, value))
         return len(rows)

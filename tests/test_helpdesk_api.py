@@ -91,7 +91,9 @@ def test_a_ticket_is_created_fired_explained_listed_and_drawn(db: Backend) -> No
 
 def test_typed_errors_map_to_statuses_with_their_context(db: Backend) -> None:
     """404, 409 invalid transition, 403 role, 422 guards (every reason), 422 payload, 401/403
-    actor, 409 stale with the current version, 409 taken id; none of them changed anything."""
+    actor, 409 stale with the current version, 422 an unreadable If-Match (naming the header),
+    409 taken id; none of them changed anything. Then a quoted If-Match and a repeated
+    Idempotency-Key work (the route reads both itself), and the OpenAPI page lists them."""
     async def scenario(client: httpx.AsyncClient, store: AsyncStoreBase) -> None:
         await _attempted(client)
         unknown = await client.post("/tickets/T-9/fire/attempt", headers=AGENT)
@@ -125,9 +127,24 @@ def test_typed_errors_map_to_statuses_with_their_context(db: Backend) -> None:
                                   headers={**AGENT, "If-Match": "0"})
         assert (stale.status_code, stale.json()["error"]) == (409, "stale_ticket")
         assert (stale.json()["current_version"], stale.json()["expected_version"]) == (1, 0)
+        unreadable = await client.post("/tickets/T-1/fire/record_step", json={"step": "x"},
+                                       headers={**AGENT, "If-Match": "v1"})
+        assert (unreadable.status_code, unreadable.json()["error"]) == (422, "invalid_header")
+        assert (unreadable.json()["header"], unreadable.json()["value"]) == ("If-Match", "v1")
+        assert "whole number" in unreadable.json()["allowed"]
         taken = await client.post("/tickets", json=NEW, headers=AGENT)
         assert taken.status_code == 409
         assert (await store.get("T-1")).version == 1  # nothing above wrote anything
+        matched = await client.post("/tickets/T-1/fire/record_step", json={"step": "x"},
+                                    headers={**AGENT, "If-Match": '"1"', "Idempotency-Key": "k"})
+        assert (matched.status_code, matched.json()["version"]) == (200, 2)
+        again = await client.post("/tickets/T-1/fire/record_step", json={"step": "x"},
+                                  headers={**AGENT, "Idempotency-Key": "k"})
+        assert (again.status_code, again.json()["version"]) == (200, 2)  # answered, not fired
+        assert (await store.get("T-1")).version == 2
+        fire_route = (await client.get("/openapi.json")).json()["paths"][
+            "/tickets/{ticket_id}/fire/{trigger}"]["post"]
+        assert {"Idempotency-Key", "If-Match"} <= {p["name"] for p in fire_route["parameters"]}
 
     serve(db, scenario)
 

@@ -40,14 +40,27 @@ class UnknownRole(Exception):
 def header_actor(spec: MachineSpec) -> Authenticate:
     """The default: the actor named by ``X-Actor-Id`` and ``X-Actor-Role``, role checked."""
     roles = frozenset(role for transition in spec.transitions for role in transition.roles)
+    # Actors are immutable values: one validated per caller, not per request (bounded).
+    known: dict[tuple[str, str], Actor] = {}
 
     async def authenticate(request: Request) -> Actor:
-        actor_id = request.headers.get("x-actor-id", "").strip()
-        role = request.headers.get("x-actor-role", "").strip()
+        headers = request.headers
+        actor_id = headers.get("x-actor-id", "").strip()
+        role = headers.get("x-actor-role", "").strip()
+        actor = known.get((actor_id, role))
+        if actor is not None:
+            return actor
         if not actor_id or not role:
             raise NotAuthenticated("send X-Actor-Id and X-Actor-Role (set by your gateway after "
                                    "authenticating the caller)")
         if role not in roles:
             raise UnknownRole(role, roles)
-        return Actor(id=actor_id, role=role)
+        actor = Actor(id=actor_id, role=role)
+        if len(known) >= _KNOWN_ACTORS:
+            known.clear()
+        known[actor_id, role] = actor
+        return actor
     return authenticate
+
+
+_KNOWN_ACTORS = 4096

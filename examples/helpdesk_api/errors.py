@@ -11,6 +11,7 @@
 | ``TicketExists``, ``IdempotencyConflict`` | 409 |
 | before-hook veto (``HookFailed``, phase before) | 422 |
 | no actor / unknown role | 401 / 403 |
+| a header that cannot be read (``If-Match`` not a version) | 422 |
 | ``LockTimeout``, other ``StoreError`` | 503 |
 """
 
@@ -47,6 +48,16 @@ class LostRace(Exception):
         super().__init__(str(error))
         self.error = error
         self.current_version = current_version
+
+
+class BadHeader(Exception):
+    """A request header whose value cannot be used: which header, what was sent, what is allowed."""
+
+    def __init__(self, header: str, value: str, allowed: str) -> None:
+        super().__init__(f"header {header}: {value!r} is not {allowed}")
+        self.header = header
+        self.value = value
+        self.allowed = allowed
 
 
 def _body(error: str, message: str, **context: Any) -> dict[str, Any]:
@@ -89,6 +100,9 @@ def answer(exc: Exception) -> JSONResponse:  # noqa: PLR0911 (one branch per err
         return JSONResponse(_body(type(exc).__name__, str(exc)), 409)
     if isinstance(exc, NotAuthenticated):
         return JSONResponse(_body("not_authenticated", exc.reason), 401)
+    if isinstance(exc, BadHeader):
+        return JSONResponse(_body("invalid_header", str(exc), header=exc.header, value=exc.value,
+                                  allowed=exc.allowed), 422)
     if isinstance(exc, UnknownRole):
         return JSONResponse(_body("unknown_role", str(exc), role=exc.role,
                                   roles=sorted(exc.roles)), 403)
@@ -103,5 +117,5 @@ def install(app: FastAPI) -> None:
 
     for kind in (LostRace, TicketNotFound, TransitionRefused, PermissionDenied, InvalidTransition,
                  ValidationError, HookFailed, TicketExists, IdempotencyConflict, NotAuthenticated,
-                 UnknownRole, StoreError):
+                 UnknownRole, BadHeader, StoreError):
         app.add_exception_handler(kind, handler)

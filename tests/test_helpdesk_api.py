@@ -92,8 +92,9 @@ def test_a_ticket_is_created_fired_explained_listed_and_drawn(db: Backend) -> No
 def test_typed_errors_map_to_statuses_with_their_context(db: Backend) -> None:
     """404, 409 invalid transition, 403 role, 422 guards (every reason), 422 payload, 401/403
     actor, 409 stale with the current version, 422 an unreadable If-Match (naming the header),
-    409 taken id; none of them changed anything. Then a quoted If-Match and a repeated
-    Idempotency-Key work (the route reads both itself), and the OpenAPI page lists them."""
+    422 a body that is not a JSON object, 409 taken id; none of them changed anything. Then a
+    quoted If-Match and a repeated Idempotency-Key work (the route reads them and its body
+    itself), and the OpenAPI page lists them."""
     async def scenario(client: httpx.AsyncClient, store: AsyncStoreBase) -> None:
         await _attempted(client)
         unknown = await client.post("/tickets/T-9/fire/attempt", headers=AGENT)
@@ -132,6 +133,11 @@ def test_typed_errors_map_to_statuses_with_their_context(db: Backend) -> None:
         assert (unreadable.status_code, unreadable.json()["error"]) == (422, "invalid_header")
         assert (unreadable.json()["header"], unreadable.json()["value"]) == ("If-Match", "v1")
         assert "whole number" in unreadable.json()["allowed"]
+        for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+            bad = await client.post("/tickets/T-1/fire/record_step", content=body,
+                                    headers={**AGENT, "Content-Type": "application/json"})
+            assert (bad.status_code, bad.json()["error"]) == (422, "invalid_payload"), body
+            assert bad.json()["problems"] and "body" in bad.json()["problems"][0]
         taken = await client.post("/tickets", json=NEW, headers=AGENT)
         assert taken.status_code == 409
         assert (await store.get("T-1")).version == 1  # nothing above wrote anything
@@ -145,6 +151,7 @@ def test_typed_errors_map_to_statuses_with_their_context(db: Backend) -> None:
         fire_route = (await client.get("/openapi.json")).json()["paths"][
             "/tickets/{ticket_id}/fire/{trigger}"]["post"]
         assert {"Idempotency-Key", "If-Match"} <= {p["name"] for p in fire_route["parameters"]}
+        assert "application/json" in fire_route["requestBody"]["content"]
 
     serve(db, scenario)
 

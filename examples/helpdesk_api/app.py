@@ -101,13 +101,17 @@ async def read(ticket_id: str, db: Store) -> dict[str, Any]:
     return _ticket(await db.get(ticket_id))
 
 
-_FIRE_HEADERS: dict[str, Any] = {"parameters": [
-    {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-     "description": "the same key again answers as the first call did, writing nothing"},
-    {"name": "If-Match", "in": "header", "required": False,
-     "schema": {"type": "integer", "minimum": 0},
-     "description": "fire only if the ticket is still at this version (else 409)"}]}
-"""The fire route's optional headers, for the OpenAPI page (the route reads them itself)."""
+_FIRE_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "schema": {"type": "string"},
+         "description": "the same key again answers as the first call did, writing nothing"},
+        {"name": "If-Match", "in": "header", "required": False,
+         "schema": {"type": "integer", "minimum": 0},
+         "description": "fire only if the ticket is still at this version (else 409)"}],
+    "requestBody": {"required": False, "description": "the trigger's payload", "content": {
+        "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}}
+"""What the fire route reads itself (its headers and JSON body), for the OpenAPI page."""
 
 
 def _version(value: str | None) -> int | None:
@@ -120,14 +124,30 @@ def _version(value: str | None) -> int | None:
     return int(text)
 
 
-@routes.post("/tickets/{ticket_id}/fire/{trigger}", openapi_extra=_FIRE_HEADERS)
-async def fire(*, ticket_id: str, trigger: str, request: Request,
-               payload: Payload = None) -> Response:
-    """Fire ``trigger`` as the caller (``If-Match``: only on that version).
+async def _payload(request: Request) -> dict[str, Any]:
+    """The JSON object the request's body holds (none: an empty payload)."""
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        found = json.loads(body)
+    except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
+        raise errors.BadBody(f"the body is not JSON: {exc}") from exc
+    if not isinstance(found, dict):
+        raise errors.BadBody(f"the body is JSON {type(found).__name__}, not an object of the "
+                             f"trigger's payload fields")
+    return found
 
-    The hot route takes the request itself: the store, the caller and the two optional headers
-    are read from it directly rather than through FastAPI dependencies and header parameters,
-    each of which costs a resolution step per request (``docs/service.md``, "Speed").
+
+@routes.post("/tickets/{ticket_id}/fire/{trigger}", openapi_extra=_FIRE_OPENAPI)
+async def fire(ticket_id: str, trigger: str, request: Request) -> Response:
+    """Fire ``trigger`` as the caller, with the JSON body as its payload.
+
+    ``If-Match``: only on that version; ``Idempotency-Key``: a retry is answered, not fired
+    again. The hot route takes the request itself: the store, the caller, the optional headers and the
+    body are read from it directly rather than through FastAPI dependencies, header and body
+    parameters, each of which costs a resolution step per request (``docs/service.md``,
+    "Speed"); the OpenAPI page still lists them (``_FIRE_OPENAPI``).
     """
     state = request.app.state
     db: AsyncStoreBase = state.store
@@ -137,7 +157,7 @@ async def fire(*, ticket_id: str, trigger: str, request: Request,
         new = await db.apply(ticket_id, trigger, actor=caller,
                              idempotency_key=headers.get("idempotency-key"),
                              expected_version=_version(headers.get("if-match")),
-                             **(payload or {}))
+                             **await _payload(request))
     except ConcurrentUpdate as race:
         try:
             current: int | None = (await db.get(ticket_id)).version

@@ -7,7 +7,7 @@
 | ``TransitionRefused`` (guards) | 422, every reason and guard |
 | ``ConcurrentUpdate`` (lost race) / ``StaleTicket`` | 409 with the current version |
 | ``TicketNotFound`` | 404 |
-| payload shape (pydantic ``ValidationError``) | 422, every problem |
+| payload shape (pydantic ``ValidationError``; a body that is not a JSON object) | 422, every problem |
 | ``TicketExists``, ``IdempotencyConflict`` | 409 |
 | before-hook veto (``HookFailed``, phase before) | 422 |
 | no actor / unknown role | 401 / 403 |
@@ -60,11 +60,19 @@ class BadHeader(Exception):
         self.allowed = allowed
 
 
+class BadBody(Exception):
+    """A fire request whose body is not a JSON object (answered as a payload of the wrong shape)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 def _body(error: str, message: str, **context: Any) -> dict[str, Any]:
     return {"error": error, "message": message, **context}
 
 
-def answer(exc: Exception) -> JSONResponse:  # noqa: PLR0911 (one branch per error type)
+def answer(exc: Exception) -> JSONResponse:  # noqa: PLR0911, PLR0912 (a branch per error type)
     """The HTTP answer for one of the errors a route lets through."""
     if isinstance(exc, LostRace):
         race = exc.error
@@ -100,6 +108,9 @@ def answer(exc: Exception) -> JSONResponse:  # noqa: PLR0911 (one branch per err
         return JSONResponse(_body(type(exc).__name__, str(exc)), 409)
     if isinstance(exc, NotAuthenticated):
         return JSONResponse(_body("not_authenticated", exc.reason), 401)
+    if isinstance(exc, BadBody):
+        return JSONResponse(_body("invalid_payload", "the payload does not have the shape the "
+                                  "trigger needs", problems=[exc.problem]), 422)
     if isinstance(exc, BadHeader):
         return JSONResponse(_body("invalid_header", str(exc), header=exc.header, value=exc.value,
                                   allowed=exc.allowed), 422)
@@ -117,5 +128,5 @@ def install(app: FastAPI) -> None:
 
     for kind in (LostRace, TicketNotFound, TransitionRefused, PermissionDenied, InvalidTransition,
                  ValidationError, HookFailed, TicketExists, IdempotencyConflict, NotAuthenticated,
-                 UnknownRole, BadHeader, StoreError):
+                 UnknownRole, BadHeader, BadBody, StoreError):
         app.add_exception_handler(kind, handler)

@@ -63,7 +63,7 @@ def test_a_ticket_is_created_fired_explained_listed_and_drawn(db: Backend) -> No
         fired = await client.post("/tickets/T-1/fire/attempt", headers=AGENT)
         assert fired.status_code == 200
         assert (fired.json()["version"], fired.json()["ticket"]["stage"]) == (1, "attempted")
-        assert "history" not in fired.json()["ticket"]  # the answer does not grow with age
+        assert "history" not in fired.json()["ticket"]  # the audit trail is GET's, not repeated
         assert (fired.json()["record"]["seq"], fired.json()["record"]["trigger"]) == (1, "attempt")
         allowed = (await client.get("/tickets/T-1/allowed", headers=AGENT)).json()
         assert (allowed["stage"], allowed["version"]) == ("attempted", 1)

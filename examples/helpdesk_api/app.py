@@ -76,8 +76,8 @@ def _ticket(ticket: Ticket) -> dict[str, Any]:
 def _fired(ticket: Ticket, hook_failures: list[str]) -> Response:
     """A fire's answer: the ticket without its history (``GET`` has it) and the new record.
 
-    Its size does not grow with the ticket's age. The hot route: pydantic writes the JSON of
-    the ticket and the record itself (no dict built and walked again by ``json.dumps``).
+    The hot route: pydantic writes the JSON of the ticket and the record itself (no dict built
+    and walked again by ``json.dumps``).
     """
     record = ticket.history[-1].model_dump_json() if ticket.history else "null"
     failures = json.dumps(hook_failures) if hook_failures else "[]"

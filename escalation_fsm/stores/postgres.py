@@ -31,6 +31,8 @@ from ._codec import (
     StoredTicket,
     decode,
 )
+from ._history import HistoryRow
+from ._history_sql import postgres_history_rows
 from ._pg_connection import Connection
 from ._pg_pool import Leasing, leasing
 from ._pg_rows import (
@@ -229,6 +231,9 @@ class PostgresStore(Leasing, Connection, PostgresFollowUps, SQLStore):
                after: int = 0) -> list[StoredTicket]:
         sql, args = select(where, params, order, limit=limit, after=after)
         return [stored_of(row) for row in self._conn.execute(sql, args).fetchall()]
+
+    def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
+        return self._call("read", None, lambda: postgres_history_rows(self._conn, after, size))
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         row = self._call("read", ticket_id, lambda: self._conn.execute(

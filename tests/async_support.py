@@ -14,16 +14,16 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from escalation_fsm import Ticket
-from escalation_fsm.stores import AsyncStoreBase, AsyncTicketStream
+from escalation_fsm.stores import AsyncHistoryStream, AsyncStoreBase, AsyncTicketStream
 
 _T = TypeVar("_T")
 
 
-class SyncStream(Iterator[Ticket]):
-    """An :class:`AsyncTicketStream` read one ticket at a time from synchronous code."""
+class SyncStream(Iterator[Any]):
+    """An async stream (:class:`AsyncTicketStream`, :class:`AsyncHistoryStream`) read one item
+    at a time from synchronous code; its counters (``skipped``, ``read``) read through."""
 
-    def __init__(self, view: SyncView, stream: AsyncTicketStream) -> None:
+    def __init__(self, view: SyncView, stream: AsyncTicketStream | AsyncHistoryStream) -> None:
         self._view = view
         self._stream = stream
 
@@ -31,7 +31,11 @@ class SyncStream(Iterator[Ticket]):
     def skipped(self) -> list[Any]:
         return self._stream.skipped
 
-    def __next__(self) -> Ticket:
+    @property
+    def read(self) -> int:
+        return int(getattr(self._stream, "read"))  # noqa: B009 (histories only)
+
+    def __next__(self) -> Any:
         try:
             return self._view.run(anext(self._stream))
         except StopAsyncIteration:
@@ -78,6 +82,9 @@ class SyncView:
 
     def stream(self, *, batch_size: int = 500) -> SyncStream:
         return SyncStream(self, self._store.stream(batch_size=batch_size))
+
+    def histories(self, **options: Any) -> SyncStream:
+        return SyncStream(self, self._store.histories(**options))
 
     def __enter__(self) -> SyncView:
         return self

@@ -35,6 +35,7 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._async_offloop import AsyncHistoryStream
 from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
 from ._histories import HistoryPage, HistoryStream
 from ._history import TicketHistory
@@ -52,6 +53,7 @@ from .sqlite import SQLiteStore
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "SYSTEM_ACTOR",
+    "AsyncHistoryStream",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
     "AsyncStoreBase",

@@ -1,7 +1,8 @@
 """The async stores' batch and follow-up calls: the sync store's own rules, run off the loop.
 
-Follow-up (``steps``, ``claim_due``, ``act_on``, ``release``) and the versions of the procedure
-(``specs``, ``migrate``, ``adopt``) are many statements each, written once in the sync stores
+Follow-up (``steps``, ``claim_due``, ``act_on``, ``release``), the versions of the procedure
+(``specs``, ``migrate``, ``adopt``) and the bulk read path (``history_page``, and ``histories``
+over it) are many statements or much decoding each, written once in the sync stores
 (:mod:`._follow_up`, :mod:`._versions`). An async store runs them on its *core* (the sync store
 of the same database, :mod:`._core`) off the event loop: ``AsyncSQLiteStore`` in its worker
 thread (its statements stay one at a time), ``AsyncPostgresStore`` in a thread on the core's
@@ -20,11 +21,15 @@ request handler.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import CorruptTicket
+from ._args import MAX_BATCH, checked_count, checked_id, checked_time
 from ._follow_up import Claim, Perform, StepOutcome
+from ._histories import HistoryPage
+from ._history import TicketHistory
 from ._reports import MigrationReport, SpecVersion
 
 if TYPE_CHECKING:
@@ -33,9 +38,39 @@ if TYPE_CHECKING:
     from ..spec import MachineSpec
     from ._core import Core
 
-__all__ = ["OffLoop"]
+__all__ = ["AsyncHistoryStream", "OffLoop"]
 
 _T = TypeVar("_T")
+
+
+class AsyncHistoryStream(AsyncIterator[TicketHistory]):
+    """What an async store's ``histories`` returns: ``async for`` over the trusted histories.
+
+    As :class:`~escalation_fsm.stores.HistoryStream`: ``skipped`` grows with one
+    :class:`~escalation_fsm.errors.CorruptTicket` per ticket that could not be read, ``read``
+    counts the tickets read. Each page is one ``await store.history_page(...)``.
+    """
+
+    def __init__(self, store: OffLoop, *, since: datetime | None, until: datetime | None,
+                 page_size: int, after: str | None) -> None:
+        self.skipped: list[CorruptTicket] = []
+        self.read = 0
+        self._items = self._pages(store, since, until, page_size, after)
+
+    async def _pages(self, store: OffLoop, since: datetime | None, until: datetime | None,
+                     size: int, after: str | None) -> AsyncIterator[TicketHistory]:
+        while True:
+            page = await store.history_page(after=after, size=size, since=since, until=until)
+            self.skipped.extend(page.skipped)
+            self.read += page.rows
+            for history in page.histories:
+                yield history
+            if page.rows < size or page.last_id is None:
+                return
+            after = page.last_id
+
+    async def __anext__(self) -> TicketHistory:
+        return await anext(self._items)
 
 
 class OffLoop:
@@ -76,6 +111,27 @@ class OffLoop:
         """
         core = self.core
         return await self._blocking(lambda: core.act_on(claim, perform=perform))
+
+    # -- the bulk read path (docs/integrity.md) ---------------------------------------------------
+
+    def histories(self, *, since: datetime | None = None, until: datetime | None = None,
+                  page_size: int = 1000, after: str | None = None) -> AsyncHistoryStream:
+        """Every stored ticket's history, by id, trusted: ``async for`` (as ``StoreBase``'s)."""
+        checked_count(page_size, "page_size", low=1, high=MAX_BATCH)
+        window: dict[str, Any] = {
+            "since": None if since is None else checked_time(since, "since"),
+            "until": None if until is None else checked_time(until, "until")}
+        return AsyncHistoryStream(self, page_size=page_size,
+                                  after=None if after is None else checked_id(after, "after"),
+                                  **window)
+
+    async def history_page(self, *, after: str | None = None, size: int = 1000,
+                           since: datetime | None = None,
+                           until: datetime | None = None) -> HistoryPage:
+        """One page of :meth:`histories` (as ``StoreBase.history_page``, off the loop)."""
+        core = self.core
+        return await self._blocking(lambda: core.history_page(after=after, size=size,
+                                                              since=since, until=until))
 
     # -- versions of the procedure (docs/versions.md) ---------------------------------------------
 

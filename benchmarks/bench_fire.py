@@ -2,6 +2,7 @@
 
 Run on demand (not in CI):
     python benchmarks/bench_fire.py [--tickets 100000]      # wall-clock figures and memory
+    python benchmarks/bench_fire.py --otel                  # what OpenTelemetry costs a fire
     python benchmarks/bench_fire.py --instructions          # CPU instructions per trigger (valgrind)
 
 Time figures are medians of several repeats of timeit loops; ratios compare escalation_fsm with
@@ -194,6 +195,53 @@ def instruction_figures(count: int) -> dict[str, float]:
             for name, kind in LOOPS.items()}
 
 
+def otel_costs(number: int, rounds: int) -> dict[str, float]:
+    """fire with no observer and with Telemetry but no provider configured, interleaved round by
+    round in alternating order (medians of the rounds); then, apart (its garbage would slow
+    whatever runs next), fire with the SDK recording into in-memory exporters."""
+    from escalation_fsm.otel import instrument
+
+    def fresh_machine() -> EscalationMachine:
+        return EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC), tick=timedelta(0)))
+
+    plain = fresh_machine()
+    unconfigured = fresh_machine()
+    instrument(unconfigured)  # the global providers are left unset: nothing listens
+    fresh = Ticket(id="T-1", customer_id="C-1", category=Category.TECHNICAL, details="d")
+    ticket = plain.fire(fresh, Trigger.ATTEMPT, actor=AGENT)
+
+    def cost(machine: EscalationMachine) -> float:
+        return per_call_us(lambda: machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="KB-1"),
+                           number, repeat=1)
+
+    pair = {"fire, no observer": plain, "fire, Telemetry, no provider configured": unconfigured}
+    samples: dict[str, list[float]] = {name: [] for name in pair}
+    for round_ in range(rounds):
+        for name, machine in (pair.items() if round_ % 2 else reversed(pair.items())):
+            samples[name].append(cost(machine))
+    figures = {name: statistics.median(values) for name, values in samples.items()}
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        return figures
+    tracing = TracerProvider()
+    exporter = InMemorySpanExporter()
+    tracing.add_span_processor(SimpleSpanProcessor(exporter))
+    recording = fresh_machine()
+    instrument(recording, tracer_provider=tracing,
+               meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    recorded = []
+    for _ in range(max(3, rounds // 4)):
+        recorded.append(cost(recording))
+        exporter.clear()
+    figures["fire, Telemetry, SDK recording (in-memory exporter)"] = statistics.median(recorded)
+    return figures
+
+
 def show(title: str, figures: dict[str, float], unit: str, reference: str) -> None:
     print(f"\n{title}")
     ref = figures[reference]
@@ -208,7 +256,17 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true",
                         help="count CPU instructions per trigger with valgrind instead of timing")
     parser.add_argument("--loop", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--otel", action="store_true",
+                        help="only the cost of OpenTelemetry on fire (needs the otel extra)")
+    parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds for --otel")
     args = parser.parse_args()
+    if args.otel:
+        figures = otel_costs(args.number // 4, args.rounds)
+        show(f"fire record_step with OpenTelemetry (medians of {args.rounds} alternating rounds)",
+             figures, "us", "fire, no observer")
+        extra = figures["fire, Telemetry, no provider configured"] / figures["fire, no observer"] - 1
+        print(f"\n  no provider configured: {extra * 100:+.1f}% on fire (goal: at most +3%)")
+        return
     if args.loop:
         run_loop(args.loop[0], int(args.loop[1]))
         return

@@ -4,6 +4,11 @@ Usage::
 
     python benchmarks/bench_stores.py [--tickets 50] [--commits 1000] [--repeat 5]
                                       [--seconds 3] [--writers 8] [--pg-dsn DSN]
+    python benchmarks/bench_stores.py --concurrency [--rounds 5] [--seconds 3] [--pg-dsn DSN]
+
+``--concurrency`` prints only the in-process table of ``bench_stores_async.py``: the async stores
+with 8 tasks against the sync ones with 8 threads, and the sync PostgreSQL pool against one
+connection (it is also printed after the other tables).
 
 **One writer, by history length.** Each store gets ``--tickets`` tickets that already hold 10 (then
 1,000) history records, mostly steps, and one writer commits ``--commits`` transitions round-robin
@@ -359,13 +364,21 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--pg-dsn", default=os.environ.get("ESCALATION_FSM_PG_DSN", ""))
     parser.add_argument("--skip-many", action="store_true", help="only the one-writer tables")
+    parser.add_argument("--concurrency", action="store_true",
+                        help="only the async/sync table of bench_stores_async.py")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the concurrency table")
     args = parser.parse_args()
+    from bench_stores_async import concurrency
+    if args.concurrency:
+        concurrency(args)
+        return
     print(f"escalation_fsm store benchmark, {os.cpu_count()} CPUs"
           + ("" if args.pg_dsn else " (PostgreSQL rows skipped: pass --pg-dsn)"))
     with tempfile.TemporaryDirectory() as folder:
         by_age(args, Path(folder))
         if not args.skip_many:
             many_writers(args, Path(folder))
+    concurrency(args)
 
 
 if __name__ == "__main__":

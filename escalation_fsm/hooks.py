@@ -11,10 +11,18 @@ Semantics (also in the README):
   committed. **All** of them run even if some fail. If any failed, ``fire`` raises ``HookFailed``
   (``phase="after"``) whose ``.ticket`` is the committed new ticket, so it is never lost and the
   failure is never silent.
+* After- and enter-hooks may be ``async def``: an async store (``AsyncSQLiteStore``,
+  ``AsyncPostgresStore``) and :meth:`~escalation_fsm.EscalationMachine.run_after_hooks_async`
+  await them, in registration order, one at a time. The synchronous ``fire`` and stores cannot
+  await: there an async hook is reported as a failure (``HookFailed``, ``phase="after"``) and
+  its coroutine is closed without running. Before-hooks are always synchronous (they run inside
+  the transition, which an async store computes on the event loop): registering an
+  ``async def`` one raises ``TypeError``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -83,6 +91,10 @@ class HookRegistry:
         """Register ``hook`` for ``phase`` on trigger/stage ``key`` (``None``: all)."""
         if not callable(hook):
             raise TypeError(f"a hook must be callable, got {hook!r}")
+        if phase == "before" and inspect.iscoroutinefunction(hook):
+            raise TypeError(f"before-hook {_name(hook)} is async; before-hooks must be plain "
+                            f"functions (they run inside the transition and may veto it); "
+                            f"after- and enter-hooks may be async")
         self._hooks.setdefault((phase, None if key is None else str(key)), []).append(hook)
         self.active = True
 
@@ -114,13 +126,38 @@ class HookRegistry:
                 raise HookFailed(phase="before", trigger=event.trigger, ticket=event.before,
                                  failures=[(_name(hook), exc)]) from exc
 
-    def run_after(self, event: TransitionEvent) -> list[tuple[str, BaseException]]:
-        """Run every enter- and after-hook; return the failures instead of stopping at one."""
+    def _after(self, event: TransitionEvent) -> tuple[Hook, ...]:
         hooks = self._for("enter", event.dest) if event.dest != event.source else []
+        return (*hooks, *self._for("after", event.trigger))
+
+    def run_after(self, event: TransitionEvent) -> list[tuple[str, BaseException]]:
+        """Run every enter- and after-hook; return the failures instead of stopping at one.
+
+        An ``async def`` hook cannot be awaited here: it counts as failed (``TypeError``).
+        """
         failures: list[tuple[str, BaseException]] = []
-        for hook in (*hooks, *self._for("after", event.trigger)):
+        for hook in self._after(event):
             try:
-                hook(event)
+                outcome = hook(event)
+            except Exception as exc:  # noqa: BLE001 (every after-hook runs; failures are re-raised together)
+                failures.append((_name(hook), exc))
+                continue
+            if inspect.isawaitable(outcome):
+                if inspect.iscoroutine(outcome):
+                    outcome.close()  # never run: say so, instead of "never awaited" warnings
+                failures.append((_name(hook), TypeError(
+                    f"{_name(hook)} is async, and a synchronous fire or store cannot await it: "
+                    f"use an async store, or machine.run_after_hooks_async")))
+        return failures
+
+    async def run_after_async(self, event: TransitionEvent) -> list[tuple[str, BaseException]]:
+        """:meth:`run_after` for async callers: awaits hooks that are ``async def``, in order."""
+        failures: list[tuple[str, BaseException]] = []
+        for hook in self._after(event):
+            try:
+                outcome = hook(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
             except Exception as exc:  # noqa: BLE001 (every after-hook runs; failures are re-raised together)
                 failures.append((_name(hook), exc))
         return failures

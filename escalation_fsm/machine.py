@@ -54,6 +54,13 @@ from .models import (
     validation_reasons,
 )
 from .moves import FLAT_DUMP, NATIVE_DUMP, NESTED_DUMP, Move, checked_updates, tier_rule, tier_updates
+from .observe import (
+    ObservedCall,
+    attempt_computed,
+    attempt_started,
+    committed,
+    observing,
+)
 from .payloads import NoPayload, Payload, flat_json, native_json
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
@@ -61,6 +68,7 @@ from .results import Explanation, TransitionResult
 from .sla import Deadline, SLAPolicy, default_sla_policy
 from .sla import deadlines as sla_deadlines
 from .spec import GuardVerdict, MachineSpec, evaluate_guards
+from .typing import Observer
 from .versions import SpecVersions
 
 if TYPE_CHECKING:
@@ -173,6 +181,8 @@ class EscalationMachine:
         self.policy = EscalationPolicy() if policy is None else policy
         self.clock: Clock = SystemClock() if clock is None else clock
         self.hooks = HookRegistry()
+        self.observers: list[Observer] = []
+        """What watches every ``fire`` and store ``apply`` (:meth:`observe`)."""
         self._moves = _moves(self.spec)
         # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
         self._plain = type(self).transition is EscalationMachine.transition
@@ -199,6 +209,17 @@ class EscalationMachine:
     def on_enter(self, stage: str | None = None) -> Callable[[H], H]:
         """Decorator: run after a transition into ``stage`` committed (``None``: any stage)."""
         return self.hooks.decorator("enter", stage, self.spec.stage_names)
+
+    def observe(self, observer: Observer) -> Observer:
+        """Watch every ``fire`` of this machine and ``apply`` of a store using it (returns it).
+
+        See :mod:`escalation_fsm.observe`; :class:`escalation_fsm.otel.Telemetry` is one.
+        """
+        if not callable(getattr(observer, "observe", None)) or not hasattr(observer, "watching"):
+            raise TypeError(f"an observer needs an observe(call) method and a watching "
+                            f"property, got {observer!r}")
+        self.observers.append(observer)
+        return observer
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -286,6 +307,9 @@ class EscalationMachine:
         raises :class:`SpecError`; a clock returning naive datetimes raises ``ValueError``; an
         exception raised by a host guard or effect propagates as is.
         """
+        for observer in self.observers:  # usually none; inlined: fire's hot path
+            if observer.watching:
+                return self._observed_fire(ticket, trigger, actor, payload)
         result = (self._transition(ticket, trigger, actor, payload) if self._plain
                   else self.transition(ticket, trigger, actor=actor, **payload))
         if result.event is not None:
@@ -303,7 +327,19 @@ class EscalationMachine:
         :meth:`run_after_hooks`; a subclass overriding it changes what stores and :meth:`fire`
         do too.
         """
+        if self.observers:
+            attempt_started(ticket.stage)
+            result = self._transition(ticket, trigger, actor, payload)
+            attempt_computed(result)
+            return result
         return self._transition(ticket, trigger, actor, payload)
+
+    def _observed_fire(self, ticket: Ticket, trigger: str, actor: Actor,
+                       payload: dict[str, Any]) -> Ticket:
+        with observing(self.observers, ObservedCall("fire", ticket.id, str(trigger), actor, self)):
+            result = self.transition(ticket, trigger, actor=actor, **payload)
+            self.run_after_hooks(result)
+            return result.ticket
 
     def _transition(self, ticket: Ticket, trigger: str, actor: Actor,
                     payload: dict[str, Any]) -> TransitionResult:
@@ -327,9 +363,25 @@ class EscalationMachine:
         Every hook runs; if any failed, :class:`HookFailed` (``phase="after"``) is raised with the
         committed ticket on ``.ticket``.
         """
+        if self.observers:
+            committed(result)
         if result.event is None:
             return
         failures = self.hooks.run_after(result.event)
+        if failures:
+            raise HookFailed(phase="after", trigger=result.event.trigger, ticket=result.ticket,
+                             failures=failures) from failures[0][1]
+
+    async def run_after_hooks_async(self, result: TransitionResult) -> None:
+        """:meth:`run_after_hooks` for async callers: ``async def`` hooks are awaited, in order.
+
+        What the async stores call after their commit; the rules are those of the sync phase.
+        """
+        if self.observers:
+            committed(result)
+        if result.event is None:
+            return
+        failures = await self.hooks.run_after_async(result.event)
         if failures:
             raise HookFailed(phase="after", trigger=result.event.trigger, ticket=result.ticket,
                              failures=failures) from failures[0][1]

@@ -13,6 +13,7 @@ This module imports nothing from the package at run time, so every module may im
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from .machine import EscalationMachine
     from .marks import Mark
     from .models import Actor, AuditRecord, Category, Ticket
+    from .observe import ObservedCall
 
-__all__ = ["Clock", "Hook", "SpecShape", "TicketStore"]
+__all__ = ["Clock", "Hook", "Observer", "SpecShape", "TicketStore"]
 
 
 @runtime_checkable
@@ -39,6 +41,19 @@ class Hook(Protocol):
 
     def __call__(self, event: TransitionEvent, /) -> object:
         """React to a committed (or, for before-hooks, proposed) transition."""
+        ...
+
+
+class Observer(Protocol):
+    """Watches fires and applies (:meth:`EscalationMachine.observe`; :mod:`escalation_fsm.observe`)."""
+
+    @property
+    def watching(self) -> bool:
+        """Whether ``observe`` would record anything now (checked before every call)."""
+        ...
+
+    def observe(self, call: ObservedCall, /) -> AbstractContextManager[object]:
+        """A context manager the call runs inside; ``call.outcome`` is set when it exits."""
         ...
 
 

@@ -19,13 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from async_support import SyncView
 
 from escalation_fsm import EscalationMachine
-from escalation_fsm.stores import MemoryStore, PostgresStore, SQLiteStore, StoreBase
+from escalation_fsm.stores import (
+    AsyncPostgresStore,
+    AsyncSQLiteStore,
+    MemoryStore,
+    PostgresStore,
+    SQLiteStore,
+    StoreBase,
+)
 
 PG_ENV = "ESCALATION_FSM_PG_DSN"
-KINDS = ("memory", "sqlite", "postgres")
+KINDS = ("memory", "sqlite", "postgres", "async_sqlite", "async_postgres")
+"""Every store: the contract suite runs against all five (the async ones through a SyncView)."""
 SQL_KINDS = ("sqlite", "postgres")
+ASYNC_KINDS = ("async_sqlite", "async_postgres")
 
 HOW_TO_START = (
     "to run them, start PostgreSQL (Debian, as root: apt-get install -y postgresql && "
@@ -84,6 +94,10 @@ def open_store(kind: str, target: str, machine: EscalationMachine | None = None,
         return SQLiteStore(target, machine=machine, **options)
     if kind == "postgres":
         return PostgresStore(target, machine=machine, **options)
+    if kind == "async_sqlite":
+        return SyncView(AsyncSQLiteStore(target, machine=machine, **options))  # type: ignore[return-value]
+    if kind == "async_postgres":
+        return SyncView(AsyncPostgresStore(target, machine=machine, **options))  # type: ignore[return-value]
     raise ValueError(kind)
 
 
@@ -104,16 +118,21 @@ class Backend:
         self._opened.append(store)
         return store
 
+    @property
+    def database(self) -> str:
+        """The kind of database behind the store (an async store's is its sync twin's)."""
+        return self.kind.removeprefix("async_")
+
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run raw SQL (``?`` placeholders) in its own committed transaction; return the rows."""
-        if self.kind == "sqlite":
+        if self.database == "sqlite":
             db = sqlite3.connect(self.target, isolation_level=None)
             try:
                 cursor = db.execute(query, params)
                 return cursor.fetchall() if cursor.description else []
             finally:
                 db.close()
-        if self.kind == "postgres":
+        if self.database == "postgres":
             import psycopg
 
             with psycopg.connect(self.target, autocommit=True) as conn:
@@ -134,7 +153,7 @@ class Backend:
     def tamper_document(self, ticket_id: str, document: str) -> None:
         """Rewrite a ticket's stored document behind the store's back, as a foreign writer with
         SQL access could: first dropping the trigger that keeps documents write-once."""
-        if self.kind == "sqlite":
+        if self.database == "sqlite":
             self.sql("DROP TRIGGER IF EXISTS escalation_documents_no_update")
         else:
             self.sql("DROP TRIGGER IF EXISTS escalation_documents_write_once ON escalation_documents")
@@ -146,7 +165,7 @@ class Backend:
         writer who knows the format could (it makes a damaged row reach the decoder)."""
         from escalation_fsm.stores._chain import genesis, link
 
-        if self.kind == "sqlite":
+        if self.database == "sqlite":
             self.sql("DROP TRIGGER IF EXISTS escalation_documents_no_update")
             self.sql("DROP TRIGGER IF EXISTS escalation_history_no_update")
         else:
@@ -197,17 +216,17 @@ def backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
             yield found
         finally:
             found.close()
-    elif kind == "sqlite":
+    elif kind in ("sqlite", "async_sqlite"):
         found = Backend(kind, str(tmp_path / "tickets.db"))
         try:
             yield found
         finally:
             found.close()
     else:
-        yield from _postgres_backend()
+        yield from _postgres_backend(kind)
 
 
-def _postgres_backend() -> Iterator[Backend]:
+def _postgres_backend(kind: str = "postgres") -> Iterator[Backend]:
     dsn = postgres_dsn()
     import psycopg
     from psycopg.conninfo import make_conninfo
@@ -215,7 +234,7 @@ def _postgres_backend() -> Iterator[Backend]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
-    found = Backend("postgres", make_conninfo(dsn, options=f"-c search_path={schema}"))
+    found = Backend(kind, make_conninfo(dsn, options=f"-c search_path={schema}"))
     try:
         yield found
     finally:

@@ -37,6 +37,8 @@ PACKAGES = (
     "escalation_fsm.diagrams",
     "escalation_fsm.testing",
     "escalation_fsm.errors",
+    "escalation_fsm.observe",
+    "escalation_fsm.otel",
 )
 """The public packages whose ``__all__`` the API reference must cover."""
 

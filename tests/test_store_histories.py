@@ -127,7 +127,7 @@ def damage(db: Backend, store: StoreBase, ticket_id: str, seq: int, record: str)
         row = store.tickets.rows[ticket_id]  # type: ignore[attr-defined]
         row.records[seq - 1] = row.records[seq - 1]._replace(record=record)
         return
-    if db.kind == "sqlite":
+    if db.database == "sqlite":  # an async store's database too
         db.sql("DROP TRIGGER IF EXISTS escalation_history_no_update")
     else:
         db.sql("DROP TRIGGER IF EXISTS escalation_history_append_only ON escalation_history")

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from async_support import SyncView
 from store_support import KINDS, SQL_KINDS, Backend, backend
 from support import AGENT, HIGH, START, SYSTEM, new_ticket
 
 from escalation_fsm import (
+    Category,
     CommitOutcomeUnknown,
     ConcurrentUpdate,
     EscalationMachine,
@@ -32,6 +34,7 @@ from escalation_fsm import (
     Stage,
     StaleTicket,
     StoreError,
+    Ticket,
     Trigger,
 )
 from escalation_fsm.stores import MemoryStore, StoreBase
@@ -129,9 +132,17 @@ def test_the_database_refuses_a_key_twice_even_when_the_lookup_missed_it(
     store = db.open(desk())
     attempted(store)
     made = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once", idempotency_key="k")
-    find = store._find_key
     missed = iter([None])
-    monkeypatch.setattr(store, "_find_key", lambda *args: next(missed, None) or find(*args))
+    if isinstance(store, SyncView):  # an async store: its primitive is a coroutine function
+        target: Any = store.store
+        find_async = target._find_key
+
+        async def lookup(*args: Any) -> Any:
+            return next(missed, None) or await find_async(*args)
+        monkeypatch.setattr(target, "_find_key", lookup)
+    else:
+        find = store._find_key
+        monkeypatch.setattr(store, "_find_key", lambda *args: next(missed, None) or find(*args))
     assert store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once",
                        idempotency_key="k") == made
     assert keyed(store, "k") == [2] and db.open().get("T-1").version == 2
@@ -277,7 +288,8 @@ def test_a_connection_lost_while_committing_neither_loses_nor_doubles(pg: Backen
     machine.after(Trigger.RECORD_STEP)(lambda event: ran.append(event.after.version))
     store = pg.open(machine)
     attempted(store)
-    store._conn = Dropping(store._conn, after=after)  # type: ignore[attr-defined]
+    # The test's thread keeps a dropping connection leased: every call of this thread uses it.
+    store._conn = Dropping(store._lanes.take(), after=after)  # type: ignore[attr-defined]
     new = store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once", idempotency_key="k")
     assert new.version == 2 and store.stats.reconnects == 1 and ran == [2]
     assert store.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="once",
@@ -298,7 +310,7 @@ def test_an_unknown_outcome_is_typed_and_the_keyed_retry_is_safe(pg: Backend) ->
     def refused() -> Any:
         raise psycopg.OperationalError("connection refused")
 
-    store._conn = Dropping(store._conn, after=True)  # type: ignore[attr-defined]
+    store._conn = Dropping(store._lanes.take(), after=True)  # type: ignore[attr-defined]
     store._connect = refused  # type: ignore[attr-defined]
     store._connect_timeout = 0.3  # type: ignore[attr-defined]
     with pytest.raises(CommitOutcomeUnknown, match="retry with idempotency_key='k-7'") as info:
@@ -318,7 +330,8 @@ def test_a_terminated_connection_is_replaced(pg: Backend) -> None:
 
     store = pg.open(desk())
     attempted(store)
-    pid = store._conn.info.backend_pid  # type: ignore[attr-defined]
+    [idle] = store._lanes._idle  # type: ignore[attr-defined]  # one thread: one pooled connection
+    pid = idle.info.backend_pid
     with psycopg.connect(pg.target, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert store.get("T-1").version == 1
@@ -364,3 +377,39 @@ def test_the_stored_key_survives_reopening(kind: str, tmp_path: Path) -> None:
         assert again.apply("T-1", Trigger.RECORD_STEP, actor=AGENT, step="x",
                            idempotency_key="k") == made
         assert again.get("T-1").version == 2
+
+
+# -- PostgreSQL: the sync store's pool -----------------------------------------------------------
+
+
+def test_threads_share_the_sync_postgres_pool_within_its_size(pg: Backend) -> None:
+    """Eight threads through a pool of 3: all their transitions commit, and the store made 3
+    connections at most, reused from call to call (not one per call, not one per thread)."""
+    store = pg.open(desk(), pool_size=3)
+    assert store.pool_size == 3
+    for n in range(8):
+        store.create(Ticket(id=f"P-{n}", customer_id="C", category=Category.TECHNICAL, details="d"))
+    start = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        start.wait()
+        store.apply(f"P-{n}", Trigger.ATTEMPT, actor=AGENT)
+        for step in range(4):
+            store.apply(f"P-{n}", Trigger.RECORD_STEP, actor=AGENT, step=f"s{step}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [store.get(f"P-{n}").version for n in range(8)] == [5] * 8
+    lanes = store._lanes  # type: ignore[attr-defined]
+    assert 1 <= lanes.opened <= 3 and store.stats.reconnects == 0
+    store.close()
+    assert lanes._made == 0  # closed: every connection
+
+
+def test_a_sync_pool_size_must_be_positive(pg: Backend) -> None:
+    """A pool that could hold no connection is refused before connecting."""
+    with pytest.raises(ValueError, match="pool_size"):
+        pg.open(desk(), pool_size=0)

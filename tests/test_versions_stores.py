@@ -1,5 +1,5 @@
 """Migrating stored tickets: the specs a store has seen, dry runs, applying beside live writers,
-a crash mid-way, on SQLite and PostgreSQL (and the in-memory store where it applies)."""
+a crash mid-way, on SQLite and PostgreSQL (and the in-memory and async stores where it applies)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_support import SQL_KINDS, Backend, backend, open_store, processes
+from store_support import ASYNC_KINDS, SQL_KINDS, Backend, backend, open_store, processes
 from support import AGENT, VALID, new_ticket
 from version_support import tickets_in_every_stage, with_tier3_and_closed, without_stage
 
@@ -31,6 +31,8 @@ V1 = default_spec()
 V2 = with_tier3_and_closed(V1, compatible=False)  # moved by migration, not continued as it is
 V3 = without_stage(V1, rename_step=False)
 TICKETS = 400
+EVERY_DATABASE = (*SQL_KINDS, *ASYNC_KINDS)
+"""The async stores run specs() and migrate() on their sync core off the loop: same answers."""
 
 
 def _filled(db: Backend, count: int = TICKETS) -> list[str]:
@@ -49,7 +51,7 @@ def _migrate_records(db: Backend) -> dict[str, int]:
     return {str(ticket_id): int(count) for ticket_id, count in rows}
 
 
-@pytest.mark.parametrize("kind", SQL_KINDS)
+@pytest.mark.parametrize("kind", EVERY_DATABASE)
 def test_the_store_lists_the_specs_it_has_seen_with_ticket_counts(kind: str, tmp_path: Path) -> None:
     """specs() names each recorded version with its tickets and its description, which can be
     diffed without the code; tickets without history are counted apart."""
@@ -65,7 +67,7 @@ def test_the_store_lists_the_specs_it_has_seen_with_ticket_counts(kind: str, tmp
         assert found["spec"].description.fingerprint == spec_fingerprint(V1)
 
 
-@pytest.mark.parametrize("kind", SQL_KINDS)
+@pytest.mark.parametrize("kind", EVERY_DATABASE)
 def test_apply_on_an_old_ticket_raises_spec_mismatch_and_changes_nothing(
         kind: str, tmp_path: Path) -> None:
     """A v2 store without a migration refuses a v1 ticket, naming both versions (it learnt v1
@@ -80,7 +82,7 @@ def test_apply_on_an_old_ticket_raises_spec_mismatch_and_changes_nothing(
         assert db.open(EscalationMachine(V1)).get("T-1").version == 1
 
 
-@pytest.mark.parametrize("kind", SQL_KINDS)
+@pytest.mark.parametrize("kind", EVERY_DATABASE)
 def test_a_registered_migration_moves_a_ticket_on_the_way(kind: str, tmp_path: Path) -> None:
     """apply on a v1 ticket through a machine with the migration writes the migration record and
     the transition, and the chain still verifies."""
@@ -94,7 +96,7 @@ def test_a_registered_migration_moves_a_ticket_on_the_way(kind: str, tmp_path: P
         assert db.open(EscalationMachine(V2)).verify().ok
 
 
-@pytest.mark.parametrize("kind", SQL_KINDS)
+@pytest.mark.parametrize("kind", EVERY_DATABASE)
 def test_the_dry_run_counts_every_ticket_and_changes_nothing(kind: str, tmp_path: Path) -> None:
     """To v3 (no reopen from feedback): the plans split into clean, breaks and done, agree with
     a full replay, name the breaking record; the database is the same afterwards."""
@@ -118,7 +120,7 @@ def test_the_dry_run_counts_every_ticket_and_changes_nothing(kind: str, tmp_path
         assert report.migrated == 0
 
 
-@pytest.mark.parametrize("kind", ["memory", *SQL_KINDS])
+@pytest.mark.parametrize("kind", ["memory", *EVERY_DATABASE])
 def test_applying_moves_each_clean_ticket_once_and_twice_is_a_no_op(kind: str, tmp_path: Path) -> None:
     """Apply to v2: one migration record per ticket with history, stage kept, verify passes; the
     second run migrates nothing and reports them done."""

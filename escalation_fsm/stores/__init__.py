@@ -3,7 +3,9 @@
 * :class:`MemoryStore`: in-process, for tests and prototypes;
 * :class:`SQLiteStore`: the embedded default, one file (standard library ``sqlite3``);
 * :class:`PostgresStore`: many app servers sharing one PostgreSQL database (the ``postgres``
-  extra: ``pip install 'escalation-fsm[postgres]'``; psycopg is imported only when it is used).
+  extra: ``pip install 'escalation-fsm[postgres]'``; psycopg is imported only when it is used);
+* :class:`AsyncSQLiteStore` and :class:`AsyncPostgresStore`: the same contract for ``asyncio``
+  (``await store.apply(...)``; :mod:`escalation_fsm.stores.async_base`).
 
 Every store applies triggers with optimistic concurrency (compare-and-swap on ``version``, bounded
 retries on a fresh read), writes per transition only the new record and what it changed, keeps
@@ -33,12 +35,16 @@ from ..errors import (
     TicketNotFound,
 )
 from ..typing import TicketStore
+from ._async_offloop import AsyncHistoryStream
 from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
 from ._histories import HistoryPage, HistoryStream
 from ._history import TicketHistory
 from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
 from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
+from .async_base import AsyncStoreBase, AsyncTicketStream
+from .async_postgres import AsyncPostgresStore
+from .async_sqlite import AsyncSQLiteStore
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase, StoreStats, TicketFilter, index_key
 from .memory import MemoryStore, MemoryTickets
 from .postgres import PostgresStore
@@ -47,6 +53,11 @@ from .sqlite import SQLiteStore
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "SYSTEM_ACTOR",
+    "AsyncHistoryStream",
+    "AsyncPostgresStore",
+    "AsyncSQLiteStore",
+    "AsyncStoreBase",
+    "AsyncTicketStream",
     "Claim",
     "CommitOutcomeUnknown",
     "ConcurrentUpdate",

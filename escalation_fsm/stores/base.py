@@ -74,6 +74,7 @@ from ._follow_up import FollowUps
 from ._histories import HistoryReads
 from ._index import SLAIndex
 from ._listings import Listings
+from ._observed import observed_apply
 from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
 from ._versions import Versions
 
@@ -165,6 +166,7 @@ class StoreBase(SLAIndex, Versions, FollowUps, Listings, HistoryReads):
         """
         return self._read(checked_id(ticket_id)).ticket
 
+    @observed_apply
     def apply(self, ticket_id: str, trigger: str, *, actor: Actor,
               idempotency_key: str | None = None, expected_version: int | None = None,
               **payload: Any) -> Ticket:

@@ -15,7 +15,6 @@ up by the hash of the row it wrote, so it is neither lost nor applied twice.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +28,26 @@ from ._codec import (
     INDEX_KEY,
     SCHEMA_VERSION,
     Sealed,
-    StoredRecord,
     StoredTicket,
-    changed_columns,
     decode,
-    utc_text,
 )
 from ._history import HistoryRow
 from ._history_sql import postgres_history_rows
 from ._pg_connection import Connection
+from ._pg_pool import Leasing, leasing
+from ._pg_rows import (
+    APPEND_HISTORY,
+    INSERT_CREATED,
+    INSERT_DOCUMENT,
+    INSERT_TICKET,
+    appended_row,
+    created_rows,
+    document_row,
+    select,
+    stored_of,
+    swap_update,
+    ticket_row,
+)
 from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
 from ._sql import SQLStore
@@ -51,16 +61,6 @@ __all__ = ["PostgresStore"]
 
 _LOCK_KEY = 0x65736366  # pg_advisory_xact_lock key ("escf"): one schema creator at a time
 
-# Each history row comes back as [seq, record, changes, key, hash] (texts exactly as stored), in
-# order, inside one JSON array.
-_HISTORY = ("(SELECT coalesce(json_agg(json_build_array(h.seq, h.record::text, h.changes::text, "
-            "h.idempotency_key, h.hash) ORDER BY h.seq), '[]')::text "
-            "FROM escalation_history h WHERE h.ticket_id = t.id AND h.seq > %s)")
-
-_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document::text, d.base_version, "
-            "d.hash, t.clocks::text, t.updated_at, t.next_due_at, t.spec")
-# A left join: a ticket row without its document is corrupt, never silently left out.
-_TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
 
 
 
@@ -72,10 +72,13 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(Connection, PostgresFollowUps, SQLStore):
+class PostgresStore(Leasing, Connection, PostgresFollowUps, SQLStore):
     """Tickets in a PostgreSQL database given by ``dsn`` (a libpq connection string or URL).
 
-    Each store holds one connection; open one store per process or thread. The tables are
+    Each store keeps a pool of up to ``pool_size`` connections (default 8), made as threads need
+    them: open one store per process and share it between threads; each call leases a
+    connection for its length, and a thread waits up to ``pool_timeout`` seconds for a free one
+    (:mod:`._pg_pool`). The tables are
     created on first open (in the connection's ``search_path``, so a DSN with
     ``options=-csearch_path=...`` keeps them in a schema of your choice). ``readonly`` opens a
     read-only session that creates, migrates and writes nothing.
@@ -92,21 +95,27 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
 
     def __init__(self, dsn: str, *, machine: EscalationMachine | None = None, clock: Clock | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, connect_timeout: int = 10,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, pool_size: int = 8, pool_timeout: float = 30.0) -> None:
         super().__init__(machine=machine, clock=clock, max_attempts=max_attempts, readonly=readonly)
         self._pg = _psycopg()
         self._connect_timeout = connect_timeout
         self._closed = False
         self._conninfo = dsn
+        self._pool(self._connect, pool_size, pool_timeout)
         try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
+            self._lanes.add(self._connect())
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
             self._open()
         except BaseException:
-            self._conn.close()
+            self._lanes.close()
             raise
+
+    @property
+    def pool_size(self) -> int:
+        """The most connections the store holds at once."""
+        return self._lanes.size
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         # autocommit: every transaction below is an explicit `with conn.transaction()`.
@@ -121,6 +130,7 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
     def _where(self) -> str:
         return "the PostgreSQL database"
 
+    @leasing
     def _open(self) -> None:
         with self._errors("open"):
             found = self._schema_version()
@@ -185,9 +195,9 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
         return self._call("read", None, lambda: self._meta(key))
 
     def close(self) -> None:
-        """Close the connection (idempotent); the store is not reconnected afterwards."""
+        """Close the connections (idempotent); the store is not reconnected afterwards."""
         self._closed = True
-        self._conn.close()
+        self._close_pool()
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -195,26 +205,13 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
                 due: datetime | None) -> None:
         def write() -> None:
             with self._conn.transaction():
-                inserted = self._conn.execute(
-                    "INSERT INTO escalation_tickets (id, stage, category, tier, version, updated_at, "
-                    "clocks, next_due_at, next_step_at, spec) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    (ticket.id, ticket.stage, ticket.category, ticket.tier, ticket.version,
-                     updated_at, clocks.to_json(), due, self._step_of(ticket, clocks),
-                     ticket.spec_fingerprint),
-                ).rowcount
+                inserted = self._conn.execute(INSERT_TICKET, ticket_row(
+                    ticket, updated_at, clocks, due, self._step_of(ticket, clocks))).rowcount
                 if inserted != 1:
                     raise TicketExists(ticket.id)
-                self._conn.execute(
-                    "INSERT INTO escalation_documents (ticket_id, base_version, document, hash) "
-                    "VALUES (%s, %s, %s, %s)", (ticket.id, ticket.version, sealed.document,
-                                                sealed.doc_hash))
+                self._conn.execute(INSERT_DOCUMENT, document_row(ticket, sealed))
                 with self._conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, hash) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        [(ticket.id, r.seq, r.at, r.trigger, text, hash_)
-                         for r, text, hash_ in sealed.records])
+                    cur.executemany(INSERT_CREATED, created_rows(ticket, sealed))
 
         def landed() -> bool:
             row = self._conn.execute("SELECT hash FROM escalation_documents WHERE ticket_id = %s",
@@ -232,13 +229,8 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
 
     def _fetch(self, where: str, params: list[Any], order: str, *, limit: int | None = None,
                after: int = 0) -> list[StoredTicket]:
-        sql = (f"SELECT {_COLUMNS}, {_HISTORY} FROM {_TICKETS} "  # noqa: S608 (fixed column names)
-               f"WHERE {where} ORDER BY {order}")
-        args = [after, *params]
-        if limit is not None:
-            sql, args = sql + " LIMIT %s", [*args, limit]
-        rows = self._conn.execute(sql, args).fetchall()
-        return [_stored(row) for row in rows]
+        sql, args = select(where, params, order, limit=limit, after=after)
+        return [stored_of(row) for row in self._conn.execute(sql, args).fetchall()]
 
     def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
         return self._call("read", None, lambda: postgres_history_rows(self._conn, after, size))
@@ -251,20 +243,11 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
 
     def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
         record = write.record
-        state = write.clocks.to_json()
-        columns = changed_columns(current, new)
-        values: list[Any] = [getattr(new, name) for name in columns]
-        if write.due_moved:
-            columns, values = (*columns, "next_due_at"), [*values, write.due]
-        if write.step_moved:
-            columns, values = (*columns, "next_step_at"), [*values, write.step]
-        if new.spec_fingerprint != current.spec_fingerprint:
-            columns, values = (*columns, "spec"), [*values, new.spec_fingerprint]
+        update, arguments = swap_update(current, new, write)
 
         def swap() -> bool:
             with self._conn.transaction():
-                swapped = self._conn.execute(_update_sql(columns), (
-                    new.version, record.at, state, *values, new.id, current.version)).rowcount
+                swapped = self._conn.execute(update, arguments).rowcount
                 if swapped != 1:
                     return False  # another writer moved the version on: nothing was changed
                 for row in write.rows:
@@ -282,12 +265,7 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
 
     def _append(self, ticket_id: str, row: Row) -> None:
         """Insert one history row with its patch, key and hash (inside the caller's transaction)."""
-        record = row.record
-        self._conn.execute(
-            "INSERT INTO escalation_history (ticket_id, seq, at, trigger, record, changes, "
-            "idempotency_key, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (ticket_id, record.seq, record.at, record.trigger, row.text, row.changes, row.key,
-             row.hash))
+        self._conn.execute(APPEND_HISTORY, appended_row(ticket_id, row))
 
     def _record_spec(self, description: SpecDescription, at: datetime) -> None:
         key = (description.fingerprint, description.name, description.version)
@@ -316,6 +294,7 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
             (spec, bool(history), int(count)) for spec, history, count in self._conn.execute(
                 "SELECT spec, version > 0, count(*) FROM escalation_tickets GROUP BY 1, 2")])
 
+    @leasing
     def _reindex(self) -> int:
         """Fold every ticket's clocks again; a writer's newer value is never overwritten."""
         meta = self._index_meta()
@@ -340,27 +319,3 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
                 self._conn.execute("INSERT INTO escalation_meta VALUES (%s, %s) ON CONFLICT (key) "
                                    "DO UPDATE SET value = excluded.value", (key, value))
         return len(rows)
-
-
-_UPDATES: dict[tuple[str, ...], str] = {}
-
-
-def _update_sql(columns: tuple[str, ...]) -> Any:
-    """The compare-and-swap setting version, update time, clocks and ``columns`` (fixed names).
-
-    Only what changed: an update that leaves every indexed column alone can be a HOT update.
-    """
-    sql = _UPDATES.get(columns)
-    if sql is None:
-        sets = "".join(f", {name} = %s" for name in columns)
-        sql = _UPDATES[columns] = (f"UPDATE escalation_tickets SET version = %s, updated_at = %s, "  # noqa: S608
-                                   f"clocks = %s{sets} WHERE id = %s AND version = %s")
-    return sql
-
-
-def _stored(row: Any) -> StoredTicket:
-    """A ticket as stored, from one row of the select (times as UTC text, history parsed)."""
-    *columns, updated_at, next_due_at, spec, history = row
-    rows = [StoredRecord(*item) for item in json.loads(history)]
-    return StoredTicket._make((*columns, None if updated_at is None else utc_text(updated_at),
-                              None if next_due_at is None else utc_text(next_due_at), spec, rows))

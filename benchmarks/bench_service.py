@@ -1,0 +1,155 @@
+"""Load on the reference service (examples/helpdesk_api), next to its store's own apply.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_service.py [--seconds 3] [--rounds 3] [--concurrency 1 8] [--pg-dsn DSN]
+
+For each store (SQLite file; PostgreSQL with ``--pg-dsn`` or ``ESCALATION_FSM_PG_DSN``) and each
+concurrency, ``N`` clients fire transitions on their own tickets for ``--seconds``:
+
+* ``store apply``: tasks call ``await store.apply(...)`` directly (the reference);
+* ``HTTP fire``: the same transitions as ``POST /tickets/{id}/fire/{trigger}`` through an
+  in-process ASGI client (``httpx.ASGITransport``: no network, the whole FastAPI stack).
+
+Rows are measured once per round, rounds interleave them, and medians of ``--rounds`` rounds
+are printed: requests (or commits) per second and p50/p99 latency, then the p50 ratio of a fire
+request to a store apply (goal: at most 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # examples/ from a checkout
+
+from escalation_fsm import Actor, Category, EscalationMachine, Role, Ticket, Trigger
+from escalation_fsm.stores import AsyncPostgresStore, AsyncSQLiteStore, AsyncStoreBase
+from examples.helpdesk_api import create_app
+
+AGENT = Actor(id="bench", role=Role.AGENT)
+HEADERS = {"X-Actor-Id": "bench", "X-Actor-Role": "agent"}
+CYCLE = {"attempted": ("record_step", "record_step", "resolve"), "resolved": ("reopen",)}
+FIELD = {"record_step": "step", "resolve": "solution", "reopen": "reason"}
+
+Fire = Callable[[str, str, dict[str, str]], Awaitable[str]]
+
+
+async def drive(fire: Fire, store: AsyncStoreBase, clients: int, seconds: float,
+                tag: str) -> tuple[float, list[float]]:
+    """``clients`` tasks firing on their own ticket; (per second, latencies in ms)."""
+    ids = [f"{tag}-{c}" for c in range(clients)]
+    for ticket_id in ids:
+        await store.create(Ticket(id=ticket_id, customer_id="C", category=Category.TECHNICAL,
+                                  details="bench"))
+        await store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(ticket_id: str) -> None:
+        stage, n = "attempted", 0
+        while time.perf_counter() < deadline:
+            trigger = CYCLE[stage][n % len(CYCLE[stage])]
+            began = time.perf_counter()
+            stage = await fire(ticket_id, trigger, {FIELD[trigger]: f"x{n}"})
+            latencies.append((time.perf_counter() - began) * 1000)
+            n += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(ticket_id) for ticket_id in ids))
+    return len(latencies) / (time.perf_counter() - began), latencies
+
+
+async def measure(store: AsyncStoreBase, how: str, clients: int, seconds: float,
+                  tag: str) -> tuple[float, list[float]]:
+    if how == "store apply":
+        async def direct(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
+            return (await store.apply(ticket_id, trigger, actor=AGENT, **payload)).stage
+        return await drive(direct, store, clients, seconds, tag)
+    app = create_app(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://helpdesk") as http:
+        async def over_http(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
+            answer = await http.post(f"/tickets/{ticket_id}/fire/{trigger}", json=payload,
+                                     headers=HEADERS)
+            assert answer.status_code == 200, answer.text
+            return str(answer.json()["ticket"]["stage"])
+        return await drive(over_http, store, clients, seconds, tag)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--pg-dsn", default=os.environ.get("ESCALATION_FSM_PG_DSN", ""))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        stores: dict[str, Callable[[], AsyncStoreBase]] = {
+            "SQLite": lambda: AsyncSQLiteStore(Path(folder) / "service.db",
+                                               machine=EscalationMachine())}
+        schema = None
+        if args.pg_dsn:
+            import psycopg
+            from psycopg.conninfo import make_conninfo
+
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(args.pg_dsn, autocommit=True) as admin:
+                admin.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+            target = make_conninfo(args.pg_dsn, options=f"-c search_path={schema}")
+            stores["PostgreSQL"] = lambda: AsyncPostgresStore(target, machine=EscalationMachine(),
+                                                              pool_size=8,
+                                                              pool_min_size=8)
+        try:
+            asyncio.run(run(stores, args))
+        finally:
+            if schema is not None:
+                with psycopg.connect(args.pg_dsn, autocommit=True) as admin:
+                    admin.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+
+
+async def run(stores: dict[str, Callable[[], AsyncStoreBase]], args: argparse.Namespace) -> None:
+    print(f"Reference service under load ({args.seconds:g} s per row, medians of {args.rounds} "
+          f"interleaved rounds, in-process ASGI client)")
+    for name, make in stores.items():
+        async with make() as store:
+            for clients in args.concurrency:
+                rates: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
+                p50: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
+                p99: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
+                for round_ in range(args.rounds):
+                    order = list(rates) if round_ % 2 == 0 else list(reversed(rates))
+                    for how in order:
+                        rate, latencies = await measure(
+                            store, how, clients, args.seconds,
+                            f"{name}-{clients}-{round_}-{how.split()[0]}")
+                        rates[how].append(rate)
+                        p50[how].append(percentile(latencies, 0.50))
+                        p99[how].append(percentile(latencies, 0.99))
+                print(f"\n{name}, {clients} client(s)")
+                for how, rate in rates.items():
+                    print(f"  {statistics.median(rate):8.0f} /s   p50 "
+                          f"{statistics.median(p50[how]):7.2f} ms   p99 "
+                          f"{statistics.median(p99[how]):7.2f} ms   {how}")
+                ratio = statistics.median(p50["HTTP fire"]) / statistics.median(p50["store apply"])
+                print(f"  {ratio:8.2f}x  p50 of a fire request / p50 of a store apply "
+                      f"(goal: at most 1.5)")
+
+
+if __name__ == "__main__":
+    main()

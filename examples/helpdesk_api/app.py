@@ -1,0 +1,245 @@
+"""The routes: tickets, firing triggers, what is allowed and why not, history, due deadlines, SVG.
+
+Every write goes through the store's ``apply`` (guards, roles, payload, compare-and-swap,
+after-hooks once after the commit); the routes only translate HTTP to it and back. Errors are
+answered by :mod:`.errors`; the actor comes from :mod:`.actors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from escalation_fsm import (
+    Actor,
+    Category,
+    ConcurrentUpdate,
+    EscalationMachine,
+    HookFailed,
+    Ticket,
+    TicketNotFound,
+)
+from escalation_fsm.diagrams import render
+from escalation_fsm.stores import AsyncStoreBase
+
+from . import errors
+from .actors import Authenticate, header_actor
+from .settings import Settings, open_store
+
+routes = APIRouter()
+
+
+class NewTicket(BaseModel):
+    """What ``POST /tickets`` takes (the rest of a ticket comes from its transitions)."""
+
+    id: str
+    customer_id: str
+    category: Category
+    details: str = ""
+    opened_at: datetime | None = None
+
+
+# Dependencies are `async def`: FastAPI would run plain functions in a worker thread.
+async def _store(request: Request) -> AsyncStoreBase:
+    found: AsyncStoreBase = request.app.state.store
+    return found
+
+
+async def _machine(request: Request) -> EscalationMachine:
+    found: EscalationMachine = request.app.state.machine
+    return found
+
+
+async def _actor(request: Request) -> Actor:
+    authenticate: Authenticate = request.app.state.authenticate
+    return await authenticate(request)
+
+
+Store = Annotated[AsyncStoreBase, Depends(_store)]
+Machine = Annotated[EscalationMachine, Depends(_machine)]
+Caller = Annotated[Actor, Depends(_actor)]
+Payload = Annotated[dict[str, Any] | None, Body()]
+
+
+def _ticket(ticket: Ticket) -> dict[str, Any]:
+    return ticket.model_dump(mode="json")
+
+
+def _fired(ticket: Ticket, hook_failures: list[str]) -> Response:
+    """A fire's answer: the ticket without its history (``GET`` has it) and the new record.
+
+    The hot route: pydantic writes the JSON of the ticket and the record itself (no dict built
+    and walked again by ``json.dumps``).
+    """
+    record = ticket.history[-1].model_dump_json() if ticket.history else "null"
+    failures = json.dumps(hook_failures) if hook_failures else "[]"
+    body = (f'{{"ticket":{ticket.model_dump_json(exclude=_HISTORY)},"record":{record},'
+            f'"version":{ticket.version},"hook_failures":{failures}}}')
+    return Response(body, media_type="application/json")
+
+
+_HISTORY = {"history"}
+
+
+@routes.post("/tickets", status_code=201)
+async def create(new: NewTicket, db: Store, machine: Machine, caller: Caller) -> dict[str, Any]:
+    """Open a ticket (in the procedure's first stage)."""
+    return _ticket(await db.create(machine.new_ticket(**new.model_dump())))
+
+
+@routes.get("/tickets/{ticket_id}")
+async def read(ticket_id: str, db: Store) -> dict[str, Any]:
+    """The ticket with its history."""
+    return _ticket(await db.get(ticket_id))
+
+
+_FIRE_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "schema": {"type": "string"},
+         "description": "the same key again answers as the first call did, writing nothing"},
+        {"name": "If-Match", "in": "header", "required": False,
+         "schema": {"type": "integer", "minimum": 0},
+         "description": "fire only if the ticket is still at this version (else 409)"}],
+    "requestBody": {"required": False, "description": "the trigger's payload", "content": {
+        "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}}
+"""What the fire route reads itself (its headers and JSON body), for the OpenAPI page."""
+
+
+def _version(value: str | None) -> int | None:
+    """``If-Match``'s version (quotes allowed, as for an entity tag), or ``None`` without one."""
+    if value is None:
+        return None
+    text = value.strip().strip('"')
+    if not text.isascii() or not text.isdigit():
+        raise errors.BadHeader("If-Match", value, "a ticket version: a whole number from 0")
+    return int(text)
+
+
+async def _payload(request: Request) -> dict[str, Any]:
+    """The JSON object the request's body holds (none: an empty payload)."""
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        found = json.loads(body)
+    except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
+        raise errors.BadBody(f"the body is not JSON: {exc}") from exc
+    if not isinstance(found, dict):
+        raise errors.BadBody(f"the body is JSON {type(found).__name__}, not an object of the "
+                             f"trigger's payload fields")
+    return found
+
+
+@routes.post("/tickets/{ticket_id}/fire/{trigger}", openapi_extra=_FIRE_OPENAPI)
+async def fire(ticket_id: str, trigger: str, request: Request) -> Response:
+    """Fire ``trigger`` as the caller, with the JSON body as its payload.
+
+    ``If-Match``: only on that version; ``Idempotency-Key``: a retry is answered, not fired
+    again. The hot route takes the request itself: the store, the caller, the optional headers and the
+    body are read from it directly rather than through FastAPI dependencies, header and body
+    parameters, each of which costs a resolution step per request (``docs/service.md``,
+    "Speed"); the OpenAPI page still lists them (``_FIRE_OPENAPI``).
+    """
+    state = request.app.state
+    db: AsyncStoreBase = state.store
+    caller = await state.authenticate(request)
+    headers = request.headers
+    try:
+        new = await db.apply(ticket_id, trigger, actor=caller,
+                             idempotency_key=headers.get("idempotency-key"),
+                             expected_version=_version(headers.get("if-match")),
+                             **await _payload(request))
+    except ConcurrentUpdate as race:
+        try:
+            current: int | None = (await db.get(ticket_id)).version
+        except TicketNotFound:  # pragma: no cover (tickets are never deleted)
+            current = None
+        raise errors.LostRace(race, current) from race
+    except HookFailed as failed:
+        if failed.phase != "after":
+            raise
+        # Committed: the answer is the new ticket, and which hooks failed.
+        return _fired(failed.ticket, [name for name, _ in failed.failures])
+    return _fired(new, [])
+
+
+@routes.get("/tickets/{ticket_id}/allowed")
+async def allowed(ticket_id: str, db: Store, machine: Machine, caller: Caller) -> dict[str, Any]:
+    """The triggers the caller could fire now (guards that read a payload aside)."""
+    ticket = await db.get(ticket_id)
+    return {"stage": ticket.stage, "version": ticket.version,
+            "allowed": sorted(machine.allowed(ticket, caller))}
+
+
+@routes.post("/tickets/{ticket_id}/explain/{trigger}")
+async def explain(*, ticket_id: str, trigger: str, db: Store, machine: Machine, caller: Caller,
+                  payload: Payload = None) -> dict[str, Any]:
+    """A dry run: would ``trigger`` with this payload succeed now, and every reason if not."""
+    found = machine.explain(await db.get(ticket_id), trigger, actor=caller, **(payload or {}))
+    return {"trigger": found.trigger, "stage": found.stage, "ok": found.ok,
+            "destination": found.dest, "reasons": list(found.reasons), "error": found.error,
+            "failed_guards": list(found.failed_guards)}
+
+
+@routes.get("/tickets/{ticket_id}/history")
+async def history(ticket_id: str, db: Store) -> list[dict[str, Any]]:
+    """The ticket's audit records, oldest first."""
+    return [record.model_dump(mode="json") for record in await db.history(ticket_id)]
+
+
+@routes.get("/due")
+async def due(db: Store, machine: Machine, by: datetime,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """Tickets with an SLA deadline due by ``by`` (timezone-aware), soonest first."""
+    return [{"ticket_id": ticket.id, "stage": ticket.stage, "deadlines": [
+        {"clock": str(d.clock), "due_at": d.due_at and d.due_at.isoformat(),
+         "breached": d.breached, "owed": d.owed}
+        for d in machine.deadlines(ticket, now=by) if d.is_open and d.due_by(by)]}
+        for ticket in await db.due(by=by, limit=limit)]
+
+
+@routes.get("/tickets/{ticket_id}/diagram.svg")
+async def diagram(ticket_id: str, db: Store, machine: Machine) -> Response:
+    """The procedure with this ticket's path drawn on it (SVG, through Graphviz)."""
+    ticket = await db.get(ticket_id)
+    svg = await asyncio.to_thread(render, machine.spec, "svg", ticket=ticket)
+    return Response(svg, media_type="image/svg+xml")
+
+
+def create_app(store: AsyncStoreBase | None = None, *, settings: Settings | None = None,
+               machine: EscalationMachine | None = None,
+               authenticate: Authenticate | None = None) -> FastAPI:
+    """The helpdesk app.
+
+    With ``store`` (opened by the caller) the app uses it as it is; otherwise its lifespan opens
+    the store ``settings`` name (default: from the environment) and closes it on shutdown.
+    ``authenticate`` is where the host's authentication plugs in (default: trusted headers,
+    :func:`.actors.header_actor`).
+    """
+    machine = machine or (store.machine if store is not None else EscalationMachine())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            yield
+            return
+        async with open_store(settings or Settings.from_environment(), machine) as opened:
+            app.state.store = opened
+            yield
+
+    app = FastAPI(title="Helpdesk escalations", lifespan=lifespan)
+    app.state.store = store  # with a store given, usable without running the lifespan
+    app.state.machine = machine
+    app.state.authenticate = authenticate or header_actor(machine.spec)
+    errors.install(app)
+    app.include_router(routes)
+    return app

@@ -1,0 +1,82 @@
+"""The replay's speed-ups change no figure: each shortcut against the plain computation."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_review_training import workload
+
+from escalation_fsm.replay import render_report, review, sample_log, shipped_mapping
+from escalation_fsm.replay import training as training_module
+from escalation_fsm.replay.training import TrainingFigures
+from escalation_fsm.sla import BusinessCalendar, default_sla_policy
+
+instants = st.datetimes(min_value=datetime(2015, 1, 1), max_value=datetime(2018, 12, 31),
+                        timezones=st.just(UTC))
+
+
+@settings(max_examples=300, deadline=None)
+@given(instants, instants, st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]))
+def test_business_time_within_a_year_is_a_difference_of_year_positions(
+        a: datetime, b: datetime, zone: str) -> None:
+    """For a < b in one local year, between(a, b) is b's year position less a's (exactly)."""
+    calendar = default_sla_policy().calendar.model_copy(update={"zone": ZoneInfo(zone)})
+    calendar = BusinessCalendar.model_validate(calendar.model_dump())
+    start, end = min(a, b), max(a, b)
+    (year_a, worked_a), (year_b, worked_b) = (calendar.year_position(start),
+                                              calendar.year_position(end))
+    if year_a == year_b:
+        assert calendar.between(start, end) == worked_b - worked_a
+    else:
+        assert year_b > year_a
+    assert timedelta(0) <= worked_a and timedelta(0) <= worked_b
+
+
+def test_a_naive_instant_has_no_year_position() -> None:
+    """A naive datetime is refused, as between refuses it."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        default_sla_policy().calendar.year_position(datetime(2016, 3, 1))
+
+
+@pytest.mark.parametrize("pending", [7, 50_000])
+def test_training_counts_do_not_depend_on_when_tickets_are_folded(
+        monkeypatch: pytest.MonkeyPatch, pending: int) -> None:
+    """Tickets counted together and spread over the cells in bulk give the same section,
+    whether they are folded after every ticket, every few, or once at the end."""
+    cases = workload(3, biased="a-1", tickets=3000)
+    monkeypatch.setattr(training_module, "_MAX_PENDING", 1)  # each ticket on its own
+    reference = TrainingFigures(teams={"a-1": "t-1", "a-2": "t-1"})
+    reference.extend(cases)
+    monkeypatch.setattr(training_module, "_MAX_PENDING", pending)
+    figures = TrainingFigures(teams={"a-1": "t-1", "a-2": "t-1"})
+    figures.extend(cases)
+    assert figures.section() == reference.section()
+    assert figures.section().findings, "the workload should show a finding"
+
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "replay_reports"
+
+
+@pytest.mark.parametrize("sla", ["none", "default"])
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_the_json_report_is_byte_for_byte_the_one_before_the_speed_work(name: str,
+                                                                        sla: str) -> None:
+    """On both shipped samples, with and without SLA figures, the JSON report (training section
+    included) is byte-identical to the one written before the start-up, SLA and training
+    shortcuts (snapshots from commit 4a28bd6; ESCALATION_FSM_UPDATE_SNAPSHOTS=1 rewrites them,
+    deliberately)."""
+    report = review(sample_log(name), shipped_mapping(name),
+                    sla=None if sla == "none" else default_sla_policy(),
+                    sla_source=None if sla == "none" else "the built-in default policy",
+                    training=TrainingFigures(min_tickets=2))
+    text = render_report(report, "json")
+    snapshot = SNAPSHOTS / f"{name}_{sla}.json"
+    if os.environ.get("ESCALATION_FSM_UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text(text, encoding="utf-8")
+    assert text == snapshot.read_text(encoding="utf-8")

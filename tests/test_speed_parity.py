@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_review_training import workload
 
+from escalation_fsm.cli import main
+from escalation_fsm.cli.replay import fewer_collections
 from escalation_fsm.replay import render_report, review, sample_log, shipped_mapping
 from escalation_fsm.replay import training as training_module
 from escalation_fsm.replay.training import TrainingFigures
@@ -80,3 +83,22 @@ def test_the_json_report_is_byte_for_byte_the_one_before_the_speed_work(name: st
     if os.environ.get("ESCALATION_FSM_UPDATE_SNAPSHOTS") == "1":
         snapshot.write_text(text, encoding="utf-8")
     assert text == snapshot.read_text(encoding="utf-8")
+
+
+def test_the_replay_command_collects_less_often_and_restores_the_collector(
+        tmp_path: Path) -> None:
+    """While ``escalation-fsm replay`` runs, the collector scans every 20,000 new containers and
+    leaves the objects that existed before out; afterwards its thresholds are as they were and
+    nothing stays frozen (the command may run inside a longer-lived process)."""
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold()[0] == 20_000
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    out = tmp_path / "r.json"
+    assert main(["replay", str(sample_log("helpdesk")), "--mapping", "helpdesk", "--format",
+                 "json", "-o", str(out), "--quiet"]) == 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    assert out.read_text(encoding="utf-8").startswith("{")

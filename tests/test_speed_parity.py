@@ -15,9 +15,12 @@ from test_review_training import workload
 
 from escalation_fsm.cli import main
 from escalation_fsm.cli.replay import fewer_collections
-from escalation_fsm.replay import render_report, review, sample_log, shipped_mapping
+from escalation_fsm.replay import Replayer, render_report, review, sample_log, shipped_mapping
 from escalation_fsm.replay import training as training_module
-from escalation_fsm.replay.training import TrainingFigures
+from escalation_fsm.replay.program import CaseProgram
+from escalation_fsm.replay.reader import CaseData
+from escalation_fsm.replay.review import _People
+from escalation_fsm.replay.training import TrainingCase, TrainingFigures
 from escalation_fsm.sla import BusinessCalendar, default_sla_policy
 
 instants = st.datetimes(min_value=datetime(2015, 1, 1), max_value=datetime(2018, 12, 31),
@@ -102,3 +105,39 @@ def test_the_replay_command_collects_less_often_and_restores_the_collector(
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
     assert out.read_text(encoding="utf-8").startswith("{")
+
+
+def _people_the_plain_way(people: _People, case: CaseData, program: CaseProgram,
+                          category: str | None) -> TrainingCase:
+    """The first attempt's and first resolution's resources, walked case by case (the oracle)."""
+    positions, resources, instants = case.positions, case.resources, case.instants
+    agent = resolver = first_response = None
+    resolved = reopened = False
+    for position, _, _, trigger, _ in program.records:
+        event = position if positions is None else positions[position]
+        if trigger in people.attempting and agent is None:
+            agent = resources[event]
+            first_response = (instants[event] - instants[0]) / 1_000_000
+        elif trigger in people.resolving and not resolved:
+            resolver, resolved = resources[event], True
+        elif trigger in people.reopening and resolved:
+            reopened = True
+    return TrainingCase(category=category, agent=agent, escalated=program.escalated,
+                        resolved_first_contact=resolved and not (program.escalated or reopened),
+                        first_response_seconds=first_response, resolver=resolver,
+                        reopened=reopened)
+
+
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_who_handled_a_case_is_read_from_its_trace_as_case_by_case(name: str) -> None:
+    """Working out once per trace where its first attempt and resolution are gives every case
+    of both samples the same agent, resolver, first response and reopening as walking it."""
+    replayer = Replayer(shipped_mapping(name))
+    people = _People(replayer.replay_spec)
+    seen = 0
+    for case, program in replayer.cases(sample_log(name)):
+        category = replayer.plan.category(case)
+        assert people.of(case, program, category) == _people_the_plain_way(
+            people, case, program, category)
+        seen += 1
+    assert seen >= 30

@@ -10,8 +10,10 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+# Imported now: it reads and checks ESCALATION_FSM_MAX_TEXT, so a bad value stops the import.
+from .bounds import MIGRATE_TRIGGER
+
 if TYPE_CHECKING:  # the names as mypy and readers see them; imported on first use at run time
-    from .bounds import MIGRATE_TRIGGER
     from .clock import Clock, ManualClock, SystemClock
     from .errors import (
         CommitOutcomeUnknown,
@@ -198,7 +200,6 @@ _LAZY = {
     'Level': 'models',
     'LockTimeout': 'errors',
     'MAX_TEXT_LENGTH': 'models',
-    'MIGRATE_TRIGGER': 'bounds',
     'MachineSpec': 'spec',
     'ManualClock': 'clock',
     'Mark': 'marks',

@@ -23,9 +23,10 @@ def _modules_after(code: str) -> set[str]:
     return set(done.stdout.split())
 
 
-def test_importing_the_package_imports_no_submodule() -> None:
-    """``import escalation_fsm`` alone loads the package and nothing of it."""
-    assert _modules_after("import escalation_fsm") == {"escalation_fsm"}
+def test_importing_the_package_imports_only_its_bounds() -> None:
+    """``import escalation_fsm`` alone loads the package and its bounds (which check
+    ESCALATION_FSM_MAX_TEXT at import), nothing else of it."""
+    assert _modules_after("import escalation_fsm") == {"escalation_fsm", "escalation_fsm.bounds"}
 
 
 def test_every_public_name_resolves_to_its_module_object() -> None:

@@ -14,14 +14,23 @@ already (``store.create`` of a ticket with records) keeps only its data as of th
 are checked against the new spec's transitions, stages and roles, not fired (their guards' data is
 not stored).
 
-Speed: each distinct history is replayed once. Histories are kept in a trie keyed by what can
-change the answer: where the replay starts, the values of the ticket fields the new spec's guards
-declare they read (:attr:`~escalation_fsm.GuardSpec.ticket_fields`), and per record its trigger,
-role and payload (and the stages it names). Two tickets that share a prefix share its replay. That
-is exact as long as guards read only what they declare, the payload and the actor's role: not
-the time, the actor's id or undeclared ticket fields (a guard that reads no payload and declares
-no ticket fields makes the whole ticket document part of the key). ``cache=False`` replays every
-ticket in full; tests check both agree.
+Speed: each distinct step is replayed once. Replays are kept in a graph whose nodes are the
+tickets a prefix of a history leads to, and whose edges are records keyed by what can change the
+answer: the trigger, the actor's role and the payload (and the stages the record names). Where a
+replay starts is keyed by the values of the ticket fields the new spec's guards declare they read
+(:attr:`~escalation_fsm.GuardSpec.ticket_fields`). Two prefixes that lead to the same ticket data
+(history, version and id aside) share one node: what follows them is replayed once for both, so
+10,000 tickets of about 10 records mostly follow edges replayed already. To make such prefixes
+meet, the cached replay fires every record as one fixed actor id at one fixed time (the recorded
+role, trigger and payload are kept); the first record a ticket breaks at is fired again with its
+recorded actor and time, so that the reason is the one a full replay gives.
+
+That is exact as long as guards and effects read only the ticket's data (not its history or
+version, the time or the actor's id), and guards only the ticket fields they declare, the payload
+and the actor's role (a guard that reads no payload and declares no ticket fields makes the whole
+ticket document part of the start's key; one that declares ``history``, ``version`` or ``id``
+turns the sharing of nodes off, leaving the sharing of prefixes). The shipped guards and effects
+qualify. ``cache=False`` replays every ticket in full, as recorded; tests check both agree.
 """
 
 from __future__ import annotations
@@ -51,9 +60,13 @@ from); ``skipped``: written under a spec this migration does not move; ``unreada
 data does not decode (``reason`` says why)."""
 
 _RESTARTS = (IMPORT_TRIGGER, MIGRATE_TRIGGER)
-_MARKERS = tuple(f',"trigger":{json.dumps(t)},'.encode() for t in _RESTARTS)
+_MARKERS = tuple(f',"trigger":{json.dumps(t)},' for t in _RESTARTS)
 _ROLE = '"actor_role":'
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_REPLAYER = "migration-check"
+"""The actor id the cached replay fires every record as (with the recorded role)."""
+_UNKEYED: set[str] = {"history", "version", "id"}
+"""Ticket fields a node's key leaves out (a guard that reads one turns the sharing of nodes off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +127,8 @@ class MigrationCheck:
     """Replays ticket histories under a migration's target spec, sharing common prefixes.
 
     ``policy`` is the escalation policy the new machine judges with (default: the default
-    policy); ``cache=False`` replays every ticket in full; at most ``max_nodes`` prefixes are
-    remembered (later ones are replayed without being kept).
+    policy); ``cache=False`` replays every ticket in full; at most ``max_nodes`` replayed records
+    are remembered, and as many starting points (later ones are replayed without being kept).
     """
 
     def __init__(self, migration: Any, *, policy: EscalationPolicy | None = None,
@@ -132,6 +145,11 @@ class MigrationCheck:
         guards = self.target.guards
         self._whole = any(g.ticket_fields is None and not g.uses_payload for g in guards)
         self._fields = sorted({f for g in guards for f in (g.ticket_fields or ())})
+        self._merge = cache and not self._whole and not _UNKEYED & set(self._fields)
+        """Whether prefixes that lead to the same ticket data share one node."""
+        self._states: dict[str, _Node] = {}
+        self._documents: dict[str, _Node] = {}
+        self._uncached: MigrationCheck | None = None
 
     # -- the two ways in: a decoded ticket, or a stored one's texts ------------------------------
 
@@ -181,11 +199,14 @@ class MigrationCheck:
             return early
         if fingerprint is None:
             return None
+        if len(records) != version:
+            return None  # rows missing or doubled: decoding says what is wrong
         last = 0
-        for position, text in enumerate(records, start=1):
-            raw = text.encode()
-            if any(marker in raw for marker in _MARKERS):
-                last = position
+        joined = "\n".join(records)  # one scan for the rare import or migration record
+        if any(marker in joined for marker in _MARKERS):
+            for position, text in enumerate(records, start=1):
+                if any(marker in text for marker in _MARKERS):
+                    last = position
         if last > base_version:
             return None
         early = self._before_base(subject, None, last, base_version, records)
@@ -255,20 +276,24 @@ class MigrationCheck:
             return self._breaks(subject, None, None, f"its stage {subject.stage!r} is not a stage "
                                                      f"of {self.migration.source.label}")
         record = _record(history, texts, start) if start else None
-        node = self._root(base, start, record)
+        node = self._root(base, start, record, subject.ticket_id)
         if node.failure is not None:
             return self._breaks(subject, start or None, *node.failure)
         for seq in range(start + 1, len(texts) + 1):
             text = texts[seq - 1]
-            key = text[max(text.find(_ROLE), 0):]
+            cut = text.find(_ROLE)
+            key = text[cut:] if cut > 0 else text
             child = node.children.get(key)
             if child is None:
-                child = self._step(node, _record(history, texts, seq))
+                child = self._step(node, _record(history, texts, seq), exact=not self.cache)
                 if self.cache and self.nodes < self.max_nodes:
+                    child = self._shared(child)
                     node.children[key] = child
                     self.nodes += 1
             if child.failure is not None:
-                return self._breaks(subject, seq, *child.failure)
+                if not self.cache:
+                    return self._breaks(subject, seq, *child.failure)
+                return self._broke(subject, node, seq, (base, start, history, texts))
             node = child
         replayed = node.ticket
         assert replayed is not None  # noqa: S101 (a node without failure has a ticket)
@@ -280,8 +305,53 @@ class MigrationCheck:
                           self.migration.stage_of(subject.stage), subject.version,
                           subject.fingerprint)
 
-    def _root(self, base: Ticket | str, start: int, record: AuditRecord | None) -> _Node:
-        """The replay's starting point: the base data, in the stage the history had reached."""
+    def _shared(self, node: _Node) -> _Node:
+        """The node already kept for the same ticket data, or ``node`` (kept from now on)."""
+        if not self._merge or node.ticket is None:
+            return node
+        state = node.ticket.model_dump_json(exclude=_UNKEYED)
+        return self._states.setdefault(state, node)
+
+    def _broke(self, subject: _Subject, node: _Node, seq: int,
+               replay: tuple[Ticket | str, int, Sequence[AuditRecord] | None, Sequence[str]]
+               ) -> TicketPlan:
+        """The plan of a ticket whose record ``seq`` breaks from ``node``.
+
+        The reason is the one a full replay gives: the record is fired again by its recorded
+        actor, at its recorded time, on the node's data under the ticket's id.
+        """
+        base, start, history, texts = replay
+        assert node.ticket is not None  # noqa: S101 (only nodes without failure get children)
+        own = _Node(node.ticket.model_copy(update={"id": subject.ticket_id}))
+        failure = self._step(own, _record(history, texts, seq), exact=True).failure
+        if failure is None:  # pragma: no cover (a guard or effect reads what the cache leaves out)
+            if self._uncached is None:
+                self._uncached = MigrationCheck(self.migration, policy=self.machine.policy,
+                                                cache=False)
+            return self._uncached._walk(subject, base, start, history, texts)  # noqa: SLF001
+        return self._breaks(subject, seq, *failure)
+
+    def _root(self, base: Ticket | str, start: int, record: AuditRecord | None,
+              ticket_id: str) -> _Node:
+        """The replay's starting point: the base data, in the stage the history had reached.
+
+        A replay from a ticket's document as created is looked up first by the document's text
+        after its id (documents that differ only in the id start from the same node).
+        """
+        rest = None
+        if start == 0 and isinstance(base, str) and self.cache and not self._whole:
+            head = f'{{"id":{json.dumps(ticket_id)},'
+            if base.startswith(head):
+                rest = base[len(head):]
+                found = self._documents.get(rest)
+                if found is not None:
+                    return found
+        node = self._root_of(base, start, record)
+        if rest is not None and len(self._documents) < self.max_nodes:
+            self._documents[rest] = node
+        return node
+
+    def _root_of(self, base: Ticket | str, start: int, record: AuditRecord | None) -> _Node:
         data: dict[str, Any] = (json.loads(base) if isinstance(base, str)
                                 else base.model_dump(mode="json", exclude={"history"}))
         if self._whole:
@@ -295,7 +365,7 @@ class MigrationCheck:
         node = self._roots.get(key)
         if node is None:
             node = self._start(data, start, record, tier)
-            if self.cache:
+            if self.cache and len(self._roots) < self.max_nodes:
                 self._roots[key] = node
         return node
 
@@ -327,8 +397,12 @@ class MigrationCheck:
             return _Node(None, (record.trigger, f"its data does not validate: {exc}"))
         return _Node(ticket)
 
-    def _step(self, node: _Node, record: AuditRecord) -> _Node:
-        """Fire one recorded trigger on the node's ticket under the new spec."""
+    def _step(self, node: _Node, record: AuditRecord, *, exact: bool) -> _Node:
+        """Fire one recorded trigger on the node's ticket under the new spec.
+
+        ``exact``: by the recorded actor at the recorded time; else by one fixed actor id (with
+        the recorded role) at one fixed time, so that equal prefixes give equal ticket data.
+        """
         migration = self.migration
         ticket = node.ticket
         assert ticket is not None  # noqa: S101 (only nodes without failure get children)
@@ -337,11 +411,11 @@ class MigrationCheck:
             return _Node(None, (record.trigger, "an import or migration record mid-way"))
         if record.trigger == FOLLOW_UP_TRIGGER:  # the SLA ladder's record: carried as it is
             return _Node(_followed_up(ticket, record, self.fingerprint))
-        self._clock.set(record.at)
+        self._clock.set(record.at if exact else _EPOCH)
         try:
             result = self.machine.transition(
-                ticket, trigger, actor=Actor(id=record.actor_id, role=record.actor_role),
-                **record.payload)
+                ticket, trigger, actor=Actor(id=record.actor_id if exact else _REPLAYER,
+                                             role=record.actor_role), **record.payload)
         except (EscalationError, ValidationError) as exc:
             return _Node(None, (record.trigger, _one_line(exc)))
         except Exception as exc:  # noqa: BLE001 (host guards and effects on old data: reported)

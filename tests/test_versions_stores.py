@@ -21,6 +21,7 @@ from escalation_fsm import (
     EscalationMachine,
     InvalidTransition,
     Migration,
+    SLAPolicyMismatch,
     SpecMismatch,
     default_spec,
     spec_fingerprint,
@@ -225,3 +226,57 @@ def test_a_sigkill_during_the_apply_then_a_rerun_migrates_each_ticket_once(
         store = db.open(EscalationMachine(V2))
         assert {i for i in ids if store.get(i).version} == set(records)
         assert store.verify().ok
+
+
+def _renamed(spec: Any, old: str, new: str) -> Any:
+    """``spec`` (version 5) with trigger ``old`` called ``new``, everything else as it was."""
+    from escalation_fsm import MachineSpec
+
+    return MachineSpec(
+        name=spec.name, version="5", description=spec.description, stages=spec.stages,
+        guards=spec.guards,
+        triggers=tuple(t.model_copy(update={"name": new}) if t.name == old else t
+                       for t in spec.triggers),
+        transitions=tuple(t.model_copy(update={"trigger": new}) if t.trigger == old else t
+                          for t in spec.transitions))
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_store_opens_with_a_spec_that_renames_a_trigger_the_clocks_ignore(
+        kind: str, tmp_path: Path) -> None:
+    """v3 renames the step trigger (no meaning to the SLA clocks): a v1 store opens with it, the
+    migration (with the rename) moves every ticket, the chain and the clocks verify, and the new
+    name fires. Renaming resolve (which stops a clock) is still refused on opening, unchanged."""
+    with backend(kind, tmp_path) as db:
+        ids = _filled(db, 40)
+        renamed = without_stage(V1)
+        store = db.open(EscalationMachine(renamed))
+        report = store.migrate(Migration(V1, renamed, triggers={"record_step": "log_step"}))
+        assert report.migrated == report.counts["clean"] > 0
+        assert store.verify().ok
+        busy = next(i for i in ids if store.get(i).stage == "attempted")
+        assert store.apply(busy, "log_step", actor=AGENT, step="After the move").history[-1].trigger \
+            == "log_step"
+        with pytest.raises(SLAPolicyMismatch):
+            db.open(EscalationMachine(_renamed(V1, "resolve", "settle")))
+        assert db.open(EscalationMachine(renamed)).verify().ok
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_renaming_a_trigger_the_clocks_read_migrates_then_reindexes(kind: str, tmp_path: Path) -> None:
+    """The documented way for a rename the clocks read (resolve -> settle): migrate through the
+    old machine, re-index under the new spec, then the store opens with it, verifies, and the
+    new name fires; before the re-index it is refused."""
+    with backend(kind, tmp_path) as db:
+        _filled(db, 40)
+        settle = _renamed(V1, "resolve", "settle")
+        old = db.open(EscalationMachine(V1))
+        report = old.migrate(Migration(V1, settle, triggers={"resolve": "settle"}))
+        assert report.ok and report.migrated > 0
+        with pytest.raises(SLAPolicyMismatch):
+            db.open(EscalationMachine(settle))
+        assert db.open().reindex(EscalationMachine(settle)) == 40
+        store = db.open(EscalationMachine(settle))
+        assert store.verify().ok
+        busy = next(t.id for t in store.stream() if t.stage == "attempted")
+        assert store.apply(busy, "settle", actor=AGENT, **VALID["resolve"]).stage == "resolved"

@@ -1,97 +1,140 @@
-"""What one stored ticket contributes to a review: its replay-style result and its people.
+"""What one stored ticket contributes to a review: its replay-style figures and its people.
 
 A stored ticket's history was committed through the machine, so it follows the procedure by
-construction: its :class:`~escalation_fsm.replay.CaseResult` has no deviations, and it ``fits``
-once it reached a final stage (``open`` before). Everything else is read from the history the
-way the replay reads a log: what each record means comes from its trigger's marks in the spec.
+construction: it has no deviations, and it ``fits`` once it reached a final stage (``open``
+before). Everything else is read from the history the way the replay reads a log: what each
+record means comes from its trigger's marks in the spec.
+
+What depends only on the history's *shape* (its triggers and stages: the transitions fired,
+whether it escalated, reopened or resolved, which record was the first attempt or the last
+resolution, which stages count towards stage times) is worked out once per shape and remembered
+(:class:`Shape`); a ticket then only measures its own times. The SLA clocks are counted the same
+way (:class:`~escalation_fsm.review.clocks.ShapeBreaches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..marks import Mark
-from ..models import Ticket
-from ..replay import CaseResult
-from ..replay.training import TrainingCase
-from ..sla import SLAPolicy, clock_runs
+from ..replay.report import ReportFigures
+from ..replay.training import TrainingCase, TrainingFigures
+from ..sla import SLAPolicy
 from ..spec import MachineSpec
+from ..stores import TicketHistory
+from .clocks import ShapeBreaches
 
-__all__ = ["CaseReader", "start_of"]
+__all__ = ["CaseCounter", "Shape"]
 
-
-def start_of(ticket: Ticket) -> datetime | None:
-    """When the ticket's case starts: its ``opened_at``, else its first record (``None``: neither)."""
-    if ticket.opened_at is not None:
-        return ticket.opened_at
-    return ticket.history[0].at if ticket.history else None
+_MAX_SHAPES = 20_000
 
 
-class CaseReader:
-    """Reads stored tickets as review cases under one spec.
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a history of one shape (its first stage, then each record's trigger and stage) says.
 
-    What the spec's triggers mean is looked up once: a review reads every record of every ticket.
+    Indexes are positions in the history (``None``: no such record).
     """
 
-    def __init__(self, spec: MachineSpec, sla: SLAPolicy | None = None) -> None:
-        self.spec, self.sla = spec, sla
+    fired: tuple[tuple[str, str], ...]
+    """``(source, trigger)`` of every record that is a transition of the spec."""
+    counted: tuple[tuple[int, str], ...]
+    """``(position, stage)``: the time up to that record was spent in that (non-final) stage."""
+    escalated: bool
+    reopened: bool
+    """Some record reopens the ticket (the replay's measure)."""
+    last_resolve: int | None
+    first_attempt: int | None
+    first_resolve: int | None
+    reopened_after_resolving: bool
+    """A record reopens the ticket after its first resolution (the training section's measure)."""
+
+
+class CaseCounter:
+    """Counts stored histories into a report's figures and its training section, under one spec."""
+
+    def __init__(self, spec: MachineSpec, sla: SLAPolicy | None, figures: ReportFigures,
+                 training: TrainingFigures) -> None:
         self.finals = spec.finals
         self.moves = frozenset(t.key for t in spec.transitions)
         marked = {mark: frozenset(spec.marked(mark)) for mark in
                   (Mark.ATTEMPT, Mark.ESCALATE, Mark.RESOLVE, Mark.REOPEN)}
         self.attempting, self.escalating = marked[Mark.ATTEMPT], marked[Mark.ESCALATE]
         self.resolving, self.reopening = marked[Mark.RESOLVE], marked[Mark.REOPEN]
+        self.figures, self.training = figures, training
+        self.breaches = None if sla is None else ShapeBreaches(sla, spec)
+        self.shapes: dict[tuple[object, ...], Shape] = {}
+        self.events = 0
+        self.cases = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
 
-    def case(self, ticket: Ticket) -> CaseResult | None:
-        """The ticket as the replay would report its case (``None``: it has no history)."""
-        history = ticket.history
-        start = start_of(ticket)
-        if not history or start is None:
-            return None
+    def add(self, history: TicketHistory) -> None:
+        """Count one stored ticket (one without history is not a case: it is left out)."""
+        times = history.times
+        if not times:
+            return
+        opened = history.opened_at
+        start = opened or times[0]
+        key = (history.first_stage, history.triggers, history.stages)
+        shape = self.shapes.get(key)
+        if shape is None:
+            if len(self.shapes) >= _MAX_SHAPES:
+                self.shapes.clear()
+            shape = self.shapes[key] = self.shape(
+                history.first_stage or "", list(zip(history.triggers, history.stages, strict=True)))
         seconds: dict[str, float] = {}
-        finals = self.finals
-        previous, stage = start, history[0].source
-        escalated = reopened = False
-        resolved_at = None
-        for record in history:
-            if stage not in finals:  # time in a final stage is not time anyone worked
-                seconds[stage] = seconds.get(stage, 0.0) + (record.at - previous).total_seconds()
-            trigger = record.trigger
-            escalated = escalated or trigger in self.escalating
-            reopened = reopened or trigger in self.reopening
-            if trigger in self.resolving:
-                resolved_at = record.at
-            previous, stage = record.at, record.dest
-        end = history[-1].at
-        return CaseResult(
-            case_id=ticket.id, status="fits" if ticket.stage in finals else "open",
-            events=len(history), start=start, end=end, final_stage=ticket.stage, deviations=(),
-            fired=tuple((r.source, r.trigger) for r in history
-                        if (r.source, r.trigger) in self.moves),
-            stage_seconds=seconds,
-            category=None if ticket.category is None else str(ticket.category),
-            priority=str(ticket.priority), escalated=escalated, reopened=reopened,
-            resolved_at=resolved_at,
-            sla_runs=() if self.sla is None else clock_runs(ticket, self.sla, self.spec, now=end),
-        )
+        for position, stage in shape.counted:
+            before = times[position - 1] if position else start
+            seconds[stage] = seconds.get(stage, 0.0) + (times[position] - before).total_seconds()
+        category, priority = history.category, history.priority
+        last_resolve = shape.last_resolve
+        self.figures.add(
+            history.id, "fits" if history.stage in self.finals else "open", len(times), False,
+            shape.escalated, shape.reopened,
+            None if last_resolve is None else (times[last_resolve] - start).total_seconds(),
+            category, priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
+        if self.breaches is not None:
+            self.breaches.count(history)
+        attempt, resolve = shape.first_attempt, shape.first_resolve
+        resolver = None if resolve is None else history.actors[resolve]
+        self.training.add(TrainingCase(
+            category=category, agent=None if attempt is None else history.actors[attempt],
+            escalated=shape.escalated,
+            resolved_first_contact=resolve is not None and not (
+                shape.escalated or shape.reopened_after_resolving),
+            first_response_seconds=None if attempt is None or opened is None
+            else (times[attempt] - opened).total_seconds(),
+            resolver=resolver, reopened=shape.reopened_after_resolving))
+        self.events += len(times)
+        self.cases += 1
+        end = times[-1]
+        if self.first is None or start < self.first:
+            self.first = start
+        if self.last is None or end > self.last:
+            self.last = end
 
-    def people(self, ticket: Ticket) -> TrainingCase:
-        """Who took the ticket first (its first attempt), who resolved it, and how it went."""
-        agent = resolver = None
-        first_response = None
-        escalated = resolved = reopened = False
-        for record in ticket.history:
-            trigger = record.trigger
-            if trigger in self.attempting and agent is None:
-                agent = record.actor_id
-                if ticket.opened_at is not None:
-                    first_response = (record.at - ticket.opened_at).total_seconds()
+    def shape(self, stage: str, steps: Sequence[tuple[str, str]]) -> Shape:
+        """What a history leaving ``stage`` through ``steps`` (trigger, stage entered) says."""
+        fired, counted = [], []
+        escalated = reopened = reopened_after = False
+        last_resolve = first_attempt = first_resolve = None
+        for position, (trigger, dest) in enumerate(steps):
+            if stage not in self.finals:  # time in a final stage is not time anyone worked
+                counted.append((position, stage))
+            if (stage, trigger) in self.moves:
+                fired.append((stage, trigger))
             escalated = escalated or trigger in self.escalating
-            if trigger in self.resolving and resolver is None:
-                resolver, resolved = record.actor_id, True
-            elif trigger in self.reopening and resolved:
+            if trigger in self.reopening:
                 reopened = True
-        return TrainingCase(
-            category=None if ticket.category is None else str(ticket.category), agent=agent,
-            escalated=escalated, resolved_first_contact=resolved and not (escalated or reopened),
-            first_response_seconds=first_response, resolver=resolver, reopened=reopened)
+                reopened_after = reopened_after or first_resolve is not None
+            if trigger in self.resolving:
+                last_resolve = position
+                first_resolve = position if first_resolve is None else first_resolve
+            if trigger in self.attempting and first_attempt is None:
+                first_attempt = position
+            stage = dest
+        return Shape(tuple(fired), tuple(counted), escalated, reopened, last_resolve,
+                     first_attempt, first_resolve, reopened_after)

@@ -34,6 +34,8 @@ from ..errors import (
 )
 from ..typing import TicketStore
 from ._follow_up import SYSTEM_ACTOR, Claim, StepOutcome
+from ._histories import HistoryPage, HistoryStream
+from ._history import TicketHistory
 from ._reports import MigrationReport, SpecVersion
 from ._types import StoreVerification, TicketList, TicketStream
 from ._worker import FollowUpWorker, WorkerPass, WorkerTotals
@@ -51,6 +53,8 @@ __all__ = [
     "CorruptTicket",
     "FollowUpSetupError",
     "FollowUpWorker",
+    "HistoryPage",
+    "HistoryStream",
     "IdempotencyConflict",
     "InconsistentTicket",
     "InvalidArgument",
@@ -73,6 +77,7 @@ __all__ = [
     "StoreVerification",
     "TicketExists",
     "TicketFilter",
+    "TicketHistory",
     "TicketList",
     "TicketNotFound",
     "TicketStore",

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import CorruptTicket
 from ._codec import StoredTicket, decode
+from ._dry_run_read import SQLHistoryTexts
 from ._types import Listing, TicketFilter
 from .base import StoreBase
 
@@ -31,7 +32,7 @@ def listing_of(rows: list[StoredTicket]) -> Listing:
     return listing
 
 
-class SQLStore(StoreBase):
+class SQLStore(SQLHistoryTexts, StoreBase):
     """A store over SQL tables (``_schema``): the reads and listings of SQLite and PostgreSQL."""
 
     _mark = "?"

@@ -29,7 +29,10 @@ def meaning_extends(recorded: str | None, spec: MachineSpec) -> bool:
     """Whether ``spec`` means to the clocks what ``recorded`` said of every trigger it names.
 
     A spec that only adds triggers (a Tier 3, a ``close``) keeps an index built before valid: no
-    folded record reads differently.
+    folded record reads differently. Nor does one that drops or renames a trigger that meant
+    nothing to the clocks (a step, say): the fold reads a trigger the spec lacks as meaning
+    nothing, as recorded. Dropping or renaming one that did mean something is refused (the
+    records that name it would fold differently).
     """
     if recorded is None:
         return False
@@ -38,7 +41,7 @@ def meaning_extends(recorded: str | None, spec: MachineSpec) -> bool:
     except ValueError:
         return False
     now = meaning_of(spec)
-    return isinstance(before, dict) and all(now.get(name) == bits for name, bits in before.items())
+    return isinstance(before, dict) and all(now.get(name, 0) == bits for name, bits in before.items())
 
 
 def index_key(policy: SLAPolicy, spec: MachineSpec) -> str:

@@ -25,6 +25,7 @@ from ..migration_check import MigrationCheck, TicketPlan, restart_position
 from ..models import Ticket, evolve
 from ..spec import MachineSpec
 from ._codec import StoredTicket, decode
+from ._dry_run_read import HistoryTexts, texts_of
 from ._reports import MigrationReport, SpecVersion
 from ._types import Known, StoreStats, Write
 
@@ -149,8 +150,8 @@ class Versions(ABC):
         plans: list[TicketPlan] = []
         after: str | None = None
         while True:
-            batch = self._stored_page(after, batch_size)
-            plans += [self._plan_stored(stored, check) for stored in batch]
+            batch = self._texts_page(after, batch_size)
+            plans += self._plan_page(batch, after, check)
             if len(batch) < batch_size:
                 break
             after = batch[-1].id
@@ -172,18 +173,45 @@ class Versions(ABC):
         target = self.machine.spec if spec is None else spec
         return self.migrate(Migration(target, target, unknown=True), dry_run=dry_run)
 
-    def _plan_stored(self, stored: StoredTicket, check: MigrationCheck) -> TicketPlan:
-        """The plan for one stored ticket: from its texts when possible, else decoded."""
-        if stored.document is not None and stored.base_version is not None:
-            try:
-                plan = check.check_texts(
-                    stored.id, stage=stored.stage, version=stored.version, tier=stored.tier,
-                    fingerprint=stored.spec, base_version=stored.base_version,
-                    document=stored.document, records=[row.record for row in stored.rows])
-            except ValueError:  # a text that does not parse: decoding says what is wrong
-                plan = None
-            if plan is not None:
-                return plan
+    def _texts_page(self, after: str | None, size: int) -> list[HistoryTexts]:
+        """Up to ``size`` tickets as the dry run reads them (SQL stores read only these texts)."""
+        return [texts_of(stored) for stored in self._stored_page(after, size)]
+
+    def _plan_page(self, batch: list[HistoryTexts], after: str | None,
+                   check: MigrationCheck) -> list[TicketPlan]:
+        """The plans of a page: from the texts where they can be judged.
+
+        The other tickets are read in full and decoded: the page read again when there are
+        several, else one by one.
+        """
+        found = [self._plan_texts(texts, check) for texts in batch]
+        left = sum(plan is None for plan in found)
+        if not left:
+            return found  # type: ignore[return-value]  # no None left
+        full = {s.id: s for s in self._stored_page(after, len(batch))} if left > 1 else {}
+        return [plan if plan is not None else
+                self._plan_stored(texts, full.get(texts.id) or self._stored(texts.id, 0), check)
+                for texts, plan in zip(batch, found, strict=True)]
+
+    @staticmethod
+    def _plan_texts(texts: HistoryTexts, check: MigrationCheck) -> TicketPlan | None:
+        """The plan for one stored ticket from its texts, or ``None``: it must be decoded."""
+        if texts.document is None or texts.base_version is None:
+            return None
+        try:
+            return check.check_texts(
+                texts.id, stage=texts.stage, version=texts.version, tier=texts.tier,
+                fingerprint=texts.spec, base_version=texts.base_version,
+                document=texts.document, records=texts.records)
+        except ValueError:  # a text that does not parse: decoding says what is wrong
+            return None
+
+    def _plan_stored(self, texts: HistoryTexts, stored: StoredTicket | None,
+                     check: MigrationCheck) -> TicketPlan:
+        """The plan for one stored ticket read in full and decoded."""
+        if stored is None:  # deleted since the page was read (stores never delete tickets)
+            return TicketPlan(texts.id, "unreadable", texts.stage, None, texts.version,
+                              texts.spec, None, None, "it disappeared while being read")
         try:
             ticket = decode(stored)[0]
             start = max(stored.base_version or 0, restart_position(ticket.history))

@@ -71,6 +71,7 @@ from ..typing import TicketStore
 from ._args import MAX_LIMIT, checked_count, checked_id
 from ._codec import StoredTicket, decode, decode_clocks, encode_changes, seal
 from ._follow_up import FollowUps
+from ._histories import HistoryReads
 from ._index import SLAIndex
 from ._listings import Listings
 from ._types import KeyTaken, Known, StoreStats, TicketFilter, Write, index_key
@@ -86,7 +87,7 @@ _KNOWN_TICKETS = 256
 """Tickets a store remembers, so that a save needs no read and a re-read only the newer rows."""
 
 
-class StoreBase(SLAIndex, Versions, FollowUps, Listings):
+class StoreBase(SLAIndex, Versions, FollowUps, Listings, HistoryReads):
     """What every store shares: the apply loop with bounded retries, hooks after commit, queries.
 
     Subclasses provide the storage primitives (``_insert``, ``_stored``, ``_swap``, ...).

@@ -15,6 +15,7 @@ from ..machine import EscalationMachine
 from ..models import Ticket
 from ..sla import ClockState
 from ._codec import INDEX_KEY, Sealed, StoredRecord, StoredTicket, utc_text
+from ._history import CHANGES_SEPARATOR, RECORD_SEPARATOR, HistoryRow
 from ._memory_follow_up import MemoryFollowUps
 from ._types import KeyTaken, Known, Listing, TicketFilter, Write
 from .base import DEFAULT_MAX_ATTEMPTS, StoreBase
@@ -189,6 +190,11 @@ class MemoryStore(MemoryFollowUps, StoreBase):
             ids = sorted(key for key in self.tickets.rows if after is None or key > after)[:size]
             return [_stored(key, self.tickets.rows[key], 0) for key in ids]
 
+    def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
+        with self.tickets.lock:
+            ids = sorted(key for key in self.tickets.rows if after is None or key > after)[:size]
+            return [_history_row(key, self.tickets.rows[key]) for key in ids]
+
     def _live(self, ticket_id: str) -> Ticket | None:
         with self.tickets.lock:
             row = self.tickets.rows.get(ticket_id)
@@ -233,6 +239,17 @@ class MemoryStore(MemoryFollowUps, StoreBase):
 def _listing(tickets: list[Ticket]) -> Listing:
     return Listing(tickets=tickets, rows=len(tickets),
                    last_id=tickets[-1].id if tickets else None)
+
+
+def _history_row(ticket_id: str, row: MemoryRow) -> HistoryRow:
+    """A memory row as the SQL stores' bulk query returns one (caller holds the lock)."""
+    ticket, records = row.known.ticket, row.records
+    return HistoryRow(
+        ticket_id, ticket.stage, ticket.version,
+        None if ticket.category is None else str(ticket.category), ticket.tier, row.document,
+        row.base_version, ",".join(str(r.seq) for r in records) or None,
+        RECORD_SEPARATOR.join(r.record for r in records) or None,
+        CHANGES_SEPARATOR.join(r.changes or "" for r in records) if records else None)
 
 
 def _stored(ticket_id: str, row: MemoryRow, after: int) -> StoredTicket:

@@ -35,6 +35,8 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._history import HistoryRow
+from ._history_sql import postgres_history_rows
 from ._pg_connection import Connection
 from ._postgres_follow_up import PostgresFollowUps
 from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
@@ -237,6 +239,9 @@ class PostgresStore(Connection, PostgresFollowUps, SQLStore):
             sql, args = sql + " LIMIT %s", [*args, limit]
         rows = self._conn.execute(sql, args).fetchall()
         return [_stored(row) for row in rows]
+
+    def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
+        return self._call("read", None, lambda: postgres_history_rows(self._conn, after, size))
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         row = self._call("read", ticket_id, lambda: self._conn.execute(

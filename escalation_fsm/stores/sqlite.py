@@ -35,6 +35,8 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._history import HistoryRow
+from ._history_sql import sqlite_history_rows
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
 from ._sqlite_follow_up import SQLiteFollowUps
@@ -301,6 +303,10 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
                     f"ORDER BY ticket_id, seq", [*chunk, after]):
                 histories[ticket_id].append(StoredRecord(*history))
         return [StoredTicket._make((*row, histories[row[0]])) for row in rows]
+
+    def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
+        with self._lock, self._errors("read"), self._transaction() as db:  # one snapshot
+            return sqlite_history_rows(db, after, size)
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         with self._lock, self._errors("read", ticket_id):

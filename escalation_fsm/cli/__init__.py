@@ -7,21 +7,12 @@ Every command reports a problem as one line on standard error and exits with sta
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from .demo import add_demo_command
-from .diagram import add_diagram_command
-from .follow_up import add_follow_up_command
-from .migrate import add_migrate_command
-from .reindex import add_reindex_command
-from .replay import add_replay_command
-from .review import add_review_command
-from .specs import add_specs_command
-from .timeline import add_timeline_command
-from .verify import add_verify_command
 
 __all__ = ["build_parser", "main"]
 
@@ -33,24 +24,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {' '.join(message.split())} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one sub-command per capability."""
+_COMMANDS = {"demo": "demo", "diagram": "diagram", "replay": "replay", "follow-up": "follow_up",
+             "reindex": "reindex", "verify": "verify", "timeline": "timeline", "migrate": "migrate",
+             "specs": "specs", "review": "review"}
+"""Each command's module, in the order ``--help`` lists them (each has ``add_<module>_command``)."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per capability.
+
+    ``only`` (a command's name) adds that command alone: what :func:`main` parses with when the
+    command line names one, so that a command imports only the modules it needs at start-up.
+    """
     parser = _Parser(
         prog="escalation-fsm",
         description="A customer-service escalation procedure as a guarded state machine.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_demo_command, add_diagram_command, add_replay_command, add_follow_up_command,
-                add_reindex_command, add_verify_command, add_timeline_command, add_migrate_command,
-                add_specs_command, add_review_command):
-        add(commands)
+    for name, module in _COMMANDS.items():
+        if only is None or name == only:
+            command = importlib.import_module(f".{module}", __name__)
+            getattr(command, f"add_{module}_command")(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m escalation_fsm``."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    named = words[0] if words and words[0] in _COMMANDS else None
+    args = build_parser(named).parse_args(words)
     status: int = args.handler(args)
     return status
 

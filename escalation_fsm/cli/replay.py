@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,7 +18,7 @@ from ..replay.training import TrainingFigures
 from ..sla import SLAPolicy, default_sla_policy
 from ._common import USAGE, read_policy, read_teams, run
 
-__all__ = ["ProgressBar", "add_replay_command"]
+__all__ = ["ProgressBar", "add_replay_command", "fewer_collections"]
 
 
 def add_replay_command(commands: Any) -> None:
@@ -53,6 +54,31 @@ def add_replay_command(commands: Any) -> None:
 
 def run_replay(args: argparse.Namespace, *, stderr: IO[str] | None = None) -> int:
     """Run the sub-command; an error leaves no report (and no cases file) written."""
+    with fewer_collections():
+        return _replay(args, stderr)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run with the cyclic garbage collector scanning less often (restored afterwards).
+
+    A replay allocates many small containers, and keeps many (the traces, times and programs it
+    remembers): with the default thresholds the collector scans them over and over, about a
+    tenth of the time on a large log. Here the objects that exist already (the imported modules)
+    are left out of its scans, and it runs every 20,000 new containers rather than every 700;
+    cycles are still collected, so memory stays bounded.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def _replay(args: argparse.Namespace, stderr: IO[str] | None) -> int:
     err = sys.stderr if stderr is None else stderr
     mapping = resolve_mapping(args.mapping)
     policy, source = _policy(args.sla)

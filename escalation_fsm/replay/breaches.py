@@ -75,7 +75,7 @@ class BreachCounter:
         self._targets = {urgency: tuple(None if (t := policy.target(urgency, clock)) is None
                                         else t // _MICRO for clock in _CLOCKS)
                          for urgency in Urgency}
-        self._gained: dict[tuple[int, int], int] = {}
+        self._positions: dict[int, tuple[int, int]] = {}
 
     def counts(self) -> dict[SLAClock, tuple[int, int]]:
         """(decided, breached) per clock, for the clocks with a decided run."""
@@ -97,14 +97,15 @@ class BreachCounter:
             checks = compiled.checks[urgency] = tuple(
                 (clock, target, met, *span) for clock, met, span in compiled.runs
                 if (target := targets[clock]) is not None)
-        decided, breached, gained = self.decided, self.breached, self._gained
+        decided, breached, positions = self.decided, self.breached, self._positions
         for clock, target, met, start, end, ops in checks:
             if ops is None:  # started, then brought up to date once, running all along
                 before, at = times[start], times[end]
                 if at[0] > before[0]:
-                    gain = gained.get((before[0], at[0]))
-                    if gain is None:
-                        gain = self._between(before, at)
+                    since = positions.get(before[0]) or self._position(before)
+                    until = positions.get(at[0]) or self._position(at)
+                    gain = (until[1] - since[1] if until[0] == since[0]
+                            else self._between(before, at))
                 else:
                     gain = 0
             else:
@@ -194,18 +195,32 @@ class BreachCounter:
                 since = at
             elif at[0] > since[0]:
                 if op == _RUN:
-                    gain = self._gained.get((since[0], at[0]))
-                    elapsed += self._between(since, at) if gain is None else gain
+                    elapsed += self._gain(since, at)
                 since = at
         return elapsed
 
+    def _gain(self, before: Stamp, at: Stamp) -> int:
+        """Business microseconds from ``before`` to ``at`` (``at`` is the later)."""
+        positions = self._positions
+        since = positions.get(before[0]) or self._position(before)
+        until = positions.get(at[0]) or self._position(at)
+        return until[1] - since[1] if until[0] == since[0] else self._between(before, at)
+
+    def _position(self, stamp: Stamp) -> tuple[int, int]:
+        """The stamp's local year and business microseconds of that year before it (remembered).
+
+        Within a year, the business time between two instants is the difference of theirs: each
+        distinct instant of a log is worked out once, not each pair.
+        """
+        if len(self._positions) >= _MEMO:
+            self._positions.clear()
+        year, worked = self.policy.calendar.year_position(stamp[1])
+        found = self._positions[stamp[0]] = (year, worked // _MICRO)
+        return found
+
     def _between(self, before: Stamp, at: Stamp) -> int:
-        """Business microseconds from ``before`` to ``at`` (remembered)."""
-        if len(self._gained) >= _MEMO:
-            self._gained.clear()
-        gain = self._gained[before[0], at[0]] = (
-            self.policy.calendar.between(before[1], at[1]) // _MICRO)
-        return gain
+        """Business microseconds from ``before`` to ``at`` (in different years: rare)."""
+        return self.policy.calendar.between(before[1], at[1]) // _MICRO
 
     def _compiled(self, program: CaseProgram) -> _Compiled:
         ops, runs = self.compile(program.records)

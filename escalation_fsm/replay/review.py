@@ -19,6 +19,8 @@ from .training import TrainingCase, TrainingFigures
 
 __all__ = ["resolve_mapping", "review"]
 
+_MAX_PROGRAMS = 20_000
+
 def resolve_mapping(mapping: str | Path | LogMapping) -> LogMapping:
     """A mapping given as a :class:`LogMapping`, a TOML path, or a shipped mapping's name."""
     if isinstance(mapping, LogMapping):
@@ -72,22 +74,41 @@ class _People:
         self.attempting = frozenset(spec.marked(Mark.ATTEMPT))
         self.resolving = frozenset(spec.marked(Mark.RESOLVE))
         self.reopening = frozenset(spec.marked(Mark.REOPEN))
+        # Per program (held, so that its id stays its own): where in its trace the first attempt
+        # and the first resolution are, and whether a reopening follows; the same for every case.
+        self._roles: dict[int, tuple[CaseProgram, int | None, int | None, bool]] = {}
 
     def of(self, case: CaseData, program: CaseProgram, category: str | None) -> TrainingCase:
+        known = self._roles.get(id(program))
+        if known is None or known[0] is not program:
+            known = self._learn(program)
+        _, attempt, resolve, reopened = known
         positions, resources, instants = case.positions, case.resources, case.instants
         agent = resolver = None
         first_response = None
-        resolved = reopened = False
-        for position, _, _, trigger, _ in program.records:
-            event = position if positions is None else positions[position]
-            if trigger in self.attempting and agent is None:
-                agent = resources[event]
-                first_response = (instants[event] - instants[0]) / 1_000_000
-            elif trigger in self.resolving and not resolved:
-                resolver, resolved = resources[event], True
-            elif trigger in self.reopening and resolved:
-                reopened = True
+        if attempt is not None:
+            event = attempt if positions is None else positions[attempt]
+            agent = resources[event]
+            first_response = (instants[event] - instants[0]) / 1_000_000
+        if resolve is not None:
+            resolver = resources[resolve if positions is None else positions[resolve]]
+        resolved = resolve is not None
         return TrainingCase(
             category=category, agent=agent, escalated=program.escalated,
             resolved_first_contact=resolved and not (program.escalated or reopened),
             first_response_seconds=first_response, resolver=resolver, reopened=reopened)
+
+    def _learn(self, program: CaseProgram) -> tuple[CaseProgram, int | None, int | None, bool]:
+        attempt = resolve = None
+        reopened = False
+        for position, _, _, trigger, _ in program.records:
+            if trigger in self.attempting and attempt is None:
+                attempt = position
+            elif trigger in self.resolving and resolve is None:
+                resolve = position
+            elif trigger in self.reopening and resolve is not None:
+                reopened = True
+        if len(self._roles) >= _MAX_PROGRAMS:
+            self._roles.clear()
+        found = self._roles[id(program)] = (program, attempt, resolve, reopened)
+        return found

@@ -107,6 +107,8 @@ class TrainingSection(_Out):
 
 # Logarithmic bins for times: 1 minute to ~1 year, 24 per decade (within 10% of any time).
 _BIN_BASE, _BINS_PER_DECADE, _BINS = 60.0, 24, 24 * 6
+_MAX_PENDING = 50_000
+"""Distinct tickets held before they are added to the cells (bounded memory)."""
 
 
 def _bin(seconds: float) -> int:
@@ -191,27 +193,44 @@ class TrainingFigures:
         self._key = (None if pseudonymise is False
                      else secrets.token_hex(16) if pseudonymise is True else pseudonymise)
         self._cells: defaultdict[tuple[str, str, str], _Cell] = defaultdict(_Cell)
+        self._pending: dict[tuple[str, str | None, bool, bool, int | None, str | None, bool],
+                            int] = {}
 
     def add(self, case: TrainingCase) -> None:
         """Count one ticket."""
-        category = case.category or "uncategorised"
-        for kind, who in (("agent", case.agent), ("team", self.teams.get(case.agent or ""))):
-            if who is None:
-                continue
-            for cat in (category, _ALL_CATEGORIES):
-                cell = self._cells[kind, who, cat]
-                cell.taken += 1
-                cell.escalated += case.escalated
-                cell.first_contact += case.resolved_first_contact
-                if case.first_response_seconds is not None:
-                    cell.times[_bin(case.first_response_seconds)] += 1
-        for kind, who in (("agent", case.resolver), ("team", self.teams.get(case.resolver or ""))):
-            if who is None:
-                continue
-            for cat in (category, _ALL_CATEGORIES):
-                cell = self._cells[kind, who, cat]
-                cell.resolved += 1
-                cell.reopened += case.reopened
+        # Tickets that tell the same are counted together (a log has few distinct ones) and
+        # spread over the cells in bulk: see _fold.
+        seconds = case.first_response_seconds
+        key = (case.category or "uncategorised", case.agent, case.escalated,
+               case.resolved_first_contact, None if seconds is None else _bin(seconds),
+               case.resolver, case.reopened)
+        pending = self._pending
+        pending[key] = pending.get(key, 0) + 1
+        if len(pending) >= _MAX_PENDING:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Add the tickets counted so far to the cells of their subjects and categories."""
+        for (category, agent, escalated, first_contact, time_bin, resolver, reopened), n in (
+                self._pending.items()):
+            for kind, who in (("agent", agent), ("team", self.teams.get(agent or ""))):
+                if who is None:
+                    continue
+                for cat in (category, _ALL_CATEGORIES):
+                    cell = self._cells[kind, who, cat]
+                    cell.taken += n
+                    cell.escalated += escalated * n
+                    cell.first_contact += first_contact * n
+                    if time_bin is not None:
+                        cell.times[time_bin] += n
+            for kind, who in (("agent", resolver), ("team", self.teams.get(resolver or ""))):
+                if who is None:
+                    continue
+                for cat in (category, _ALL_CATEGORIES):
+                    cell = self._cells[kind, who, cat]
+                    cell.resolved += n
+                    cell.reopened += reopened * n
+        self._pending.clear()
 
     def extend(self, cases: Iterable[TrainingCase]) -> None:
         """Count many tickets."""
@@ -225,6 +244,7 @@ class TrainingFigures:
 
     def section(self) -> TrainingSection:
         """The differences that stand out, largest ratio first."""
+        self._fold()
         totals: defaultdict[tuple[str, str], _Cell] = defaultdict(_Cell)
         for (kind, _, category), cell in self._cells.items():
             totals[kind, category].add(cell)

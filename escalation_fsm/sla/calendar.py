@@ -193,6 +193,17 @@ class BusinessCalendar(BaseModel):
             worked += sum(map(tables.total, range(first.number + 1, last.number)), _ZERO)
         return worked
 
+    def year_position(self, when: datetime) -> tuple[int, timedelta]:
+        """Where ``when`` lies in business time: its local year, and that year's time before it.
+
+        Within one local year, ``between(a, b)`` for ``a < b`` is the difference of the two
+        positions' times: a caller that measures many stretches between the same instants can
+        work each instant out once.
+        """
+        when = _utc(when, "when")
+        year = _tables_of(self).year_of(when)
+        return year.number, year.worked(when)
+
 
 _ZERO = timedelta(0)
 # Local dates and UTC instants differ by less than a day, and so do two offsets of one zone: these

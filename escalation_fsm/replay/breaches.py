@@ -153,10 +153,7 @@ class BreachCounter:
 
     def gain(self, before: Stamp, at: Stamp) -> int:
         """Business microseconds from ``before`` to ``at`` (zero if not later; remembered)."""
-        if at[0] <= before[0]:
-            return 0
-        gain = self._gained.get((before[0], at[0]))
-        return self._between(before, at) if gain is None else gain
+        return self._gain(before, at) if at[0] > before[0] else 0
 
     def stretches(self, ops: tuple[tuple[int, int], ...], times: list[Stamp]) -> tuple[int, Stretches]:
         """A run's business time (microseconds) and running stretches, through its ``ops``.

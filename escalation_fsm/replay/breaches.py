@@ -24,6 +24,9 @@ from datetime import timedelta
 from ..marks import Mark
 from ..models import Urgency
 from ..sla import SLAClock, SLAPolicy
+from ..sla.runs import RUN as _RUN
+from ..sla.runs import START as _START
+from ..sla.runs import Op, RunFold
 from ..spec import MachineSpec
 from .program import CaseProgram, Record
 from .times import Stamp
@@ -44,9 +47,8 @@ _BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
          Mark.REOPEN: _REOPEN}
 
 # Operations on a run, at an instant: the event's, or the case's first or last.
-_START, _RUN, _IDLE = range(3)
-"""Start a stretch of the run (a new run, or a resolution clock resumed by a reopening); bring
-it up to date while running (business time counts) or while paused or met (it does not)."""
+# The ops (start a stretch, bring it up to date while running or while paused or met):
+# escalation_fsm.sla.runs, shared with the store review.
 _FIRST_EVENT, _LAST_EVENT = -1, -2
 _MICRO = timedelta(microseconds=1)
 _MEMO = 100_000
@@ -56,8 +58,6 @@ Walk = tuple[int, int, tuple[tuple[int, int], ...] | None]
 """How a run is measured: ``(start, end, None)`` while running throughout, or ``(0, 0, ops)``."""
 """A run's start, then its running stretches: see :meth:`BreachCounter.stretches`."""
 
-Op = tuple[int, int, int]
-"""(operation, run, event index or ``_FIRST_EVENT``/``_LAST_EVENT``)."""
 
 
 class BreachCounter:
@@ -237,7 +237,7 @@ class BreachCounter:
 
         Also, per run, its clock (index in :class:`SLAClock`) and whether it ends met.
         """
-        fold = _Fold(self._pauses, self._initial)
+        fold = RunFold(self._pauses, self._initial, _FIRST_EVENT)
         for index, _, source, trigger, dest in records:
             bits = self._bits.get(trigger, 0)
             if not bits and dest == source:
@@ -281,67 +281,3 @@ class _Compiled:
         self.clocked = tuple((_CLOCKS[clock], walk) for clock, _, walk in runs)
         self.checks: dict[Urgency, tuple[tuple[int, int, bool, int, int,
                                                tuple[tuple[int, int], ...] | None], ...]] = {}
-
-
-class _Fold:
-    """:class:`~escalation_fsm.sla.ClockState` stepped through without times.
-
-    Which run is open, paused or met is known from the transitions alone; each step that would
-    measure business time is an op.
-    """
-
-    def __init__(self, pauses: dict[str, frozenset[int]], stage: str) -> None:
-        self.pauses = pauses
-        self.stage = stage
-        self.ops: list[Op] = []
-        self.clocks: list[int] = []
-        self.met: list[bool] = []
-        self.paused: list[bool] = []
-        self.open: dict[int, int] = {}
-        self.last: dict[int, int] = {}
-        for clock in (_FIRST, _RESOLUTION):  # the clocks start when the ticket opens
-            self.new(clock, _FIRST_EVENT)
-
-    def new(self, clock: int, ref: int) -> None:
-        run = len(self.clocks)
-        self.clocks.append(clock)
-        self.met.append(False)
-        self.paused.append(clock in self.pauses.get(self.stage, ()))
-        self.open[clock] = run
-        self.ops.append((_START, run, ref))
-
-    def catch_up(self, run: int, ref: int) -> None:
-        self.ops.append((_IDLE if self.paused[run] or self.met[run] else _RUN, run, ref))
-
-    def meet(self, clock: int, ref: int) -> None:
-        run = self.open.pop(clock, None)
-        if run is not None:
-            self.catch_up(run, ref)
-            self.met[run] = True
-            self.last[clock] = run
-
-    def start(self, clock: int, ref: int) -> None:
-        self.meet(clock, ref)  # a clock started again ends its previous run
-        self.new(clock, ref)
-
-    def enter(self, stage: str, ref: int) -> None:
-        self.stage = stage
-        paused = self.pauses.get(stage, ())
-        if not paused and not any(self.paused[run] for run in self.open.values()):
-            return  # nothing pauses or resumes: the common case
-        for clock, run in self.open.items():
-            now_paused = clock in paused
-            if now_paused != self.paused[run]:
-                self.catch_up(run, ref)
-                self.paused[run] = now_paused
-
-    def resume_resolution(self, ref: int) -> None:
-        # The same run goes on from ``ref``: time spent resolved does not count.
-        run = self.last.get(_RESOLUTION)
-        if run is None or _RESOLUTION in self.open:
-            return
-        del self.last[_RESOLUTION]
-        self.met[run] = False
-        self.paused[run] = _RESOLUTION in self.pauses.get(self.stage, ())
-        self.open[_RESOLUTION] = run
-        self.ops.append((_START, run, ref))

@@ -26,6 +26,9 @@ from ..bounds import MIGRATE_TRIGGER
 from ..marks import Mark
 from ..models import Ticket, Urgency
 from ..sla import SLAClock, SLAPolicy, breach_rates, clock_runs
+from ..sla.runs import RUN as _RUN
+from ..sla.runs import START as _START
+from ..sla.runs import RunFold
 from ..spec import MachineSpec
 from ..stores import TicketHistory
 
@@ -44,9 +47,6 @@ _BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
          Mark.REOPEN: _REOPEN, Mark.INTERACTION: _INTERACTION}
 _PAYLOAD_BITS = _PROMISE | _INTERACTION
 
-_START, _RUN, _IDLE = range(3)
-"""Start a stretch of the run at an instant; bring it up to date while running (business time
-counts) or while paused or met (it does not)."""
 _OPENED, _END = -1, -2
 """Instants besides the records': when the clocks opened, and when the ticket is judged."""
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
@@ -167,7 +167,7 @@ class ShapeBreaches:
         The steps of :meth:`~escalation_fsm.sla.ClockState.after`, in its order, without times.
         """
         source = history.first_stage or ""
-        fold = _Fold(self._pauses, source, self.policy.promise_in_business_time)
+        fold = RunFold(self._pauses, source, _OPENED)
         rules = self.policy.interactions
         for index, (trigger, dest) in enumerate(zip(history.triggers, history.stages,
                                                     strict=True)):
@@ -199,7 +199,7 @@ class ShapeBreaches:
             source = dest
         for run in fold.open.values():
             fold.catch_up(run, _END)
-        return fold.runs()
+        return _runs(fold, self.policy.promise_in_business_time)
 
 
 def _restarts(direction: object, outbound_is_update: bool, inbound_restarts: bool) -> bool:
@@ -208,67 +208,7 @@ def _restarts(direction: object, outbound_is_update: bool, inbound_restarts: boo
     return direction == "inbound" and inbound_restarts
 
 
-class _Fold:
-    """:class:`~escalation_fsm.sla.ClockState` stepped through without times (one shape)."""
-
-    def __init__(self, pauses: dict[str, frozenset[int]], stage: str, business_eta: bool) -> None:
-        self.pauses, self.stage, self.business_eta = pauses, stage, business_eta
-        self.ops: list[list[tuple[int, int]]] = []
-        self.clocks: list[int] = []
-        self.etas: list[int | None] = []
-        self.met: list[bool] = []
-        self.paused: list[bool] = []
-        self.open: dict[int, int] = {}
-        self.last: dict[int, int] = {}
-        for clock in (_FIRST, _RESOLUTION):  # the clocks start when the ticket opens
-            self.new(clock, _OPENED)
-
-    def runs(self) -> tuple[Run, ...]:
-        return tuple((clock, met, eta, eta is not None and not self.business_eta, tuple(ops))
-                     for clock, met, eta, ops in zip(self.clocks, self.met, self.etas, self.ops,
-                                                     strict=True))
-
-    def new(self, clock: int, ref: int, eta: int | None = None) -> None:
-        run = len(self.clocks)
-        self.clocks.append(clock)
-        self.etas.append(eta)
-        self.met.append(False)
-        self.paused.append(clock in self.pauses.get(self.stage, ()))
-        self.open[clock] = run
-        self.ops.append([(_START, ref)])
-
-    def catch_up(self, run: int, ref: int) -> None:
-        self.ops[run].append((_IDLE if self.paused[run] or self.met[run] else _RUN, ref))
-
-    def meet(self, clock: int, ref: int) -> None:
-        run = self.open.pop(clock, None)
-        if run is not None:
-            self.catch_up(run, ref)
-            self.met[run] = True
-            self.last[clock] = run
-
-    def start(self, clock: int, ref: int, *, eta: int | None = None) -> None:
-        self.meet(clock, ref)  # a clock started again ends its previous run
-        self.new(clock, ref, eta)
-
-    def enter(self, stage: str, ref: int) -> None:
-        self.stage = stage
-        paused = self.pauses.get(stage, ())
-        if not paused and not any(self.paused[run] for run in self.open.values()):
-            return  # nothing pauses or resumes: the common case
-        for clock, run in self.open.items():
-            now_paused = clock in paused
-            if now_paused != self.paused[run]:
-                self.catch_up(run, ref)
-                self.paused[run] = now_paused
-
-    def resume_resolution(self, ref: int) -> None:
-        # The same run goes on from ``ref``: time spent resolved does not count.
-        run = self.last.get(_RESOLUTION)
-        if run is None or _RESOLUTION in self.open:
-            return
-        del self.last[_RESOLUTION]
-        self.met[run] = False
-        self.paused[run] = _RESOLUTION in self.pauses.get(self.stage, ())
-        self.open[_RESOLUTION] = run
-        self.ops[run].append((_START, ref))
+def _runs(fold: RunFold, business_eta: bool) -> tuple[Run, ...]:
+    return tuple((clock, met, eta, eta is not None and not business_eta, tuple(ops))
+                 for clock, met, eta, ops in zip(fold.clocks, fold.met, fold.etas,
+                                                 fold.per_run(), strict=True))

@@ -109,10 +109,16 @@ class Unannounced(Host):
     reference_snapshot = None
 
 
-def failure(machine_class: type[EscalationStateMachine]) -> RunFailed:
+WIDE = settings(SEARCH, max_examples=300)
+"""For a bug that needs a long path (a Tier 3 escalation): the derandomized default search missed
+it once in a whole README test run, after other modules had run first; the search stops at the
+first failure, so a wider budget costs nothing when it is found early."""
+
+
+def failure(machine_class: type[EscalationStateMachine], search: settings = SEARCH) -> RunFailed:
     """The minimal failure ``machine_class.run()`` raises (printed: ``pytest -s`` shows it)."""
     with pytest.raises(RunFailed) as caught:
-        machine_class.run(SEARCH)
+        machine_class.run(search)
     print(f"\n--- {machine_class.__name__}\n{caught.value}\n{caught.value.stats}")
     return caught.value
 
@@ -185,7 +191,7 @@ def test_a_guard_cover_against_the_snapshot_commits_what_must_be_refused() -> No
 
 def test_a_the_stateful_run_against_the_snapshot_catches_it() -> None:
     """A commit the approved table forbids is reported on the Tier 3 escalation."""
-    found = failure(LostSummaryGuard)
+    found = failure(LostSummaryGuard, WIDE)
     assert found.check == "table"
     assert "has_tier3_summary: the Tier 3 summary is empty" in found.detail
     assert fired(found)[-1] == "escalate_tier3 by tier2"

@@ -5,7 +5,8 @@ Usage (from the repository root)::
     python benchmarks/bench_service.py [--seconds 3] [--rounds 3] [--concurrency 1 8] [--pg-dsn DSN]
 
 For each store (SQLite file; PostgreSQL with ``--pg-dsn`` or ``ESCALATION_FSM_PG_DSN``) and each
-concurrency, ``N`` clients fire transitions on their own tickets for ``--seconds``:
+concurrency, ``N`` clients fire transitions on their own tickets for ``--seconds`` (a new ticket
+every 24 fires, opened untimed: requests per second count that time too, alike for every row):
 
 * ``store apply``: tasks call ``await store.apply(...)`` directly (the reference);
 * ``HTTP fire``: the same transitions as ``POST /tickets/{id}/fire/{trigger}`` through an
@@ -54,20 +55,37 @@ FIELD = {"record_step": "step", "resolve": "solution", "reopen": "reason"}
 Fire = Callable[[str, str, dict[str, str]], Awaitable[str]]
 
 
+TICKET_FIRES = 24
+"""Fires per ticket before a client opens the next one (a ticket of a realistic size)."""
+
+
+async def open_ticket(store: AsyncStoreBase, ticket_id: str) -> None:
+    await store.create(Ticket(id=ticket_id, customer_id="C", category=Category.TECHNICAL,
+                              details="bench"))
+    await store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+
+
 async def drive(fire: Fire, store: AsyncStoreBase, clients: int, seconds: float,
                 tag: str) -> tuple[float, list[float]]:
-    """``clients`` tasks firing on their own ticket; (per second, latencies in ms)."""
-    ids = [f"{tag}-{c}" for c in range(clients)]
-    for ticket_id in ids:
-        await store.create(Ticket(id=ticket_id, customer_id="C", category=Category.TECHNICAL,
-                                  details="bench"))
-        await store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+    """``clients`` tasks firing on their own tickets; (per second, latencies in ms).
+
+    Each client opens a new ticket every ``TICKET_FIRES`` fires (untimed, the same for every
+    row), so that tickets keep a realistic size: a ticket fired at for the whole row would grow
+    by hundreds of steps, and the service's answer (the ticket) with it, so that the figures
+    would depend on ``--seconds``.
+    """
     latencies: list[float] = []
+    for c in range(clients):
+        await open_ticket(store, f"{tag}-{c}-0")
     deadline = time.perf_counter() + seconds
 
-    async def client(ticket_id: str) -> None:
-        stage, n = "attempted", 0
+    async def client(c: int) -> None:
+        stage, n, ticket_id = "attempted", 0, f"{tag}-{c}-0"
         while time.perf_counter() < deadline:
+            if n and n % TICKET_FIRES == 0:
+                ticket_id = f"{tag}-{c}-{n // TICKET_FIRES}"
+                await open_ticket(store, ticket_id)
+                stage = "attempted"
             trigger = CYCLE[stage][n % len(CYCLE[stage])]
             began = time.perf_counter()
             stage = await fire(ticket_id, trigger, {FIELD[trigger]: f"x{n}"})
@@ -75,7 +93,7 @@ async def drive(fire: Fire, store: AsyncStoreBase, clients: int, seconds: float,
             n += 1
 
     began = time.perf_counter()
-    await asyncio.gather(*(client(ticket_id) for ticket_id in ids))
+    await asyncio.gather(*(client(c) for c in range(clients)))
     return len(latencies) / (time.perf_counter() - began), latencies
 
 

@@ -12,6 +12,11 @@ def _listing(items: Iterable[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
+def _bullets(items: Iterable[str]) -> str:
+    """One ``  - item`` line per item: how an error lists its problems or reasons."""
+    return "\n".join(f"  - {item}" for item in items)
+
+
 def _restore(cls: type[BaseException], args: tuple[object, ...],
              state: dict[str, object]) -> BaseException:
     error = cls.__new__(cls, *args)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import EscalationError
+from ._base import EscalationError, _bullets
 
 __all__ = ["LogError", "MappingError", "ReplayError"]
 
@@ -17,7 +17,7 @@ class MappingError(ReplayError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems: tuple[str, ...] = tuple(problems)
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        lines = _bullets(self.problems)
         super().__init__(f"invalid mapping {source} ({len(self.problems)} problem(s)):\n{lines}")
 
 

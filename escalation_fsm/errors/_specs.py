@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._base import EscalationError
+from ._base import EscalationError, _bullets
 
 __all__ = ["MigrationError", "SpecError", "SpecMismatch"]
 
@@ -17,7 +17,7 @@ class SpecError(EscalationError, ValueError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        lines = _bullets(self.problems)
         super().__init__(f"invalid machine spec ({len(self.problems)} problem(s)):\n{lines}")
 
 
@@ -53,5 +53,5 @@ class MigrationError(EscalationError, ValueError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        lines = _bullets(self.problems)
         super().__init__(f"invalid migration ({len(self.problems)} problem(s)):\n{lines}")

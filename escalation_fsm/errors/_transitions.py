@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ._base import EscalationError, _listing
+from ._base import EscalationError, _bullets, _listing
 
 if TYPE_CHECKING:  # annotation only: at run time the errors import nothing from the package
     from ..models import Ticket
@@ -56,7 +56,7 @@ class TransitionRefused(EscalationError):
         self.reasons: tuple[str, ...] = tuple(reasons)
         self.allowed: frozenset[str] = frozenset(allowed)
         self.failed_guards: dict[str, Decision] = dict(failed_guards or {})
-        because = "\n".join(f"  - {reason}" for reason in self.reasons)
+        because = _bullets(self.reasons)
         super().__init__(
             f"ticket {ticket_id}: {trigger!r} refused in stage {stage!r} because:\n{because}\n"
             f"allowed now: {_listing(self.allowed)}"
@@ -96,7 +96,7 @@ class InconsistentTicket(EscalationError, ValueError):
     def __init__(self, *, ticket_id: str, problems: Sequence[str]) -> None:
         self.ticket_id = ticket_id
         self.problems: tuple[str, ...] = tuple(problems)
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        lines = _bullets(self.problems)
         super().__init__(f"ticket {ticket_id}: its state does not follow from its history "
                          f"({len(self.problems)} problem(s)):\n{lines}")
 

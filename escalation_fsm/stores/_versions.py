@@ -196,7 +196,7 @@ class Versions(ABC):
     @staticmethod
     def _plan_texts(texts: HistoryTexts, check: MigrationCheck) -> TicketPlan | None:
         """The plan for one stored ticket from its texts, or ``None``: it must be decoded."""
-        if texts.document is None or texts.base_version is None:
+        if texts.document is None or texts.base_version is None or texts.records is None:
             return None
         try:
             return check.check_texts(

@@ -95,6 +95,8 @@ class PrefixGraph:
         """Whether prefixes that lead to the same ticket data share one node."""
         self._states: dict[str, Node] = {}
         self._documents: dict[str, Node] = {}
+        self._decoded: dict[str, _Decoded] = {}
+        """Each edge key decoded (few distinct ones: the same record follows many prefixes)."""
 
     def _grow(self, node: Node, key: str) -> Node:
         """Follow the record keyed ``key`` from ``node`` for the first time (kept if there is room)."""
@@ -188,16 +190,14 @@ class PrefixGraph:
         The key is decoded alone (a JSON object without sequence number, time and actor id); its
         payload is made read-only as a decoded record's is. ``ValueError`` if it does not parse.
         """
-        data = json.loads("{" + _MARK + key)
-        trigger, role, dest = data.get("trigger"), data.get("actor_role"), data.get("dest")
-        if not (isinstance(trigger, str) and isinstance(role, str) and isinstance(dest, str)
-                and isinstance(data.get("payload", {}), dict)):
-            raise ValueError("a record whose trigger, role, stage or payload is malformed")
-        if trigger == FOLLOW_UP_TRIGGER:  # rare: decode it whole, as the exact replay does
-            record = AuditRecord.model_validate({**data, "seq": 1, "at": _EPOCH,
-                                                 "actor_id": _REPLAYER})
-            return self._step(node, record, exact=False)
-        payload = freeze_json(data.get("payload", {}))
+        decoded = self._decoded.get(key)
+        if decoded is None:
+            decoded = _decode_key(key)
+            if len(self._decoded) < self.max_nodes:
+                self._decoded[key] = decoded
+        if isinstance(decoded, AuditRecord):  # rare: decoded whole, as the exact replay does
+            return self._step(node, decoded, exact=False)
+        trigger, role, dest, payload = decoded
         return self._fire(node, trigger, role, dest, payload, at=_EPOCH, actor_id=_REPLAYER)
 
     def _step(self, node: Node, record: AuditRecord, *, exact: bool) -> Node:
@@ -237,6 +237,22 @@ class PrefixGraph:
                 f"under the new spec {trigger!r} from {ticket.stage!r} enters {entered!r}, but "
                 f"the migration maps the stage it entered, {old_dest!r}, to {expected!r}")))
         return Node(result.ticket)
+
+
+_Decoded = tuple[str, str, str, Any] | AuditRecord
+"""A key decoded: trigger, role, stage entered and read-only payload (a follow-up: its record)."""
+
+
+def _decode_key(key: str) -> _Decoded:
+    """What the cached replay fires for the record keyed ``key``; ``ValueError`` if malformed."""
+    data = json.loads("{" + _MARK + key)
+    trigger, role, dest = data.get("trigger"), data.get("actor_role"), data.get("dest")
+    if not (isinstance(trigger, str) and isinstance(role, str) and isinstance(dest, str)
+            and isinstance(data.get("payload", {}), dict)):
+        raise ValueError("a record whose trigger, role, stage or payload is malformed")
+    if trigger == FOLLOW_UP_TRIGGER:
+        return AuditRecord.model_validate({**data, "seq": 1, "at": _EPOCH, "actor_id": _REPLAYER})
+    return trigger, role, dest, freeze_json(data.get("payload", {}))
 
 
 def _followed_up(ticket: Ticket, record: AuditRecord, fingerprint: str) -> Ticket:

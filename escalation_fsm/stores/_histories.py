@@ -103,7 +103,7 @@ class DigestStream(Iterator[HistoryDigest | TicketHistory]):
                 self.full_pages += 1
                 self.skipped.extend(page.skipped)
                 rows, last_id = page.rows, page.last_id
-                yield from page.histories
+                yield from (history for history in page.histories if history.times)
             else:
                 rows, last_id, found = digests
                 yield from found

@@ -110,7 +110,7 @@ def digest_of(row: DigestRow) -> HistoryDigest | None:
     expected = expected_seqs(count)
     if row.seqs != expected or row.record_seqs != expected or row.first_stage is None:
         return None
-    steps = _STEPS[row.steps] if row.steps in _STEPS else _steps(row.steps, count)
+    steps = _STEPS[row.steps] if row.steps in _STEPS else _steps(row.steps)
     if steps is None or len(steps[0]) != count or steps[1][-1] != row.stage:
         return None
     times_text = row.times.split(",")
@@ -131,11 +131,11 @@ def digest_of(row: DigestRow) -> HistoryDigest | None:
                          opened_us=opened_us, priority=priority)
 
 
-def _steps(text: str, count: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+def _steps(text: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """A steps text as (triggers, stages), remembered; ``None`` if it does not read as steps."""
     pairs = [step.split(STEP_SEPARATOR) for step in text.split(_ITEM)]
     found = None
-    if len(pairs) == count and all(len(pair) == 2 for pair in pairs) and not any(
+    if all(len(pair) == 2 for pair in pairs) and not any(
             pair[0] == MIGRATE_TRIGGER for pair in pairs):
         found = (tuple(pair[0] for pair in pairs), tuple(pair[1] for pair in pairs))
     if len(_STEPS) >= _MAX_STEPS:

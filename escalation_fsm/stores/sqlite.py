@@ -35,8 +35,9 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._digest import DigestRow
 from ._history import HistoryRow
-from ._history_sql import sqlite_history_rows
+from ._history_sql import sqlite_digest_rows, sqlite_history_rows
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
 from ._sqlite_follow_up import SQLiteFollowUps
@@ -307,6 +308,11 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
     def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
         with self._lock, self._errors("read"), self._transaction() as db:  # one snapshot
             return sqlite_history_rows(db, after, size)
+
+    def _digest_rows(self, after: str | None, size: int,
+                     asked: tuple[str, ...]) -> list[DigestRow] | None:
+        with self._lock, self._errors("read"), self._transaction() as db:  # one snapshot
+            return sqlite_digest_rows(db, after, size, asked)
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         with self._lock, self._errors("read", ticket_id):

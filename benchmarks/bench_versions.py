@@ -24,25 +24,27 @@ Each round, interleaved (this machine's speed drifts), on a fresh copy of the ba
 Medians of ``--repeat`` rounds are printed. v2 is the issue's example: a Tier 3 and ``closed``
 (tests/version_support.py).
 
-Measured (2026-12-03, shared 2-core machine, load average 6 to 8), ``python
-benchmarks/bench_versions.py --tickets 10000 --repeat 3 --commits 1000 --pg-tickets 2000``::
+Measured (2026-12-03 18:05-18:21 UTC, shared 2-core machine, load average 6.1 at the start, 6.4
+after the SQLite rounds), ``python benchmarks/bench_versions.py --tickets 10000 --repeat 3
+--commits 1000 --pg-tickets 2000``::
 
     medians of 3 round(s), 10000 tickets:
-      sqlite dry run (prefix cache), tickets/s       7,707.05
-      sqlite dry run, tickets per CPU second        15,640.69
-      sqlite dry run (no cache), tickets/s             586.53
-      sqlite single-writer commits/s                   156.68
-      sqlite apply, tickets migrated/s                 193.18
-      sqlite apply / commit rate                         1.20
+      sqlite dry run (prefix cache), tickets/s       6,153.17
+      sqlite dry run, tickets per CPU second        12,307.74
+      sqlite dry run (no cache), tickets/s             465.48
+      sqlite single-writer commits/s                   119.89
+      sqlite apply, tickets migrated/s                 115.22
+      sqlite apply / commit rate                         0.93
     postgres, one round, 2000 tickets:
-      postgres dry run, tickets/s                    2,488.74
-      postgres dry run (no cache), tickets/s           525.22
-      postgres single-writer commits/s                 133.93
-      postgres apply, tickets migrated/s                82.68
-      postgres apply / commit rate                       0.62
+      postgres dry run, tickets/s                    1,756.09
+      postgres dry run (no cache), tickets/s           281.13
+      postgres single-writer commits/s                  69.51
+      postgres apply, tickets migrated/s                62.56
+      postgres apply / commit rate                       0.90
 
 The apply goal (>= 0.5 x the commit rate) is met; the dry-run goal (>= 20,000 tickets/s) is not:
-7,707 tickets/s of wall-clock time, 15,641 per CPU second (docs/versions.md, Speed).
+6,153 tickets/s of wall-clock time, 12,308 per CPU second, the reading thread's CPU included
+(docs/versions.md, Speed, has the comparison with the previous release in the same conditions).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ def main() -> None:
     parser.add_argument("--pg-tickets", type=int, default=None,
                         help="tickets for the PostgreSQL round (default: --tickets)")
     args = parser.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="bench-versions-"))
     base = work / "base.db"
     started = time.perf_counter()
@@ -154,6 +157,7 @@ def main() -> None:
     for name, values in figures.items():
         print(f"  {name:<42} {statistics.median(values):>12,.2f}")
     print("goals: dry run >= 20,000 tickets/s on SQLite; apply >= 0.5 x the commit rate")
+    print(f"load average after the SQLite rounds: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     shutil.rmtree(work)
     if args.pg_dsn:
         pg_figures: dict[str, list[float]] = {}

@@ -198,12 +198,21 @@ class TrainingFigures:
 
     def add(self, case: TrainingCase) -> None:
         """Count one ticket."""
+        self.count(case.category, case.agent, case.escalated, case.resolved_first_contact,
+                   case.first_response_seconds, case.resolver, case.reopened)
+
+    def count(self, category: str | None, agent: str | None, escalated: bool,  # noqa: PLR0917
+              resolved_first_contact: bool, first_response_seconds: float | None,
+              resolver: str | None, reopened: bool) -> None:
+        """:meth:`add` of a ticket given as the fields of its :class:`TrainingCase`.
+
+        Positional: called once per ticket of a large store, without building the case.
+        """
         # Tickets that tell the same are counted together (a log has few distinct ones) and
         # spread over the cells in bulk: see _fold.
-        seconds = case.first_response_seconds
-        key = (case.category or "uncategorised", case.agent, case.escalated,
-               case.resolved_first_contact, None if seconds is None else _bin(seconds),
-               case.resolver, case.reopened)
+        seconds = first_response_seconds
+        key = (category or "uncategorised", agent, escalated, resolved_first_contact,
+               None if seconds is None else _bin(seconds), resolver, reopened)
         pending = self._pending
         pending[key] = pending.get(key, 0) + 1
         if len(pending) >= _MAX_PENDING:

@@ -21,15 +21,17 @@ from datetime import datetime
 from ..marks import Mark
 from ..models import Urgency
 from ..replay.report import ReportFigures
-from ..replay.training import TrainingCase, TrainingFigures
+from ..replay.training import TrainingFigures
 from ..sla import SLAPolicy
 from ..spec import MachineSpec
 from ..stores import TicketHistory
-from .clocks import ShapeBreaches
+from ..stores._digest import HistoryDigest
+from .clocks import ShapeBreaches, micros_of
 
 __all__ = ["CaseCounter", "Shape"]
 
 _MAX_SHAPES = 20_000
+_SECOND = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,9 @@ class Shape:
 
     fired: tuple[tuple[str, str], ...]
     """``(source, trigger)`` of every record that is a transition of the spec."""
-    counted: tuple[tuple[int, str], ...]
-    """``(position, stage)``: the time up to that record was spent in that (non-final) stage."""
+    counted: tuple[tuple[int, str, int], ...]
+    """``(position, stage, position - 1)``: the time up to that record (from the record before,
+    or from the opening for the first) was spent in that (non-final) stage."""
     escalated: bool
     reopened: bool
     """Some record reopens the ticket (the replay's measure)."""
@@ -66,7 +69,9 @@ class CaseCounter:
         self.resolving, self.reopening = marked[Mark.RESOLVE], marked[Mark.REOPEN]
         self.figures, self.training = figures, training
         self.breaches = None if sla is None else ShapeBreaches(sla, spec)
-        self.shapes: dict[tuple[object, ...], Shape] = {}
+        self.asked: tuple[str, ...] = () if self.breaches is None else self.breaches.asked
+        """The triggers whose payload values the SLA counts read (:meth:`add_digest`)."""
+        self.shapes: dict[object, Shape] = {}
         self.events = 0
         self.cases = 0
         self.first: datetime | None = None
@@ -78,41 +83,67 @@ class CaseCounter:
         if not times:
             return
         opened = history.opened_at
-        start = opened or times[0]
+        # Every duration in whole microseconds: (b - a) / 10**6 is timedelta.total_seconds().
+        micros = micros_of(times)
+        opened_us = None if opened is None else micros_of((opened,))[0]
         key = (history.first_stage, history.triggers, history.stages)
-        shape = self.shapes.get(key)
-        if shape is None:
-            if len(self.shapes) >= _MAX_SHAPES:
-                self.shapes.clear()
-            shape = self.shapes[key] = self.shape(
-                history.first_stage or "", list(zip(history.triggers, history.stages, strict=True)))
-        seconds: dict[str, float] = {}
-        for position, stage in shape.counted:
-            before = times[position - 1] if position else start
-            seconds[stage] = seconds.get(stage, 0.0) + (times[position] - before).total_seconds()
-        category, priority = history.category, history.priority
-        last_resolve = shape.last_resolve
-        self.figures.add(
-            history.id, "fits" if history.stage in self.finals else "open", len(times), False,
-            shape.escalated, shape.reopened,
-            None if last_resolve is None else (times[last_resolve] - start).total_seconds(),
-            category, priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
+        shape = self.shapes.get(key) or self._new_shape(key, history.first_stage or "",
+                                                        history.triggers, history.stages)
+        self._count(history, shape, times, micros, opened_us, history.actors)
         if self.breaches is not None:
-            self.breaches.count(history)
+            self.breaches.count(history, micros, opened_us)
         what_if = self.figures.ladder
         if what_if is not None:  # the ladder's what-if walks the records (built when asked)
             what_if.add_history(history.records, stage=history.first_stage or history.stage,
-                                opened_at=opened, priority=Urgency(priority), end=times[-1])
+                                opened_at=opened, priority=Urgency(history.priority),
+                                end=times[-1])
+
+    def add_digest(self, digest: HistoryDigest) -> None:
+        """Count one stored ticket read in brief (as :meth:`add` counts its full history).
+
+        Not with the ladder's what-if, which walks the records: read full histories for that.
+        """
+        if self.figures.ladder is not None:
+            raise ValueError("the ladder's what-if needs full histories, not digests")
+        times, micros, opened_us = digest.times, digest.micros, digest.opened_us
+        key = digest.shape
+        shape = self.shapes.get(key) or self._new_shape(key, digest.first_stage,
+                                                        digest.triggers, digest.stages)
+        self._count(digest, shape, times, micros, opened_us, digest.actors)
+        if self.breaches is not None:
+            self.breaches.count_digest(digest, micros, opened_us)
+
+    def _new_shape(self, key: object, stage: str, triggers: Sequence[str],
+                   stages: Sequence[str]) -> Shape:
+        if len(self.shapes) >= _MAX_SHAPES:
+            self.shapes.clear()
+        shape = self.shapes[key] = self.shape(stage, list(zip(triggers, stages, strict=True)))
+        return shape
+
+    def _count(self, item: TicketHistory | HistoryDigest, shape: Shape,  # noqa: PLR0917
+               times: Sequence[datetime], micros: Sequence[int], opened_us: int | None,
+               actors: Sequence[str]) -> None:
+        """What every stored ticket adds to the figures and the training section."""
+        start_us = micros[0] if opened_us is None else opened_us
+        seconds: dict[str, float] = {}
+        for position, stage, before in shape.counted:
+            seconds[stage] = seconds.get(stage, 0.0) + (
+                micros[position] - (start_us if before < 0 else micros[before])) / _SECOND
+        category, priority = item.category, item.priority
+        last_resolve = shape.last_resolve
+        start = times[0] if item.opened_at is None else item.opened_at
+        self.figures.add(
+            item.id, "fits" if item.stage in self.finals else "open", len(times), False,
+            shape.escalated, shape.reopened,
+            None if last_resolve is None else (micros[last_resolve] - start_us) / _SECOND,
+            category, priority, f"{start.year:04d}-{start.month:02d}", (), seconds, shape.fired)
         attempt, resolve = shape.first_attempt, shape.first_resolve
-        resolver = None if resolve is None else history.actors[resolve]
-        self.training.add(TrainingCase(
-            category=category, agent=None if attempt is None else history.actors[attempt],
-            escalated=shape.escalated,
-            resolved_first_contact=resolve is not None and not (
-                shape.escalated or shape.reopened_after_resolving),
-            first_response_seconds=None if attempt is None or opened is None
-            else (times[attempt] - opened).total_seconds(),
-            resolver=resolver, reopened=shape.reopened_after_resolving))
+        self.training.count(
+            category, None if attempt is None else actors[attempt], shape.escalated,
+            resolve is not None and not (shape.escalated or shape.reopened_after_resolving),
+            None if attempt is None or opened_us is None
+            else (micros[attempt] - opened_us) / _SECOND,
+            None if resolve is None else actors[resolve], shape.reopened_after_resolving)
         self.events += len(times)
         self.cases += 1
         end = times[-1]
@@ -128,7 +159,7 @@ class CaseCounter:
         last_resolve = first_attempt = first_resolve = None
         for position, (trigger, dest) in enumerate(steps):
             if stage not in self.finals:  # time in a final stage is not time anyone worked
-                counted.append((position, stage))
+                counted.append((position, stage, position - 1))
             if (stage, trigger) in self.moves:
                 fired.append((stage, trigger))
             escalated = escalated or trigger in self.escalating

@@ -18,7 +18,12 @@ folded record by record with :func:`~escalation_fsm.sla.clock_runs` instead.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import floordiv, sub
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -31,8 +36,9 @@ from ..sla.runs import START as _START
 from ..sla.runs import RunFold
 from ..spec import MachineSpec
 from ..stores import TicketHistory
+from ..stores._digest import HistoryDigest
 
-__all__ = ["ShapeBreaches"]
+__all__ = ["ShapeBreaches", "micros_of"]
 
 _CLOCKS = tuple(SLAClock)
 _FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
@@ -51,10 +57,38 @@ _OPENED, _END = -1, -2
 """Instants besides the records': when the clocks opened, and when the ticket is judged."""
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 _MICRO = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_SHAPES = 20_000
 
 Run = tuple[int, bool, int | None, bool, tuple[tuple[int, int], ...]]
 """(clock, met, ETA in microseconds or ``None``, measured in plain time, its operations)."""
+Check = tuple[int, int, bool, bool, int, int, tuple[tuple[int, int], ...] | None]
+"""(clock, target, met, plain, start, end, ops): a run with a target, measured from ``start``
+to ``end`` while running throughout (``ops`` is ``None``), or else through its ``ops``."""
+
+
+class Compiled:
+    """A shape's runs, and per priority the runs with a target, ready to measure."""
+
+    __slots__ = ("business", "checks", "runs")
+
+    def __init__(self, runs: tuple[Run, ...]) -> None:
+        self.runs = runs
+        self.business = any(not plain for _, _, _, plain, _ in runs)
+        """Whether some run is measured in business time (positions are needed)."""
+        self.checks: dict[str, tuple[Check, ...]] = {}
+
+    def judged(self, targets: tuple[int | None, ...]) -> tuple[Check, ...]:
+        """The runs with a target under ``targets`` (per clock), as :class:`Check` items."""
+        found = []
+        for clock, met, eta, plain, ops in self.runs:
+            target = targets[clock] if eta is None else eta
+            if target is None:
+                continue
+            simple = len(ops) == 2 and ops[0][0] == _START and ops[1][0] == _RUN
+            found.append((clock, target, met, plain, ops[0][1] if simple else 0,
+                          ops[1][1] if simple else 0, None if simple else ops))
+        return tuple(found)
 
 
 class ShapeBreaches:
@@ -68,72 +102,108 @@ class ShapeBreaches:
                       for t in spec.triggers}
         self._reads_payload = frozenset(name for name, bits in self._bits.items()
                                         if bits & _PAYLOAD_BITS)
+        self.asked = tuple(sorted(self._reads_payload))
+        """The triggers whose payload values (``eta``, ``direction``) the fold reads."""
         self._pauses = {stage: frozenset(_CLOCKS.index(clock) for clock in clocks)
                         for stage, clocks in policy.pauses.items()}
         self._targets: dict[str, tuple[int | None, ...]] = {
             urgency.value: tuple(None if (t := policy.target(urgency, clock)) is None
                                  else t // _MICRO for clock in _CLOCKS)
             for urgency in Urgency}
-        self._shapes: dict[tuple[object, ...], tuple[Run, ...] | None] = {}
+        self._shapes: dict[tuple[object, ...], Compiled | None] = {}
 
     def counts(self) -> dict[SLAClock, tuple[int, int]]:
         """(decided, breached) per clock, for the clocks with a decided run."""
         return {clock: (self.decided[n], self.breached[n]) for n, clock in enumerate(_CLOCKS)
                 if self.decided[n]}
 
-    def count(self, history: TicketHistory) -> None:  # noqa: PLR0912
+    def count(self, history: TicketHistory, micros: Sequence[int] | None = None,
+              opened: int | None = None) -> None:
         """Count the runs of one stored history (its ``opened_at`` and ``priority`` too).
 
-        One loop, inlined (PLR0912): it runs for every clock run of every ticket of a store.
+        ``micros`` are its records' times and ``opened`` its opening time in microseconds since
+        the epoch (:func:`micros_of`), when the caller has them already.
         """
-        triggers, times = history.triggers, history.times
+        triggers = history.triggers
         if not triggers:
             return
         key = self._key(history)
-        runs = self._shapes.get(key)
-        if runs is None:
+        compiled = self._shapes.get(key)
+        if compiled is None:
             if key in self._shapes or MIGRATE_TRIGGER in triggers:
                 self._shapes[key] = None
                 self._folded(history)
                 return
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
-            runs = self._shapes[key] = self._compiled(history)
-        opened = history.opened_at or times[0]
-        if opened.tzinfo is not UTC:
-            opened = opened.astimezone(UTC)
-        last = times[-1]
-        at_ = [*times, last if last > opened else opened, opened]  # refs -2 (_END), -1 (_OPENED)
-        priority = history.priority
-        targets = self._targets.get(priority) or self._targets[Urgency(priority).value]
-        between = self.policy.calendar.between
-        gained: dict[tuple[int, int], int] = {}
+            compiled = self._shapes[key] = self._compile(
+                history.first_stage or "", history.triggers, history.stages, history.payload)
+        if micros is None:
+            micros = micros_of(history.times)
+            opened = None if history.opened_at is None else micros_of((history.opened_at,))[0]
+        self._count(compiled, micros, micros[0] if opened is None else opened, history.priority)
+
+    def count_digest(self, digest: HistoryDigest, micros: Sequence[int],
+                     opened: int | None) -> None:
+        """:meth:`count` of a ticket read in brief (``micros`` and ``opened`` as for :meth:`count`)."""
+        key = (digest.shape, digest.payloads)
+        compiled = self._shapes.get(key)
+        if compiled is None:  # digests hold no migration record: every shape compiles
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            compiled = self._shapes[key] = self._compile(
+                digest.first_stage, digest.triggers, digest.stages, _payloads(digest, self.asked))
+        self._count(compiled, micros, micros[0] if opened is None else opened, digest.priority)
+
+    def _count(self, compiled: Compiled, micros: Sequence[int], opened: int,  # noqa: PLR0912
+               priority: str) -> None:
+        """One loop, inlined (PLR0912): it runs for every clock run of every ticket of a store."""
+        checks = compiled.checks.get(priority)
+        if checks is None:
+            checks = compiled.checks[priority] = compiled.judged(
+                self._targets.get(priority) or self._targets[Urgency(priority).value])
+        last = micros[-1]
+        at_ = [*micros, last if last > opened else opened, opened]  # refs -2 (_END), -1 (_OPENED)
+        # Each instant's business position once: a stretch within a year is a subtraction.
+        pos = self.policy.calendar.positions_us(at_) if compiled.business else []
         decided, breached = self.decided, self.breached
-        for clock, met, eta, plain, ops in runs:
-            target = targets[clock] if eta is None else eta
-            if target is None:
-                continue
-            since, elapsed = _OPENED, 0
-            for op, ref in ops:
-                if op == _START:
-                    since = ref
-                    continue
-                at, before = at_[ref], at_[since]
-                if at > before:
-                    if op == _RUN:
-                        if plain:
-                            elapsed += (at - before) // _MICRO
-                        else:
-                            gain = gained.get((since, ref))
-                            if gain is None:
-                                gain = gained[since, ref] = between(before, at) // _MICRO
-                            elapsed += gain
-                    since = ref
+        for clock, target, met, plain, start, end, ops in checks:
+            if ops is None:  # started, then brought up to date once, running all along
+                at, before = at_[end], at_[start]
+                if at <= before:
+                    elapsed = 0
+                elif plain:
+                    elapsed = at - before
+                else:
+                    began, ended = pos[start], pos[end]
+                    elapsed = (ended[1] - began[1] if ended[0] == began[0]
+                               else self._between(before, at))
+            else:
+                since, elapsed = _OPENED, 0
+                for op, ref in ops:
+                    if op == _START:
+                        since = ref
+                        continue
+                    at, before = at_[ref], at_[since]
+                    if at > before:
+                        if op == _RUN:
+                            if plain:
+                                elapsed += at - before
+                            else:
+                                first, then = pos[since], pos[ref]
+                                elapsed += (then[1] - first[1] if then[0] == first[0]
+                                            else self._between(before, at))
+                        since = ref
             if elapsed > target:
                 decided[clock] += 1
                 breached[clock] += 1
             elif met:
                 decided[clock] += 1
+
+    def _between(self, before: int, at: int) -> int:
+        """Business microseconds between two instants in different local years (rare)."""
+        return self.policy.calendar.between(_EPOCH + before * _MICRO,
+                                            _EPOCH + at * _MICRO) // _MICRO
 
     def _key(self, history: TicketHistory) -> tuple[object, ...]:
         """What the fold depends on besides the times."""
@@ -161,16 +231,16 @@ class ShapeBreaches:
             self.decided[index] += rate.decided
             self.breached[index] += rate.breached
 
-    def _compiled(self, history: TicketHistory) -> tuple[Run, ...]:
+    def _compile(self, source: str, triggers: Sequence[str], stages: Sequence[str],
+                 payload: Callable[[int], Mapping[str, Any]]) -> Compiled:
         """Each run a history of this shape has: its clock, whether met, its ETA, its operations.
 
         The steps of :meth:`~escalation_fsm.sla.ClockState.after`, in its order, without times.
+        ``payload(index)`` is record ``index``'s payload (asked only of promises and interactions).
         """
-        source = history.first_stage or ""
         fold = RunFold(self._pauses, source, _OPENED)
         rules = self.policy.interactions
-        for index, (trigger, dest) in enumerate(zip(history.triggers, history.stages,
-                                                    strict=True)):
+        for index, (trigger, dest) in enumerate(zip(triggers, stages, strict=True)):
             bits = self._bits.get(trigger, 0)
             if not bits and dest == source:
                 continue  # changes no clock (its stage is the one it left)
@@ -188,11 +258,11 @@ class ShapeBreaches:
                 fold.start(_TIER2, index)
                 fold.start(_CUSTOMER, index)
             elif _CUSTOMER in fold.open and (bits & _CUSTOMER_UPDATE or (
-                    bits & _INTERACTION and _restarts(history.payload(index).get("direction"),
+                    bits & _INTERACTION and _restarts(payload(index).get("direction"),
                                                       rules.outbound_is_update,
                                                       rules.inbound_restarts_cadence))):
                 fold.start(_CUSTOMER, index)  # this period ends now; the next is due in turn
-            if bits & _PROMISE and (eta := history.payload(index).get("eta")) is not None:
+            if bits & _PROMISE and (eta := payload(index).get("eta")) is not None:
                 fold.meet(_PROMISED, index)  # a new estimate replaces the old one
                 fold.start(_PROMISED, index, eta=_DURATION.validate_python(eta) // _MICRO)
             fold.enter(dest, index)
@@ -202,13 +272,28 @@ class ShapeBreaches:
         return _runs(fold, self.policy.promise_in_business_time)
 
 
+def micros_of(times: Iterable[datetime]) -> list[int]:
+    """Aware datetimes as microseconds since the Unix epoch (C-level loops)."""
+    return list(map(floordiv, map(sub, times, repeat(_EPOCH)), repeat(_MICRO)))
+
+
+def _payloads(digest: HistoryDigest, asked: tuple[str, ...]) -> Callable[[int], Mapping[str, Any]]:
+    """Record ``index``'s ``eta`` and ``direction``, from a digest's payload texts."""
+    texts = iter(digest.payloads.split("\x1e") if digest.payloads is not None else ())
+    found = {index: dict(zip(("eta", "direction"), json.loads(next(texts)), strict=True))
+             for index, trigger in enumerate(digest.triggers) if trigger in asked}
+    return lambda index: found.get(index, {})
+
+
 def _restarts(direction: object, outbound_is_update: bool, inbound_restarts: bool) -> bool:
     if direction == "outbound":
         return outbound_is_update
     return direction == "inbound" and inbound_restarts
 
 
-def _runs(fold: RunFold, business_eta: bool) -> tuple[Run, ...]:
-    return tuple((clock, met, eta, eta is not None and not business_eta, tuple(ops))
-                 for clock, met, eta, ops in zip(fold.clocks, fold.met, fold.etas,
-                                                 fold.per_run(), strict=True))
+def _runs(fold: RunFold, business_eta: bool) -> Compiled:
+    return Compiled(tuple((clock, met, eta, eta is not None and not business_eta, tuple(ops))
+                          for clock, met, eta, ops in zip(fold.clocks, fold.met, fold.etas,
+                                                          fold.per_run(), strict=True)))
+
+

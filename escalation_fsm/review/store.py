@@ -21,6 +21,8 @@ from ..replay.schema import ReviewReport
 from ..replay.training import TrainingFigures
 from ..sla import SLAPolicy
 from ..stores import StoreBase
+from ..stores._digest import HistoryDigest
+from ..stores._histories import DigestStream, HistoryReads, HistoryStream
 from .cases import CaseCounter
 
 __all__ = ["review_store"]
@@ -65,9 +67,21 @@ def review_store(store: StoreBase, *, since: datetime | None = None,
     figures = ReportFigures(basis, training=training)
     where = name or type(store).__name__
     counter = CaseCounter(spec, policy, figures, training)
-    stream = store.histories(since=since, until=until, page_size=batch_size)
-    for history in stream:
-        counter.add(history)
+    stream: HistoryStream | DigestStream
+    if figures.ladder is None and isinstance(store, HistoryReads):
+        # Read in brief (the ladder's what-if walks the records; other readers give histories).
+        stream = store.digests(since=since, until=until, page_size=batch_size,
+                               asked=counter.asked)
+        add, add_digest = counter.add, counter.add_digest
+        for item in stream:
+            if type(item) is HistoryDigest:
+                add_digest(item)
+            else:
+                add(item)  # type: ignore[arg-type]
+    else:
+        stream = store.histories(since=since, until=until, page_size=batch_size)
+        for history in stream:
+            counter.add(history)
     if counter.breaches is not None:
         for clock, (decided, breached) in counter.breaches.counts().items():
             figures.sla_decided[clock] += decided

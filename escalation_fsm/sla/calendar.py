@@ -18,6 +18,7 @@ shorter (or longer) working period when it spans the change.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
@@ -204,8 +205,35 @@ class BusinessCalendar(BaseModel):
         year = _tables_of(self).year_of(when)
         return year.number, year.worked(when)
 
+    def position_us(self, micros: int) -> tuple[int, int]:
+        """:meth:`year_position` of the instant ``micros`` microseconds after the Unix epoch (UTC).
+
+        In whole microseconds: ``(year, worked)`` with ``worked`` the year's business time before
+        the instant, so that for ``a < b`` in one local year ``between(a, b)`` is, in microseconds,
+        the difference of the two ``worked``. Bulk counters that keep their instants as integers
+        work each one out with one bisection of integer tables, no datetime built.
+        """
+        return self.positions_us((micros,))[0]
+
+    def positions_us(self, micros: Iterable[int]) -> list[tuple[int, int]]:
+        """:meth:`position_us` of each instant of ``micros`` (one call for a ticket's instants)."""
+        tables = _tables_of(self)
+        found = tables.recent
+        positions = []
+        for instant in micros:
+            if found is None or not found[0] <= instant < found[1]:
+                year = tables.year_of(_EPOCH + timedelta(microseconds=instant))
+                found = tables.recent = year.micros()
+            index = bisect_right(found[2], instant)
+            inside = instant - found[3][index]
+            sums = found[4]
+            positions.append((found[5], sums[index] + inside if inside > 0 else sums[index]))
+        return positions
+
 
 _ZERO = timedelta(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 # Local dates and UTC instants differ by less than a day, and so do two offsets of one zone: these
 # margins keep the cheap instant comparisons on the safe side of the exact local-date rule.
 _BEYOND_SEARCH = timedelta(days=_MAX_SEARCH_DAYS + 3)
@@ -232,6 +260,14 @@ def _new_year(year: int, zone: ZoneInfo) -> datetime:
         return (datetime.min if year <= MINYEAR else datetime.max).replace(tzinfo=UTC)
 
 
+YearMicros = tuple[int, int, list[int], list[int], list[int], int]
+"""A year's first and last instant, period ends, starts and sums (microseconds), its number."""
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICRO
+
+
 class _Year:
     """One local year of a calendar: its working periods as UTC instants, and running totals.
 
@@ -241,7 +277,7 @@ class _Year:
     """
 
     __slots__ = ("day_index", "ends", "first", "first_day", "last", "number", "starts", "sums",
-                 "total")
+                 "total", "us")
 
     def __init__(self, calendar: BusinessCalendar, number: int) -> None:
         zone = calendar.zone
@@ -272,6 +308,17 @@ class _Year:
                     reached = end
         self.total = self.sums[-1]
         self.starts.append(self.last)   # sentinel: worked() needs no bounds check
+        self.us: YearMicros | None = None
+
+    def micros(self) -> YearMicros:
+        """The year's tables in microseconds since the epoch (built on first use, then kept)."""
+        found = self.us
+        if found is None:
+            found = self.us = (_micros(self.first), _micros(self.last),
+                               [_micros(end) for end in self.ends],
+                               [_micros(start) for start in self.starts],
+                               [worked // _MICRO for worked in self.sums], self.number)
+        return found
 
     def worked(self, when: datetime) -> timedelta:
         """Business time from the year's first instant to ``when`` (which lies in the year)."""
@@ -287,10 +334,12 @@ class _Year:
 class _Tables:
     """A calendar's year tables, built on first use; few are kept, year totals all."""
 
-    __slots__ = ("calendar", "totals", "years")
+    __slots__ = ("calendar", "recent", "totals", "years")
 
     def __init__(self, calendar: BusinessCalendar) -> None:
         self.calendar = calendar
+        self.recent: YearMicros | None = None
+        """The year :meth:`BusinessCalendar.position_us` used last."""
         self.years: dict[int, _Year] = {}
         self.totals: dict[int, timedelta] = {}
 

@@ -21,9 +21,9 @@ the same.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
@@ -31,7 +31,15 @@ from ..bounds import MIGRATE_TRIGGER
 from ..marks import Mark
 from ..models import FOLLOW_UP_TRIGGER, AuditRecord, Urgency
 from .acted import acted_after, acted_of, acted_text, still_open
-from .calendar import BusinessCalendar
+from .clock_run import EPOCH as _EPOCH
+from .clock_run import MICRO as _MICRO
+from .clock_run import ZERO as _ZERO
+from .clock_run import ClockRun, Deadline
+from .clock_run import instant as _at
+from .clock_run import new_run as _run
+from .clock_run import resumed as _resumed
+from .clock_run import run_of as _run_of
+from .clock_run import run_text as _run_text
 from .policy import SLAClock, SLAPolicy
 
 if TYPE_CHECKING:
@@ -40,8 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["ClockRun", "ClockState", "Deadline", "Meaning", "meaning_of"]
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
-_ELAPSED = BusinessCalendar.always()
-_ZERO = timedelta(0)
 
 # What a trigger does to the clocks, as bits (a trigger may do several things).
 _ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN, _INTERACTION = (
@@ -76,113 +82,6 @@ def meaning_of(spec: MachineSpec) -> Meaning:
                    for t in spec.triggers}
         found = _MEANINGS[id(spec)] = (spec, meaning)
     return found[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """One SLA clock of a ticket, as of a given time.
-
-    ``remaining`` is business time left to the target (negative: over it by that much; for a
-    promised response without ``promise_in_business_time``, plain elapsed time) and ``breached``
-    says the target was exceeded. ``due_at`` (UTC) is the instant the target is, or was, reached
-    (for a clock met in time: when it would have been); it is ``None`` for a clock paused before
-    reaching it. ``met_at`` is when the obligation was met (``None``: still open).
-    """
-
-    clock: SLAClock
-    started_at: datetime
-    target: timedelta
-    due_at: datetime | None
-    remaining: timedelta
-    breached: bool
-    paused: bool
-    met_at: datetime | None
-
-    @property
-    def owed(self) -> str:
-        """What is owed while the clock is open (a customer update, a Tier 2 response, ...)."""
-        return self.clock.owed
-
-    @property
-    def is_open(self) -> bool:
-        """The obligation has not been met yet."""
-        return self.met_at is None
-
-    def due_by(self, when: datetime) -> bool:
-        """Whether this open, running clock is due at or before ``when``."""
-        return self.is_open and not self.paused and self.due_at is not None and self.due_at <= when
-
-
-@dataclass(slots=True)
-class ClockRun:
-    """One run of one clock, as far as the history goes (no target: see the module docstring).
-
-    ``segments`` are the starts of its running stretches, each with the business time accumulated
-    before it; ``since`` is the last instant accounted for. Treat it as a value: folding builds
-    new runs and never changes one (a dataclass that is not frozen only because a save builds
-    several, and frozen dataclasses set every field through ``object.__setattr__``).
-    """
-
-    clock: SLAClock
-    started_at: datetime
-    since: datetime
-    elapsed: timedelta = _ZERO
-    paused: bool = False
-    met_at: datetime | None = None
-    eta: timedelta | None = None
-    """A promised response's fixed target, measured in plain elapsed time unless the policy
-    says business time; ``None``: the policy's target for the ticket's priority."""
-    segments: tuple[tuple[datetime, timedelta], ...] = ()
-    due: tuple[timedelta, datetime | None] | None = field(default=None, compare=False, repr=False)
-    """A memo: the due instant for a target while the run runs (advancing does not move it)."""
-    text: str | None = field(default=None, compare=False, repr=False)
-    """A memo: the run as JSON (a save writes every run; most are the same objects as before)."""
-
-    def target(self, policy: SLAPolicy, priority: Urgency) -> timedelta | None:
-        """This run's target for a ticket of ``priority`` (``None``: not tracked)."""
-        return self.eta if self.eta is not None else _targets(policy, priority)[self.clock]
-
-    def calendar(self, policy: SLAPolicy) -> BusinessCalendar:
-        """The calendar its time runs in."""
-        if self.eta is not None and not policy.promise_in_business_time:
-            return _ELAPSED
-        return policy.calendar
-
-    def due_at(self, policy: SLAPolicy, target: timedelta) -> datetime | None:
-        """When ``target`` is (or was) reached; ``None`` while paused short of it.
-
-        Running, it is fixed by the history: advancing the run to a later instant gives the same
-        answer (business time is additive), which is what makes it worth remembering.
-        """
-        memo = self.due
-        if memo is not None and memo[0] == target:
-            return memo[1]
-        calendar = self.calendar(policy)
-        due_at: datetime | None
-        if self.elapsed >= target:
-            # The stretch in which the target was crossed: the last one started below it.
-            start, before = next(s for s in reversed(self.segments) if s[1] < target)
-            due_at = calendar.add(start, target - before)
-        elif self.paused and self.met_at is None:
-            due_at = None  # depends on when it runs again
-        else:  # running: fixed by the history; met in time: when it would have fallen due
-            due_at = calendar.add(self.since, target - self.elapsed)
-        if self.met_at is None:
-            self.due = (target, due_at)
-        return due_at
-
-    def deadline(self, policy: SLAPolicy, target: timedelta) -> Deadline:
-        """The run as a :class:`Deadline` against ``target``."""
-        remaining = target - self.elapsed
-        return Deadline(clock=self.clock, started_at=self.started_at, target=target,
-                        due_at=self.due_at(policy, target), remaining=remaining,
-                        breached=remaining < _ZERO, paused=self.paused and self.met_at is None,
-                        met_at=self.met_at)
-
-    def moved(self, to: datetime, gained: timedelta) -> ClockRun:
-        """The run accounted up to ``to``, having gained ``gained`` of business time."""
-        return ClockRun(self.clock, self.started_at, to, self.elapsed + gained, self.paused,
-                        self.met_at, self.eta, self.segments, self.due)
 
 
 @dataclass(slots=True)
@@ -361,38 +260,6 @@ class ClockState:
 
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
-
-def _us(when: datetime | None) -> int | None:
-    return None if when is None else (when - _EPOCH) // _MICRO
-
-
-def _at(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(microseconds=int(us))
-
-
-def _run_text(run: ClockRun) -> str:
-    if run.text is None:
-        run.text = json.dumps(
-            [run.clock.value, _us(run.started_at), _us(run.since), run.elapsed // _MICRO,
-             int(run.paused), _us(run.met_at), None if run.eta is None else run.eta // _MICRO,
-             [[_us(start), before // _MICRO] for start, before in run.segments]],
-            separators=(",", ":"))
-    return run.text
-
-
-def _run_of(item: list[Any]) -> ClockRun:
-    clock, started, since, elapsed, paused, met, eta, segments = item
-    return ClockRun(clock=SLAClock(clock), started_at=_EPOCH + timedelta(microseconds=started),
-                    since=_EPOCH + timedelta(microseconds=since),
-                    elapsed=timedelta(microseconds=elapsed), paused=bool(paused), met_at=_at(met),
-                    eta=None if eta is None else timedelta(microseconds=eta),
-                    segments=tuple((_EPOCH + timedelta(microseconds=start),
-                                    timedelta(microseconds=before)) for start, before in segments))
-
-
 def _cadence_restarts(record: AuditRecord, policy: SLAPolicy) -> bool:
     """Whether an interaction record restarts the customer-update cadence, by the policy's rules."""
     direction = record.payload.get("direction")
@@ -400,63 +267,6 @@ def _cadence_restarts(record: AuditRecord, policy: SLAPolicy) -> bool:
     if direction == "outbound":
         return rules.outbound_is_update
     return direction == "inbound" and rules.inbound_restarts_cadence
-
-
-def _run(clock: SLAClock, at: datetime, paused: bool, *, eta: timedelta | None = None) -> ClockRun:
-    return ClockRun(clock, at, at, _ZERO, paused, None, eta, () if paused else ((at, _ZERO),))
-
-
-def _resumed(run: ClockRun, at: datetime,
-             policy: SLAPolicy) -> tuple[tuple[datetime, timedelta], ...]:
-    """``run``'s running stretches once it runs again from ``at``: only those that can matter.
-
-    A target is crossed in the last stretch started below it, and a run can only be judged
-    against the policy's few targets for its clock (one per urgency, or its ETA). So besides the
-    current stretch, only a stretch in which one of those targets is crossed is kept: a ticket
-    resolved and reopened a hundred times keeps at most five, not a hundred.
-    """
-    targets = _possible_targets(policy, run)
-    segments = run.segments
-    if not targets or run.elapsed < targets[-1]:
-        segments = (*segments, (at, run.elapsed))
-    last = len(segments) - 1
-    return tuple(seg for n, seg in enumerate(segments)
-                 if n == last or any(seg[1] < t <= segments[n + 1][1] for t in targets))
-
-
-def _possible_targets(policy: SLAPolicy, run: ClockRun) -> list[timedelta]:
-    """Every target ``run`` can be judged against, whatever the ticket's priority, ascending."""
-    if run.eta is not None:
-        return sorted({run.eta, *policy.ladder.thresholds(run.clock, [run.eta])})
-    key = (id(policy), run.clock)
-    found = _POSSIBLE.get(key)
-    if found is None or found[0] is not policy:
-        targets = sorted({t for urgency in Urgency
-                          if (t := _targets(policy, urgency)[run.clock]) is not None})
-        # The ladder's steps are judged like targets: keep the stretches they fall in too.
-        targets = sorted({*targets, *policy.ladder.thresholds(run.clock, targets)})
-        found = _POSSIBLE[key] = (policy, targets)
-    return found[1]
-
-
-_POSSIBLE: dict[tuple[int, SLAClock], tuple[SLAPolicy, list[timedelta]]] = {}
-
-
-_TARGETS: dict[tuple[int, Urgency], tuple[SLAPolicy, dict[SLAClock, timedelta | None]]] = {}
-
-
-def _targets(policy: SLAPolicy, priority: Urgency) -> dict[SLAClock, timedelta | None]:
-    """Every clock's target for ``priority``, looked up once per policy.
-
-    By identity: hashing a policy costs more than a save's whole fold.
-    """
-    key = (id(policy), priority)
-    found = _TARGETS.get(key)
-    if found is None or found[0] is not policy:
-        if len(_TARGETS) > 256:  # policies are few and long-lived; bound it all the same
-            _TARGETS.clear()
-        found = _TARGETS[key] = (policy, {clock: policy.target(priority, clock) for clock in SLAClock})
-    return found[1]
 
 
 def _order(deadline: Deadline) -> tuple[bool, bool, datetime, str]:

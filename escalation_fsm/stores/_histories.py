@@ -28,10 +28,11 @@ from datetime import datetime
 
 from ..errors import CorruptTicket
 from ._args import MAX_BATCH, checked_count, checked_id, checked_time
+from ._digest import DigestRow, HistoryDigest, digest_of
 from ._history import HistoryRow, TicketHistory, history_of
 from ._types import StoreStats
 
-__all__ = ["HistoryPage", "HistoryReads", "HistoryStream"]
+__all__ = ["DigestStream", "HistoryPage", "HistoryReads", "HistoryStream"]
 
 @dataclass(slots=True)
 class HistoryPage:
@@ -74,6 +75,44 @@ class HistoryStream(Iterator[TicketHistory]):
             after = page.last_id
 
     def __next__(self) -> TicketHistory:
+        return next(self._items)
+
+
+class DigestStream(Iterator[HistoryDigest | TicketHistory]):
+    """What :meth:`HistoryReads.digests` returns: digests, or full histories where needed.
+
+    ``skipped`` and ``read`` as :class:`HistoryStream` has them.
+    """
+
+    def __init__(self, reads: HistoryReads, *, since: datetime | None, until: datetime | None,
+                 page_size: int, asked: tuple[str, ...]) -> None:
+        self.skipped: list[CorruptTicket] = []
+        self.read = 0
+        self.full_pages = 0
+        """Pages read through the full bulk read (a store without digests: all of them)."""
+        self._items = self._pages(reads, since, until, page_size, asked)
+
+    def _pages(self, reads: HistoryReads, since: datetime | None, until: datetime | None,
+               size: int, asked: tuple[str, ...]) -> Iterator[HistoryDigest | TicketHistory]:
+        after: str | None = None
+        while True:
+            digests = reads.digest_page(after=after, size=size, since=since, until=until,
+                                        asked=asked)
+            if digests is None:  # a page only the full read may judge (or no digest read)
+                page = reads.history_page(after=after, size=size, since=since, until=until)
+                self.full_pages += 1
+                self.skipped.extend(page.skipped)
+                rows, last_id = page.rows, page.last_id
+                yield from (history for history in page.histories if history.times)
+            else:
+                rows, last_id, found = digests
+                yield from found
+            self.read += rows
+            if rows < size or last_id is None:
+                return
+            after = last_id
+
+    def __next__(self) -> HistoryDigest | TicketHistory:
         return next(self._items)
 
 
@@ -124,6 +163,51 @@ class HistoryReads(ABC):
             page.histories.append(history)
         self.stats.skipped += len(page.skipped)
         return page
+
+    def digests(self, *, since: datetime | None = None, until: datetime | None = None,
+                page_size: int = 1000, asked: tuple[str, ...] = ()) -> DigestStream:
+        """Every stored ticket with history, in brief (:mod:`._digest`), by id, trusted.
+
+        What :meth:`histories` gives, for counters that read of each record only its trigger,
+        stage, time and actor (and of the records whose trigger is in ``asked``, the payload's
+        ``eta`` and ``direction``): a :class:`~._digest.HistoryDigest` per ticket, or its
+        :class:`TicketHistory` for a page the digest cannot vouch for (or from a store without
+        a digest read). Tickets without history are left out.
+        """
+        checked_count(page_size, "page_size", low=1, high=MAX_BATCH)
+        since, until = _window(since, until)
+        return DigestStream(self, since=since, until=until, page_size=page_size,
+                            asked=tuple(asked))
+
+    def digest_page(self, *, after: str | None, size: int, since: datetime | None,
+                    until: datetime | None, asked: tuple[str, ...]
+                    ) -> tuple[int, str | None, list[HistoryDigest]] | None:
+        """One page of :meth:`digests`: the rows read, the last id, the digests in the window.
+
+        ``None``: read this page with :meth:`history_page` (no digest read, or some ticket of
+        the page is one that only the full read may judge).
+        """
+        rows = self._digest_rows(after, size, asked)
+        if rows is None:
+            return None
+        found = []
+        for row in rows:
+            if row.seqs is None and row.version == 0 and row.has_document:
+                continue  # no history: not a case (the full read checks nothing more of it)
+            digest = digest_of(row)
+            if digest is None:
+                return None
+            if since is not None or until is not None:
+                start = digest.start
+                if (since is not None and start < since) or (until is not None and start >= until):
+                    continue
+            found.append(digest)
+        return len(rows), rows[-1].id if rows else None, found
+
+    def _digest_rows(self, after: str | None, size: int,
+                     asked: tuple[str, ...]) -> list[DigestRow] | None:
+        """One page of digest rows; ``None``: this store has no digest read (the default)."""
+        return None
 
     @abstractmethod
     def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:

@@ -20,7 +20,8 @@ from pydantic_core import from_json
 from ..errors import CorruptTicket
 from ..models import AuditRecord, FrozenDict, Ticket, freeze_json, trusted_from
 
-__all__ = ["CHANGES_SEPARATOR", "RECORD_SEPARATOR", "HistoryRow", "TicketHistory", "history_of"]
+__all__ = ["CHANGES_SEPARATOR", "RECORD_SEPARATOR", "HistoryRow", "TicketHistory", "expected_seqs",
+           "history_of"]
 
 RECORD_SEPARATOR = "\x1e"
 """Between the record texts of one ticket (JSON text never holds a raw control character)."""
@@ -210,6 +211,15 @@ def _built(row: HistoryRow) -> TicketHistory:
             f"the row says stage {row.stage!r}, but its last history record entered "
             f"{history.stages[-1]!r}"))
     return history
+
+
+def expected_seqs(count: int) -> str:
+    """``"1,2,...,count"``: the sequence numbers of a history of ``count`` records, as a text."""
+    expected = _RANGES.get(count)
+    if expected is None:
+        expected = _RANGES[count] = (",".join(map(str, range(1, count + 1))),
+                                     list(range(1, count + 1)))
+    return expected[0]
 
 
 def _in_order(ticket_id: str, seqs: str, data: list[Any],

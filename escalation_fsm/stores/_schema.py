@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import StoreError
 from ._chain import genesis, link
 from ._schema_follow_up import (
     POSTGRES_FOLLOW_UP,
@@ -28,7 +29,8 @@ from ._schema_follow_up import (
     SQLITE_FOLLOW_UP_MIGRATION,
 )
 
-__all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA"]
+__all__ = ["POSTGRES_MIGRATIONS", "POSTGRES_SCHEMA", "SQLITE_MIGRATIONS", "SQLITE_SCHEMA",
+           "schema_version_of"]
 
 # The SLA deadline index: only tickets with a running clock have an entry.
 _SQLITE_DUE_INDEX = ("CREATE INDEX IF NOT EXISTS escalation_tickets_due ON escalation_tickets "
@@ -302,3 +304,14 @@ POSTGRES_MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _POSTGRES_SPEC_INDEX),
     5: POSTGRES_FOLLOW_UP_MIGRATION,
 }
+
+
+def schema_version_of(value: str | None, where: str) -> int | None:
+    """The schema version recorded as ``value`` (None: none recorded); a non-number is refused."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(f"{where} has schema version {value!r}, which is not a number: it was "
+                         f"not written by escalation-fsm") from None

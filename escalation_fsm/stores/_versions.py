@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NoReturn
 
@@ -147,14 +148,7 @@ class Versions(ABC):
         self._teach(machine)
         check = (migration.checker(machine) if cache else
                  MigrationCheck(migration, policy=machine.policy, cache=False))
-        plans: list[TicketPlan] = []
-        after: str | None = None
-        while True:
-            batch = self._texts_page(after, batch_size)
-            plans += self._plan_page(batch, after, check)
-            if len(batch) < batch_size:
-                break
-            after = batch[-1].id
+        plans = self._plan_all(check, batch_size)
         outcome: dict[str, object] = {"notes": tuple(migration.notes())}
         if not dry_run:
             outcome.update(self._apply_migration(migration, check, plans))
@@ -177,17 +171,38 @@ class Versions(ABC):
         """Up to ``size`` tickets as the dry run reads them (SQL stores read only these texts)."""
         return [texts_of(stored) for stored in self._stored_page(after, size)]
 
-    def _plan_page(self, batch: list[HistoryTexts], after: str | None,
-                   check: MigrationCheck) -> list[TicketPlan]:
-        """The plans of a page: from the texts where they can be judged.
+    def _plan_all(self, check: MigrationCheck, size: int) -> list[TicketPlan]:
+        """The plans of every stored ticket, by id, a page of ``size`` at a time.
 
-        The other tickets are read in full and decoded: the page read again when there are
-        several, else one by one.
+        The next page is read by a second thread while this one's are planned (reading is mostly
+        the database's work, which lets go of the GIL); before a page's undecodable tickets are
+        read again, that read is waited for, so the store's connection is never used by both.
         """
-        found = [self._plan_texts(texts, check) for texts in batch]
+        plans: list[TicketPlan] = []
+        after: str | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dry-run-read") as reader:
+            pending: Future[list[HistoryTexts]] | None = reader.submit(self._texts_page, None, size)
+            while pending is not None:
+                batch = pending.result()
+                pending = (reader.submit(self._texts_page, batch[-1].id, size)
+                           if len(batch) == size else None)
+                found = [self._plan_texts(texts, check) for texts in batch]
+                if any(plan is None for plan in found):
+                    if pending is not None:
+                        wait((pending,))
+                    found = self._plan_page(batch, after, check, found)
+                plans += found  # type: ignore[arg-type]  # no None left
+                after = batch[-1].id if batch else after
+        return plans
+
+    def _plan_page(self, batch: list[HistoryTexts], after: str | None, check: MigrationCheck,
+                   found: list[TicketPlan | None]) -> list[TicketPlan | None]:
+        """The plans of a page, those ``found`` from the texts and the others decoded.
+
+        The tickets not judged from their texts are read in full: the page read again when there
+        are several, else one by one.
+        """
         left = sum(plan is None for plan in found)
-        if not left:
-            return found  # type: ignore[return-value]  # no None left
         full = {s.id: s for s in self._stored_page(after, len(batch))} if left > 1 else {}
         return [plan if plan is not None else
                 self._plan_stored(texts, full.get(texts.id) or self._stored(texts.id, 0), check)
@@ -196,7 +211,7 @@ class Versions(ABC):
     @staticmethod
     def _plan_texts(texts: HistoryTexts, check: MigrationCheck) -> TicketPlan | None:
         """The plan for one stored ticket from its texts, or ``None``: it must be decoded."""
-        if texts.document is None or texts.base_version is None:
+        if texts.document is None or texts.base_version is None or texts.records is None:
             return None
         try:
             return check.check_texts(

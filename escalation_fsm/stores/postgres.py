@@ -49,7 +49,7 @@ from ._pg_rows import (
     ticket_row,
 )
 from ._postgres_follow_up import PostgresFollowUps
-from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA
+from ._schema import POSTGRES_MIGRATIONS, POSTGRES_SCHEMA, schema_version_of
 from ._sql import SQLStore
 from ._types import Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
@@ -178,14 +178,7 @@ class PostgresStore(Leasing, Connection, PostgresFollowUps, SQLStore):
         exists = self._conn.execute("SELECT to_regclass('escalation_meta')").fetchone()
         if exists is None or exists[0] is None:
             return None
-        value = self._meta("schema_version")
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise StoreError(f"PostgreSQL database has schema version {value!r}, which is not a "
-                             f"number: it was not written by escalation-fsm") from None
+        return schema_version_of(self._meta("schema_version"), "PostgreSQL database")
 
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM escalation_meta WHERE key = %s", (key,)).fetchone()

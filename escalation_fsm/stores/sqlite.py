@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,11 +34,13 @@ from ._codec import (
     decode,
     utc_text,
 )
+from ._digest import DigestRow
 from ._history import HistoryRow
-from ._history_sql import sqlite_history_rows
+from ._history_sql import sqlite_digest_rows, sqlite_history_rows
 from ._schema import SQLITE_MIGRATIONS, SQLITE_SCHEMA
 from ._sql import SQLStore
 from ._sqlite_follow_up import SQLiteFollowUps
+from ._sqlite_schema import check_version, meta, retry_locked, schema_version
 from ._types import KeyTaken, Row, Write
 from .base import DEFAULT_MAX_ATTEMPTS
 
@@ -49,8 +50,6 @@ _TICKET_COLUMNS = ("t.id, t.stage, t.version, t.category, t.tier, d.document, d.
                    "d.hash, t.clocks, t.updated_at, t.next_due_at, t.spec")
 # A left join: a ticket row without its document is corrupt, never silently left out.
 _TICKETS = "escalation_tickets t LEFT JOIN escalation_documents d ON d.ticket_id = t.id"
-_OPEN_RETRY = 0.05
-"""Pause between tries of the first statements while another process creates the file."""
 
 
 class SQLiteStore(SQLiteFollowUps, SQLStore):
@@ -133,17 +132,15 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
         with self._errors("open"):
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if self.readonly:
-                self._check_version(self._schema_version())
+                check_version(self._schema_version(), self.path, readonly=self.readonly)
                 self._check_index(self._meta(INDEX_KEY), self._where())
                 return
             # A database this release cannot use is refused before anything is written to it.
             found = self._schema_version()
             if found is not None and found > SCHEMA_VERSION:
-                self._check_version(found)
-            # Switching to WAL takes a lock that the busy handler does not wait for: retry while
-            # another process is creating the same file (seen as "database is locked").
-            self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone(),
-                               timeout)
+                check_version(found, self.path, readonly=self.readonly)
+            retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone(),
+                         timeout)
             self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA foreign_keys = ON")
             if self._schema_version() is None:
@@ -155,33 +152,9 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
                         self._db.execute("INSERT INTO escalation_meta VALUES ('schema_version', ?)",
                                          (str(SCHEMA_VERSION),))
             migrated = self._migrate()
-            self._check_version(self._schema_version())
+            check_version(self._schema_version(), self.path, readonly=self.readonly)
             if self._check_index(self._meta(INDEX_KEY), self._where()) or migrated:
                 self._reindex()
-
-    @staticmethod
-    def _retry_locked(action: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                action()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(_OPEN_RETRY)
-
-    def _check_version(self, found: int | None) -> None:
-        if found == SCHEMA_VERSION:
-            return
-        if found is None:
-            raise StoreError(f"{self.path!r} has no escalation_fsm tables to read")
-        if found is not None and found < SCHEMA_VERSION and self.readonly:
-            raise StoreError(f"SQLite database {self.path!r} has schema version {found}; open it "
-                             f"once writable (or run escalation-fsm reindex) to upgrade it to "
-                             f"version {SCHEMA_VERSION} before reading it read-only")
-        raise StoreError(f"SQLite database {self.path!r} has schema version {found}; this release "
-                         f"reads version {SCHEMA_VERSION} (upgrade escalation-fsm to open it)")
 
     def _migrate(self) -> bool:
         """Bring an older schema up to this release's, one version at a time; whether it did."""
@@ -200,22 +173,10 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
         return migrated
 
     def _schema_version(self) -> int | None:
-        exists = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'escalation_meta'").fetchone()
-        if exists is None:
-            return None
-        value = self._meta("schema_version")
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise StoreError(f"SQLite database {self.path!r} has schema version {value!r}, which "
-                             f"is not a number: it was not written by escalation-fsm") from None
+        return schema_version(self._db, f"SQLite database {self.path!r}")
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM escalation_meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        return meta(self._db, key)
 
     def _meta_value(self, key: str) -> str | None:
         with self._lock, self._errors("read"):
@@ -307,6 +268,11 @@ class SQLiteStore(SQLiteFollowUps, SQLStore):
     def _history_rows(self, after: str | None, size: int) -> list[HistoryRow]:
         with self._lock, self._errors("read"), self._transaction() as db:  # one snapshot
             return sqlite_history_rows(db, after, size)
+
+    def _digest_rows(self, after: str | None, size: int,
+                     asked: tuple[str, ...]) -> list[DigestRow] | None:
+        with self._lock, self._errors("read"), self._transaction() as db:  # one snapshot
+            return sqlite_digest_rows(db, after, size, asked)
 
     def _find_key(self, ticket_id: str, key: str) -> int | None:
         with self._lock, self._errors("read", ticket_id):

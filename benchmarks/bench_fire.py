@@ -2,7 +2,7 @@
 
 Run on demand (not in CI):
     python benchmarks/bench_fire.py [--tickets 100000]      # wall-clock figures and memory
-    python benchmarks/bench_fire.py --otel                  # what OpenTelemetry costs a fire
+    python benchmarks/bench_fire.py --otel [--rounds 200]   # what OpenTelemetry costs a fire
     python benchmarks/bench_fire.py --instructions          # CPU instructions per trigger (valgrind)
 
 Time figures are medians of several repeats of timeit loops; ratios compare escalation_fsm with
@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 import timeit
 import tracemalloc
 from collections.abc import Callable
@@ -195,31 +197,61 @@ def instruction_figures(count: int) -> dict[str, float]:
             for name, kind in LOOPS.items()}
 
 
-def otel_costs(number: int, rounds: int) -> dict[str, float]:
-    """fire with no observer and with Telemetry but no provider configured, interleaved round by
-    round in alternating order (medians of the rounds); then, apart (its garbage would slow
-    whatever runs next), fire with the SDK recording into in-memory exporters."""
+def otel_costs(number: int, rounds: int) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """fire with no observer, with Telemetry but no provider configured, and a second machine
+    with no observer (the A/A control: what two identical machines differ by, i.e. the noise).
+
+    Each round times ``number`` fires of each machine in a shuffled order, CPU time
+    (``process_time``) and wall time, with the garbage collector run before each block and paused
+    inside it (all three allocate alike; a collection landing in one block would be noise). The
+    figures are medians over the rounds; the overheads are medians of the per-round ratios (each
+    ratio pairs blocks measured moments apart). Then, apart (its garbage would slow whatever runs
+    next), fire with the SDK recording into in-memory exporters."""
+    import random
+
     from escalation_fsm.otel import instrument
 
     def fresh_machine() -> EscalationMachine:
         return EscalationMachine(clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC), tick=timedelta(0)))
 
-    plain = fresh_machine()
-    unconfigured = fresh_machine()
+    plain, control, unconfigured = fresh_machine(), fresh_machine(), fresh_machine()
     instrument(unconfigured)  # the global providers are left unset: nothing listens
     fresh = Ticket(id="T-1", customer_id="C-1", category=Category.TECHNICAL, details="d")
     ticket = plain.fire(fresh, Trigger.ATTEMPT, actor=AGENT)
 
-    def cost(machine: EscalationMachine) -> float:
-        return per_call_us(lambda: machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="KB-1"),
-                           number, repeat=1)
+    def block(machine: EscalationMachine) -> tuple[float, float]:
+        gc.collect()
+        gc.disable()
+        try:
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(number):
+                machine.fire(ticket, Trigger.RECORD_STEP, actor=AGENT, step="KB-1")
+            return ((time.process_time() - cpu) / number * 1e6,
+                    (time.perf_counter() - wall) / number * 1e6)
+        finally:
+            gc.enable()
 
-    pair = {"fire, no observer": plain, "fire, Telemetry, no provider configured": unconfigured}
-    samples: dict[str, list[float]] = {name: [] for name in pair}
-    for round_ in range(rounds):
-        for name, machine in (pair.items() if round_ % 2 else reversed(pair.items())):
-            samples[name].append(cost(machine))
-    figures = {name: statistics.median(values) for name, values in samples.items()}
+    pair = {"fire, no observer": plain, "fire, no observer (A/A control)": control,
+            "fire, Telemetry, no provider configured": unconfigured}
+    cpu: dict[str, list[float]] = {name: [] for name in pair}
+    wall: dict[str, list[float]] = {name: [] for name in pair}
+    shuffle = random.Random(12).shuffle
+    for machine in pair.values():
+        block(machine)  # warm-up
+    for _ in range(rounds):
+        order = list(pair)
+        shuffle(order)
+        for name in order:
+            c, w = block(pair[name])
+            cpu[name].append(c)
+            wall[name].append(w)
+    figures = {name: statistics.median(values) for name, values in cpu.items()}
+    reference = "fire, no observer"
+
+    def paired(samples: dict[str, list[float]], name: str) -> float:
+        return statistics.median(x / r - 1 for x, r in zip(samples[name], samples[reference], strict=True))
+
+    overheads = {name: (paired(cpu, name), paired(wall, name)) for name in pair if name != reference}
     try:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -227,7 +259,7 @@ def otel_costs(number: int, rounds: int) -> dict[str, float]:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     except ImportError:
-        return figures
+        return figures, overheads
     tracing = TracerProvider()
     exporter = InMemorySpanExporter()
     tracing.add_span_processor(SimpleSpanProcessor(exporter))
@@ -235,11 +267,11 @@ def otel_costs(number: int, rounds: int) -> dict[str, float]:
     instrument(recording, tracer_provider=tracing,
                meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
     recorded = []
-    for _ in range(max(3, rounds // 4)):
-        recorded.append(cost(recording))
+    for _ in range(max(3, rounds // 10)):
+        recorded.append(block(recording)[0])
         exporter.clear()
     figures["fire, Telemetry, SDK recording (in-memory exporter)"] = statistics.median(recorded)
-    return figures
+    return figures, overheads
 
 
 def show(title: str, figures: dict[str, float], unit: str, reference: str) -> None:
@@ -258,14 +290,18 @@ def main() -> None:
     parser.add_argument("--loop", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--otel", action="store_true",
                         help="only the cost of OpenTelemetry on fire (needs the otel extra)")
-    parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds for --otel")
+    parser.add_argument("--rounds", type=int, default=200, help="shuffled rounds for --otel")
     args = parser.parse_args()
     if args.otel:
-        figures = otel_costs(args.number // 4, args.rounds)
-        show(f"fire record_step with OpenTelemetry (medians of {args.rounds} alternating rounds)",
-             figures, "us", "fire, no observer")
-        extra = figures["fire, Telemetry, no provider configured"] / figures["fire, no observer"] - 1
-        print(f"\n  no provider configured: {extra * 100:+.1f}% on fire (goal: at most +3%)")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        figures, overheads = otel_costs(args.number // 40, args.rounds)
+        show(f"fire record_step with OpenTelemetry (CPU time, medians of {args.rounds} shuffled "
+             f"rounds of {args.number // 40} fires each)", figures, "us", "fire, no observer")
+        print("\n  against 'fire, no observer', medians of the per-round ratios (CPU / wall):")
+        for name, (cpu, wall) in overheads.items():
+            print(f"    {cpu * 100:+5.1f}% / {wall * 100:+5.1f}%  {name}")
+        print("  goal: Telemetry with no provider at most +3%; the A/A control shows the noise")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
     if args.loop:
         run_loop(args.loop[0], int(args.loop[1]))

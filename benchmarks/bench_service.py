@@ -5,11 +5,19 @@ Usage (from the repository root)::
     python benchmarks/bench_service.py [--seconds 3] [--rounds 3] [--concurrency 1 8] [--pg-dsn DSN]
 
 For each store (SQLite file; PostgreSQL with ``--pg-dsn`` or ``ESCALATION_FSM_PG_DSN``) and each
-concurrency, ``N`` clients fire transitions on their own tickets for ``--seconds``:
+concurrency, ``N`` clients fire transitions on their own tickets for ``--seconds`` (a new ticket
+every 24 fires, opened untimed: requests per second count that time too, alike for every row):
 
 * ``store apply``: tasks call ``await store.apply(...)`` directly (the reference);
 * ``HTTP fire``: the same transitions as ``POST /tickets/{id}/fire/{trigger}`` through an
-  in-process ASGI client (``httpx.ASGITransport``: no network, the whole FastAPI stack).
+  in-process ASGI client (``httpx.ASGITransport``: no network, the whole FastAPI stack);
+* ``HTTP no-op``: the same requests to a FastAPI app whose one route answers a fixed body and
+  touches no store: what the in-process client and the framework cost by themselves, which is
+  part of every ``HTTP fire`` latency (the client runs on the same event loop and CPU).
+
+Besides latency, each row prints its CPU time per request (``process_time`` over the row,
+divided by the requests: the client's, the framework's, the store's worker thread's) and the
+load average at the start, since other processes share the cores.
 
 Rows are measured once per round, rounds interleave them, and medians of ``--rounds`` rounds
 are printed: requests (or commits) per second and p50/p99 latency, then the p50 ratio of a fire
@@ -33,6 +41,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # examples/ from a checkout
 
+from fastapi import FastAPI, Request, Response
+
 from escalation_fsm import Actor, Category, EscalationMachine, Role, Ticket, Trigger
 from escalation_fsm.stores import AsyncPostgresStore, AsyncSQLiteStore, AsyncStoreBase
 from examples.helpdesk_api import create_app
@@ -45,20 +55,37 @@ FIELD = {"record_step": "step", "resolve": "solution", "reopen": "reason"}
 Fire = Callable[[str, str, dict[str, str]], Awaitable[str]]
 
 
+TICKET_FIRES = 24
+"""Fires per ticket before a client opens the next one (a ticket of a realistic size)."""
+
+
+async def open_ticket(store: AsyncStoreBase, ticket_id: str) -> None:
+    await store.create(Ticket(id=ticket_id, customer_id="C", category=Category.TECHNICAL,
+                              details="bench"))
+    await store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+
+
 async def drive(fire: Fire, store: AsyncStoreBase, clients: int, seconds: float,
                 tag: str) -> tuple[float, list[float]]:
-    """``clients`` tasks firing on their own ticket; (per second, latencies in ms)."""
-    ids = [f"{tag}-{c}" for c in range(clients)]
-    for ticket_id in ids:
-        await store.create(Ticket(id=ticket_id, customer_id="C", category=Category.TECHNICAL,
-                                  details="bench"))
-        await store.apply(ticket_id, Trigger.ATTEMPT, actor=AGENT)
+    """``clients`` tasks firing on their own tickets; (per second, latencies in ms).
+
+    Each client opens a new ticket every ``TICKET_FIRES`` fires (untimed, the same for every
+    row), so that tickets keep a realistic size: a ticket fired at for the whole row would grow
+    by hundreds of steps, and the service's answer (the ticket) with it, so that the figures
+    would depend on ``--seconds``.
+    """
     latencies: list[float] = []
+    for c in range(clients):
+        await open_ticket(store, f"{tag}-{c}-0")
     deadline = time.perf_counter() + seconds
 
-    async def client(ticket_id: str) -> None:
-        stage, n = "attempted", 0
+    async def client(c: int) -> None:
+        stage, n, ticket_id = "attempted", 0, f"{tag}-{c}-0"
         while time.perf_counter() < deadline:
+            if n and n % TICKET_FIRES == 0:
+                ticket_id = f"{tag}-{c}-{n // TICKET_FIRES}"
+                await open_ticket(store, ticket_id)
+                stage = "attempted"
             trigger = CYCLE[stage][n % len(CYCLE[stage])]
             began = time.perf_counter()
             stage = await fire(ticket_id, trigger, {FIELD[trigger]: f"x{n}"})
@@ -66,8 +93,21 @@ async def drive(fire: Fire, store: AsyncStoreBase, clients: int, seconds: float,
             n += 1
 
     began = time.perf_counter()
-    await asyncio.gather(*(client(ticket_id) for ticket_id in ids))
+    await asyncio.gather(*(client(c) for c in range(clients)))
     return len(latencies) / (time.perf_counter() - began), latencies
+
+
+def noop_app() -> FastAPI:
+    """One POST route of the fire route's shape that answers a fixed JSON body."""
+    app = FastAPI()
+    body = b'{"ticket":{"stage":"attempted"}}'
+
+    @app.post("/tickets/{ticket_id}/fire/{trigger}")
+    async def fire(ticket_id: str, trigger: str, request: Request) -> Response:
+        await request.body()
+        return Response(body, media_type="application/json")
+
+    return app
 
 
 async def measure(store: AsyncStoreBase, how: str, clients: int, seconds: float,
@@ -76,7 +116,7 @@ async def measure(store: AsyncStoreBase, how: str, clients: int, seconds: float,
         async def direct(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
             return (await store.apply(ticket_id, trigger, actor=AGENT, **payload)).stage
         return await drive(direct, store, clients, seconds, tag)
-    app = create_app(store)
+    app = create_app(store) if how == "HTTP fire" else noop_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://helpdesk") as http:
         async def over_http(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
@@ -129,26 +169,37 @@ async def run(stores: dict[str, Callable[[], AsyncStoreBase]], args: argparse.Na
     for name, make in stores.items():
         async with make() as store:
             for clients in args.concurrency:
-                rates: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
-                p50: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
-                p99: dict[str, list[float]] = {"store apply": [], "HTTP fire": []}
+                rows = ("store apply", "HTTP fire", "HTTP no-op")
+                rates: dict[str, list[float]] = {how: [] for how in rows}
+                p50: dict[str, list[float]] = {how: [] for how in rows}
+                p99: dict[str, list[float]] = {how: [] for how in rows}
+                cpu: dict[str, list[float]] = {how: [] for how in rows}
+                load = os.getloadavg()[0]
                 for round_ in range(args.rounds):
-                    order = list(rates) if round_ % 2 == 0 else list(reversed(rates))
+                    order = list(rows) if round_ % 2 == 0 else list(reversed(rows))
                     for how in order:
+                        began = time.process_time()
                         rate, latencies = await measure(
                             store, how, clients, args.seconds,
-                            f"{name}-{clients}-{round_}-{how.split()[0]}")
+                            f"{name}-{clients}-{round_}-{how.split()[-1]}")
+                        cpu[how].append((time.process_time() - began) * 1000 / len(latencies))
                         rates[how].append(rate)
                         p50[how].append(percentile(latencies, 0.50))
                         p99[how].append(percentile(latencies, 0.99))
-                print(f"\n{name}, {clients} client(s)")
-                for how, rate in rates.items():
-                    print(f"  {statistics.median(rate):8.0f} /s   p50 "
+                print(f"\n{name}, {clients} client(s) (load average {load:.2f} at the start)")
+                for how, rated in rates.items():
+                    print(f"  {statistics.median(rated):8.0f} /s   p50 "
                           f"{statistics.median(p50[how]):7.2f} ms   p99 "
-                          f"{statistics.median(p99[how]):7.2f} ms   {how}")
+                          f"{statistics.median(p99[how]):7.2f} ms   CPU "
+                          f"{statistics.median(cpu[how]):6.2f} ms/request   {how}")
                 ratio = statistics.median(p50["HTTP fire"]) / statistics.median(p50["store apply"])
                 print(f"  {ratio:8.2f}x  p50 of a fire request / p50 of a store apply "
                       f"(goal: at most 1.5)")
+                ratios = [f / a for f, a in zip(p50["HTTP fire"], p50["store apply"], strict=True)]
+                print(f"  {statistics.median(ratios):8.2f}x  the same, median of the per-round ratios")
+                noop = statistics.median(p50["HTTP no-op"])
+                print(f"  {noop:8.2f} ms of each fire request's p50 is the in-process client and "
+                      f"the framework (the no-op row)")
 
 
 if __name__ == "__main__":

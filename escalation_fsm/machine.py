@@ -1,37 +1,27 @@
 """The escalation machine: the spec's rules enforced through the ``transitions`` engine.
 
-This is the only module that imports ``transitions``. The engine is fenced off:
-
-* one ``transitions.Machine`` per spec, built once and shared (no per-ticket engine objects, no
-  ``add_model``); each call hands the engine a small throw-away adapter instead of the ticket,
-  because the engine would otherwise ``setattr`` trigger methods onto our pydantic models;
-* ``auto_transitions=False`` (its ``to_<stage>()`` methods bypass guards) and
-  ``ignore_invalid_triggers=False``;
-* the engine's condition runs the spec's guards through :func:`~escalation_fsm.spec.evaluate_guards`
-  and its silent ``False`` becomes :class:`TransitionRefused` naming every failing guard;
-* its INFO-level logging of every callback is quietened (it slowed triggers ~3x under a host
-  logging at INFO), unless the host configured that logger itself.
-
-Firing is two public phases: :meth:`EscalationMachine.transition` computes the new ticket (guards,
-roles, payload, effect, marks, audit record, before-hooks) and returns it with the pending
-after-hook event; :meth:`EscalationMachine.run_after_hooks` runs the after- and enter-hooks.
+The engine is fenced off in :mod:`escalation_fsm.engine` (one shared engine per spec, guards as
+its condition, a throw-away model per call). Firing is two public phases:
+:meth:`EscalationMachine.transition` computes the new ticket (guards, roles, payload, effect,
+marks, audit record, before-hooks) and returns it with the pending after-hook event;
+:meth:`EscalationMachine.run_after_hooks` runs the after- and enter-hooks.
 :meth:`EscalationMachine.fire` is both. Stores commit between the two.
+
+Observers (:mod:`escalation_fsm.observe`) cost a fire nothing while none is registered, and one
+counter step while none is watching: the machine asks them again every 256th call
+(:data:`QUIET_CALLS`), not at every one.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from transitions import EventData, Machine, State
 
-from .bounds import text_limit_problems
 from .clock import Clock, SystemClock
-from .effects import SHIPPED_EFFECTS
+from .engine import ENGINE_LOGGER, Run, engine_of, moves_of, new_ticket_of
 from .errors import (
     HookFailed,
     InconsistentTicket,
@@ -41,33 +31,24 @@ from .errors import (
     SpecMismatch,
     TransitionRefused,
 )
-from .hooks import H, HookRegistry, TransitionEvent
+from .hooks import H, HookRegistry
 from .integrity import IntegrityProblem, verify_ticket
-from .models import (
-    Actor,
-    AuditRecord,
-    FrozenDict,
-    Ticket,
-    evolve,
-    nested_json,
-    trusted_from,
-    validation_reasons,
-)
-from .moves import FLAT_DUMP, NATIVE_DUMP, NESTED_DUMP, Move, checked_updates, tier_rule, tier_updates
+from .models import Actor, Ticket, validation_reasons
 from .observe import (
     ObservedCall,
     attempt_computed,
     attempt_started,
     committed,
+    current_call,
     observing,
 )
-from .payloads import NoPayload, Payload, flat_json, native_json
+from .payloads import NoPayload
 from .policy import EscalationPolicy, GuardContext
 from .procedure import default_spec
 from .results import Explanation, TransitionResult
 from .sla import Deadline, SLAPolicy, default_sla_policy
 from .sla import deadlines as sla_deadlines
-from .spec import GuardVerdict, MachineSpec, evaluate_guards
+from .spec import MachineSpec, evaluate_guards
 from .typing import Observer
 from .versions import SpecVersions
 
@@ -78,77 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EscalationMachine", "Explanation", "TransitionResult"]  # the last two: from .results
 
-_ENGINE_LOGGER = logging.getLogger("transitions.core")
-if _ENGINE_LOGGER.level == logging.NOTSET:
-    # Only when the host has not chosen a level for this logger itself.
-    _ENGINE_LOGGER.setLevel(logging.WARNING)
+QUIET_CALLS = 255
+"""While no observer watches, the calls (fires, store applies) that pass before they are asked again."""
 
-@lru_cache(maxsize=32)
-def _moves(spec: MachineSpec) -> dict[tuple[str, str], Move]:
-    if too_long := text_limit_problems({t.name: t.payload for t in spec.triggers}):
-        raise SpecError(too_long)
-    moves = {}
-    for t in spec.transitions:
-        trigger = spec.trigger(t.trigger)
-        effect = trigger.effect
-        moves[t.key] = Move(trigger=t.trigger, source=t.source, target=t.target, roles=t.roles,
-                             payload=trigger.payload, guards=tuple(spec.guard(g) for g in t.guards),
-                             effect=effect,
-                             check_effect=effect is not None and effect not in SHIPPED_EFFECTS,
-                             tier=tier_rule(trigger.marks), event=_engine(spec).events[t.trigger],
-                             validate=trigger.payload.__pydantic_validator__.validate_python,
-                             dump=NATIVE_DUMP if native_json(trigger.payload)
-                             else FLAT_DUMP if flat_json(trigger.payload) else NESTED_DUMP)
-    return moves
-
-
-class _Run(GuardContext):
-    """One call's guard context, which is also the engine's model (the state it reads and writes).
-
-    A fresh one per call keeps the shared engine free of per-ticket state; being the guards'
-    context too saves building two objects on every fire.
-    """
-
-    __slots__ = ("move", "state", "verdict")
-
-    def __init__(self, move: Move, ticket: Ticket, actor: Actor, payload: Payload,  # noqa: PLR0917
-                 policy: EscalationPolicy, now: datetime) -> None:
-        # Every field set here, without the dataclass __init__ (fire's hot path).
-        self.ticket = ticket
-        self.actor = actor
-        self.payload = payload
-        self.policy = policy
-        self.now = now
-        self.trigger = move.trigger
-        self.decisions = {}
-        self.state = move.source
-        self.move = move
-        self.verdict: GuardVerdict  # set by the engine's condition, which always runs first
-
-
-def _engine_condition(event: EventData) -> bool:
-    run: _Run = event.model  # type: ignore[assignment]  # the engine's model is always a _Run
-    verdict = run.verdict = evaluate_guards(run.move.guards, run)
-    run.decisions = verdict.decisions  # what effects may read
-    return not verdict.failed
-
-
-@lru_cache(maxsize=32)
-def _engine(spec: MachineSpec) -> Machine:
-    return Machine(
-        model=None,
-        states=[State(name) for name in spec.stage_names],
-        initial=spec.initial,
-        transitions=[
-            {"trigger": t.trigger, "source": t.source, "dest": t.dest,
-             "conditions": [_engine_condition]}
-            for t in spec.transitions
-        ],
-        auto_transitions=False,
-        ignore_invalid_triggers=False,
-        send_event=True,
-        name=f"{spec.name}: ",
-    )
+# The engine's pieces under the names they had here (white-box tests and benchmarks use them).
+_ENGINE_LOGGER, _engine, _moves = ENGINE_LOGGER, engine_of, moves_of
 
 
 class EscalationMachine:
@@ -183,6 +98,7 @@ class EscalationMachine:
         self.hooks = HookRegistry()
         self.observers: list[Observer] = []
         """What watches every ``fire`` and store ``apply`` (:meth:`observe`)."""
+        self._quiet = 0  # calls left before observers that were not watching are asked again
         self._moves = _moves(self.spec)
         # fire() skips the keyword-argument layer of transition() unless a subclass overrides it.
         self._plain = type(self).transition is EscalationMachine.transition
@@ -219,7 +135,26 @@ class EscalationMachine:
             raise TypeError(f"an observer needs an observe(call) method and a watching "
                             f"property, got {observer!r}")
         self.observers.append(observer)
+        self._quiet = 0  # ask at the next call
         return observer
+
+    def watched(self) -> bool:
+        """Whether a call now is observed: whether one of :attr:`observers` is ``watching``.
+
+        While one watches, they are asked at every call. When none does, the next
+        ``QUIET_CALLS`` (255) calls answer ``False`` without asking (an observer that starts
+        watching is seen within 256 calls; :meth:`observe` asks at the next call), so that an
+        observer left idle, such as :class:`~escalation_fsm.otel.Telemetry` with no provider
+        configured, costs a call one counter step.
+        """
+        if self._quiet > 0:
+            self._quiet -= 1
+            return False
+        for observer in self.observers:
+            if observer.watching:
+                return True
+        self._quiet = QUIET_CALLS
+        return False
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -307,8 +242,10 @@ class EscalationMachine:
         raises :class:`SpecError`; a clock returning naive datetimes raises ``ValueError``; an
         exception raised by a host guard or effect propagates as is.
         """
-        for observer in self.observers:  # usually none; inlined: fire's hot path
-            if observer.watching:
+        if self.observers:  # usually none; watched()'s quiet counter inlined: fire's hot path
+            if self._quiet > 0:
+                self._quiet -= 1
+            elif self.watched():
                 return self._observed_fire(ticket, trigger, actor, payload)
         result = (self._transition(ticket, trigger, actor, payload) if self._plain
                   else self.transition(ticket, trigger, actor=actor, **payload))
@@ -327,10 +264,11 @@ class EscalationMachine:
         :meth:`run_after_hooks`; a subclass overriding it changes what stores and :meth:`fire`
         do too.
         """
-        if self.observers:
-            attempt_started(ticket.stage)
+        call = current_call() if self.observers else None
+        if call is not None and call.machine is self:  # inside one of this machine's observed calls
+            attempt_started(call, ticket.stage)
             result = self._transition(ticket, trigger, actor, payload)
-            attempt_computed(result)
+            attempt_computed(call, result)
             return result
         return self._transition(ticket, trigger, actor, payload)
 
@@ -352,7 +290,7 @@ class EscalationMachine:
                 reasons=verdict.reasons, allowed=self.allowed(ticket, actor),
                 failed_guards={name: verdict.decisions[name] for name in verdict.failed},
             )
-        result = self._commit(move, run)
+        result = new_ticket_of(move, run, self.fingerprint, events=self.hooks.active)
         if result.event is not None:
             self.hooks.run_before(result.event)
         return result
@@ -363,8 +301,9 @@ class EscalationMachine:
         Every hook runs; if any failed, :class:`HookFailed` (``phase="after"``) is raised with the
         committed ticket on ``.ticket``.
         """
-        if self.observers:
-            committed(result)
+        call = current_call() if self.observers else None
+        if call is not None and call.machine is self:
+            committed(call, result)
         if result.event is None:
             return
         failures = self.hooks.run_after(result.event)
@@ -377,8 +316,9 @@ class EscalationMachine:
 
         What the async stores call after their commit; the rules are those of the sync phase.
         """
-        if self.observers:
-            committed(result)
+        call = current_call() if self.observers else None
+        if call is not None and call.machine is self:
+            committed(call, result)
         if result.event is None:
             return
         failures = await self.hooks.run_after_async(result.event)
@@ -389,7 +329,7 @@ class EscalationMachine:
     # -- internals shared by fire, explain and allowed ------------------------------------------
 
     def _prepare(self, ticket: Ticket, trigger: str, actor: Actor,
-                 payload: dict[str, Any]) -> _Run:
+                 payload: dict[str, Any]) -> Run:
         stage = ticket.stage
         history = ticket.history
         # A ticket is its history: O(1) here, the whole replay in verify() and stores' create().
@@ -415,43 +355,12 @@ class EscalationMachine:
         if now.tzinfo is None:  # history timestamps must be aware; records skip re-validation
             raise ValueError(f"the machine's clock returned a naive datetime {now!r}; "
                              "a Clock must return timezone-aware datetimes")
-        return _Run(move, ticket, actor, model, self.policy, now)
+        return Run(move, ticket, actor, model, self.policy, now)
 
     def _inconsistent(self, ticket: Ticket) -> InconsistentTicket:
         problems = [problem.message for problem in self.verify(ticket)]
         return InconsistentTicket(ticket_id=ticket.id, problems=problems)
 
-    def _commit(self, move: Move, ctx: GuardContext) -> TransitionResult:
-        """Build the new ticket (effect, marks, audit record, stage, version); the old stays."""
-        ticket = ctx.ticket
-        # The shipped effects return a fresh dict, and are tested instead of checked.
-        updates: dict[str, Any] = {} if move.effect is None else (
-            checked_updates(move, dict(move.effect(ctx))) if move.check_effect
-            else move.effect(ctx))  # type: ignore[assignment]  # shipped effects: fresh dicts
-        if move.tier:
-            updates.update(tier_updates(move.tier, updates.get("tags", ticket.tags), ticket.tier))
-        if move.dump == NATIVE_DUMP:
-            payload = FrozenDict(ctx.payload.__dict__)
-        elif move.dump == FLAT_DUMP:
-            payload = FrozenDict(ctx.payload.model_dump(mode="json"))
-        else:
-            payload = nested_json(ctx.payload)
-        seq = ticket.version + 1
-        record = trusted_from(AuditRecord, {
-            "seq": seq, "at": ctx.now, "actor_id": ctx.actor.id, "actor_role": ctx.actor.role,
-            "trigger": move.trigger, "source": move.source, "dest": move.target, "payload": payload,
-            "spec_fingerprint": self.fingerprint})
-        updates["stage"] = move.target
-        updates["history"] = (*ticket.history, record)
-        updates["version"] = seq
-        new = evolve(ticket, updates)
-        if not self.hooks.active:
-            return _result(TransitionResult, (new, ticket, record, None))
-        return TransitionResult(new, ticket, record, TransitionEvent(
-            trigger=move.trigger, source=move.source, dest=move.target, actor=ctx.actor,
-            payload=ctx.payload, before=ticket, after=new, record=record))
 
-
-_result = tuple.__new__  # a NamedTuple without its Python-level __new__ (fire's hot path)
 _ANYONE = Actor(id="anyone", role="system")
 _NO_PAYLOAD = NoPayload()

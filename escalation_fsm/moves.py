@@ -3,7 +3,7 @@
 What the hot path of :meth:`EscalationMachine.fire <escalation_fsm.EscalationMachine.fire>` reads
 as plain attributes (roles, payload validator, guards, effect, what the marks do to the tier), and
 the two rules it applies after an effect: a host effect's updates are checked, and the marks set
-the tier. The engine itself stays in :mod:`escalation_fsm.machine`, the only module importing it.
+the tier. The engine itself stays in :mod:`escalation_fsm.engine`, the only module importing it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ An *observer* (:class:`~escalation_fsm.typing.Observer`) registered with
 ``observe(call)`` returns a context manager that the call runs inside. The
 :class:`ObservedCall` fills in as the call goes (each attempt's source and destination, the
 committed transition) and, when the context manager exits, holds the ``outcome``. A machine with
-no observer pays one attribute check per ``fire``. :mod:`escalation_fsm.otel` is the
+no observer pays one attribute check per ``fire``; while none of its observers is watching, the
+machine asks them again every 256th call only (:meth:`EscalationMachine.watched
+<escalation_fsm.EscalationMachine.watched>`). :mod:`escalation_fsm.otel` is the
 OpenTelemetry observer.
 
 Outcomes (:data:`OUTCOMES`): ``committed``; ``replayed`` (an idempotent retry answered from the
@@ -124,24 +126,22 @@ def watched(observers: Sequence[Observer]) -> bool:
     return any(observer.watching for observer in observers)
 
 
-def attempt_started(source: str) -> None:
-    """A transition is being tried from ``source`` (the machine calls this when observed)."""
-    call = _CURRENT.get()
-    if call is not None:
-        call.attempts += 1
-        call.source = source
+current_call = _CURRENT.get
+"""The observed call running in this context, or ``None`` (a C call: no Python frame)."""
 
 
-def attempt_computed(result: TransitionResult) -> None:
-    """A transition produced ``result`` (not committed yet)."""
-    call = _CURRENT.get()
-    if call is not None:
-        call.computed += 1
-        call.destination = result.record.dest
+def attempt_started(call: ObservedCall, source: str) -> None:
+    """``call``'s transition is being tried from ``source`` (the machine calls this)."""
+    call.attempts += 1
+    call.source = source
 
 
-def committed(result: TransitionResult) -> None:
-    """``result`` was committed (its after-hooks are about to run)."""
-    call = _CURRENT.get()
-    if call is not None:
-        call.result = result
+def attempt_computed(call: ObservedCall, result: TransitionResult) -> None:
+    """``call``'s transition produced ``result`` (not committed yet)."""
+    call.computed += 1
+    call.destination = result.record.dest
+
+
+def committed(call: ObservedCall, result: TransitionResult) -> None:
+    """``call``'s ``result`` was committed (its after-hooks are about to run)."""
+    call.result = result

@@ -8,8 +8,10 @@ SDK and its exporters. It is imported when a :class:`Telemetry` is made, never b
 
 Without providers given, the global ones are used: while the host has configured neither a
 tracer provider nor a meter provider, calls are not observed at all. The providers are looked
-for at the first call and then at every 256th while none is found (a look costs more than the
-3% a fire may pay); set them before the first fire, as OpenTelemetry's setup does anyway.
+for at the first call and then, while none is found, every 256th (the machine asks an observer
+that is not watching only that often: :meth:`EscalationMachine.watched
+<escalation_fsm.EscalationMachine.watched>`); in between, a fire pays one counter step. Set them
+before the first fire, as OpenTelemetry's setup does anyway.
 """
 
 from __future__ import annotations
@@ -28,10 +30,6 @@ __all__ = ["Telemetry", "instrument"]
 
 SCOPE = "escalation_fsm"
 """The instrumentation scope name of every span and metric."""
-
-_RECHECK = 255
-"""Calls between looks for a global provider while none is configured."""
-
 
 def _otel() -> tuple[Any, Any]:
     try:
@@ -55,7 +53,6 @@ class Telemetry:
         self._metrics = metrics
         self._explicit = tracer_provider is not None or meter_provider is not None
         self._on = self._explicit
-        self._countdown = 0
         self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
         self.transitions = meter.create_counter(
@@ -73,12 +70,12 @@ class Telemetry:
 
     @property
     def watching(self) -> bool:
-        """Whether anything listens (once true, for good: OpenTelemetry sets providers once)."""
-        if self._on:
-            return True
-        self._countdown -= 1
-        if self._countdown < 0:
-            self._countdown = _RECHECK
+        """Whether anything listens (once true, for good: OpenTelemetry sets providers once).
+
+        Until then, each ask looks for the global providers; a machine asks only every 256th
+        call while nothing watches.
+        """
+        if not self._on:
             self._on = self._configured()
         return self._on
 

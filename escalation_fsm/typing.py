@@ -49,7 +49,11 @@ class Observer(Protocol):
 
     @property
     def watching(self) -> bool:
-        """Whether ``observe`` would record anything now (checked before every call)."""
+        """Whether ``observe`` would record anything now.
+
+        Checked before every call while an observer of the machine watches; while none does,
+        before every 256th (:meth:`EscalationMachine.watched`).
+        """
         ...
 
     def observe(self, call: ObservedCall, /) -> AbstractContextManager[object]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
 from ..machine import EscalationMachine
-from ..observe import ObservedCall, observing, watched
+from ..observe import ObservedCall, observing
 
 __all__ = ["observed_apply", "observed_apply_async"]
 
@@ -36,7 +36,7 @@ def observed_apply(apply: _F) -> _F:
     @functools.wraps(apply)
     def observed(store: _HasMachine, *args: Any, **kwargs: Any) -> Any:
         machine = store.machine
-        if not (machine.observers and watched(machine.observers)):
+        if not (machine.observers and machine.watched()):
             return apply(store, *args, **kwargs)
         with observing(machine.observers, _call(store, machine, args, kwargs)):
             return apply(store, *args, **kwargs)
@@ -48,7 +48,7 @@ def observed_apply_async(apply: _F) -> _F:
     @functools.wraps(apply)
     async def observed(store: _HasMachine, *args: Any, **kwargs: Any) -> Any:
         machine = store.machine
-        if not (machine.observers and watched(machine.observers)):
+        if not (machine.observers and machine.watched()):
             return await apply(store, *args, **kwargs)
         with observing(machine.observers, _call(store, machine, args, kwargs)):
             return await apply(store, *args, **kwargs)

@@ -20,7 +20,7 @@ import asyncio
 import functools
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
@@ -35,17 +35,15 @@ from ..errors import (
     TicketNotFound,
 )
 from ..machine import EscalationMachine
-from ..models import Actor, AuditRecord, Category, Ticket
+from ..models import Actor, AuditRecord, Ticket
 from ..results import TransitionResult
 from ..sla import ClockState, SLAPolicy, clock_state
 from ._args import (
-    MAX_BATCH,
     MAX_LIMIT,
     checked_count,
-    checked_filters,
     checked_id,
-    checked_time,
 )
+from ._async_listings import AsyncListings, AsyncTicketStream
 from ._async_offloop import OffLoop
 from ._codec import Sealed, StoredTicket, decode, decode_clocks, seal
 from ._core import Core
@@ -53,48 +51,17 @@ from ._observed import observed_apply_async
 from ._types import (
     KeyTaken,
     Known,
-    Listing,
     StoreStats,
-    StoreVerification,
-    TicketFilter,
-    TicketList,
     Write,
 )
-from ._verify import check_stored
 from .base import DEFAULT_MAX_ATTEMPTS
 
-__all__ = ["AsyncStoreBase", "AsyncTicketStream"]
+__all__ = ["AsyncStoreBase", "AsyncTicketStream"]  # the stream: from ._async_listings
 
 _T = TypeVar("_T")
 
 
-class AsyncTicketStream(AsyncIterator[Ticket]):
-    """What :meth:`AsyncStoreBase.stream` returns: ``async for`` over every ticket, by id.
-
-    ``skipped`` grows, as the stream goes, with one
-    :class:`~escalation_fsm.errors.CorruptTicket` per row that does not decode.
-    """
-
-    def __init__(self, store: AsyncStoreBase, batch_size: int) -> None:
-        self.skipped: list[Any] = []
-        self._tickets = self._pages(store, batch_size)
-
-    async def _pages(self, store: AsyncStoreBase, size: int) -> AsyncIterator[Ticket]:
-        after: str | None = None
-        while True:
-            batch = await store.listed_page(after, size)
-            self.skipped.extend(batch.skipped)
-            for ticket in batch.tickets:
-                yield ticket
-            if batch.rows < size or batch.last_id is None:
-                return
-            after = batch.last_id
-
-    async def __anext__(self) -> Ticket:
-        return await anext(self._tickets)
-
-
-class AsyncStoreBase(OffLoop, ABC):
+class AsyncStoreBase(AsyncListings, OffLoop, ABC):
     """What both async stores share: the awaiting apply loop, hooks after commit, listings.
 
     Open a store with ``async with Store(...) as store:`` or ``store = await Store(...).open()``
@@ -322,73 +289,6 @@ class AsyncStoreBase(OffLoop, ABC):
         core.remember(known)
         return known
 
-    # -- listings ---------------------------------------------------------------------------------
-
-    async def query(self, *, stage: str | None = None, category: Category | str | None = None,
-                    tier: int | None = None, updated_before: datetime | None = None,
-                    updated_since: datetime | None = None, limit: int | None = None) -> TicketList:
-        """Tickets matching every given filter, least recently updated first (as ``StoreBase``)."""
-        stage, category, tier = checked_filters(stage, category, tier)
-        where = TicketFilter(
-            stage=stage, category=category, tier=tier,
-            updated_before=None if updated_before is None else checked_time(updated_before,
-                                                                            "updated_before"),
-            updated_since=None if updated_since is None else checked_time(updated_since,
-                                                                          "updated_since"))
-        if limit is not None:
-            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
-        return self._listed(await self._query(where, limit))
-
-    async def due(self, *, by: datetime, limit: int | None = None) -> TicketList:
-        """Tickets whose next SLA deadline falls at or before ``by``, soonest first (indexed)."""
-        checked_time(by, "by")
-        if limit is not None:
-            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
-        return self._listed(await self._due(by, limit))
-
-    def stream(self, *, batch_size: int = 500) -> AsyncTicketStream:
-        """Every ticket, by id, read ``batch_size`` at a time: ``async for ticket in ...``."""
-        checked_count(batch_size, "batch_size", low=1, high=MAX_BATCH)
-        return AsyncTicketStream(self, batch_size)
-
-    async def listed_page(self, after: str | None, size: int) -> Listing:
-        """One batch of :meth:`stream` (tickets with ids after ``after``), counted in ``stats``."""
-        listing = await self._page(after, size)
-        self.core.stats.skipped += len(listing.skipped)
-        return listing
-
-    def _listed(self, listing: Listing) -> TicketList:
-        self.core.stats.skipped += len(listing.skipped)
-        return TicketList(listing.tickets, tuple(listing.skipped))
-
-    async def verify(self, *, batch_size: int = 500) -> StoreVerification:
-        """Check every stored ticket against its hash chain, its row and the spec (reads only)."""
-        checked_count(batch_size, "batch_size", low=1, high=MAX_BATCH)
-        problems = []
-        checked = 0
-        after: str | None = None
-        machine = self.machine
-        while True:
-            batch = await self._stored_page(after, batch_size)
-            for stored in batch:
-                checked += 1
-                problems.extend(check_stored(stored, machine))
-            if len(batch) < batch_size:
-                return StoreVerification(checked, tuple(problems))
-            after = batch[-1].id
-
-    async def reindex(self, machine: EscalationMachine | None = None) -> int:
-        """Rebuild every ticket's clock state and deadline under ``machine``'s policy.
-
-        As ``StoreBase.reindex``; returns how many tickets were re-indexed.
-        """
-        core = self.core
-        if self.readonly:
-            self._refuse("re-index the SLA deadlines")
-        count = await asyncio.to_thread(core.reindex, machine)
-        self._recorded = core.recorded_policy()
-        return count
-
     # -- primitives -----------------------------------------------------------------------------
 
     @abstractmethod
@@ -411,19 +311,3 @@ class AsyncStoreBase(OffLoop, ABC):
     @abstractmethod
     async def _swap(self, current: Ticket, new: Ticket, write: Write) -> bool:
         """The compare-and-swap of ``StoreBase._swap``, awaited."""
-
-    @abstractmethod
-    async def _query(self, where: TicketFilter, limit: int | None) -> Listing:
-        """Tickets passing ``where``, ordered by last update then id."""
-
-    @abstractmethod
-    async def _due(self, by: datetime, limit: int | None) -> Listing:
-        """Tickets whose indexed next deadline is at or before ``by``, by deadline then id."""
-
-    @abstractmethod
-    async def _page(self, after: str | None, size: int) -> Listing:
-        """Up to ``size`` tickets with ids greater than ``after``, by id."""
-
-    @abstractmethod
-    async def _stored_page(self, after: str | None, size: int) -> list[StoredTicket]:
-        """Up to ``size`` tickets as stored, ids greater than ``after``, by id."""

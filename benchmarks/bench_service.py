@@ -13,7 +13,12 @@ every 24 fires, opened untimed: requests per second count that time too, alike f
   in-process ASGI client (``httpx.ASGITransport``: no network, the whole FastAPI stack);
 * ``HTTP no-op``: the same requests to a FastAPI app whose one route answers a fixed body and
   touches no store: what the in-process client and the framework cost by themselves, which is
-  part of every ``HTTP fire`` latency (the client runs on the same event loop and CPU).
+  part of every ``HTTP fire`` latency (the client runs on the same event loop and CPU);
+* ``ASGI fire`` and ``ASGI no-op``: the same two, driven by a minimal in-process ASGI client
+  (:func:`asgi_post`: one scope, one request message, the response messages collected; the app
+  and its whole stack are the same, only httpx's own request and response building is left
+  out). httpx is what a test suite uses; a server in front of the app (uvicorn) costs its own,
+  different share, so the service's own latency is best seen without either.
 
 Besides latency, each row prints its CPU time per request (``process_time`` over the row,
 divided by the requests: the client's, the framework's, the store's worker thread's) and the
@@ -21,21 +26,23 @@ load average at the start, since other processes share the cores.
 
 Rows are measured once per round, rounds interleave them, and medians of ``--rounds`` rounds
 are printed: requests (or commits) per second and p50/p99 latency, then the p50 ratio of a fire
-request to a store apply (goal: at most 1.5).
+request to a store apply (goal: at most 1.5), for each client.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -110,13 +117,51 @@ def noop_app() -> FastAPI:
     return app
 
 
+async def asgi_post(app: Any, path: str, payload: dict[str, str],
+                    headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST ``payload`` as JSON to ``app`` in process, as a server would: (status, body)."""
+    body = json.dumps(payload).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("helpdesk", 80),
+             "headers": [(b"host", b"helpdesk"), (b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode()),
+                         *((k.lower().encode(), v.encode()) for k, v in headers.items())]}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status, chunks = 0, []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # no disconnect while the app answers
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
 async def measure(store: AsyncStoreBase, how: str, clients: int, seconds: float,
                   tag: str) -> tuple[float, list[float]]:
     if how == "store apply":
         async def direct(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
             return (await store.apply(ticket_id, trigger, actor=AGENT, **payload)).stage
         return await drive(direct, store, clients, seconds, tag)
-    app = create_app(store) if how == "HTTP fire" else noop_app()
+    app = create_app(store) if how.endswith("fire") else noop_app()
+    if how.startswith("ASGI"):
+        async def over_asgi(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
+            status, body = await asgi_post(app, f"/tickets/{ticket_id}/fire/{trigger}", payload,
+                                           HEADERS)
+            assert status == 200, body
+            return str(json.loads(body)["ticket"]["stage"])
+        return await drive(over_asgi, store, clients, seconds, tag)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://helpdesk") as http:
         async def over_http(ticket_id: str, trigger: str, payload: dict[str, str]) -> str:
@@ -169,7 +214,7 @@ async def run(stores: dict[str, Callable[[], AsyncStoreBase]], args: argparse.Na
     for name, make in stores.items():
         async with make() as store:
             for clients in args.concurrency:
-                rows = ("store apply", "HTTP fire", "HTTP no-op")
+                rows = ("store apply", "HTTP fire", "HTTP no-op", "ASGI fire", "ASGI no-op")
                 rates: dict[str, list[float]] = {how: [] for how in rows}
                 p50: dict[str, list[float]] = {how: [] for how in rows}
                 p99: dict[str, list[float]] = {how: [] for how in rows}
@@ -181,7 +226,7 @@ async def run(stores: dict[str, Callable[[], AsyncStoreBase]], args: argparse.Na
                         began = time.process_time()
                         rate, latencies = await measure(
                             store, how, clients, args.seconds,
-                            f"{name}-{clients}-{round_}-{how.split()[-1]}")
+                            f"{name}-{clients}-{round_}-{how.replace(' ', '_')}")
                         cpu[how].append((time.process_time() - began) * 1000 / len(latencies))
                         rates[how].append(rate)
                         p50[how].append(percentile(latencies, 0.50))
@@ -192,15 +237,15 @@ async def run(stores: dict[str, Callable[[], AsyncStoreBase]], args: argparse.Na
                           f"{statistics.median(p50[how]):7.2f} ms   p99 "
                           f"{statistics.median(p99[how]):7.2f} ms   CPU "
                           f"{statistics.median(cpu[how]):6.2f} ms/request   {how}")
-                ratio = statistics.median(p50["HTTP fire"]) / statistics.median(p50["store apply"])
-                print(f"  {ratio:8.2f}x  p50 of a fire request / p50 of a store apply "
-                      f"(goal: at most 1.5)")
-                ratios = [f / a for f, a in zip(p50["HTTP fire"], p50["store apply"], strict=True)]
-                print(f"  {statistics.median(ratios):8.2f}x  the same, median of the per-round ratios")
-                noop = statistics.median(p50["HTTP no-op"])
-                print(f"  {noop:8.2f} ms of each fire request's p50 is the in-process client and "
-                      f"the framework (the no-op row)")
-
+                for client in ("HTTP", "ASGI"):
+                    fire, noop = f"{client} fire", f"{client} no-op"
+                    ratio = statistics.median(p50[fire]) / statistics.median(p50["store apply"])
+                    ratios = [f / a for f, a in zip(p50[fire], p50["store apply"], strict=True)]
+                    print(f"  {ratio:8.2f}x  p50 of a fire request / p50 of a store apply, {client} "
+                          f"client (goal: at most 1.5; per-round median "
+                          f"{statistics.median(ratios):.2f}x)")
+                    print(f"  {statistics.median(p50[noop]):8.2f} ms of it is the {client} client and "
+                          f"the framework (the no-op row)")
 
 if __name__ == "__main__":
     main()

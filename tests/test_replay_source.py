@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from escalation_fsm.replay import LogError, LogStats, parse_mapping, read_cases
 from escalation_fsm.replay import source as source_module
 from escalation_fsm.replay.source import csv_chunks
-from escalation_fsm.replay.times import Timestamps
+from escalation_fsm.replay.times import Timestamps, micros
 
 # -- CSV text -------------------------------------------------------------------------------------
 
@@ -334,7 +334,8 @@ def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument 
         fmt: str, year: int, month: int, day: int, hour: int, minute: int, second: int,
         padded: bool, zone: str) -> None:
     """A numeric format's fast parser gives what ``strptime`` gives (in the mapping's zone), and
-    refuses what it refuses (a day, month or hour out of range)."""
+    refuses what it refuses (a day, month or hour out of range); so does the memoised parser the
+    reader uses (from the day's midnight), to the microsecond and the offset shown."""
     number = "{:02d}" if padded else "{}"
     fields = {"%Y": f"{year:04d}", "%m": number.format(month), "%d": number.format(day),
               "%H": number.format(hour), "%M": number.format(minute), "%S": number.format(second)}
@@ -353,3 +354,21 @@ def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument 
     assert found == expected
     if found is not ValueError:
         assert found.tzinfo is tz  # type: ignore[attr-defined]
+    # The memoised path (a day's midnight worked out once) gives the stamp parse() makes.
+    parser = Timestamps(fmt, tz)
+    stamps: list[object] = []
+    for _ in range(2):  # the second time from the day remembered
+        parser.seen.clear()
+        try:
+            stamps.append(parser.new(value))
+        except ValueError:
+            stamps.append(ValueError)
+    stamp = stamps[1]
+    assert stamps[0] == stamp
+    if expected is ValueError:
+        assert stamp is ValueError
+    else:
+        assert isinstance(stamp, tuple) and isinstance(found, datetime)
+        assert stamp == (micros(found), found, f"{found.year:04d}-{found.month:02d}")
+        assert (stamp[1].isoformat(), stamp[1].tzinfo, stamp[1].fold) == (
+            found.isoformat(), found.tzinfo, found.fold)

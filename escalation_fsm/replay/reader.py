@@ -339,7 +339,7 @@ class _Grouper:
 
     def _finish(self, case: CaseData) -> CaseData:
         self.stats.cases += 1
-        keys = case.keys if self.order_of is not None else [s[0] for s in case.stamps]
+        keys = case.keys if self.order_of is not None else list(map(_INSTANT, case.stamps))
         if any(map(gt, keys, islice(keys, 1, None))):
             # Ties keep their file order: the sort is stable.
             order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -351,6 +351,6 @@ class _Grouper:
             keys = [keys[i] for i in order]
             case.reordered = True
             self.stats.reordered_cases += 1
-        case.instants = keys if self.order_of is None else [s[0] for s in case.stamps]
+        case.instants = keys if self.order_of is None else list(map(_INSTANT, case.stamps))
         case.keys = []
         return case

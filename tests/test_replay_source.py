@@ -95,24 +95,12 @@ def test_plain_blocks_are_split_without_csv() -> None:
     assert chunk.rows == [["1", "2"], [], ["3", "4"]]
 
 
-def test_uniform_blocks_are_held_as_one_flat_list() -> None:
-    """A plain block whose lines all have the header's cells is one flat list of cells: its
-    columns are slices of it, and its rows are built only when asked for, equal to a split."""
-    text = "a,b,c\n1,2,3\n4,,6\n"
-    _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv")
-    [chunk] = list(chunks)
-    assert chunk.flat == ["1", "2", "3", "4", "", "6"] and chunk.uniform(3)
-    assert [chunk.column(k) for k in range(3)] == [["1", "4"], ["2", ""], ["3", "6"]]
-    assert chunk.rows == [["1", "2", "3"], ["4", "", "6"]]
-    assert not chunk.uniform(2)
-
-
 @settings(max_examples=300)
 @given(st.integers(1, 4), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
                                             max_size=5), max_size=12), st.integers(1, 40))
 def test_columns_are_the_cells_of_the_rows(width: int, body: list[list[str]], block: int) -> None:
-    """Whatever a chunk holds (flat or rows), a uniform chunk's columns are its rows' cells, and
-    a chunk is uniform exactly when every row has the header's number of cells."""
+    """A uniform chunk's columns are its rows' cells, and a chunk is uniform exactly when there
+    is a row and every row has the header's number of cells."""
     text = ",".join("h" * (k + 1) for k in range(width)) + "\n" + "".join(
         ",".join(row) + "\n" for row in body)
     with pytest.MonkeyPatch.context() as patch:

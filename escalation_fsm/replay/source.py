@@ -17,10 +17,9 @@ import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .errors import LogError
 from .mapping import LogMapping
@@ -34,43 +33,19 @@ _JSON_ROWS = 512
 _CSV_ROWS = 1024
 
 
-class Chunk:
-    """Consecutive rows of the file and the line each ends on (the header is line 1).
+class Chunk(NamedTuple):
+    """Consecutive rows of the file and the line each ends on (the header is line 1)."""
 
-    A block of plain CSV whose rows all have ``width`` cells is held as one flat list of its
-    cells, row after row (``flat``): a column is then a slice of it, and no list is built per
-    row unless :attr:`rows` is asked for.
-    """
-
-    __slots__ = ("_rows", "flat", "lines", "width")
-
-    def __init__(self, lines: Sequence[int], rows: list[list[str | None]] | None = None, *,
-                 flat: list[str] | None = None, width: int = 0) -> None:
-        self.lines = lines
-        self._rows = rows
-        self.flat = flat
-        self.width = width
-
-    @property
-    def rows(self) -> list[list[str | None]]:
-        """Each row as a list of its cells."""
-        if self._rows is None:
-            flat, width = self.flat or [], self.width
-            self._rows = [flat[start:start + width]  # type: ignore[misc]
-                          for start in range(0, len(self.lines) * width, width)]
-        return self._rows
+    lines: Sequence[int]
+    rows: list[list[str | None]]
 
     def column(self, index: int) -> list[str | None]:
         """The cells of column ``index``, one per row (every row must have that many cells)."""
-        if self.flat is not None:
-            return self.flat[index:len(self.lines) * self.width:self.width]  # type: ignore[return-value]
-        return list(map(itemgetter(index), self._rows or ()))
+        return list(map(itemgetter(index), self.rows))
 
     def uniform(self, width: int) -> bool:
         """Whether there is a row and every row has ``width`` cells."""
-        if self.flat is not None:
-            return self.width == width and len(self.lines) > 0
-        rows = self._rows or []
+        rows = self.rows
         return bool(rows) and len(rows[0]) == width and len(set(map(len, rows))) == 1
 
 
@@ -121,11 +96,10 @@ def csv_chunks(text: IO[str], delimiter: str, source: str) -> tuple[list[str], I
         raise LogError(source, "the log is empty (no header row)")
     if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
         header[0] = header[0][1:]
-    return header, _blocks(text, reader.line_num, delimiter, source, len(header))
+    return header, _blocks(text, reader.line_num, delimiter, source)
 
 
-def _blocks(text: IO[str], line: int, delimiter: str, source: str,
-            width: int) -> Iterator[Chunk]:
+def _blocks(text: IO[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
     rest = ""
     while True:
         try:
@@ -152,12 +126,6 @@ def _blocks(text: IO[str], line: int, delimiter: str, source: str,
         cells.pop()  # the empty string after the last newline
         first = line + 1
         line += len(cells)
-        if width > 1 and set(map(str.count, cells, repeat(delimiter))) == {width - 1}:
-            # Every line has the header's cells (and none is empty): one flat list of them.
-            flat = block.replace("\n", delimiter).split(delimiter)
-            flat.pop()  # the empty string after the last newline
-            yield Chunk(range(first, line + 1), flat=flat, width=width)
-            continue
         rows: list[list[str | None]]
         if "" in cells:  # an empty line is no row, as csv reads it
             rows = [c.split(delimiter) if c else [] for c in cells]  # type: ignore[misc]

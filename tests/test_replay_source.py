@@ -96,22 +96,31 @@ def test_plain_blocks_are_split_without_csv() -> None:
 
 
 @settings(max_examples=300)
-@given(st.integers(1, 4), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
-                                            max_size=5), max_size=12), st.integers(1, 40))
-def test_columns_are_the_cells_of_the_rows(width: int, body: list[list[str]], block: int) -> None:
-    """A uniform chunk's columns are its rows' cells, and a chunk is uniform exactly when there
-    is a row and every row has the header's number of cells."""
-    text = ",".join("h" * (k + 1) for k in range(width)) + "\n" + "".join(
-        ",".join(row) + "\n" for row in body)
+@given(st.integers(1, 5), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
+                                            max_size=6), max_size=12), st.integers(1, 40),
+       st.integers(0, 5))
+def test_columns_are_the_cells_of_the_rows(width: int, body: list[list[str]], block: int,
+                                           last_read: int) -> None:
+    """Split only as far as the last column read, or whole: a chunk's rows are the rows csv
+    reads, it is uniform exactly when every row has the header's number of cells, and then its
+    columns are its rows' cells."""
+    header = ["h" * (k + 1) for k in range(width)]
+    text = ",".join(header) + "\n" + "".join(",".join(row) + "\n" for row in body)
+    expected, _ = with_csv(text)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(source_module, "_BLOCK", block)
-        _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv")
+        _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv",
+                               names=header[:last_read])
+        found: list[tuple[int, list[str | None]]] = []
         for chunk in chunks:
+            uniform = chunk.uniform(width)
+            columns = [chunk.column(k) for k in range(width)] if uniform else None
             rows = chunk.rows
-            assert chunk.uniform(width) == (bool(rows) and all(len(r) == width for r in rows))
-            if chunk.uniform(width):
-                assert [chunk.column(k) for k in range(width)] == [
-                    [row[k] for row in rows] for k in range(width)]
+            assert uniform == (bool(rows) and all(len(r) == width for r in rows))
+            if columns is not None:
+                assert columns == [[row[k] for row in rows] for k in range(width)]
+            found += [(line, row) for line, row in zip(chunk.lines, rows, strict=True) if row]
+    assert found == expected
 
 
 # -- logs -----------------------------------------------------------------------------------------

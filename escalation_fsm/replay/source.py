@@ -3,9 +3,10 @@ r"""The rows of a log file, a chunk at a time: CSV (plain or inside a ``.zip``) 
 A chunk is a list of rows (each a list of cells in the order of the header) with their lines in
 the file, so that the reader works on many rows per Python call. CSV is read in blocks of text:
 a block without a quote, a carriage return or a NUL character is split on newlines and on the
-delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost. From the
-first block that has one of those characters on, the rest of the file goes through :mod:`csv`
-itself, so quoting, embedded newlines and ``\r\n`` line ends are read as they always were.
+delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost (and
+only as far as the last column the mapping reads: see :class:`Chunk`). From the first block that
+has one of those characters on, the rest of the file goes through :mod:`csv` itself, so quoting,
+embedded newlines and ``\r\n`` line ends are read as they always were.
 ``tests/test_replay_source.py`` checks both against :mod:`csv` on random text.
 """
 

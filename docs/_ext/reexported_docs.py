@@ -10,10 +10,17 @@ defines the constant instead, and shows none rather than the type's.
 It also drops the "Alias for field number N" that ``NamedTuple`` gives every field (the field
 keeps its name and type, and the class docstring says what it holds), and shows a class's public
 bases instead of private helpers such as ``_Frozen`` (a pydantic model shows ``BaseModel``).
+
+And a reference to a name where a package re-exports it (``escalation_fsm.errors.SpecMismatch``,
+``escalation_fsm.models.Ticket``) that is documented elsewhere (``escalation_fsm.SpecMismatch``)
+resolves through the object's defining module (``escalation_fsm.errors._specs``): autodoc records
+that one as the canonical name of what it documents, and the package's name would otherwise find
+nothing once the package defines its names in private submodules.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +29,7 @@ from sphinx.pycode import ModuleAnalyzer
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
 
 
 def _attribute_doc(module_name: str, attribute: str) -> list[str] | None:
@@ -83,8 +91,40 @@ def _bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list[type]) ->
     bases[:] = public_bases(bases)
 
 
+def defining_name(dotted: str) -> str | None:
+    """Where the object ``dotted`` names is defined (``module.qualname``), if that is elsewhere."""
+    module_name, _, attribute = dotted.rpartition(".")
+    if not module_name.startswith("escalation_fsm"):
+        return None  # only our own names: never import another project's module here
+    module = sys.modules.get(module_name)
+    if module is None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return None
+    value = getattr(module, attribute, None)
+    defined_in, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not isinstance(defined_in, str) or not isinstance(qualname, str):
+        return None  # a constant, or not there at all
+    found = f"{defined_in}.{qualname}"
+    return None if found == dotted else found
+
+
+def _missing(app: Sphinx, env: BuildEnvironment, node: Any, contnode: Any) -> Any:
+    target = node.get("reftarget")
+    if node.get("refdomain") != "py" or not target:
+        return None
+    module = node.get("py:module")  # a bare name in a module's docstring means one of it
+    defined = defining_name(target if "." in target or not module else f"{module}.{target}")
+    if defined is None:
+        return None
+    return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                             defined, node, contnode)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     """Sphinx entry point."""
     app.connect("autodoc-process-docstring", _process)
     app.connect("autodoc-process-bases", _bases)
+    app.connect("missing-reference", _missing)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

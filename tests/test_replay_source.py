@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from escalation_fsm.replay import LogError, LogStats, parse_mapping, read_cases
 from escalation_fsm.replay import source as source_module
 from escalation_fsm.replay.source import csv_chunks
-from escalation_fsm.replay.times import Timestamps
+from escalation_fsm.replay.times import Timestamps, micros
 
 # -- CSV text -------------------------------------------------------------------------------------
 
@@ -93,6 +93,34 @@ def test_plain_blocks_are_split_without_csv() -> None:
     [chunk] = list(chunks)
     assert chunk.lines == range(2, 5)
     assert chunk.rows == [["1", "2"], [], ["3", "4"]]
+
+
+@settings(max_examples=300)
+@given(st.integers(1, 5), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
+                                            max_size=6), max_size=12), st.integers(1, 40),
+       st.integers(0, 5))
+def test_columns_are_the_cells_of_the_rows(width: int, body: list[list[str]], block: int,
+                                           last_read: int) -> None:
+    """Split only as far as the last column read, or whole: a chunk's rows are the rows csv
+    reads, it is uniform exactly when every row has the header's number of cells, and then its
+    columns are its rows' cells."""
+    header = ["h" * (k + 1) for k in range(width)]
+    text = ",".join(header) + "\n" + "".join(",".join(row) + "\n" for row in body)
+    expected, _ = with_csv(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(source_module, "_BLOCK", block)
+        _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv",
+                               names=header[:last_read])
+        found: list[tuple[int, list[str | None]]] = []
+        for chunk in chunks:
+            uniform = chunk.uniform(width)
+            columns = [chunk.column(k) for k in range(width)] if uniform else None
+            rows = chunk.rows
+            assert uniform == (bool(rows) and all(len(r) == width for r in rows))
+            if columns is not None:
+                assert columns == [[row[k] for row in rows] for k in range(width)]
+            found += [(line, row) for line, row in zip(chunk.lines, rows, strict=True) if row]
+    assert found == expected
 
 
 # -- logs -----------------------------------------------------------------------------------------
@@ -303,7 +331,8 @@ def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument 
         fmt: str, year: int, month: int, day: int, hour: int, minute: int, second: int,
         padded: bool, zone: str) -> None:
     """A numeric format's fast parser gives what ``strptime`` gives (in the mapping's zone), and
-    refuses what it refuses (a day, month or hour out of range)."""
+    refuses what it refuses (a day, month or hour out of range); so does the memoised parser the
+    reader uses (from the day's midnight), to the microsecond and the offset shown."""
     number = "{:02d}" if padded else "{}"
     fields = {"%Y": f"{year:04d}", "%m": number.format(month), "%d": number.format(day),
               "%H": number.format(hour), "%M": number.format(minute), "%S": number.format(second)}
@@ -322,3 +351,21 @@ def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument 
     assert found == expected
     if found is not ValueError:
         assert found.tzinfo is tz  # type: ignore[attr-defined]
+    # The memoised path (a day's midnight worked out once) gives the stamp parse() makes.
+    parser = Timestamps(fmt, tz)
+    stamps: list[object] = []
+    for _ in range(2):  # the second time from the day remembered
+        parser.seen.clear()
+        try:
+            stamps.append(parser.new(value))
+        except ValueError:
+            stamps.append(ValueError)
+    stamp = stamps[1]
+    assert stamps[0] == stamp
+    if expected is ValueError:
+        assert stamp is ValueError
+    else:
+        assert isinstance(stamp, tuple) and isinstance(found, datetime)
+        assert stamp == (micros(found), found, f"{found.year:04d}-{found.month:02d}")
+        assert (stamp[1].isoformat(), stamp[1].tzinfo, stamp[1].fold) == (
+            found.isoformat(), found.tzinfo, found.fold)

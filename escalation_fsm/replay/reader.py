@@ -15,97 +15,21 @@ one :class:`RawEvent` per row.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import compress, islice
 from operator import gt, itemgetter, ne
 from pathlib import Path
 from typing import NamedTuple
 
+from .cases import CaseData, LogStats, Progress, RawCase, RawEvent
 from .errors import LogError
 from .mapping import LogMapping
-from .notes import ReadNotes
 from .source import Chunk, check_columns, open_log
 from .times import Stamp, Timestamps, stamp_of, timezone
 
-__all__ = ["CaseData", "LogStats", "RawCase", "RawEvent", "case_data", "read_case_data",
-           "read_cases"]
-
-Progress = Callable[[int, int], None]
-"""Called now and then with (bytes read, total bytes) while a log is read."""
-
-
-class RawEvent(NamedTuple):
-    """One row as the replay needs it. ``line`` is its line in the file (for messages).
-
-    A named tuple rather than a frozen dataclass: one is built per row, and a frozen dataclass
-    costs several times more to construct.
-    """
-
-    line: int
-    at: datetime
-    activity: str
-    resource: str | None
-    conditions: tuple[str | None, ...]
-    """The values of the mapping's condition columns, in the order of ``mapping.all_rules``."""
-
-
-@dataclass(slots=True)
-class RawCase:
-    """The events of one case, in replay order, and its attributes (first value seen)."""
-
-    case_id: str
-    events: list[RawEvent]
-    category: str | None
-    priority: str | None
-    reordered: bool
-    """Whether the rows were not already in replay order in the file."""
-
-
-@dataclass(slots=True)
-class CaseData:
-    """One case as columns, in replay order: what the replayer works on (see :class:`RawCase`).
-
-    ``resources`` and ``conditions`` (one list per rule of ``mapping.all_rules``) hold the cells
-    as read: a value of the mapping's ``missing`` still stands for no value.
-    """
-
-    case_id: str
-    lines: Sequence[int]
-    stamps: list[Stamp]
-    activities: list[str]
-    resources: list[str | None]
-    conditions: list[list[str | None]]
-    category: str | None
-    priority: str | None
-    reordered: bool = False
-    keys: list[int] = field(default_factory=list)
-    """The values of the ``order`` column while the case is read."""
-    instants: list[int] = field(default_factory=list)
-    """The instants of ``stamps`` (microseconds since the epoch), once the case is read."""
-    positions: tuple[int, ...] | None = None
-    """The events its trace holds, when not all (set by the replayer: the others fire nothing)."""
-
-
-@dataclass(slots=True)
-class LogStats:
-    """What was read: counts and the anomalies that did not stop the replay."""
-
-    source: str
-    rows: int = 0
-    cases: int = 0
-    unknown: Counter[str] = field(default_factory=Counter)
-    """Events with an activity the mapping does not know, skipped (``on_unknown = "skip"``)."""
-    unknown_first_line: dict[str, int] = field(default_factory=dict)
-    ignored: int = 0
-    reordered_cases: int = 0
-    start: datetime | None = None
-    end: datetime | None = None
-    notes: ReadNotes = field(default_factory=ReadNotes)
-    """Values the reader could not read (an unparseable time: the row is skipped)."""
+__all__ = ["CaseData", "LogStats", "Progress", "RawCase", "RawEvent", "case_data",
+           "read_case_data", "read_cases"]
 
 
 def read_cases(path: str | Path, mapping: LogMapping, stats: LogStats | None = None, *,
@@ -171,7 +95,8 @@ def read_case_data(path: str | Path, mapping: LogMapping, stats: LogStats | None
 class _Rows(NamedTuple):
     """The rows of a chunk that are kept, with what was already read of them."""
 
-    rows: list[list[str | None]]
+    column: Callable[[int], list[str | None]]
+    """The cells of a column (by index in the header), one per row kept."""
     lines: list[int] | range
     cases: list[str]
     activities: list[str]
@@ -182,6 +107,19 @@ class _Rows(NamedTuple):
 
 
 _INSTANT = itemgetter(0)
+
+
+class _Columns(NamedTuple):
+    """Where the columns the mapping names are in the header (``None``: not named)."""
+
+    case: int
+    activity: int
+    time: int
+    order: int | None
+    resource: int | None
+    category: int | None
+    priority: int | None
+    conditions: tuple[int, ...]
 
 
 class _Grouper:
@@ -196,10 +134,12 @@ class _Grouper:
         self.case_of, self.activity_of = itemgetter(index[cols.case]), itemgetter(index[cols.activity])
         self.time_of = itemgetter(index[cols.timestamp])
         self.order_of = itemgetter(index[cols.order]) if cols.order else None
-        self.resource_of = itemgetter(index[cols.resource]) if cols.resource else None
-        self.category_of = itemgetter(index[cols.category]) if cols.category else None
-        self.priority_of = itemgetter(index[cols.priority]) if cols.priority else None
-        self.condition_of = [itemgetter(index[c.column]) for c in mapping.all_rules]
+        self.at = _Columns(index[cols.case], index[cols.activity], index[cols.timestamp],
+                           index[cols.order] if cols.order else None,
+                           index[cols.resource] if cols.resource else None,
+                           index[cols.category] if cols.category else None,
+                           index[cols.priority] if cols.priority else None,
+                           tuple(index[c.column] for c in mapping.all_rules))
         self.missing = frozenset(mapping.missing)
         self.no_id = self.missing | {None}
         self.ignored = frozenset(mapping.ignore)
@@ -218,7 +158,7 @@ class _Grouper:
         error = None
         if kept is None:
             kept, error = self._row_by_row(chunk)
-        if kept.rows:
+        if kept.cases:
             yield from self._group(kept)
         else:
             self.stats.rows += kept.counted
@@ -227,14 +167,14 @@ class _Grouper:
 
     def _clean(self, chunk: Chunk) -> _Rows | None:
         """The chunk read a column at a time, or ``None`` if some row needs a closer look."""
-        rows = chunk.rows
-        if not rows or len(rows[0]) != self.width or len(set(map(len, rows))) != 1:
+        if not chunk.uniform(self.width):
             return None
-        cases = list(map(self.case_of, rows))
-        activities = list(map(self.activity_of, rows))
+        column = chunk.column
+        cases = column(self.at.case)
+        activities = column(self.at.activity)
         if not self.no_id.isdisjoint(cases) or not self.known.issuperset(activities):
             return None
-        times = list(map(self.time_of, rows))
+        times = column(self.at.time)
         seen = self.parse.seen
         stamps = list(map(seen.get, times))
         if None in stamps:
@@ -249,15 +189,15 @@ class _Grouper:
                 except ValueError:
                     return None
         keys = None
-        if self.order_of is not None:
+        if self.at.order is not None:
             try:
-                keys = list(map(int, map(self.order_of, rows)))
+                keys = list(map(int, column(self.at.order)))  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 return None
         if self.ignored:
             self.stats.ignored += sum(map(self.ignored.__contains__, activities))
-        return _Rows(rows, chunk.lines, cases, activities, stamps,  # type: ignore[arg-type]
-                     keys, len(rows))
+        return _Rows(column, chunk.lines, cases, activities, stamps,  # type: ignore[arg-type]
+                     keys, len(cases))
 
     def _row_by_row(self, chunk: Chunk) -> tuple[_Rows, LogError | None]:
         """The rows to keep, checked one by one, and the first error (after which none is kept)."""
@@ -315,24 +255,25 @@ class _Grouper:
             cases.append(case_id)
             activities.append(activity)
             stamps.append(stamp)
-        return _Rows(kept, lines, cases, activities, stamps, keys, counted), error
+        return _Rows(lambda index: [row[index] for row in kept], lines, cases, activities, stamps,
+                     keys, counted), error
 
     def _group(self, kept: _Rows) -> Iterator[CaseData]:  # noqa: PLR0912 (one loop: hot)
         """Add the rows ``kept`` of a chunk to their cases; yield each case once it has ended."""
         stats = self.stats
         base = stats.rows
-        rows, cases, count = kept.rows, kept.cases, len(kept.rows)
+        cases, count, column, at = kept.cases, len(kept.cases), kept.column, self.at
         lines, stamps, activities, keys = kept.lines, kept.stamps, kept.activities, kept.keys
         low, high = min(stamps, key=_INSTANT), max(stamps, key=_INSTANT)
         if self.low is None or low[0] < self.low[0]:
             self.low = low
         if self.high is None or high[0] > self.high[0]:
             self.high = high
-        resources = (list(map(self.resource_of, rows)) if self.resource_of is not None
-                     else [None] * count)
-        conditions = [list(map(get, rows)) for get in self.condition_of]
-        categories = list(map(self.category_of, rows)) if self.category_of is not None else None
-        priorities = list(map(self.priority_of, rows)) if self.priority_of is not None else None
+        resources: list[str | None] = (column(at.resource) if at.resource is not None
+                                       else [None] * count)
+        conditions = [column(index) for index in at.conditions]
+        categories = column(at.category) if at.category is not None else None
+        priorities = column(at.priority) if at.priority is not None else None
         grouped, finished, no_id, first = self.mapping.grouped, self.finished, self.no_id, self._first
         ready = self.skip_unknown or not stats.unknown  # else only read on, to count them all
         current = self.current
@@ -398,7 +339,7 @@ class _Grouper:
 
     def _finish(self, case: CaseData) -> CaseData:
         self.stats.cases += 1
-        keys = case.keys if self.order_of is not None else [s[0] for s in case.stamps]
+        keys = case.keys if self.order_of is not None else list(map(_INSTANT, case.stamps))
         if any(map(gt, keys, islice(keys, 1, None))):
             # Ties keep their file order: the sort is stable.
             order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -410,6 +351,6 @@ class _Grouper:
             keys = [keys[i] for i in order]
             case.reordered = True
             self.stats.reordered_cases += 1
-        case.instants = keys if self.order_of is None else [s[0] for s in case.stamps]
+        case.instants = keys if self.order_of is None else list(map(_INSTANT, case.stamps))
         case.keys = []
         return case

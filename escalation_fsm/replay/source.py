@@ -3,9 +3,10 @@ r"""The rows of a log file, a chunk at a time: CSV (plain or inside a ``.zip``) 
 A chunk is a list of rows (each a list of cells in the order of the header) with their lines in
 the file, so that the reader works on many rows per Python call. CSV is read in blocks of text:
 a block without a quote, a carriage return or a NUL character is split on newlines and on the
-delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost. From the
-first block that has one of those characters on, the rest of the file goes through :mod:`csv`
-itself, so quoting, embedded newlines and ``\r\n`` line ends are read as they always were.
+delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost (and
+only as far as the last column the mapping reads: see :class:`Chunk`). From the first block that
+has one of those characters on, the rest of the file goes through :mod:`csv` itself, so quoting,
+embedded newlines and ``\r\n`` line ends are read as they always were.
 ``tests/test_replay_source.py`` checks both against :mod:`csv` on random text.
 """
 
@@ -15,10 +16,12 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from .errors import LogError
 from .mapping import LogMapping
@@ -32,11 +35,44 @@ _JSON_ROWS = 512
 _CSV_ROWS = 1024
 
 
-class Chunk(NamedTuple):
-    """Consecutive rows of the file and the line each ends on (the header is line 1)."""
+class Chunk:
+    """Consecutive rows of the file and the line each ends on (the header is line 1).
 
-    lines: Sequence[int]
-    rows: list[list[str | None]]
+    A block of plain CSV whose callers read only the first ``cut`` cells of each row is split
+    that far (:func:`csv_chunks` with ``cells``): each row is then its first ``cut`` cells and the
+    rest of its line, unsplit, so that no string is made for a cell nobody reads. Such a chunk is
+    made only when every row has ``width`` cells; :attr:`rows` still gives them all.
+    """
+
+    __slots__ = ("_rows", "cut", "delimiter", "lines", "width")
+
+    def __init__(self, lines: Sequence[int], rows: list[list[str | None]], *, cut: int = 0,
+                 width: int = 0, delimiter: str = ",") -> None:
+        self.lines = lines
+        self._rows = rows
+        self.cut, self.width, self.delimiter = cut, width, delimiter
+
+    @property
+    def rows(self) -> list[list[str | None]]:
+        """Each row as a list of all its cells."""
+        if self.cut:
+            cut, delimiter = self.cut, self.delimiter
+            self._rows = [[*row[:cut], *(row[cut] or "").split(delimiter)]
+                          for row in self._rows]
+            self.cut = 0
+        return self._rows
+
+    def column(self, index: int) -> list[str | None]:
+        """The cells of column ``index``, one per row (every row must have that many cells)."""
+        rows = self._rows if index < self.cut else self.rows
+        return list(map(itemgetter(index), rows))
+
+    def uniform(self, width: int) -> bool:
+        """Whether there is a row and every row has ``width`` cells."""
+        if self.cut:
+            return width == self.width
+        rows = self._rows
+        return bool(rows) and len(rows[0]) == width and len(set(map(len, rows))) == 1
 
 
 def open_log(path: Path, mapping: LogMapping,
@@ -62,7 +98,8 @@ def open_log(path: Path, mapping: LogMapping,
     if path.suffix in {".jsonl", ".ndjson"}:
         header = [c for c in named_columns(mapping).values() if c is not None]
         return header, _json_chunks(text, str(path), mapping, header), size, binary.tell
-    header, chunks = csv_chunks(text, mapping.delimiter, str(path))
+    header, chunks = csv_chunks(text, mapping.delimiter, str(path),
+                                names=[c for c in named_columns(mapping).values() if c])
     return header, chunks, size, binary.tell
 
 
@@ -74,8 +111,13 @@ def _only_csv(archive: zipfile.ZipFile, path: Path) -> str:
     return names[0]
 
 
-def csv_chunks(text: IO[str], delimiter: str, source: str) -> tuple[list[str], Iterator[Chunk]]:
-    """The header and the chunks of rows of CSV ``text`` (opened with ``newline=""``)."""
+def csv_chunks(text: IO[str], delimiter: str, source: str, *,
+               names: Collection[str] = ()) -> tuple[list[str], Iterator[Chunk]]:
+    """The header and the chunks of rows of CSV ``text`` (opened with ``newline=""``).
+
+    ``names``: the columns the caller reads; plain blocks are split only as far as the last of
+    them (see :class:`Chunk`).
+    """
     reader = csv.reader(text, delimiter=delimiter)
     try:
         header = next(reader, None)
@@ -86,10 +128,14 @@ def csv_chunks(text: IO[str], delimiter: str, source: str) -> tuple[list[str], I
         raise LogError(source, "the log is empty (no header row)")
     if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
         header[0] = header[0][1:]
-    return header, _blocks(text, reader.line_num, delimiter, source)
+    read = [header.index(name) for name in names if name in header]
+    cut = max(read) + 1 if read else 0
+    return header, _blocks(text, reader.line_num, delimiter, source,
+                           (cut, len(header)) if 0 < cut < len(header) else None)
 
 
-def _blocks(text: IO[str], line: int, delimiter: str, source: str) -> Iterator[Chunk]:
+def _blocks(text: IO[str], line: int, delimiter: str, source: str,
+            split_to: tuple[int, int] | None) -> Iterator[Chunk]:
     rest = ""
     while True:
         try:
@@ -117,6 +163,15 @@ def _blocks(text: IO[str], line: int, delimiter: str, source: str) -> Iterator[C
         first = line + 1
         line += len(cells)
         rows: list[list[str | None]]
+        if split_to is not None and "" not in cells:
+            cells_read, width = split_to
+            rows = [c.split(delimiter, cells_read) for c in cells]  # type: ignore[misc]
+            if set(map(len, rows)) == {cells_read + 1} and set(map(
+                    str.count, map(itemgetter(cells_read), rows), repeat(delimiter))) == {
+                    width - cells_read - 1}:
+                yield Chunk(range(first, line + 1), rows, cut=cells_read, width=width,
+                            delimiter=delimiter)
+                continue
         if "" in cells:  # an empty line is no row, as csv reads it
             rows = [c.split(delimiter) if c else [] for c in cells]  # type: ignore[misc]
         else:

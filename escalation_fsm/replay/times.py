@@ -65,6 +65,8 @@ class Timestamps:
         self.zone = zone
         self.seen: dict[str | None, Stamp] = {}
         self.months: dict[int, str] = {}
+        self.days: dict[tuple[str, ...], tuple[datetime, int, str]] = {}
+        """Per (year, month, day) text of a numeric format: its midnight, instant and month."""
         self.fast: re.Pattern[str] | None = None
         self.pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = tuple
         self.iso = _ISO
@@ -89,16 +91,48 @@ class Timestamps:
 
     def new(self, value: str) -> Stamp:
         """The stamp of ``value``, parsed (it is not in :attr:`seen` yet)."""
-        when = self.parse(value)
-        key = when.year * 100 + when.month
-        month = self.months.get(key)
-        if month is None:
-            month = self.months[key] = f"{when.year:04d}-{when.month:02d}"
-        found = ((when - EPOCH) // _MICRO, when, month)
+        found = None if self.fast is None else self._by_day(value)
+        if found is None:
+            when = self.parse(value)
+            key = when.year * 100 + when.month
+            month = self.months.get(key)
+            if month is None:
+                month = self.months[key] = f"{when.year:04d}-{when.month:02d}"
+            found = ((when - EPOCH) // _MICRO, when, month)
         if len(self.seen) >= _MEMO:  # bounded memory on huge logs of unique timestamps
             self.seen.clear()
         self.seen[value] = found
         return found
+
+    def _by_day(self, value: str) -> Stamp | None:
+        """The stamp of a numeric format's ``value``, from its day's midnight (worked out once).
+
+        The same as :meth:`parse` gives; ``None`` leaves it to :meth:`parse` (which says why a
+        value does not parse).
+        """
+        match = self.fast.match(value) if self.fast is not None else None
+        if match is None:
+            return None
+        year, month, day, hour, minute, second = self.pick((*match.groups(), *_TEXTS))
+        hours, minutes, seconds = int(hour), int(minute), int(second)
+        if hours > 23 or minutes > 59 or seconds > 59:
+            return None
+        known = self.days.get((year, month, day))
+        if known is None:
+            try:
+                midnight = datetime(int(year), int(month), int(day), tzinfo=self.zone)
+            except ValueError:
+                return None
+            if len(self.days) >= _MEMO:
+                self.days.clear()
+            known = self.days[year, month, day] = (
+                midnight, micros(midnight), f"{midnight.year:04d}-{midnight.month:02d}")
+        offset = hours * 3600 + minutes * 60 + seconds
+        # Wall-clock arithmetic in the zone, as datetime(...) builds it (fold 0, same tzinfo).
+        when = known[0] + timedelta(0, offset)
+        instant = (known[1] + offset * 1_000_000 if self.zone is UTC
+                   else (when - EPOCH) // _MICRO)
+        return instant, when, known[2]
 
     def parse(self, value: str) -> datetime:
         """``value`` as an aware datetime (in the mapping's zone when it gives no offset)."""

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_support import SQL_KINDS, backend
 from support import VALID, new_ticket
-from version_support import with_tier3_and_closed, without_stage
+from version_support import dry_run_targets
 
 from escalation_fsm import (
     Actor,
@@ -35,13 +35,8 @@ from escalation_fsm.stores import MemoryStore, StoreBase
 from escalation_fsm.stores._dry_run_read import texts_of
 
 V1 = default_spec()
-V2 = with_tier3_and_closed(V1, compatible=False)
-V3 = without_stage(V1, rename_step=False)
-# Version 4: agents no longer record steps once a ticket is escalated (the refusal names the actor).
-V4 = V1.extend(version="4", transitions=[
-    t.model_copy(update={"roles": t.roles - {"agent"}}) for t in V1.transitions
-    if t.trigger == "record_step" and t.source == "escalated"])
-TARGETS = {"v2": V2, "v3": V3, "v4": V4}
+TARGETS = dry_run_targets()
+V2, V3, V4 = TARGETS["v2"], TARGETS["v3"], TARGETS["v4"]
 STEPS = ("Checked the knowledge base", "Restarted the router")
 DETAILS = ("The app crashes on start", "Cannot log in")
 

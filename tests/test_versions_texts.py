@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_support import SQL_KINDS, backend
 from support import VALID, new_ticket
-from version_support import with_tier3_and_closed, without_stage
+from version_support import dry_run_targets
 
 from escalation_fsm import (
     Actor,
@@ -34,12 +34,8 @@ from escalation_fsm.stores import MemoryStore
 from escalation_fsm.stores._dry_run_read import _in_order
 
 V1 = default_spec()
-V2 = with_tier3_and_closed(V1, compatible=False)
-V3 = without_stage(V1, rename_step=False)
-V4 = V1.extend(version="4", transitions=[
-    t.model_copy(update={"roles": t.roles - {"agent"}}) for t in V1.transitions
-    if t.trigger == "record_step" and t.source == "escalated"])
-TARGETS = {"v2": V2, "v3": V3, "v4": V4}
+TARGETS = dry_run_targets()
+V2, V3, V4 = TARGETS["v2"], TARGETS["v3"], TARGETS["v4"]
 # Step texts that hold what the reading looks for: the role's key, a restart trigger, a newline,
 # quotes and backslashes (all escaped inside JSON strings, so none may be mistaken for them).
 TRICKY = ('"actor_role":"supervisor"', ',"trigger":"import",', "line one\nline two",

@@ -126,3 +126,17 @@ def tickets_in_every_stage(machine: EscalationMachine, count: int, *, seed: int 
 # For the command line (``--to version_support:V2``): the default procedure's versions 2 and 3.
 V2 = with_tier3_and_closed(default_spec(), compatible=False)
 V3 = without_stage(default_spec(), rename_step=False)
+
+
+def dry_run_targets() -> dict[str, MachineSpec]:
+    """The new specs the dry-run tests migrate the default procedure to, by name.
+
+    ``v2`` adds Tier 3 and ``closed`` (not declared compatible), ``v3`` drops a stage, ``v4``
+    stops agents recording steps once a ticket is escalated (a refusal that names the actor).
+    """
+    v1 = default_spec()
+    return {"v2": with_tier3_and_closed(v1, compatible=False),
+            "v3": without_stage(v1, rename_step=False),
+            "v4": v1.extend(version="4", transitions=[
+                t.model_copy(update={"roles": t.roles - {"agent"}}) for t in v1.transitions
+                if t.trigger == "record_step" and t.source == "escalated"])}

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..models import EARLIEST, LATEST, MAX_NAME_LENGTH, Category
+from ._types import TicketFilter
 
 __all__ = ["MAX_BATCH", "MAX_LIMIT", "MAX_TIER", "checked_count", "checked_id", "checked_time",
-           "checked_filters"]
+           "checked_filters", "checked_query"]
 
 MAX_TIER = 2**31 - 1
 """The highest tier a filter may ask for (PostgreSQL's ``integer``)."""
@@ -78,3 +79,18 @@ def checked_filters(stage: Any, category: Any, tier: Any) -> tuple[str | None, s
     if tier is not None:
         tier = checked_count(tier, "tier", low=1, high=MAX_TIER)
     return stage, category, tier
+
+
+def checked_query(stage: Any, category: Any, tier: Any, *, updated_before: Any,
+                  updated_since: Any, limit: Any) -> TicketFilter:
+    """The filters of ``query``, sync or async, checked alike (``limit`` is checked, not kept)."""
+    stage, category, tier = checked_filters(stage, category, tier)
+    where = TicketFilter(
+        stage=stage, category=category, tier=tier,
+        updated_before=None if updated_before is None else checked_time(updated_before,
+                                                                        "updated_before"),
+        updated_since=None if updated_since is None else checked_time(updated_since,
+                                                                      "updated_since"))
+    if limit is not None:
+        checked_count(limit, "limit", low=0, high=MAX_LIMIT)
+    return where

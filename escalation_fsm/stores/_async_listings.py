@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..models import Category, Ticket
-from ._args import MAX_BATCH, MAX_LIMIT, checked_count, checked_filters, checked_time
+from ._args import MAX_BATCH, MAX_LIMIT, checked_count, checked_query, checked_time
 from ._types import Listing, StoreVerification, TicketFilter, TicketList
 from ._verify import check_stored
 
@@ -77,15 +77,8 @@ class AsyncListings:
                     tier: int | None = None, updated_before: datetime | None = None,
                     updated_since: datetime | None = None, limit: int | None = None) -> TicketList:
         """Tickets matching every given filter, least recently updated first (as ``StoreBase``)."""
-        stage, category, tier = checked_filters(stage, category, tier)
-        where = TicketFilter(
-            stage=stage, category=category, tier=tier,
-            updated_before=None if updated_before is None else checked_time(updated_before,
-                                                                            "updated_before"),
-            updated_since=None if updated_since is None else checked_time(updated_since,
-                                                                          "updated_since"))
-        if limit is not None:
-            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
+        where = checked_query(stage, category, tier, updated_before=updated_before,
+                              updated_since=updated_since, limit=limit)
         return self._listed(await self._query(where, limit))
 
     async def due(self, *, by: datetime, limit: int | None = None) -> TicketList:

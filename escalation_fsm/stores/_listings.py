@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ..machine import EscalationMachine
 from ..models import Category, Ticket
-from ._args import MAX_BATCH, MAX_LIMIT, checked_count, checked_filters, checked_time
+from ._args import MAX_BATCH, MAX_LIMIT, checked_count, checked_query, checked_time
 from ._codec import StoredTicket
 from ._types import Listing, StoreStats, StoreVerification, TicketFilter, TicketList, TicketStream
 from ._verify import check_stored
@@ -50,16 +50,8 @@ class Listings(ABC):
         At most ``limit`` rows are read; rows that do not decode are left out and listed in the
         result's ``skipped``.
         """
-        stage, category, tier = checked_filters(stage, category, tier)
-        where = TicketFilter(
-            stage=stage, category=category, tier=tier,
-            updated_before=None if updated_before is None else checked_time(updated_before,
-                                                                            "updated_before"),
-            updated_since=None if updated_since is None else checked_time(updated_since,
-                                                                          "updated_since"),
-        )
-        if limit is not None:
-            checked_count(limit, "limit", low=0, high=MAX_LIMIT)
+        where = checked_query(stage, category, tier, updated_before=updated_before,
+                              updated_since=updated_since, limit=limit)
         return self._listed(self._query(where, limit))
 
     def stream(self, *, batch_size: int = 500) -> TicketStream:

@@ -21,30 +21,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from ..marks import Mark
 from ..models import Urgency
 from ..sla import SLAClock, SLAPolicy
+from ..sla.runs import CLOCKS as _CLOCKS
+from ..sla.runs import CUSTOMER as _CUSTOMER
+from ..sla.runs import CUSTOMER_UPDATE as _CUSTOMER_UPDATE
 from ..sla.runs import RUN as _RUN
 from ..sla.runs import START as _START
-from ..sla.runs import Op, RunFold
+from ..sla.runs import Op, RunFold, mark_bits
 from ..spec import MachineSpec
 from .program import CaseProgram, Record
 from .times import Stamp
 
 __all__ = ["BreachCounter"]
 
-_CLOCKS = tuple(SLAClock)
-_FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
-    _CLOCKS.index(c) for c in (SLAClock.FIRST_RESPONSE, SLAClock.RESOLUTION,
-                               SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
-                               SLAClock.PROMISED_RESPONSE))
-_ENDED_BY_RESOLVING = (_RESOLUTION, _TIER2, _CUSTOMER, _PROMISED)
-# What a trigger does to the clocks, as bits (read from its marks once: an enum member looked up
-# on its class goes through a descriptor).
-_ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN = (1 << n for n in range(6))
-_BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
-         Mark.CUSTOMER_UPDATE: _CUSTOMER_UPDATE, Mark.PROMISE: _PROMISE, Mark.RESOLVE: _RESOLVE,
-         Mark.REOPEN: _REOPEN}
 
 # Operations on a run, at an instant: the event's, or the case's first or last.
 # The ops (start a stretch, bring it up to date while running or while paused or met):
@@ -67,8 +57,7 @@ class BreachCounter:
         self.policy = policy
         self.decided = [0] * len(_CLOCKS)
         self.breached = [0] * len(_CLOCKS)
-        self._bits = {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks)
-                      for t in spec.triggers}
+        self._bits = mark_bits(spec.triggers)
         self._initial = spec.initial
         self._pauses = {stage: frozenset(_CLOCKS.index(clock) for clock in clocks)
                         for stage, clocks in policy.pauses.items()}
@@ -242,20 +231,8 @@ class BreachCounter:
             bits = self._bits.get(trigger, 0)
             if not bits and dest == source:
                 continue  # changes no clock
-            if dest != source:
-                fold.meet(_FIRST, index)
-            if bits & _RESOLVE:
-                for clock in _ENDED_BY_RESOLVING:
-                    fold.meet(clock, index)
-            if bits & _REOPEN:
-                fold.resume_resolution(index)
-            if bits & _TIER_UPDATE:
-                fold.meet(_TIER2, index)
-                fold.meet(_PROMISED, index)
-            if bits & _ESCALATE:
-                fold.start(_TIER2, index)
-                fold.start(_CUSTOMER, index)
-            elif bits & _CUSTOMER_UPDATE and _CUSTOMER in fold.open:
+            if not fold.marked(bits, source, dest, index) and (
+                    bits & _CUSTOMER_UPDATE and _CUSTOMER in fold.open):
                 fold.start(_CUSTOMER, index)  # met now; the next update is due in turn
             # A promise starts a promised-response run only with an ETA: logs record none.
             fold.enter(dest, index)

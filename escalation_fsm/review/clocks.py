@@ -28,29 +28,23 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ..bounds import MIGRATE_TRIGGER
-from ..marks import Mark
 from ..models import Ticket, Urgency
 from ..sla import SLAClock, SLAPolicy, breach_rates, clock_runs
+from ..sla.runs import CLOCKS as _CLOCKS
+from ..sla.runs import CUSTOMER as _CUSTOMER
+from ..sla.runs import CUSTOMER_UPDATE as _CUSTOMER_UPDATE
+from ..sla.runs import INTERACTION as _INTERACTION
+from ..sla.runs import PROMISE as _PROMISE
+from ..sla.runs import PROMISED as _PROMISED
 from ..sla.runs import RUN as _RUN
 from ..sla.runs import START as _START
-from ..sla.runs import RunFold
+from ..sla.runs import RunFold, mark_bits
 from ..spec import MachineSpec
 from ..stores import TicketHistory
 from ..stores._digest import HistoryDigest
 
 __all__ = ["ShapeBreaches", "micros_of"]
 
-_CLOCKS = tuple(SLAClock)
-_FIRST, _RESOLUTION, _TIER2, _CUSTOMER, _PROMISED = (
-    _CLOCKS.index(c) for c in (SLAClock.FIRST_RESPONSE, SLAClock.RESOLUTION,
-                               SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
-                               SLAClock.PROMISED_RESPONSE))
-_ENDED_BY_RESOLVING = (_RESOLUTION, _TIER2, _CUSTOMER, _PROMISED)
-_ESCALATE, _TIER_UPDATE, _CUSTOMER_UPDATE, _PROMISE, _RESOLVE, _REOPEN, _INTERACTION = (
-    1 << n for n in range(7))
-_BITS = {Mark.ESCALATE: _ESCALATE, Mark.TIER_UPDATE: _TIER_UPDATE,
-         Mark.CUSTOMER_UPDATE: _CUSTOMER_UPDATE, Mark.PROMISE: _PROMISE, Mark.RESOLVE: _RESOLVE,
-         Mark.REOPEN: _REOPEN, Mark.INTERACTION: _INTERACTION}
 _PAYLOAD_BITS = _PROMISE | _INTERACTION
 
 _OPENED, _END = -1, -2
@@ -98,8 +92,7 @@ class ShapeBreaches:
         self.policy, self.spec = policy, spec
         self.decided = [0] * len(_CLOCKS)
         self.breached = [0] * len(_CLOCKS)
-        self._bits = {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks)
-                      for t in spec.triggers}
+        self._bits = mark_bits(spec.triggers)
         self._reads_payload = frozenset(name for name, bits in self._bits.items()
                                         if bits & _PAYLOAD_BITS)
         self.asked = tuple(sorted(self._reads_payload))
@@ -244,20 +237,8 @@ class ShapeBreaches:
             bits = self._bits.get(trigger, 0)
             if not bits and dest == source:
                 continue  # changes no clock (its stage is the one it left)
-            if dest != source:
-                fold.meet(_FIRST, index)
-            if bits & _RESOLVE:
-                for clock in _ENDED_BY_RESOLVING:
-                    fold.meet(clock, index)
-            if bits & _REOPEN:
-                fold.resume_resolution(index)
-            if bits & _TIER_UPDATE:
-                fold.meet(_TIER2, index)
-                fold.meet(_PROMISED, index)
-            if bits & _ESCALATE:
-                fold.start(_TIER2, index)
-                fold.start(_CUSTOMER, index)
-            elif _CUSTOMER in fold.open and (bits & _CUSTOMER_UPDATE or (
+            if not fold.marked(bits, source, dest, index) and _CUSTOMER in fold.open and (
+                    bits & _CUSTOMER_UPDATE or (
                     bits & _INTERACTION and _restarts(payload(index).get("direction"),
                                                       rules.outbound_is_update,
                                                       rules.inbound_restarts_cadence))):

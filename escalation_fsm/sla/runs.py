@@ -4,19 +4,48 @@
 counters (the replay's breach rates, the store review's per-shape counts) compile a history once
 into *ops* instead: which run starts, runs, idles or restarts at which record, known from the
 transitions alone, so that business time is measured later from each case's own instants. Both
-counters share this one compiler of the fold's run bookkeeping; what starts, meets and resumes a
-clock (the marks' meaning) stays with each caller, and tests pin both against ``ClockState``.
+counters share this one compiler of the fold's run bookkeeping and what the marks every record
+may carry do to the clocks (:meth:`RunFold.marked`); the rest (a customer update, an interaction,
+a promise's ETA) stays with each caller, and tests pin both against ``ClockState``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
+from ..marks import Mark
 from .policy import SLAClock
 
 START, RUN, IDLE = range(3)
 """Ops: a run starts (or resumes) at a record; it ran up to it; it stood still up to it."""
 
-_CLOCKS = tuple(SLAClock)
-_FIRST, _RESOLUTION = _CLOCKS.index(SLAClock.FIRST_RESPONSE), _CLOCKS.index(SLAClock.RESOLUTION)
+CLOCKS = tuple(SLAClock)
+"""The clocks in index order: a clock is its position here."""
+FIRST, RESOLUTION, TIER2, CUSTOMER, PROMISED = (
+    CLOCKS.index(c) for c in (SLAClock.FIRST_RESPONSE, SLAClock.RESOLUTION,
+                              SLAClock.TIER2_UPDATE, SLAClock.CUSTOMER_UPDATE,
+                              SLAClock.PROMISED_RESPONSE))
+ENDED_BY_RESOLVING = (RESOLUTION, TIER2, CUSTOMER, PROMISED)
+# What a trigger does to the clocks, as bits (read from its marks once: an enum member looked up
+# on its class goes through a descriptor).
+ESCALATE, TIER_UPDATE, CUSTOMER_UPDATE, PROMISE, RESOLVE, REOPEN, INTERACTION = (
+    1 << n for n in range(7))
+_BITS = {Mark.ESCALATE: ESCALATE, Mark.TIER_UPDATE: TIER_UPDATE,
+         Mark.CUSTOMER_UPDATE: CUSTOMER_UPDATE, Mark.PROMISE: PROMISE, Mark.RESOLVE: RESOLVE,
+         Mark.REOPEN: REOPEN, Mark.INTERACTION: INTERACTION}
+
+
+class _Marked(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def marks(self) -> frozenset[Mark]: ...
+
+
+def mark_bits(triggers: Iterable[_Marked]) -> dict[str, int]:
+    """Each trigger's clock bits, by name (a trigger without a clock mark has 0)."""
+    return {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks) for t in triggers}
 
 Op = tuple[int, int, int]
 """``(op, run, ref)``: an op of run number ``run`` at the record (or marker) ``ref``."""
@@ -39,8 +68,33 @@ class RunFold:
         self.paused: list[bool] = []
         self.open: dict[int, int] = {}
         self.last: dict[int, int] = {}
-        for clock in (_FIRST, _RESOLUTION):  # the clocks start when the ticket opens
+        for clock in (FIRST, RESOLUTION):  # the clocks start when the ticket opens
             self.new(clock, opened)
+
+    def marked(self, bits: int, source: str, dest: str, index: int) -> bool:
+        """What record ``index`` (``source`` to ``dest``, clock ``bits``) does by its marks alone.
+
+        Any move answers the first response; resolving meets every clock it ends, reopening
+        resumes the resolution, a Tier 2 update meets its clock and the promise; an escalation
+        starts the Tier 2 and customer-update clocks (then True: the caller's customer-update
+        check does not apply). The caller then applies what needs more than marks, and enters
+        ``dest``.
+        """
+        if dest != source:
+            self.meet(FIRST, index)
+        if bits & RESOLVE:
+            for clock in ENDED_BY_RESOLVING:
+                self.meet(clock, index)
+        if bits & REOPEN:
+            self.resume_resolution(index)
+        if bits & TIER_UPDATE:
+            self.meet(TIER2, index)
+            self.meet(PROMISED, index)
+        if bits & ESCALATE:
+            self.start(TIER2, index)
+            self.start(CUSTOMER, index)
+            return True
+        return False
 
     def per_run(self) -> list[list[tuple[int, int]]]:
         """Each run's own ``(op, ref)`` list, in run order."""
@@ -90,11 +144,11 @@ class RunFold:
 
     def resume_resolution(self, ref: int) -> None:
         """A reopening at ``ref``: the met resolution run goes on (time resolved not counted)."""
-        run = self.last.get(_RESOLUTION)
-        if run is None or _RESOLUTION in self.open:
+        run = self.last.get(RESOLUTION)
+        if run is None or RESOLUTION in self.open:
             return
-        del self.last[_RESOLUTION]
+        del self.last[RESOLUTION]
         self.met[run] = False
-        self.paused[run] = _RESOLUTION in self.pauses.get(self.stage, ())
-        self.open[_RESOLUTION] = run
+        self.paused[run] = RESOLUTION in self.pauses.get(self.stage, ())
+        self.open[RESOLUTION] = run
         self.ops.append((START, run, ref))

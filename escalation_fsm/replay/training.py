@@ -26,7 +26,7 @@ import hashlib
 import math
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Literal
@@ -218,27 +218,26 @@ class TrainingFigures:
         if len(pending) >= _MAX_PENDING:
             self._fold()
 
+    def _cells_of(self, agent: str | None, category: str) -> Iterator[_Cell]:
+        """The cells a ticket counts in for ``agent``: theirs and their team's, per category."""
+        for kind, who in (("agent", agent), ("team", self.teams.get(agent or ""))):
+            if who is not None:
+                for cat in (category, _ALL_CATEGORIES):
+                    yield self._cells[kind, who, cat]
+
     def _fold(self) -> None:
         """Add the tickets counted so far to the cells of their subjects and categories."""
         for (category, agent, escalated, first_contact, time_bin, resolver, reopened), n in (
                 self._pending.items()):
-            for kind, who in (("agent", agent), ("team", self.teams.get(agent or ""))):
-                if who is None:
-                    continue
-                for cat in (category, _ALL_CATEGORIES):
-                    cell = self._cells[kind, who, cat]
-                    cell.taken += n
-                    cell.escalated += escalated * n
-                    cell.first_contact += first_contact * n
-                    if time_bin is not None:
-                        cell.times[time_bin] += n
-            for kind, who in (("agent", resolver), ("team", self.teams.get(resolver or ""))):
-                if who is None:
-                    continue
-                for cat in (category, _ALL_CATEGORIES):
-                    cell = self._cells[kind, who, cat]
-                    cell.resolved += n
-                    cell.reopened += reopened * n
+            for cell in self._cells_of(agent, category):
+                cell.taken += n
+                cell.escalated += escalated * n
+                cell.first_contact += first_contact * n
+                if time_bin is not None:
+                    cell.times[time_bin] += n
+            for cell in self._cells_of(resolver, category):
+                cell.resolved += n
+                cell.reopened += reopened * n
         self._pending.clear()
 
     def extend(self, cases: Iterable[TrainingCase]) -> None:

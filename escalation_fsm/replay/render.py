@@ -236,6 +236,10 @@ def _data_notes(r: ReviewReport) -> _Section:
         if note.problem == "ladder_idle":
             data.notes.append(f"{note.rule}: {note.effect}")
             continue
+        if note.problem == "approximate":
+            data.notes.append(f"{note.column.replace('_', ' ')}, {note.rule} "
+                              f"({_n(note.count)} values): {note.effect}")
+            continue
         examples = f"; e.g. {', '.join(note.examples)}" if note.examples else ""
         data.notes.append(f"{note.column} ({note.rule}): {_n(note.count)} "
                           f"{_PROBLEMS[note.problem]}: {note.effect}{examples}")

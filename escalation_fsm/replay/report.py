@@ -24,10 +24,8 @@ Definitions (per case; a case is a ticket):
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal
 
 from .. import __version__
@@ -36,9 +34,11 @@ from ..spec import MachineSpec
 from .basis import ReportBasis, basis_of
 from .breaches import BreachCounter
 from .engine import CaseResult, Measured, Replayer
+from .groups import KINDS, RESOLVED, Group, ResolutionBins, approximation_notes, median_p90, rate
 from .ladder_whatif import LadderWhatIf
 from .notes import data_notes
 from .program import CaseProgram
+from .quantiles import ExactBudget, Quantiles, quantile_of_sorted
 from .reader import CaseData, LogStats
 from .schema import (
     SCHEMA_VERSION,
@@ -85,6 +85,8 @@ __all__ = [
 _HOUR = 3600.0
 _SECOND = 1_000_000
 _EXAMPLES = 3
+_MAX_SEQUENCES = 4096
+"""Distinct sequences of transitions counted before they are added up (bounded memory)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -93,75 +95,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5), percentile([5.0], 0.9), percentile([], 0.5)
     (2.5, 5.0, None)
     """
-    return _quantile(sorted(values), q) if values else None
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    """:func:`percentile` of values already sorted (not empty)."""
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-_STATUSES = ("fits", "deviates", "open")
-_KINDS = {(status, escalated, reopened): n * 4 + escalated * 2 + reopened
-          for n, status in enumerate(_STATUSES) for escalated in (False, True)
-          for reopened in (False, True)}
-"""A case's kind: its status, whether it escalated, whether it reopened (``_RESOLVED`` more if it
-was resolved); a set of cases is counted by kind, one addition a case."""
-_RESOLVED = len(_KINDS)
-
-
-class _Acc:
-    """Accumulates the figures of a set of cases: a count per kind, a float per resolved case.
-
-    (Counted by :meth:`ReportFigures.add`: a case of kind ``k`` adds one to ``kinds[k]``, or to
-    ``kinds[k + _RESOLVED]`` and its hours to ``ttr`` when it was resolved.)
-    """
-
-    __slots__ = ("kinds", "ttr")
-
-    def __init__(self) -> None:
-        self.kinds = [0] * (2 * _RESOLVED)
-        self.ttr = array("d")  # 8 bytes a case: memory grows with cases, never with events
-
-    @property
-    def cases(self) -> int:
-        return sum(self.kinds)
-
-    def kpis(self) -> Kpis:
-        count = dict.fromkeys(("fits", "deviates", "open", "escalated", "resolved", "reopened",
-                               "fcr"), 0)
-        for (status, escalated, reopened), kind in _KINDS.items():
-            cases, resolved = self.kinds[kind], self.kinds[kind + _RESOLVED]
-            count[status] += cases + resolved
-            count["escalated"] += (cases + resolved) * escalated
-            count["resolved"] += resolved
-            count["reopened"] += resolved * reopened
-            count["fcr"] += resolved * (not (escalated or reopened))
-        cases, fitting, deviating = self.cases, count["fits"], count["deviates"]
-        return Kpis(
-            cases=cases, fitting=fitting, deviating=deviating, open=count["open"],
-            conformance_rate=_rate(fitting, fitting + deviating), resolved=count["resolved"],
-            first_contact_resolution_rate=_rate(count["fcr"], count["resolved"]),
-            escalation_rate=_rate(count["escalated"], cases),
-            reopen_rate=_rate(count["reopened"], count["resolved"]),
-            time_to_resolution=Durations(count=len(self.ttr), **_median_p90(self.ttr)),
-        )
-
-
-def _median_p90(values: Sequence[float]) -> dict[str, float | None]:
-    """The median and 90th percentile of ``values``, rounded (sorted once: there may be many)."""
-    if not values:
-        return {"median_hours": None, "p90_hours": None}
-    ordered = sorted(values)
-    return {"median_hours": round(_quantile(ordered, 0.5), 3),
-            "p90_hours": round(_quantile(ordered, 0.9), 3)}
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return None if whole == 0 else round(part / whole, 4)
+    return quantile_of_sorted(sorted(values), q) if values else None
 
 
 DeviationRule = tuple[str, str, str, str, str]
@@ -204,7 +138,8 @@ def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogSt
                  sla_source: str | None = None) -> ReviewReport:
     """Consume the case results of a replay (streamed) and compute the report.
 
-    Memory grows with the number of cases (a few floats each), not with the number of events.
+    Memory is bounded: it grows with neither the number of cases nor the number of events
+    (medians past :data:`~.quantiles.EXACT_VALUES` values come from histograms, flagged).
     """
     figures = ReportFigures(replayer)
     for case in results:
@@ -226,15 +161,20 @@ class ReportFigures:
         self.replayer = replayer
         self.training = training
         """Counted by the caller, who knows who handled each case; judged in :meth:`report`."""
-        self.overall = _Acc()
-        self.by_category: defaultdict[str, _Acc] = defaultdict(_Acc)
-        self.by_priority: defaultdict[str, _Acc] = defaultdict(_Acc)
-        self.by_month: defaultdict[str, _Acc] = defaultdict(_Acc)
+        budget = self.budget = ExactBudget()
+        """The values the report's medians keep exactly, all groups together."""
+        self.overall = Group(budget)
+        self.by_category: defaultdict[str, Group] = defaultdict(lambda: Group(budget))
+        self.by_priority: defaultdict[str, Group] = defaultdict(lambda: Group(budget))
+        self.by_month: defaultdict[str, Group] = defaultdict(lambda: Group(budget))
+        self.resolution_bins = ResolutionBins()
         self.deviations = _Deviations()
-        self.stage_times: defaultdict[str, array[float]] = defaultdict(lambda: array("d"))
+        self.stage_times: defaultdict[str, Quantiles] = defaultdict(lambda: Quantiles(budget))
         self.sla_decided: Counter[str] = Counter()
         self.sla_breached: Counter[str] = Counter()
         self.fired_sequences: dict[tuple[tuple[str, str], ...], int] = {}
+        self.fired: Counter[tuple[str, str]] = Counter()
+        """Transitions of the sequences added up so far (see :meth:`add`)."""
         self.events = self.backwards = 0
         self.breaches = (None if replayer.sla is None
                          else BreachCounter(replayer.sla, replayer.replay_spec))
@@ -253,22 +193,34 @@ class ReportFigures:
             groups.append(self.by_category[category])
         if priority is not None:
             groups.append(self.by_priority[priority])
-        kind = _KINDS[status, escalated, reopened]
+        kind = KINDS[status, escalated, reopened]
         if resolution_seconds is None:
             for group in groups:
                 group.kinds[kind] += 1
         else:
             hours = resolution_seconds / _HOUR
+            self.resolution_bins.add(hours)
             for group in groups:
-                group.kinds[kind + _RESOLVED] += 1
-                group.ttr.append(hours)
+                group.kinds[kind + RESOLVED] += 1
+                group.ttr.add(hours)
         if deviations:
             self.deviations.add(case_id, deviations)
         stage_times = self.stage_times
         for stage, seconds in stage_seconds.items():
-            stage_times[stage].append(seconds / _HOUR)
-        # Counted per sequence of transitions (cases share them), added up in report().
-        self.fired_sequences[fired] = self.fired_sequences.get(fired, 0) + 1
+            stage_times[stage].add(seconds / _HOUR)
+        # Counted per sequence of transitions (cases share them), added up when many.
+        sequences = self.fired_sequences
+        sequences[fired] = sequences.get(fired, 0) + 1
+        if len(sequences) >= _MAX_SEQUENCES:
+            self._add_up_sequences()
+
+    def _add_up_sequences(self) -> None:
+        """Add the transitions of the sequences counted so far to :attr:`fired`."""
+        fired = self.fired
+        for sequence, cases in self.fired_sequences.items():
+            for transition in sequence:
+                fired[transition] += cases
+        self.fired_sequences.clear()
 
     def add_result(self, case: CaseResult) -> None:
         """Count one case from its result (its SLA runs as the result gives them)."""
@@ -277,9 +229,9 @@ class ReportFigures:
                  f"{case.start.year:04d}-{case.start.month:02d}",
                  [(d.rule, d.kind, d.stage, d.trigger, d.reason) for d in case.deviations],
                  case.stage_seconds, case.fired)
-        for rate in breach_rates(case.sla_runs):
-            self.sla_decided[rate.clock] += rate.decided
-            self.sla_breached[rate.clock] += rate.breached
+        for found in breach_rates(case.sla_runs):
+            self.sla_decided[found.clock] += found.decided
+            self.sla_breached[found.clock] += found.breached
 
     def add_case(self, case: CaseData, program: CaseProgram, measured: Measured) -> None:
         """Count one case from the replay of its trace and what :meth:`Replayer.measure` found."""
@@ -299,6 +251,17 @@ class ReportFigures:
                 self.ladder.add_compiled(program, times, measured.urgency, self.breaches,
                                          backwards=measured.backwards)
 
+    def _quantiles(self) -> Iterator[tuple[str, str, Quantiles]]:
+        """Every group's values, as ``(figure, group, values)``, in the report's order."""
+        yield "time_to_resolution", "overall", self.overall.ttr
+        for name, groups in (("category", self.by_category), ("priority", self.by_priority),
+                             ("month", self.by_month)):
+            for key in sorted(groups):
+                yield "time_to_resolution", f"{name} {key}", groups[key].ttr
+        for stage in self.replayer.spec.stage_names:
+            if stage in self.stage_times:
+                yield "time_in_stage", f"stage {stage}", self.stage_times[stage]
+
     def report(self, stats: LogStats, *, log_name: str, diagram: Diagram | None = None,
                sla_source: str | None = None,
                source_kind: Literal["log", "store"] = "log") -> ReviewReport:
@@ -310,10 +273,8 @@ class ReportFigures:
                 decided[clock] += n
                 breached[clock] += late
         stage_times = self.stage_times
-        fired: Counter[tuple[str, str]] = Counter()
-        for sequence, cases in self.fired_sequences.items():
-            for transition in sequence:
-                fired[transition] += cases
+        self._add_up_sequences()
+        fired = self.fired
         if diagram is None:
             diagram = Diagram(available=False, note="state diagram not requested")
         return ReviewReport(
@@ -327,9 +288,9 @@ class ReportFigures:
             by_priority=_breakdown(self.by_priority, by_size=False),
             by_month=_breakdown(self.by_month, by_size=False),
             time_in_stage=[
-                StageTime(stage=stage, cases=len(stage_times[stage]),
-                          **_median_p90(stage_times[stage]),
-                          total_hours=round(sum(stage_times[stage]), 2))
+                StageTime(stage=stage, cases=stage_times[stage].count,
+                          **median_p90(stage_times[stage]),
+                          total_hours=round(stage_times[stage].total(), 2))
                 for stage in spec.stage_names if stage in stage_times
             ],
             transition_counts=[
@@ -348,14 +309,15 @@ class ReportFigures:
             sla_breach_rates=[
                 SLABreachRate(clock=clock, owed=clock.owed, decided=decided[clock],
                               breached=breached[clock],
-                              rate=_rate(breached[clock], decided[clock]))
+                              rate=rate(breached[clock], decided[clock]))
                 for clock in SLAClock if decided[clock]
             ],
             sla_policy=None if replayer.sla is None else replayer.sla.fingerprint,
             sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
             data_notes=data_notes(stats.notes.merge(replayer.notes()), replayer.never_fired())
-            + ([] if self.ladder is None else self.ladder.notes(source_kind)),
-            resolution_histogram=_histogram(overall.ttr),
+            + ([] if self.ladder is None else self.ladder.notes(source_kind))
+            + approximation_notes(self._quantiles()),
+            resolution_histogram=self.resolution_bins.bins(),
             training=None if self.training is None else self.training.section(),
             source_kind=source_kind,
             ladder_what_if=None if self.ladder is None or self.ladder.cases != overall.cases
@@ -363,7 +325,7 @@ class ReportFigures:
         )
 
 
-def _breakdown(groups: dict[str, _Acc], *, by_size: bool) -> list[Breakdown]:
+def _breakdown(groups: dict[str, Group], *, by_size: bool) -> list[Breakdown]:
     keys = sorted(groups, key=lambda k: (-groups[k].cases, k)) if by_size else sorted(groups)
     return [Breakdown(key=key, kpis=groups[key].kpis()) for key in keys]
 
@@ -382,18 +344,3 @@ def _warnings(stats: LogStats, replayer: ReportBasis, backwards: int) -> list[st
         warnings.append(f"{backwards} case(s) have events timed earlier than the event before "
                         f"them in replay order; those gaps are not counted as time in a stage")
     return warnings
-
-
-_BINS = ((1.0, "under 1 hour"), (4.0, "1-4 hours"), (8.0, "4-8 hours"), (24.0, "8-24 hours"),
-         (48.0, "1-2 days"), (96.0, "2-4 days"), (168.0, "4-7 days"), (336.0, "1-2 weeks"),
-         (672.0, "2-4 weeks"), (None, "over 4 weeks"))
-
-
-def _histogram(hours: Sequence[float]) -> list[HistogramBin]:
-    # A value falls in the first bin whose upper bound is above it: count the values below each.
-    ordered = sorted(hours)
-    below = [bisect_left(ordered, upper) if upper is not None else len(ordered)
-             for upper, _ in _BINS]
-    counts = [n - m for n, m in zip(below, [0, *below[:-1]], strict=True)]
-    return [HistogramBin(label=label, upper_hours=upper, cases=count)
-            for (upper, label), count in zip(_BINS, counts, strict=True)] if hours else []

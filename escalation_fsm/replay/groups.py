@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 
-from .quantiles import EXACT_VALUES, PRECISION, ExactBudget, Quantiles
+from .quantiles import PRECISION, ExactBudget, Quantiles
 from .schema import DataNote, Durations, HistogramBin, Kpis
 
 __all__ = ["KINDS", "RESOLVED", "Group", "ResolutionBins", "approximation_notes", "median_p90",
@@ -105,13 +105,14 @@ class ResolutionBins:
                 for (upper, label), count in zip(_BINS, self.counts, strict=True)]
 
 
-def approximation_notes(groups: Iterable[tuple[str, str, Quantiles]]) -> list[DataNote]:
+def approximation_notes(groups: Iterable[tuple[str, str, Quantiles]],
+                        budget: ExactBudget) -> list[DataNote]:
     """A data note for each ``(figure, group, values)`` whose quantiles come from a histogram."""
     return [
         DataNote(column=figure, rule=group, problem="approximate", count=values.count,
                  examples=[], strict=False,
                  effect=f"median and p90 read from a histogram, each within {PRECISION:.1%} of "
-                        f"the exact figure (the report keeps {EXACT_VALUES:,} values exactly, "
+                        f"the exact figure (the report keeps {budget.limit:,} values exactly, "
                         f"in all; count and total are exact)")
         for figure, group, values in groups if not values.exact
     ]

@@ -56,11 +56,8 @@ def quantile_of_sorted(ordered: Sequence[float], q: float) -> float:
 
 
 def _bucket(value: float) -> int:
-    """The histogram bucket of ``value``: 0 for (about) zero, ``-b`` for ``-value``'s ``b``."""
+    """The histogram bucket of ``value`` (finite): 0 for (about) zero, ``-b`` for ``-value``'s."""
     magnitude = abs(value)
-    if not magnitude < _HUGE:  # also NaN
-        raise ValueError(f"a quantile histogram holds finite numbers under {_HUGE:g} in "
-                         f"magnitude, got {value!r}")
     if magnitude < ZERO:
         return 0
     # Bucket b >= 1 holds magnitudes in (ZERO * gamma**(b - 2), ZERO * gamma**(b - 1)].
@@ -77,11 +74,15 @@ def _value(bucket: int) -> float:
 
 
 class ExactBudget:
-    """How many values the :class:`Quantiles` of one report keep exactly, all together."""
+    """How many values the :class:`Quantiles` of one report keep exactly, all together.
+
+    ``limit`` defaults to :data:`EXACT_VALUES` (read when the budget is made).
+    """
 
     __slots__ = ("held", "limit", "members")
 
-    def __init__(self, limit: int = EXACT_VALUES) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        limit = EXACT_VALUES if limit is None else limit
         if limit < 0:
             raise ValueError(f"an exact-value budget is a count of values (0 or more), got "
                              f"{limit!r}")
@@ -123,17 +124,21 @@ class Quantiles:
         return self.values is not None
 
     def add(self, value: float) -> None:
-        """Count one value."""
-        self.count += 1
+        """Count one value (a finite number under ``1e300`` in magnitude)."""
+        if not -_HUGE < value < _HUGE:  # also NaN
+            raise ValueError(f"a group of values holds finite numbers under {_HUGE:g} in "
+                             f"magnitude, got {value!r}")
         values = self.values
         if values is not None:
             values.append(value)
+            self.count += 1
             budget = self.budget
             budget.held += 1
             if budget.held > budget.limit:
                 budget.overflow()
         else:
             self._bin(value)
+            self.count += 1
 
     def to_histogram(self) -> None:
         """Move the values held into the histogram (frees them; idempotent)."""

@@ -316,7 +316,7 @@ class ReportFigures:
             sla_source=None if replayer.sla is None else (sla_source or "a policy given in Python"),
             data_notes=data_notes(stats.notes.merge(replayer.notes()), replayer.never_fired())
             + ([] if self.ladder is None else self.ladder.notes(source_kind))
-            + approximation_notes(self._quantiles()),
+            + approximation_notes(self._quantiles(), self.budget),
             resolution_histogram=self.resolution_bins.bins(),
             training=None if self.training is None else self.training.section(),
             source_kind=source_kind,

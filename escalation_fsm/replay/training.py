@@ -107,7 +107,7 @@ class TrainingSection(_Out):
 
 # Logarithmic bins for times: 1 minute to ~1 year, 24 per decade (within 10% of any time).
 _BIN_BASE, _BINS_PER_DECADE, _BINS = 60.0, 24, 24 * 6
-_MAX_PENDING = 50_000
+_MAX_PENDING = 4096
 """Distinct tickets held before they are added to the cells (bounded memory)."""
 
 

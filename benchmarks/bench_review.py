@@ -1,9 +1,11 @@
 """Review of a ticket store (issue 16): tickets per second and peak memory, by store size.
 
-Run on demand:  python benchmarks/bench_review.py [--tickets 100000] [--rounds 3] [--folder DIR]
+Run on demand:  python benchmarks/bench_review.py [--tickets 10000 100000 200000] [--rounds 3]
+                [--folder DIR] [--kinds raw histories review]
 
-Builds (once; kept in ``--folder`` between runs, keyed by the store's schema version) two SQLite
-stores, of a tenth of ``--tickets`` and of ``--tickets`` tickets with about 10 records each:
+Builds (once; kept in ``--folder`` between runs, keyed by the store's schema version) a SQLite
+store of each size in ``--tickets`` (default 10,000, 100,000 and 200,000; one size N alone means
+N / 10 and N), each ticket with about 10 records:
 240 different histories (eight agents, three Tier 2 people, four categories, three priorities,
 openings spread over two years; four paths: escalated and resolved with feedback, resolved at
 first contact with interactions, resolved then reopened and escalated, still open at Tier 2) are
@@ -23,15 +25,18 @@ Then, each in a fresh process (so that its peak RSS is its own), ``--rounds`` ti
   functions).
 
 The goal is 10,000 tickets/s for ``review`` on one core (no worker processes), and a peak RSS
-that does not grow with the number of tickets (compare the two sizes). Medians are printed with
-the load average (this machine is shared: compare with the reference of the same run), in wall
-clock time and in CPU time (``time.process_time``).
+that does not grow with the number of tickets: the last lines print ``review``'s peak RSS per
+size, each size's ratio to the smallest and the growth between the two largest (in MB and bytes
+per ticket; flat means within noise, about 2 MB). Medians are printed with the load average
+(this machine is shared: compare with the reference of the same run), in wall clock time and in
+CPU time (``time.process_time``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -54,6 +59,8 @@ START = datetime(2025, 1, 6, 9, tzinfo=UTC)
 TEMPLATES = 240
 FILL_FORMAT = 1
 """Bumped when the histories change (a new file name: a store built before is not reused)."""
+KINDS = ("raw", "histories", "review")
+"""What is measured: the rows read and parsed, ``store.histories()``, ``review_store``."""
 CATEGORIES = ("technical", "billing", "account_access", "other")
 HIGH = Assessment(complexity="high", frustration="high", urgency="high")
 SYSTEM = Actor(id="mail", role=Role.SYSTEM)
@@ -220,9 +227,10 @@ def run(kind: str, db: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--tickets", type=int, nargs="+", default=[10_000, 100_000, 200_000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -230,13 +238,14 @@ def main() -> None:
         return
     print(__doc__.split("\n\n")[0])
     print(f"python {sys.version.split()[0]}; stores in {args.folder}")
+    wanted = args.tickets if len(args.tickets) > 1 else [args.tickets[0] // 10, args.tickets[0]]
     sizes = {}
-    for tickets in (args.tickets // 10, args.tickets):
+    for tickets in sorted(set(wanted)):
         db = args.folder / f"escalation_bench_review-s{SCHEMA_VERSION}-f{FILL_FORMAT}-{tickets}.db"
         if not db.exists() or count(db) != tickets:
             fill(db, tickets)
         sizes[tickets] = db
-    kinds = ("raw", "histories", "review")
+    kinds = [kind for kind in KINDS if kind in args.kinds]
     results: dict[tuple[int, str], list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         print(f"round {round_ + 1}/{args.rounds}, load average {os.getloadavg()[0]:.2f}",
@@ -249,18 +258,39 @@ def main() -> None:
     print(f"{'what':10} {'tickets':>9} {'tickets/s':>10} {'vs raw':>7} {'CPU t/s':>9} "
           f"{'vs raw':>7} {'peak RSS':>9}")
     for tickets in sizes:
-        raw = statistics.median(r["tickets"] / r["seconds"] for r in results[tickets, "raw"])
-        raw_cpu = statistics.median(r["tickets"] / r["cpu"] for r in results[tickets, "raw"])
+        raw = (statistics.median(r["tickets"] / r["seconds"] for r in results[tickets, "raw"])
+               if "raw" in kinds else math.nan)
+        raw_cpu = (statistics.median(r["tickets"] / r["cpu"] for r in results[tickets, "raw"])
+                   if "raw" in kinds else math.nan)
         for kind in kinds:
             found = results[tickets, kind]
             rate = statistics.median(r["tickets"] / r["seconds"] for r in found)
             cpu_rate = statistics.median(r["tickets"] / r["cpu"] for r in found)
             rss = statistics.median(r["rss_mb"] for r in found)
             print(f"{kind:10} {int(found[0]['tickets']):>9,} {rate:>10,.0f} {rate / raw:>6.2f}x "
-                  f"{cpu_rate:>9,.0f} {cpu_rate / raw_cpu:>6.2f}x {rss:>7.0f}MB", flush=True)
+                  f"{cpu_rate:>9,.0f} {cpu_rate / raw_cpu:>6.2f}x {rss:>7.1f}MB", flush=True)
     print("tickets/s: wall clock; CPU t/s: tickets per second of this process's CPU time (the "
           "honest figure on a shared machine)")
-    print("goal: review >= 10,000 tickets/s on one core; its peak RSS flat across the two sizes")
+    if "review" in kinds:
+        flatness({tickets: [r["rss_mb"] for r in results[tickets, "review"]]
+                  for tickets in sizes})
+    print("goal: review >= 10,000 tickets/s on one core; its peak RSS flat across the sizes")
+
+
+def flatness(rss: dict[int, list[float]]) -> None:
+    """``review``'s peak RSS per size (median, min-max), against the smallest and between the
+    two largest sizes."""
+    sizes = sorted(rss)
+    medians = {tickets: statistics.median(found) for tickets, found in rss.items()}
+    smallest = medians[sizes[0]]
+    print("review peak RSS by size (median of the rounds, min-max): " + "; ".join(
+        f"{tickets:,}: {medians[tickets]:.1f} MB ({min(rss[tickets]):.1f}-{max(rss[tickets]):.1f}"
+        f"), {medians[tickets] / smallest:.3f}x" for tickets in sizes))
+    if len(sizes) > 1:
+        low, high = sizes[-2], sizes[-1]
+        grown = medians[high] - medians[low]
+        print(f"from {low:,} to {high:,} tickets: {grown:+.1f} MB "
+              f"({grown * 1024 * 1024 / (high - low):+.1f} bytes a ticket)")
 
 
 if __name__ == "__main__":

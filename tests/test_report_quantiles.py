@@ -97,18 +97,19 @@ def test_a_quantile_between_values_of_either_sign_is_within_precision_of_its_nei
 
 def test_a_group_past_the_budget_stops_growing() -> None:
     """A group past the budget holds a histogram whose size depends on the range of its values,
-    not their number: 40,000 more values in the same range add no counter, and the budget's
-    exact values stay within its limit."""
+    not their number: 40,000 more values in the same range add no counter (and never wait more
+    than 1,024 at a time to be binned), and the budget's exact values stay within its limit."""
     generator = random.Random(16)
     budget = ExactBudget(1000)
     group = Quantiles(budget)
     for _ in range(10_000):
         group.add(generator.uniform(0.5, 500.0))
-    assert not group.exact and group.values is None
+    assert not group.exact
     size = group.buckets
     assert 0 < size < 12_000
     for _ in range(40_000):
         group.add(generator.uniform(0.5, 500.0))
+        assert len(group.values) <= 1024
     assert group.buckets == size
     assert group.count == 50_000
     assert budget.held == 0

@@ -29,7 +29,12 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
+from math import ceil as _ceil
+from math import log as _log
+from operator import truediv
 
 __all__ = ["EXACT_VALUES", "PRECISION", "ZERO", "ExactBudget", "Quantiles", "quantile_of_sorted"]
 
@@ -40,6 +45,8 @@ PRECISION = 0.001
 ZERO = 1e-12
 """A value smaller than this in magnitude is counted as 0 by a histogram."""
 _HUGE = 1e300
+_PENDING = 1024
+"""Values a histogram takes at a time (binned together: 8 KiB per group at most)."""
 _GAMMA = (1 + PRECISION) / (1 - PRECISION)
 """Ratio of a bucket's upper bound to its lower bound."""
 _LOG_GAMMA = math.log(_GAMMA)
@@ -61,7 +68,7 @@ def _bucket(value: float) -> int:
     if magnitude < ZERO:
         return 0
     # Bucket b >= 1 holds magnitudes in (ZERO * gamma**(b - 2), ZERO * gamma**(b - 1)].
-    bucket = math.ceil(math.log(magnitude / ZERO) / _LOG_GAMMA) + 1
+    bucket = _ceil(_log(magnitude / ZERO) / _LOG_GAMMA) + 1
     return bucket if value > 0 else -bucket
 
 
@@ -94,7 +101,7 @@ class ExactBudget:
     def overflow(self) -> None:
         """Move the largest exact members to histograms until the values held fit the budget."""
         while self.held > self.limit:
-            largest = max((member for member in self.members if member.values is not None),
+            largest = max((member for member in self.members if member.exact),
                           key=lambda member: member.count)
             largest.to_histogram()
 
@@ -102,26 +109,29 @@ class ExactBudget:
 class Quantiles:
     """The values of one group, for its count, total and quantiles, in bounded memory.
 
-    Exact while its :class:`ExactBudget` allows (``values`` holds them, in arrival order);
-    afterwards a histogram (``values`` is ``None``, :attr:`exact` false).
+    Exact while its :class:`ExactBudget` allows (``values`` holds them all, in arrival order);
+    afterwards a histogram (:attr:`exact` false), to which ``values`` is a buffer of at most
+    :data:`_PENDING` values binned together.
     """
 
-    __slots__ = ("_compensation", "_counts", "_low", "_total", "budget", "count", "values")
+    __slots__ = ("_counts", "_exact", "_low", "_total", "budget", "count", "values")
 
     def __init__(self, budget: ExactBudget | None = None) -> None:
         self.budget = ExactBudget() if budget is None else budget
         self.budget.members.append(self)
-        self.values: array[float] | None = array("d")
+        self.values: array[float] = array("d")
         self.count = 0
+        self._exact = True
         self._counts: array[int] = array("q")
         self._low = 0
         """The bucket of ``_counts[0]``."""
-        self._total = self._compensation = 0.0
+        self._total = 0.0
+        """The sum of the values binned so far."""
 
     @property
     def exact(self) -> bool:
         """Whether the quantiles are exact (every value is held)."""
-        return self.values is not None
+        return self._exact
 
     def add(self, value: float) -> None:
         """Count one value (a finite number under ``1e300`` in magnitude)."""
@@ -129,49 +139,44 @@ class Quantiles:
             raise ValueError(f"a group of values holds finite numbers under {_HUGE:g} in "
                              f"magnitude, got {value!r}")
         values = self.values
-        if values is not None:
-            values.append(value)
-            self.count += 1
+        values.append(value)
+        self.count += 1
+        if self._exact:
             budget = self.budget
             budget.held += 1
             if budget.held > budget.limit:
                 budget.overflow()
-        else:
-            self._bin(value)
-            self.count += 1
+        elif len(values) >= _PENDING:
+            self._flush()
 
     def to_histogram(self) -> None:
         """Move the values held into the histogram (frees them; idempotent)."""
+        if not self._exact:
+            return
+        self._exact = False
+        self.budget.held -= len(self.values)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Bin the values held, and let them go."""
         values = self.values
-        if values is None:
+        if not values:
             return
-        self._total = math.fsum(values)
-        self._compensation = 0.0
-        for value in values:
-            self._place(value)
-        self.values = None
-        self.budget.held -= len(values)
-
-    def _bin(self, value: float) -> None:
-        """Count a value in the histogram and the running total."""
-        self._place(value)
-        # Neumaier's compensated sum: as exact as summing every value at the end.
-        total = self._total
-        step = total + value
-        self._compensation += ((total - step) + value if abs(total) >= abs(value)
-                               else (value - step) + total)
-        self._total = step
-
-    def _place(self, value: float) -> None:
-        """Count a value in its bucket."""
-        bucket = _bucket(value)
-        position = bucket - self._low
-        counts = self._counts
-        if 0 <= position < len(counts):
-            counts[position] += 1
-            return
-        self._grow(bucket)
-        self._counts[bucket - self._low] += 1
+        self._total += math.fsum(values)
+        if min(values) >= ZERO:  # all positive: bucket numbers in bulk (as _bucket gives them)
+            found = Counter(map(_ceil, map(truediv, map(_log, map(truediv, values,
+                                                                     repeat(ZERO))),
+                                           repeat(_LOG_GAMMA))))
+            binned = [(bucket + 1, count) for bucket, count in found.items()]
+        else:
+            binned = list(Counter(map(_bucket, values)).items())
+        for bucket, count in binned:
+            position = bucket - self._low
+            if not 0 <= position < len(self._counts):
+                self._grow(bucket)
+                position = bucket - self._low
+            self._counts[position] += count
+        self.values = array("d")
 
     def _grow(self, bucket: int) -> None:
         """Widen the counters to hold ``bucket``, with room to spare in that direction."""
@@ -193,10 +198,11 @@ class Quantiles:
         return len(self._counts)
 
     def total(self) -> float:
-        """The sum of the values (exact as ``sum`` while exact, to float rounding after)."""
-        if self.values is not None:
+        """The sum of the values (as ``sum`` gives it while exact, to float rounding after)."""
+        if self._exact:
             return sum(self.values)
-        return self._total + self._compensation
+        self._flush()
+        return self._total
 
     def quantiles(self, *qs: float) -> list[float] | None:
         """The ``qs`` quantiles (each 0..1, linearly interpolated); ``None`` without values.
@@ -209,9 +215,10 @@ class Quantiles:
                 raise ValueError(f"a quantile is between 0 and 1, got {q!r}")
         if not self.count:
             return None
-        if self.values is not None:
+        if self._exact:
             ordered = sorted(self.values)
             return [quantile_of_sorted(ordered, q) for q in qs]
+        self._flush()
         ranks: set[int] = set()
         for q in qs:
             position = (self.count - 1) * q

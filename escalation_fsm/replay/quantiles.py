@@ -18,7 +18,8 @@ histogram of log-spaced buckets and keeps counting there. So:
 * memory is the budget plus a histogram per approximate group: one 8-byte counter per bucket
   between the smallest and largest value seen (about 1,150 buckets, 9 KiB, per factor of 10 the
   values span: 140 KiB from a microsecond to a century, and up to half as much again of room to
-  grow), whatever the number of values.
+  grow), whatever the number of values, and a buffer of at most 1,024 values binned together
+  (bucket numbers computed in bulk: cheaper than one at a time).
 
 Which groups end up approximate depends on their sizes as they grow (the largest first), so on
 the order values arrive in once the budget is full; a histogram's counts never do. Counts and

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
@@ -34,6 +34,9 @@ from escalation_fsm.stores import AsyncStoreBase
 from . import errors
 from .actors import Authenticate, header_actor
 from .settings import Settings, open_store
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
 
 
 class NewTicket(BaseModel):
@@ -143,7 +146,22 @@ class _RequestRoute(APIRoute):
     for two path strings and the request); this route calls the endpoint with
     ``request.path_params`` directly. It stays an ``APIRoute``, so the OpenAPI page describes it
     from the endpoint's signature and ``openapi_extra`` as before.
+
+    On the app itself, its ASGI app is just that call and the answer: FastAPI's wrapper around a
+    route adds two exit stacks (for dependencies with ``yield``, which this route has none of)
+    and answers the route's exceptions with the app's handlers, which the app's exception
+    middleware does the same way one layer out. (Included through a router, FastAPI builds the
+    route's app from :meth:`get_route_handler` itself.)
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            answer: Response = await endpoint(request=request, **request.path_params)
+            await answer(scope, receive, send)
+        self.app = app
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint

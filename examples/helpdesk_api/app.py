@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from typing_extensions import TypedDict  # pydantic's TypedDict support (Python < 3.12)
 
 from escalation_fsm import (
     Actor,
+    AuditRecord,
     Category,
     ConcurrentUpdate,
     EscalationMachine,
@@ -75,20 +77,30 @@ def _ticket(ticket: Ticket) -> dict[str, Any]:
     return ticket.model_dump(mode="json")
 
 
+class Fired(TypedDict):
+    """A fire's answer: the ticket without its history (``GET`` has it) and the new record."""
+
+    ticket: Ticket
+    record: AuditRecord | None
+    version: int
+    hook_failures: list[str]
+
+
+_FIRED = TypeAdapter(Fired)
+_WITHOUT_HISTORY = {"ticket": {"history"}}
+
+
 def _fired(ticket: Ticket, hook_failures: list[str]) -> Response:
-    """A fire's answer: the ticket without its history (``GET`` has it) and the new record.
+    """The hot route's answer (:class:`Fired`), written by pydantic in one call.
 
-    The hot route: pydantic writes the JSON of the ticket and the record itself (no dict built
-    and walked again by ``json.dumps``).
+    The adapter only serialises (nothing is validated again) and writes the JSON bytes itself:
+    no dict is built and walked by ``json.dumps``, and the ticket and its record are not written
+    separately and joined.
     """
-    record = ticket.history[-1].model_dump_json() if ticket.history else "null"
-    failures = json.dumps(hook_failures) if hook_failures else "[]"
-    body = (f'{{"ticket":{ticket.model_dump_json(exclude=_HISTORY)},"record":{record},'
-            f'"version":{ticket.version},"hook_failures":{failures}}}')
-    return Response(body, media_type="application/json")
-
-
-_HISTORY = {"history"}
+    answer: Fired = {"ticket": ticket, "record": ticket.history[-1] if ticket.history else None,
+                     "version": ticket.version, "hook_failures": hook_failures}
+    return Response(_FIRED.dump_json(answer, exclude=_WITHOUT_HISTORY),
+                    media_type="application/json")
 
 
 async def create(new: NewTicket, db: Store, machine: Machine, caller: Caller) -> dict[str, Any]:

@@ -226,7 +226,7 @@ def test_the_hosts_authentication_plugs_in(db: Backend) -> None:
 def test_a_failing_after_hook_is_a_200_naming_it_and_a_before_hook_veto_a_422(db: Backend) -> None:
     """An after-hook that raises leaves the transition committed: 200 with the new ticket, its
     record and version, and the hook's name in ``hook_failures``; a before-hook that raises is a
-    422 veto naming it, and writes nothing."""
+    422 veto naming it, and writes nothing. (A hook is named by its qualified name.)"""
     def hooks(machine: EscalationMachine) -> None:
         @machine.after("record_step")
         def notify_crm(event: TransitionEvent) -> None:
@@ -242,7 +242,8 @@ def test_a_failing_after_hook_is_a_200_naming_it_and_a_before_hook_veto_a_422(db
                                   json={"step": "Checked the invoices"})
         assert fired.status_code == 200
         answer = fired.json()
-        assert (answer["version"], answer["hook_failures"]) == (2, ["notify_crm"])
+        assert answer["version"] == 2
+        assert [name.rsplit(".", 1)[-1] for name in answer["hook_failures"]] == ["notify_crm"]
         assert answer["ticket"]["steps"][-1]["text"] == "Checked the invoices"
         assert "history" not in answer["ticket"]
         assert (answer["record"]["seq"], answer["record"]["trigger"]) == (2, "record_step")
@@ -250,7 +251,7 @@ def test_a_failing_after_hook_is_a_200_naming_it_and_a_before_hook_veto_a_422(db
         vetoed = await client.post("/tickets/T-1/fire/resolve", headers=AGENT,
                                    json={"solution": "Refunded"})
         assert (vetoed.status_code, vetoed.json()["error"]) == (422, "vetoed")
-        assert vetoed.json()["failures"] == ["four_eyes"]
+        assert [name.rsplit(".", 1)[-1] for name in vetoed.json()["failures"]] == ["four_eyes"]
         assert (await store.get("T-1")).version == 2
 
     serve(db, scenario, hooks=hooks)

@@ -14,7 +14,7 @@ from fastapi import Request
 from store_support import Backend, backend
 from support import START
 
-from escalation_fsm import Actor, EscalationMachine, ManualClock
+from escalation_fsm import Actor, EscalationMachine, ManualClock, TransitionEvent
 from escalation_fsm.stores import AsyncPostgresStore, AsyncSQLiteStore, AsyncStoreBase
 from examples.helpdesk_api import create_app
 from examples.helpdesk_api.actors import NotAuthenticated
@@ -33,10 +33,16 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
 
 
 def serve(db: Backend, scenario: Scenario, *, max_attempts: int = 10,
-          authenticate: Any = None) -> None:
-    """Run ``scenario`` against the app on a fresh store of ``db``, over an in-process client."""
+          authenticate: Any = None,
+          hooks: Callable[[EscalationMachine], None] | None = None) -> None:
+    """Run ``scenario`` against the app on a fresh store of ``db``, over an in-process client.
+
+    ``hooks`` registers hooks on the machine first.
+    """
     async def main() -> None:
         machine = EscalationMachine(clock=ManualClock(START, tick=timedelta(minutes=1)))
+        if hooks is not None:
+            hooks(machine)
         store: AsyncStoreBase = (
             AsyncSQLiteStore(db.target, machine=machine, max_attempts=max_attempts)
             if db.kind == "async_sqlite"
@@ -215,3 +221,37 @@ def test_the_hosts_authentication_plugs_in(db: Backend) -> None:
         assert (await store.history("T-1"))[0].actor_id == "sso-42"
 
     serve(db, scenario, authenticate=from_token)
+
+
+def test_a_failing_after_hook_is_a_200_naming_it_and_a_before_hook_veto_a_422(db: Backend) -> None:
+    """An after-hook that raises leaves the transition committed: 200 with the new ticket, its
+    record and version, and the hook's name in ``hook_failures``; a before-hook that raises is a
+    422 veto naming it, and writes nothing. (A hook is named by its qualified name.)"""
+    def hooks(machine: EscalationMachine) -> None:
+        @machine.after("record_step")
+        def notify_crm(event: TransitionEvent) -> None:
+            raise OSError("CRM down")
+
+        @machine.before("resolve")
+        def four_eyes(event: TransitionEvent) -> None:
+            raise RuntimeError("a second agent must approve")
+
+    async def scenario(client: httpx.AsyncClient, store: AsyncStoreBase) -> None:
+        await _attempted(client)
+        fired = await client.post("/tickets/T-1/fire/record_step", headers=AGENT,
+                                  json={"step": "Checked the invoices"})
+        assert fired.status_code == 200
+        answer = fired.json()
+        assert answer["version"] == 2
+        assert [name.rsplit(".", 1)[-1] for name in answer["hook_failures"]] == ["notify_crm"]
+        assert answer["ticket"]["steps"][-1]["text"] == "Checked the invoices"
+        assert "history" not in answer["ticket"]
+        assert (answer["record"]["seq"], answer["record"]["trigger"]) == (2, "record_step")
+        assert answer["record"]["payload"] == {"step": "Checked the invoices"}
+        vetoed = await client.post("/tickets/T-1/fire/resolve", headers=AGENT,
+                                   json={"solution": "Refunded"})
+        assert (vetoed.status_code, vetoed.json()["error"]) == (422, "vetoed")
+        assert [name.rsplit(".", 1)[-1] for name in vetoed.json()["failures"]] == ["four_eyes"]
+        assert (await store.get("T-1")).version == 2
+
+    serve(db, scenario, hooks=hooks)

@@ -95,6 +95,21 @@ def test_plain_blocks_are_split_without_csv() -> None:
     assert chunk.rows == [["1", "2"], [], ["3", "4"]]
 
 
+def test_windows_line_ends_are_split_without_csv() -> None:
+    """Text whose only carriage returns end lines (``\\r\\n``, as Windows exports write) and that
+    has no quote is split by the reader itself too (the chunks are ranges of lines, the fast
+    path), into the rows csv reads; a lone carriage return still goes to csv."""
+    text = "a,b,c\r\n1,2,3\r\n\r\n4,5,6\r\n"
+    _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv", names=["a", "c"])
+    [chunk] = list(chunks)
+    assert chunk.lines == range(2, 5)
+    assert chunk.rows == [["1", "2", "3"], [], ["4", "5", "6"]]
+    assert with_chunks(text) == with_csv(text)
+    lone = "a,b\r\n1,2\r3,4\r\n"
+    _, chunks = csv_chunks(io.StringIO(lone, newline=""), ",", "log.csv")
+    assert [chunk.rows for chunk in chunks] == [[["1", "2"], ["3", "4"]]]
+
+
 @settings(max_examples=300)
 @given(st.integers(1, 5), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
                                             max_size=6), max_size=12), st.integers(1, 40),

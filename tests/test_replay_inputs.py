@@ -129,6 +129,24 @@ def test_mapping_names_unknown_triggers_and_guards() -> None:
     assert problems[2:] == ("line 2 (observable_guards): unknown guard 'has_colour'",)
 
 
+def test_interaction_directions_name_interaction_activities() -> None:
+    """``[interactions]`` gives directions only to activities that fire an interaction: another
+    activity, or one that is not mapped, is refused at its line; a bad direction names the
+    allowed ones."""
+    text = MINIMAL + '"Mail in" = "interaction"\n[interactions]\n"Mail in" = "inbound"\n'
+    assert parse_mapping(text).interactions == {"Mail in": "inbound"}
+    Replayer(parse_mapping(text))
+    with pytest.raises(MappingError) as caught:
+        Replayer(parse_mapping(text + '"Solve" = "outbound"\n"Fax" = "inbound"\n',
+                               source="m.toml"))
+    assert caught.value.problems == (
+        "line 13 (interactions.Solve): activity 'Solve' fires no trigger marked 'interaction' in "
+        "spec 'escalation-procedure-as-logged', so it has no direction",
+        "line 14 (interactions.Fax): 'Fax' is not an activity of [activities]")
+    with pytest.raises(MappingError, match="'inbound' or 'outbound'"):
+        parse_mapping(text.replace('= "inbound"', '= "sideways"'))
+
+
 def test_empty_trigger_list_is_refused() -> None:
     """An activity mapped to no trigger must be listed in ``ignore`` instead."""
     with pytest.raises(MappingError, match="empty trigger list: use `ignore` instead"):

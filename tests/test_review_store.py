@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_support import SQL_KINDS, Backend, backend
-from support import AGENT, HIGH, START, new_ticket
+from support import AGENT, HIGH, START, escalated, new_ticket
 
-from escalation_fsm import Actor, EscalationMachine, ManualClock, Role, Ticket, Trigger
+from escalation_fsm import Actor, EscalationMachine, ManualClock, Mark, Role, Ticket, Trigger
 from escalation_fsm.cli import main
 from escalation_fsm.replay import ReviewReport, review
 from escalation_fsm.review import review_store
@@ -37,6 +37,7 @@ priority = "priority"
 [activities]
 """
 
+DIRECTIONS = ("inbound", "outbound")
 SAME = ("overall", "by_category", "by_priority", "by_month", "time_in_stage",
         "transition_counts", "sla_breach_rates", "resolution_histogram", "training", "cases",
         "period_start")
@@ -44,8 +45,10 @@ SAME = ("overall", "by_category", "by_priority", "by_month", "time_in_stage",
 
 def export(stored: list[Ticket], folder: Path, machine: EscalationMachine) -> tuple[Path, Path]:
     """The histories as an event log (an ``opened`` row, then one row per record) and a mapping
-    naming each trigger as its own activity."""
+    naming each trigger as its own activity; an interaction's activity also says its direction
+    (``record_interaction inbound``), which the mapping's ``[interactions]`` table declares."""
     log, mapping = folder / "export.csv", folder / "export.toml"
+    interacting = machine.spec.marked(Mark.INTERACTION)
     with log.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case", "activity", "at", "who", "category", "priority"])
@@ -54,10 +57,16 @@ def export(stored: list[Ticket], folder: Path, machine: EscalationMachine) -> tu
             fixed = [ticket.category or "", ticket.priority]
             writer.writerow([ticket.id, "opened", ticket.opened_at.isoformat(), "", *fixed])
             for record in ticket.history:
-                writer.writerow([ticket.id, record.trigger, record.at.isoformat(),
+                activity = record.trigger
+                if record.trigger in interacting:
+                    activity += f" {record.payload['direction']}"
+                writer.writerow([ticket.id, activity, record.at.isoformat(),
                                  record.actor_id, *fixed])
-    names = "".join(f'"{t.name}" = "{t.name}"\n' for t in machine.spec.triggers)
-    mapping.write_text(MAPPING + names, encoding="utf-8")
+    names = "".join(f'"{t.name}" = "{t.name}"\n' for t in machine.spec.triggers
+                    if t.name not in interacting)
+    names += "".join(f'"{t} {d}" = "{t}"\n' for t in interacting for d in DIRECTIONS)
+    directions = "".join(f'"{t} {d}" = "{d}"\n' for t in interacting for d in DIRECTIONS)
+    mapping.write_text(MAPPING + names + "[interactions]\n" + directions, encoding="utf-8")
     return log, mapping
 
 
@@ -75,7 +84,8 @@ def test_a_store_reviews_like_its_histories_replayed(tmp_path_factory: pytest.Te
     times, transitions, SLA breach rates, training section) of a replay of the same histories
     written out as a log. The one thing a log cannot carry is the ETA promised to the customer
     (a record's payload), so only the store can judge the promised-response clock; every other
-    figure must be equal."""
+    figure must be equal (an interaction's direction travels in its activity, declared by the
+    mapping's ``[interactions]`` table)."""
     clock = ManualClock(START, tick=timedelta(minutes=41))
     policy = SLAPolicy()
     machine = EscalationMachine(clock=clock, sla=policy)
@@ -177,3 +187,40 @@ def test_review_command_on_sqlite_and_postgresql(sql: Backend, tmp_path: Path,
     assert main(["review", *where, "--sla", str(tmp_path / "missing.toml")]) == 2
     assert capsys.readouterr().err.startswith("escalation-fsm review: --sla ")
     assert main(["review", *where, "--since", "2026-02-01", "--until", "2026-01-01"]) == 2
+
+
+def interacted(machine: EscalationMachine, direction: str) -> Ticket:
+    """An escalated ticket on which the customer (or the helpdesk) then got in touch."""
+    ticket = escalated(machine).model_copy(update={"opened_at": START - timedelta(minutes=5)})
+    return machine.fire(ticket, Trigger.RECORD_INTERACTION, actor=AGENT, channel="email",
+                        direction=direction, summary="asked for news")
+
+
+def customer_update_rate(report: ReviewReport) -> dict[str, object]:
+    return next(rate for rate in report.model_dump(mode="json")["sla_breach_rates"]
+                if rate["clock"] == SLAClock.CUSTOMER_UPDATE)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_an_interaction_moves_the_customer_update_clock_in_a_replay_as_in_the_store(
+        tmp_path: Path, direction: str) -> None:
+    """Regression (found by the property above): after an escalation, an interaction restarts
+    the customer-update clock (inbound, by the default policy) or counts as the update
+    (outbound). A replay whose mapping gives the interaction's direction counts that run as the
+    store review does; without the direction it cannot, and says so in its notes."""
+    machine = EscalationMachine(clock=ManualClock(START, tick=timedelta(minutes=41)),
+                                sla=SLAPolicy())
+    store = MemoryStore(machine=machine)
+    stored = [store.create(interacted(machine, direction))]
+    log, mapping = export(stored, tmp_path, machine)
+    ours, theirs = review_store(store), review(log, mapping, sla=machine.sla)
+    assert customer_update_rate(ours) == customer_update_rate(theirs)
+    assert customer_update_rate(ours)["decided"] == 1
+    assert not any(n.rule.startswith("interaction direction") for n in theirs.not_observable)
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text[:text.index("[interactions]")], encoding="utf-8")
+    blind = review(log, mapping, sla=machine.sla)
+    assert not any(rate.clock == SLAClock.CUSTOMER_UPDATE for rate in blind.sla_breach_rates)
+    assert [n.rule for n in blind.not_observable if n.rule.startswith("interaction direction")] == [
+        f"interaction direction: '{Trigger.RECORD_INTERACTION.value} inbound', "
+        f"'{Trigger.RECORD_INTERACTION.value} outbound'"]

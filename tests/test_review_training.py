@@ -97,3 +97,18 @@ def test_slow_first_responses_stand_out() -> None:
              for agent in ("slow", "a", "b", "c") * 100]
     texts = findings(cases)
     assert any(t.startswith("slow takes ") and "to first respond to billing" in t for t in texts)
+
+
+def test_a_resolver_whose_tickets_reopen_is_flagged_with_exact_counts() -> None:
+    """Reopenings count against the agent who resolved: 30 of the 60 technical tickets r-1
+    resolved reopened, against 8 of 240 for the others. The finding carries those exact rates
+    and ticket counts, and nobody who only took the tickets is blamed for the reopenings."""
+    cases = [TrainingCase("technical", f"t-{n % 4}", False, True, 600.0, f"r-{n % 5}",
+                          (n % 5 == 1 and n % 2 == 0) or (n % 5 != 1 and n % 40 == 0))
+             for n in range(300)]
+    figures = TrainingFigures()
+    figures.extend(cases)
+    reopen = [f for f in figures.section().findings if f.measure == "reopen_rate"]
+    assert [(f.subject, f.tickets, f.value, f.rest_tickets, f.rest_value) for f in reopen] == [
+        ("r-1", 60, 0.5, 240, round(8 / 240, 4))]
+    assert reopen[0].text.startswith("r-1 sees the technical tickets they resolved reopened ")

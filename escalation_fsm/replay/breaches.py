@@ -18,7 +18,7 @@ need it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from ..models import Urgency
@@ -26,9 +26,10 @@ from ..sla import SLAClock, SLAPolicy
 from ..sla.runs import CLOCKS as _CLOCKS
 from ..sla.runs import CUSTOMER as _CUSTOMER
 from ..sla.runs import CUSTOMER_UPDATE as _CUSTOMER_UPDATE
+from ..sla.runs import INTERACTION as _INTERACTION
 from ..sla.runs import RUN as _RUN
 from ..sla.runs import START as _START
-from ..sla.runs import Op, RunFold, mark_bits
+from ..sla.runs import Op, RunFold, mark_bits, restarts_cadence
 from ..spec import MachineSpec
 from .program import CaseProgram, Record
 from .times import Stamp
@@ -209,7 +210,7 @@ class BreachCounter:
         return self.policy.calendar.between(before[1], at[1]) // _MICRO
 
     def _compiled(self, program: CaseProgram) -> _Compiled:
-        ops, runs = self.compile(program.records)
+        ops, runs = self.compile(program.records, program.directions)
         # Each run's ops are its own: a run that is started, then brought up to date once while
         # running, is measured from one instant to the other without walking them.
         per_run: list[list[tuple[int, int]]] = [[] for _ in runs]
@@ -221,18 +222,27 @@ class BreachCounter:
              else (0, 0, tuple(walk)))
             for (clock, met), walk in zip(runs, per_run, strict=True)))
 
-    def compile(self, records: Sequence[Record]) -> tuple[tuple[Op, ...], tuple[tuple[int, bool], ...]]:
+    def compile(self, records: Sequence[Record], directions: Mapping[int, str] | None = None,
+                ) -> tuple[tuple[Op, ...], tuple[tuple[int, bool], ...]]:
         """The operations the clock fold takes for a history of ``records`` (without times).
 
-        Also, per run, its clock (index in :class:`SLAClock`) and whether it ends met.
+        ``directions`` are the interaction records' directions, by record number (a log shows
+        them only where the mapping's ``interactions`` table gives them). Also returns, per run,
+        its clock (index in :class:`SLAClock`) and whether it ends met.
         """
         fold = RunFold(self._pauses, self._initial, _FIRST_EVENT)
-        for index, _, source, trigger, dest in records:
+        rules = self.policy.interactions
+        directions = directions or {}
+        for number, (index, _, source, trigger, dest) in enumerate(records):
             bits = self._bits.get(trigger, 0)
+            direction = directions.get(number)
+            if direction is not None:  # the projection drops the mark: a log may not say it
+                bits |= _INTERACTION
             if not bits and dest == source:
                 continue  # changes no clock
-            if not fold.marked(bits, source, dest, index) and (
-                    bits & _CUSTOMER_UPDATE and _CUSTOMER in fold.open):
+            if not fold.marked(bits, source, dest, index) and _CUSTOMER in fold.open and (
+                    bits & _CUSTOMER_UPDATE or (bits & _INTERACTION
+                                                and restarts_cadence(direction, rules))):
                 fold.start(_CUSTOMER, index)  # met now; the next update is due in turn
             # A promise starts a promised-response run only with an ETA: logs record none.
             fold.enter(dest, index)

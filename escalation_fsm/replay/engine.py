@@ -36,7 +36,7 @@ from .mapping import LogMapping
 from .program import CaseProgram, Outcome, Status
 from .reader import CaseData, LogStats, Progress, RawCase, case_data, read_case_data
 from .results import CaseResult, Deviation, describe
-from .rules import RowPlan, Step, urgency_word
+from .rules import RowPlan, Step, Trace, urgency_word
 from .specs import NotObservable, observable_projection, resolve_spec
 from .times import Stamp
 
@@ -84,7 +84,10 @@ class Replayer:
         self._escalating = frozenset(projected.marked(Mark.ESCALATE))
         self._reopening = frozenset(projected.marked(Mark.REOPEN))
         self._resolving = frozenset(projected.marked(Mark.RESOLVE))
-        self.not_observable: tuple[NotObservable, ...] = hidden
+        # Interactions move no stage; their direction (from the mapping) drives the SLA clocks.
+        self._interacting = frozenset(self.spec.marked(Mark.INTERACTION))
+        self.not_observable: tuple[NotObservable, ...] = (*hidden, *_undirected(mapping,
+                                                                               self.spec))
         self.clock = ManualClock(_EPOCH)
         self.machine = EscalationMachine(projected, clock=self.clock)
         self.cache_traces = cache_traces
@@ -145,8 +148,7 @@ class Replayer:
         category = case.category is not None
         if not self.cache_traces:
             steps = self.plan.steps(trace)
-            return self._program(steps, *self._fire_each(case, steps, category),
-                                 length=len(trace.activities))
+            return self._program(steps, *self._fire_each(case, steps, category), trace=trace)
         key = (category, trace)
         program = self._programs.get(key)
         if program is None:
@@ -154,16 +156,20 @@ class Replayer:
                 self._programs.clear()
             steps = self.plan.steps(trace)
             program = self._programs[key] = self._program(
-                steps, *self._fire_cached(case, steps, category), length=len(trace.activities))
+                steps, *self._fire_cached(case, steps, category), trace=trace)
         return program
 
     def _program(self, steps: list[Step], outcomes: list[Outcome], final_stage: str, *,
-                 length: int) -> CaseProgram:
-        return CaseProgram(steps, outcomes, final_stage, length=length,
+                 trace: Trace) -> CaseProgram:
+        directions = self.mapping.interactions
+        return CaseProgram(steps, outcomes, final_stage, length=len(trace.activities),
                            initial=self.replay_spec.initial, finals=self._finals,
                            require_final=self.mapping.require_final,
                            escalating=self._escalating, reopening=self._reopening,
-                           resolving=self._resolving)
+                           resolving=self._resolving, interacting=self._interacting,
+                           directions={index: directions[activity] for index, activity
+                                       in enumerate(trace.activities) if activity in directions}
+                           if directions else None)
 
     def _role(self, resource: str | None) -> str:
         if resource in self._missing:
@@ -327,3 +333,16 @@ def urgency_of(priority: str | None) -> Urgency:
     (<Urgency.CRITICAL: 'critical'>, <Urgency.NORMAL: 'normal'>, <Urgency.NORMAL: 'normal'>)
     """
     return (urgency_word(priority) if priority else None) or Urgency.NORMAL
+
+
+def _undirected(mapping: LogMapping, spec: MachineSpec) -> tuple[NotObservable, ...]:
+    """A note for the interaction activities whose direction the mapping does not give."""
+    activities = [activity for activity in mapping.activities
+                  if activity not in mapping.interactions
+                  and mapping.interaction_triggers(activity, spec)]
+    if not activities:
+        return ()
+    return (NotObservable(
+        rule=f"interaction direction: {', '.join(map(repr, activities))}",
+        reason="the mapping's [interactions] table does not say whether the customer or the "
+               "helpdesk spoke, so these interactions leave the customer-update clock as it is"),)

@@ -166,6 +166,10 @@ class LogMapping(_Model):
     roles: dict[str, str] = Field(default_factory=dict)
     """Resource -> role; when given, role rules are checked (unlisted resources: ``default_role``)."""
     default_role: str | None = None
+    interactions: dict[str, Literal["inbound", "outbound"]] = Field(default_factory=dict)
+    """Activity -> the direction of the customer interaction it records: ``inbound`` (the customer
+    wrote or called) or ``outbound`` (the helpdesk did). The SLA policy's customer-update clock
+    reads it; the activity must map to a trigger marked ``interaction``."""
 
     _source: str = PrivateAttr(default="<mapping>")
     _text: str = PrivateAttr(default="")
@@ -236,12 +240,30 @@ class LogMapping(_Model):
         problems += [self._where(("observable_guards",), f"unknown guard {name!r}")
                      for name in self.observable_guards or () if name not in guards]
         problems += self._role_problems(spec)
+        problems += self._interaction_problems(spec)
         if problems:
             raise MappingError(self._source, problems)
 
     def problems(self) -> list[str]:
         """What is inconsistent within the mapping itself (each located at its line)."""
         return [self._where(loc, message) for loc, message in _consistency(self)]
+
+    def interaction_triggers(self, activity: str, spec: MachineSpec) -> tuple[str, ...]:
+        """The triggers marked ``interaction`` that ``activity`` may fire in ``spec``."""
+        choice = self.activities.get(activity)
+        steps = choice.sequence if isinstance(choice, Sequence) else () if choice is None else (
+            choice,)
+        interacting = spec.marked(Mark.INTERACTION)
+        return tuple(t for step in steps for t in self.triggers(step, spec) if t in interacting)
+
+    def _interaction_problems(self, spec: MachineSpec) -> list[str]:
+        return [self._where(("interactions", activity),
+                            f"{activity!r} is not an activity of [activities]"
+                            if activity not in self.activities else
+                            f"activity {activity!r} fires no trigger marked 'interaction' in spec "
+                            f"{spec.name!r}, so it has no direction")
+                for activity in self.interactions
+                if not self.interaction_triggers(activity, spec)]
 
     def _role_problems(self, spec: MachineSpec) -> list[str]:
         known = sorted({role for t in spec.transitions for role in t.roles})

@@ -11,7 +11,7 @@ resolution time and the SLA clocks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Literal
 
@@ -38,14 +38,15 @@ class CaseProgram:
     them to its own events with its ``positions`` (see :meth:`~.rules.RowPlan.trace`).
     """
 
-    __slots__ = ("deviation_rules", "deviations", "escalated", "final_stage", "fired",
-                 "first_stage", "records", "reopened", "resolve_index", "sla", "stage_after",
+    __slots__ = ("deviation_rules", "deviations", "directions", "escalated", "final_stage",
+                 "fired", "first_stage", "records", "reopened", "resolve_index", "sla", "stage_after",
                  "status", "steps")
 
     def __init__(self, steps: Sequence[Step], outcomes: Sequence[Outcome], final_stage: str, *,
                  length: int, initial: str, finals: frozenset[str], require_final: bool,
                  escalating: frozenset[str], reopening: frozenset[str],
-                 resolving: frozenset[str]) -> None:
+                 resolving: frozenset[str], interacting: frozenset[str] = frozenset(),
+                 directions: Mapping[int, str] | None = None) -> None:
         fired: list[tuple[str, str]] = []
         deviations: list[tuple[int, Outcome]] = []
         records: list[Record] = []
@@ -67,6 +68,11 @@ class CaseProgram:
                 self.reopened = True
             if trigger in resolving:
                 self.resolve_index = index
+        self.directions = {number: direction for number, (index, _, _, trigger, _)
+                           in enumerate(records) if trigger in interacting
+                           and (direction := (directions or {}).get(index)) is not None}
+        """The direction (``inbound``/``outbound``) of each interaction record the mapping gives
+        one for, by record number."""
         self.steps = tuple(steps)
         self.final_stage = final_stage
         self.fired = tuple(fired)

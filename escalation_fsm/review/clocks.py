@@ -38,7 +38,7 @@ from ..sla.runs import PROMISE as _PROMISE
 from ..sla.runs import PROMISED as _PROMISED
 from ..sla.runs import RUN as _RUN
 from ..sla.runs import START as _START
-from ..sla.runs import RunFold, mark_bits
+from ..sla.runs import RunFold, mark_bits, restarts_cadence
 from ..spec import MachineSpec
 from ..stores import TicketHistory
 from ..stores._digest import HistoryDigest
@@ -239,9 +239,8 @@ class ShapeBreaches:
                 continue  # changes no clock (its stage is the one it left)
             if not fold.marked(bits, source, dest, index) and _CUSTOMER in fold.open and (
                     bits & _CUSTOMER_UPDATE or (
-                    bits & _INTERACTION and _restarts(payload(index).get("direction"),
-                                                      rules.outbound_is_update,
-                                                      rules.inbound_restarts_cadence))):
+                    bits & _INTERACTION and restarts_cadence(payload(index).get("direction"),
+                                                             rules))):
                 fold.start(_CUSTOMER, index)  # this period ends now; the next is due in turn
             if bits & _PROMISE and (eta := payload(index).get("eta")) is not None:
                 fold.meet(_PROMISED, index)  # a new estimate replaces the old one
@@ -264,12 +263,6 @@ def _payloads(digest: HistoryDigest, asked: tuple[str, ...]) -> Callable[[int], 
     found = {index: dict(zip(("eta", "direction"), json.loads(next(texts)), strict=True))
              for index, trigger in enumerate(digest.triggers) if trigger in asked}
     return lambda index: found.get(index, {})
-
-
-def _restarts(direction: object, outbound_is_update: bool, inbound_restarts: bool) -> bool:
-    if direction == "outbound":
-        return outbound_is_update
-    return direction == "inbound" and inbound_restarts
 
 
 def _runs(fold: RunFold, business_eta: bool) -> Compiled:

@@ -41,6 +41,7 @@ from .clock_run import resumed as _resumed
 from .clock_run import run_of as _run_of
 from .clock_run import run_text as _run_text
 from .policy import SLAClock, SLAPolicy
+from .runs import restarts_cadence
 
 if TYPE_CHECKING:
     from ..spec import MachineSpec
@@ -156,8 +157,9 @@ class ClockState:
         if bits & _ESCALATE:
             step.start(_TIER2, at)
             step.start(_CUSTOMER, at)
-        elif _CUSTOMER in step.open and (
-                bits & _CUSTOMER_UPDATE or (bits & _INTERACTION and _cadence_restarts(record, policy))):
+        elif _CUSTOMER in step.open and (bits & _CUSTOMER_UPDATE or (
+                bits & _INTERACTION and restarts_cadence(record.payload.get("direction"),
+                                                         policy.interactions))):
             step.start(_CUSTOMER, at)  # this period ends now; the next update is due in turn
         if bits & _PROMISE and (eta := record.payload.get("eta")) is not None:
             step.meet(_PROMISED, at)  # a new estimate replaces the old one
@@ -258,15 +260,6 @@ class ClockState:
                 best = (due_at, run.clock, run, target)
         return best
 
-
-
-def _cadence_restarts(record: AuditRecord, policy: SLAPolicy) -> bool:
-    """Whether an interaction record restarts the customer-update cadence, by the policy's rules."""
-    direction = record.payload.get("direction")
-    rules = policy.interactions
-    if direction == "outbound":
-        return rules.outbound_is_update
-    return direction == "inbound" and rules.inbound_restarts_cadence
 
 
 def _order(deadline: Deadline) -> tuple[bool, bool, datetime, str]:

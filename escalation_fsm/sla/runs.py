@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from ..marks import Mark
-from .policy import SLAClock
+from .policy import InteractionRules, SLAClock
 
 START, RUN, IDLE = range(3)
 """Ops: a run starts (or resumes) at a record; it ran up to it; it stood still up to it."""
@@ -46,6 +46,12 @@ class _Marked(Protocol):
 def mark_bits(triggers: Iterable[_Marked]) -> dict[str, int]:
     """Each trigger's clock bits, by name (a trigger without a clock mark has 0)."""
     return {t.name: sum(bit for mark, bit in _BITS.items() if mark in t.marks) for t in triggers}
+
+def restarts_cadence(direction: object, rules: InteractionRules) -> bool:
+    """Whether an interaction in ``direction`` restarts the customer-update cadence, by ``rules``."""
+    if direction == "outbound":
+        return rules.outbound_is_update
+    return direction == "inbound" and rules.inbound_restarts_cadence
 
 Op = tuple[int, int, int]
 """``(op, run, ref)``: an op of run number ``run`` at the record (or marker) ``ref``."""

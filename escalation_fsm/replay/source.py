@@ -43,7 +43,9 @@ class Chunk:
     A block of plain CSV whose callers read only the first ``cut`` cells of each row is split
     that far (:func:`csv_chunks` with ``cells``): each row is then its first ``cut`` cells and the
     rest of its line, unsplit, so that no string is made for a cell nobody reads. Such a chunk is
-    made only when every row has ``width`` cells; :attr:`rows` still gives them all.
+    made only when every row has ``width`` cells; :attr:`rows` still gives them all. A block
+    whose rows are read nearly whole is split at once instead (:meth:`flat`): all its cells in
+    one list, a column every ``width``-th of them, made only when every line has ``width`` cells.
     """
 
     __slots__ = ("_cells", "_rows", "cut", "delimiter", "lines", "width")

@@ -95,6 +95,21 @@ def test_plain_blocks_are_split_without_csv() -> None:
     assert chunk.rows == [["1", "2"], [], ["3", "4"]]
 
 
+def test_windows_line_ends_are_split_without_csv() -> None:
+    """Text whose only carriage returns end lines (``\\r\\n``, as Windows exports write) and that
+    has no quote is split by the reader itself too (the chunks are ranges of lines, the fast
+    path), into the rows csv reads; a lone carriage return still goes to csv."""
+    text = "a,b,c\r\n1,2,3\r\n\r\n4,5,6\r\n"
+    _, chunks = csv_chunks(io.StringIO(text, newline=""), ",", "log.csv", names=["a", "c"])
+    [chunk] = list(chunks)
+    assert chunk.lines == range(2, 5)
+    assert chunk.rows == [["1", "2", "3"], [], ["4", "5", "6"]]
+    assert with_chunks(text) == with_csv(text)
+    lone = "a,b\r\n1,2\r3,4\r\n"
+    _, chunks = csv_chunks(io.StringIO(lone, newline=""), ",", "log.csv")
+    assert [chunk.rows for chunk in chunks] == [[["1", "2"], ["3", "4"]]]
+
+
 @settings(max_examples=300)
 @given(st.integers(1, 5), st.lists(st.lists(st.text(alphabet="ab ,", max_size=3), min_size=1,
                                             max_size=6), max_size=12), st.integers(1, 40),
@@ -150,15 +165,22 @@ PLUS_ONE = timezone(timedelta(hours=1))
 KNOWN = {"Open", "Solve", "Close", "Note"}
 START = datetime(2024, 5, 2, 9, tzinfo=UTC)
 
-events = st.tuples(
-    st.sampled_from(["Open", "Solve", "Close", "Note", "Ping"]),
-    st.integers(-120, 600),  # minutes since the row before
-    st.sampled_from([None] * 16 + ["soon", "soon", ""]),  # now and then, a time unreadable or none
-    st.sampled_from(["ann", "?", "", "bob, jr", 'say "hi"']),
-    st.sampled_from(["Network", "?", ""]),
-    st.sampled_from(["L1", "L2", "?"]),
-    st.sampled_from([UTC, PLUS_ONE, "Z"]),  # one instant, written three ways
-    st.sampled_from([None] * 60 + ["", "?"]))  # now and then, no case id
+
+
+def _events(who: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[object, ...]]:
+    return st.tuples(
+        st.sampled_from(["Open", "Solve", "Close", "Note", "Ping"]),
+        st.integers(-120, 600),  # minutes since the row before
+        st.sampled_from([None] * 16 + ["soon", "soon", ""]),  # a time unreadable or none
+        who,
+        st.sampled_from(["Network", "?", ""]),
+        st.sampled_from(["L1", "L2", "?"]),
+        st.sampled_from([UTC, PLUS_ONE, "Z"]),  # one instant, written three ways
+        st.sampled_from([None] * 60 + ["", "?"]))  # now and then, no case id
+
+
+events = _events(st.sampled_from(["ann", "?", "", "bob, jr", 'say "hi"']))
+plain_events = _events(st.sampled_from(["ann", "?", "", "bob"]))  # no cell to quote
 logs = st.lists(st.lists(events, min_size=1, max_size=6), min_size=1, max_size=8)
 
 
@@ -285,6 +307,27 @@ def test_logs_read_like_a_plain_reader(tmp_path_factory: pytest.TempPathFactory,
         return
     assert found == expected
     event("read" if found[0] == "ok" else "refused")
+
+
+@settings(max_examples=200)
+@given(st.lists(st.lists(plain_events, min_size=1, max_size=6), min_size=2, max_size=12),
+       st.booleans(), st.integers(8, 200))
+def test_unquoted_logs_read_like_a_plain_reader(tmp_path_factory: pytest.TempPathFactory,
+                                                cases: list[list[tuple[object, ...]]],
+                                                shuffle: bool, block: int) -> None:
+    """The same with no cell that needs quoting, so that every block is split by the reader
+    itself (a quote sends the rest of the file to csv, in chunks of 1,024 rows): cases go on
+    from one small block to the next, and are grouped across them as a plain reading does."""
+    path = write_log(tmp_path_factory.mktemp("log"), cases, shuffle=shuffle)
+    assert '"' not in path.read_text(encoding="utf-8")
+    expected = plain_read(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(source_module, "_BLOCK", block)
+        found = chunked_read(path)
+    if found == ("log error",):
+        assert expected[0] == "error" or not expected[1]
+        return
+    assert found == expected
 
 
 def as_json_lines(path: Path) -> Path:

@@ -2,9 +2,11 @@ r"""The rows of a log file, a chunk at a time: CSV (plain or inside a ``.zip``) 
 
 A chunk is a list of rows (each a list of cells in the order of the header) with their lines in
 the file, so that the reader works on many rows per Python call. CSV is read in blocks of text:
-a block without a quote, a carriage return or a NUL character is split on newlines and on the
-delimiter, which is exactly what :mod:`csv` would make of it, at a fraction of the cost (and
-only as far as the last column the mapping reads: see :class:`Chunk`). From the first block that
+a block without a quote, a carriage return (other than in a ``\r\n`` line end) or a NUL
+character is split on newlines and on the delimiter, which is exactly what :mod:`csv` would
+make of it, at a fraction of the cost (a block's rows read nearly whole are split at once, into
+one flat list whose every ``width``-th cell is a column's; otherwise only as far as the last
+column the mapping reads: see :class:`Chunk`). From the first block that
 has one of those characters on, the rest of the file goes through :mod:`csv` itself, so quoting,
 embedded newlines and ``\r\n`` line ends are read as they always were.
 ``tests/test_replay_source.py`` checks both against :mod:`csv` on random text.
@@ -41,21 +43,34 @@ class Chunk:
     A block of plain CSV whose callers read only the first ``cut`` cells of each row is split
     that far (:func:`csv_chunks` with ``cells``): each row is then its first ``cut`` cells and the
     rest of its line, unsplit, so that no string is made for a cell nobody reads. Such a chunk is
-    made only when every row has ``width`` cells; :attr:`rows` still gives them all.
+    made only when every row has ``width`` cells; :attr:`rows` still gives them all. A block
+    whose rows are read nearly whole is split at once instead (:meth:`flat`): all its cells in
+    one list, a column every ``width``-th of them, made only when every line has ``width`` cells.
     """
 
-    __slots__ = ("_rows", "cut", "delimiter", "lines", "width")
+    __slots__ = ("_cells", "_rows", "cut", "delimiter", "lines", "width")
 
     def __init__(self, lines: Sequence[int], rows: list[list[str | None]], *, cut: int = 0,
-                 width: int = 0, delimiter: str = ",") -> None:
+                 width: int = 0, delimiter: str = ",",
+                 cells: list[str | None] | None = None) -> None:
         self.lines = lines
         self._rows = rows
+        self._cells = cells
         self.cut, self.width, self.delimiter = cut, width, delimiter
+
+    @classmethod
+    def flat(cls, lines: Sequence[int], cells: list[str | None], width: int) -> Chunk:
+        """Rows of ``width`` cells each, given as all their cells one after the other."""
+        return cls(lines, [], width=width, cells=cells)
 
     @property
     def rows(self) -> list[list[str | None]]:
         """Each row as a list of all its cells."""
-        if self.cut:
+        if self._cells is not None:
+            cells, width = self._cells, self.width
+            self._rows = [cells[start:start + width] for start in range(0, len(cells), width)]
+            self._cells = None
+        elif self.cut:
             cut, delimiter = self.cut, self.delimiter
             self._rows = [[*row[:cut], *(row[cut] or "").split(delimiter)]
                           for row in self._rows]
@@ -64,12 +79,14 @@ class Chunk:
 
     def column(self, index: int) -> list[str | None]:
         """The cells of column ``index``, one per row (every row must have that many cells)."""
+        if self._cells is not None:
+            return self._cells[index::self.width]
         rows = self._rows if index < self.cut else self.rows
         return list(map(itemgetter(index), rows))
 
     def uniform(self, width: int) -> bool:
         """Whether there is a row and every row has ``width`` cells."""
-        if self.cut:
+        if self._cells is not None or self.cut:
             return width == self.width
         rows = self._rows
         return bool(rows) and len(rows[0]) == width and len(set(map(len, rows))) == 1
@@ -129,9 +146,12 @@ def csv_chunks(text: IO[str], delimiter: str, source: str, *,
     if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets write
         header[0] = header[0][1:]
     read = [header.index(name) for name in names if name in header]
-    cut = max(read) + 1 if read else 0
-    return header, _blocks(text, reader.line_num, delimiter, source,
-                           (cut, len(header)) if 0 < cut < len(header) else None)
+    cut, width = max(read) + 1 if read else 0, len(header)
+    if width > 1 and 3 * cut >= 2 * width:
+        split_to: tuple[int, int] | None = (0, width)  # whole rows: one split of each block
+    else:
+        split_to = (cut, width) if 0 < cut < width else None
+    return header, _blocks(text, reader.line_num, delimiter, source, split_to)
 
 
 def _blocks(text: IO[str], line: int, delimiter: str, source: str,
@@ -147,6 +167,10 @@ def _blocks(text: IO[str], line: int, delimiter: str, source: str,
         block = rest + block if rest else block
         cut = block.rfind("\n") + 1
         rest, block = block[cut:], block[:cut]
+        if ("\r" in block and '"' not in block and "\x00" not in block
+                and block.count("\r") == block.count("\r\n")):
+            # Windows line ends, no other carriage return, no quote: plain lines, as csv reads.
+            block = block.replace("\r\n", "\n")
         if '"' in block or "\r" in block or "\x00" in block:
             # Quoting or other line ends from here on: the csv module reads the rest.
             try:
@@ -160,25 +184,36 @@ def _blocks(text: IO[str], line: int, delimiter: str, source: str,
             continue  # one line longer than a block: read on
         cells = block.split("\n")
         cells.pop()  # the empty string after the last newline
-        first = line + 1
+        yield _chunk(block, cells, range(line + 1, line + len(cells) + 1), delimiter, split_to)
         line += len(cells)
-        rows: list[list[str | None]]
-        if split_to is not None and "" not in cells:
-            cells_read, width = split_to
+    if rest:  # a last line without a newline (or lines ending in carriage returns)
+        yield from _csv_module(io.StringIO(rest, newline=""), line, delimiter, source)
+
+
+def _chunk(block: str, cells: list[str], lines: range, delimiter: str,
+           split_to: tuple[int, int] | None) -> Chunk:
+    """The rows of ``block`` (whole lines of plain CSV, ``cells`` its lines), on ``lines``."""
+    rows: list[list[str | None]]
+    if split_to is not None and "" not in cells:
+        cells_read, width = split_to
+        if cells_read == 0:
+            # Every row is read (nearly) whole: the block is split at once, a row is `width`
+            # cells in a row and a column a slice of them; only if every line has the header's
+            # number of cells (otherwise the rows, as csv reads them, below).
+            if set(map(str.count, cells, repeat(delimiter))) == {width - 1}:
+                flat: list[str | None] = block[:-1].replace("\n", delimiter).split(delimiter)  # type: ignore[assignment]
+                return Chunk.flat(lines, flat, width)
+        else:
             rows = [c.split(delimiter, cells_read) for c in cells]  # type: ignore[misc]
             if set(map(len, rows)) == {cells_read + 1} and set(map(
                     str.count, map(itemgetter(cells_read), rows), repeat(delimiter))) == {
                     width - cells_read - 1}:
-                yield Chunk(range(first, line + 1), rows, cut=cells_read, width=width,
-                            delimiter=delimiter)
-                continue
-        if "" in cells:  # an empty line is no row, as csv reads it
-            rows = [c.split(delimiter) if c else [] for c in cells]  # type: ignore[misc]
-        else:
-            rows = [c.split(delimiter) for c in cells]  # type: ignore[misc]
-        yield Chunk(range(first, line + 1), rows)
-    if rest:  # a last line without a newline (or lines ending in carriage returns)
-        yield from _csv_module(io.StringIO(rest, newline=""), line, delimiter, source)
+                return Chunk(lines, rows, cut=cells_read, width=width, delimiter=delimiter)
+    if "" in cells:  # an empty line is no row, as csv reads it
+        rows = [c.split(delimiter) if c else [] for c in cells]  # type: ignore[misc]
+    else:
+        rows = [c.split(delimiter) for c in cells]  # type: ignore[misc]
+    return Chunk(lines, rows)
 
 
 def _chain(first: IO[str], then: IO[str]) -> Iterator[str]:

@@ -102,14 +102,20 @@ print(f"{time.perf_counter() - started:.3f} {len(cases)} {fits} "
       f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
 """
 
-# The peak resident memory of the process, in kB (Linux: ru_maxrss), printed to stderr last.
+# The peak resident memory of the process, in kB, printed to stderr last: VmHWM, since on Linux
+# ru_maxrss of a child started by (v)fork and exec starts from its parent's peak.
 PEAK = r"""
 import resource, runpy, sys
 sys.argv = ["escalation-fsm", *sys.argv[1:]]
 try:
     runpy.run_module("escalation_fsm", run_name="__main__")
 finally:
-    sys.stderr.write(f"\npeak-rss-kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sys.stderr.write(f"\npeak-rss-kb {peak}\n")
 """
 
 

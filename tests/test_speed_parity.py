@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,3 +143,28 @@ def test_who_handled_a_case_is_read_from_its_trace_as_case_by_case(name: str) ->
             people, case, program, category)
         seen += 1
     assert seen >= 30
+
+
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_review_counts_each_case_for_training_with_the_fields_of_its_training_case(
+        name: str) -> None:
+    """``review()`` passes ``_People.fields`` straight to ``TrainingFigures.count`` (no
+    :class:`TrainingCase` built per case): on every case of both samples those are the plain
+    walk's ticket fields in ``count``'s parameter order, and counting them so gives the same
+    training section as adding the plain walk's tickets."""
+    replayer = Replayer(shipped_mapping(name))
+    people = _People(replayer.replay_spec)
+    order = [p for p in inspect.signature(TrainingFigures.count).parameters if p != "self"]
+    fast, plain = TrainingFigures(min_tickets=2), TrainingFigures(min_tickets=2)
+    seen = 0
+    for case, program in replayer.cases(sample_log(name)):
+        category = replayer.plan.category(case)
+        fields = people.fields(case, program, category)
+        oracle = _people_the_plain_way(people, case, program, category)
+        assert fields == tuple(getattr(oracle, field) for field in order)
+        fast.count(*fields)
+        plain.add(oracle)
+        seen += 1
+    assert seen >= 30
+    assert fast.section() == plain.section()
+

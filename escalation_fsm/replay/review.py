@@ -59,7 +59,7 @@ def review(log: str | Path, mapping: str | Path | LogMapping, *, svg: bool = Fal
         program = replayer.compile(case)
         measured = replayer.measure(case, program)
         figures.add_case(case, program, measured)
-        training.add(people.of(case, program, measured.category))
+        training.count(*people.fields(case, program, measured.category))
         if on_case is not None:
             on_case(replayer.result(case, program, measured))
     report = figures.report(stats, log_name=Path(log).name, sla_source=sla_source)
@@ -79,6 +79,15 @@ class _People:
         self._roles: dict[int, tuple[CaseProgram, int | None, int | None, bool]] = {}
 
     def of(self, case: CaseData, program: CaseProgram, category: str | None) -> TrainingCase:
+        """The :class:`TrainingCase` of a replayed case."""
+        return TrainingCase(*self.fields(case, program, category))
+
+    def fields(self, case: CaseData, program: CaseProgram, category: str | None,
+               ) -> tuple[str | None, str | None, bool, bool, float | None, str | None, bool]:
+        """The fields of :meth:`of`'s :class:`TrainingCase`, in order.
+
+        For :meth:`TrainingFigures.count`, once per case of a large log: no object built.
+        """
         known = self._roles.get(id(program))
         if known is None or known[0] is not program:
             known = self._learn(program)
@@ -92,11 +101,10 @@ class _People:
             first_response = (instants[event] - instants[0]) / 1_000_000
         if resolve is not None:
             resolver = resources[resolve if positions is None else positions[resolve]]
-        resolved = resolve is not None
-        return TrainingCase(
-            category=category, agent=agent, escalated=program.escalated,
-            resolved_first_contact=resolved and not (program.escalated or reopened),
-            first_response_seconds=first_response, resolver=resolver, reopened=reopened)
+        escalated = program.escalated
+        return (category, agent, escalated,
+                resolve is not None and not (escalated or reopened), first_response, resolver,
+                reopened)
 
     def _learn(self, program: CaseProgram) -> tuple[CaseProgram, int | None, int | None, bool]:
         attempt = resolve = None

@@ -30,9 +30,9 @@ from typing import Literal
 
 from .. import __version__
 from ..sla import SLAClock, breach_rates
-from ..spec import MachineSpec
 from .basis import ReportBasis, basis_of
 from .breaches import BreachCounter
+from .deviations import DeviationRule, Deviations
 from .engine import CaseResult, Measured, Replayer
 from .groups import KINDS, RESOLVED, Group, ResolutionBins, approximation_notes, median_p90, rate
 from .ladder_whatif import LadderWhatIf
@@ -58,7 +58,6 @@ from .schema import (
     report_json_schema,
 )
 from .training import TrainingFigures
-from .words import describe_deviation
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,9 +83,10 @@ __all__ = [
 
 _HOUR = 3600.0
 _SECOND = 1_000_000
-_EXAMPLES = 3
 _MAX_SEQUENCES = 4096
 """Distinct sequences of transitions counted before they are added up (bounded memory)."""
+_MAX_WHERE = 4096
+"""Distinct (month, category, priority) whose groups are remembered (bounded memory)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -96,41 +96,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     (2.5, 5.0, None)
     """
     return quantile_of_sorted(sorted(values), q) if values else None
-
-
-DeviationRule = tuple[str, str, str, str, str]
-"""(rule, kind, stage, trigger, reason) of one refused event."""
-
-
-class _Deviations:
-    def __init__(self) -> None:
-        self.first: Counter[str] = Counter()
-        self.tickets: Counter[str] = Counter()
-        self.events: Counter[str] = Counter()
-        self.examples: dict[str, list[str]] = defaultdict(list)
-        self.sample: dict[str, tuple[str, str, str, str]] = {}
-
-    def add(self, case_id: str, deviations: Sequence[DeviationRule]) -> None:
-        self.tickets.update({deviation[0] for deviation in deviations})
-        for position, (rule, kind, stage, trigger, reason) in enumerate(deviations):
-            self.events[rule] += 1
-            self.sample.setdefault(rule, (kind, stage, trigger, reason))
-            if position == 0:
-                self.first[rule] += 1
-                if len(self.examples[rule]) < _EXAMPLES:
-                    self.examples[rule].append(case_id)
-
-    def summaries(self, spec: MachineSpec) -> list[DeviationSummary]:
-        rules = sorted(self.events, key=lambda r: (-self.first[r], -self.events[r], r))
-        return [
-            DeviationSummary(rule=rule, kind=self.sample[rule][0],
-                             stage=self.sample[rule][1], trigger=self.sample[rule][2],
-                             reason=self.sample[rule][3], cases=self.first[rule],
-                             events=self.events[rule], examples=self.examples.get(rule, []),
-                             tickets=self.tickets[rule],
-                             description=describe_deviation(spec, *self.sample[rule], rule=rule))
-            for rule in rules
-        ]
 
 
 def build_report(results: Iterable[CaseResult], replayer: Replayer, stats: LogStats, *,
@@ -168,14 +133,19 @@ class ReportFigures:
         self.by_priority: defaultdict[str, Group] = defaultdict(lambda: Group(budget))
         self.by_month: defaultdict[str, Group] = defaultdict(lambda: Group(budget))
         self.resolution_bins = ResolutionBins()
-        self.deviations = _Deviations()
+        self.deviations = Deviations()
         self.stage_times: defaultdict[str, Quantiles] = defaultdict(lambda: Quantiles(budget))
         self.sla_decided: Counter[str] = Counter()
         self.sla_breached: Counter[str] = Counter()
         self.fired_sequences: dict[tuple[tuple[str, str], ...], int] = {}
         self.fired: Counter[tuple[str, str]] = Counter()
         """Transitions of the sequences added up so far (see :meth:`add`)."""
+        self._fired_by_program: dict[CaseProgram, int] = {}
+        """Cases counted per program by :meth:`add_case` (its ``fired``), until added up."""
         self.events = self.backwards = 0
+        self._where: dict[tuple[str, str | None, str | None],
+                          tuple[tuple[list[int], ...], tuple[Quantiles, ...]]] = {}
+        """The groups of each (month, category, priority) seen (see :meth:`_groups_at`)."""
         self.breaches = (None if replayer.sla is None
                          else BreachCounter(replayer.sla, replayer.replay_spec))
         self.ladder = LadderWhatIf.of(replayer.sla, replayer.replay_spec)
@@ -183,7 +153,7 @@ class ReportFigures:
 
     def add(self, case_id: str, status: str, events: int, backwards: bool, escalated: bool,  # noqa: PLR0917
             reopened: bool, resolution_seconds: float | None, category: str | None,
-            priority: str | None, month: str, deviations: Sequence[DeviationRule],
+            priority: str | None, month: str, deviations: tuple[DeviationRule, ...],
             stage_seconds: dict[str, float], fired: tuple[tuple[str, str], ...]) -> None:
         """Count one case (positional: called once per case of a large log)."""
         self.events += events
@@ -221,35 +191,88 @@ class ReportFigures:
             for transition in sequence:
                 fired[transition] += cases
         self.fired_sequences.clear()
+        for program, cases in self._fired_by_program.items():
+            for transition in program.fired:
+                fired[transition] += cases
+        self._fired_by_program.clear()
 
     def add_result(self, case: CaseResult) -> None:
         """Count one case from its result (its SLA runs as the result gives them)."""
         self.add(case.case_id, case.status, case.events, case.clock_backwards, case.escalated,
                  case.reopened, case.resolution_seconds, case.category, case.priority,
                  f"{case.start.year:04d}-{case.start.month:02d}",
-                 [(d.rule, d.kind, d.stage, d.trigger, d.reason) for d in case.deviations],
+                 tuple((d.rule, d.kind, d.stage, d.trigger, d.reason) for d in case.deviations),
                  case.stage_seconds, case.fired)
         for found in breach_rates(case.sla_runs):
             self.sla_decided[found.clock] += found.decided
             self.sla_breached[found.clock] += found.breached
 
     def add_case(self, case: CaseData, program: CaseProgram, measured: Measured) -> None:
-        """Count one case from the replay of its trace and what :meth:`Replayer.measure` found."""
-        resolved, positions = program.resolve_index, case.positions
-        if resolved is not None and positions is not None:
-            resolved = positions[resolved]
-        self.add(case.case_id, program.status, len(case.stamps), measured.backwards,
-                 program.escalated, program.reopened,
-                 None if resolved is None
-                 else (case.instants[resolved] - measured.first[0]) / _SECOND,
-                 measured.category, measured.priority, measured.first[2],
-                 program.deviation_rules, measured.seconds, program.fired)
-        if self.breaches is not None:
-            times = self.breaches.times(case.stamps, positions, measured.first, measured.last)
-            self.breaches.count(program, times, measured.urgency)
+        """Count one case from the replay of its trace and what :meth:`Replayer.measure` found.
+
+        What :meth:`add` counts, in the same order (so the same values reach the same groups'
+        quantiles one by one, and the same groups leave the exact budget), with each case's
+        groups looked up once per (month, category, priority) rather than gathered per case.
+        """
+        category, priority, urgency, stage_seconds, backwards, first, last = measured
+        stamps, positions = case.stamps, case.positions
+        self.events += len(stamps)
+        self.backwards += backwards
+        where = (first[2], category, priority)
+        groups = self._where.get(where)
+        if groups is None:
+            groups = self._groups_at(where)
+        kinds, ttrs = groups
+        kind = KINDS[program.status, program.escalated, program.reopened]
+        resolved = program.resolve_index
+        if resolved is None:
+            for counts in kinds:
+                counts[kind] += 1
+        else:
+            if positions is not None:
+                resolved = positions[resolved]
+            hours = (case.instants[resolved] - first[0]) / _SECOND / _HOUR
+            self.resolution_bins.add(hours)
+            kind += RESOLVED
+            for counts, ttr in zip(kinds, ttrs):  # noqa: B905 (equal lengths)
+                counts[kind] += 1
+                ttr.add(hours)
+        if program.deviation_rules:
+            self.deviations.add(case.case_id, program.deviation_rules)
+        stage_times = self.stage_times
+        for stage, seconds in stage_seconds.items():
+            stage_times[stage].add(seconds / _HOUR)
+        programs = self._fired_by_program  # a program's hash is its id: cheaper than its tuple's
+        programs[program] = programs.get(program, 0) + 1
+        if len(programs) >= _MAX_SEQUENCES:
+            self._add_up_sequences()
+        breaches = self.breaches
+        if breaches is not None:
+            times = list(stamps) if positions is None else [stamps[p] for p in positions]
+            times += (last, first)  # BreachCounter.times
+            breaches.count(program, times, urgency)
             if self.ladder is not None:
-                self.ladder.add_compiled(program, times, measured.urgency, self.breaches,
-                                         backwards=measured.backwards)
+                self.ladder.add_compiled(program, times, urgency, breaches,
+                                         backwards=backwards)
+
+    def _groups_at(self, where: tuple[str, str | None, str | None],
+                   ) -> tuple[tuple[list[int], ...], tuple[Quantiles, ...]]:
+        """The kind counts and resolution times of the groups of a case of ``where`` (remembered).
+
+        ``where`` is (month, category, priority); the groups are made (when new) in the order
+        :meth:`add` makes them.
+        """
+        month, category, priority = where
+        groups = [self.overall, self.by_month[month]]
+        if category is not None:
+            groups.append(self.by_category[category])
+        if priority is not None:
+            groups.append(self.by_priority[priority])
+        if len(self._where) >= _MAX_WHERE:
+            self._where.clear()
+        found = self._where[where] = (tuple(group.kinds for group in groups),
+                                      tuple(group.ttr for group in groups))
+        return found
 
     def _quantiles(self) -> Iterator[tuple[str, str, Quantiles]]:
         """Every group's values, as ``(figure, group, values)``, in the report's order."""

@@ -1,0 +1,114 @@
+"""The report's per-case counting shortcuts give the figures of counting every case in full.
+
+``ReportFigures.add_case`` (what ``review`` counts with) looks each case's groups up once per
+(month, category, priority), counts transitions per program and refused steps per sequence; the
+plain path is ``ReportFigures.add`` over every case's result (``build_report``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from replay_helpers import HELPDESK, SERVICENOW
+from test_replay_differential import POLICIES, fast_report, slow_report
+
+from escalation_fsm.replay import deviations as deviations_module
+from escalation_fsm.replay import quantiles as quantiles_module
+from escalation_fsm.replay import report as report_module
+from escalation_fsm.replay import shipped_mapping
+from escalation_fsm.replay.deviations import DeviationRule, Deviations
+from escalation_fsm.replay.specs import logged_procedure_spec
+
+
+@pytest.mark.parametrize("budget", [0, 3, 13, 40, 89])
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_past_the_exact_budget_the_report_is_the_one_counted_from_every_result(
+        monkeypatch: pytest.MonkeyPatch, name: str, budget: int) -> None:
+    """With a small exact budget (groups leave it for histograms as values arrive, largest
+    first, so the order values reach the groups matters), ``review`` still writes the very
+    report ``build_report`` writes from every case's result: the same values reach the same
+    groups in the same order, and the same groups end up approximate."""
+    monkeypatch.setattr(quantiles_module, "EXACT_VALUES", budget)
+    log = HELPDESK if name == "helpdesk" else SERVICENOW
+    fast = fast_report(log, shipped_mapping(name), POLICIES["default"])
+    assert fast == slow_report(log, shipped_mapping(name), POLICIES["default"])
+    assert '"problem": "approximate"' in fast
+
+
+def test_forgetting_the_groups_of_each_month_category_and_priority_changes_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The groups remembered per (month, category, priority) are a cache: looking them up
+    again for every case (a bound of one) gives the same report (the ServiceNow sample has
+    categories, priorities and months)."""
+    reference = fast_report(SERVICENOW, shipped_mapping("servicenow"), POLICIES["default"])
+    monkeypatch.setattr(report_module, "_MAX_WHERE", 1)
+    assert fast_report(SERVICENOW, shipped_mapping("servicenow"),
+                       POLICIES["default"]) == reference
+
+
+class _OneByOne:
+    """The top deviations counted case by case and step by step (the counting before the
+    shortcut, kept as the oracle)."""
+
+    def __init__(self) -> None:
+        self.first: Counter[str] = Counter()
+        self.tickets: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+        self.sample: dict[str, tuple[str, str, str, str]] = {}
+
+    def add(self, case_id: str, deviations: Sequence[DeviationRule]) -> None:
+        self.tickets.update({deviation[0] for deviation in deviations})
+        for position, (rule, kind, stage, trigger, reason) in enumerate(deviations):
+            self.events[rule] += 1
+            self.sample.setdefault(rule, (kind, stage, trigger, reason))
+            if position == 0:
+                self.first[rule] += 1
+                examples = self.examples.setdefault(rule, [])
+                if len(examples) < 3:
+                    examples.append(case_id)
+
+
+# Two rules whose refusals differ in their details: the sample kept must be the first one.
+_STEPS: list[DeviationRule] = [
+    ("a", "not_allowed", "new", "resolve", "no such transition"),
+    ("a", "refused", "triage", "resolve", "no such transition"),
+    ("b", "refused", "new", "escalate", "guard x failed"),
+    ("b", "role", "tier1", "escalate", "guard y failed"),
+    ("c", "payload", "tier2", "close", "bad payload"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_STEPS), min_size=1, max_size=4).map(tuple),
+                min_size=1, max_size=40),
+       st.sampled_from([1, 2, 3, 4096]))
+def test_refused_steps_counted_per_sequence_are_those_counted_step_by_step(
+        cases: list[tuple[DeviationRule, ...]], pending: int) -> None:
+    """Invariant: whenever the sequences are spread over the rules (after every case, every
+    few, or at the end), each rule's cases, tickets, events, examples and sample (the first
+    refusal's details) are those of counting every case's refused steps one by one, and so is
+    every summary the report shows."""
+    oracle = _OneByOne()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deviations_module, "MAX_PENDING", pending)
+        ours = Deviations()
+        for number, deviations in enumerate(cases):
+            ours.add(f"case-{number}", deviations)
+            oracle.add(f"case-{number}", deviations)
+        summaries = ours.summaries(logged_procedure_spec())
+    assert dict(ours.first) == dict(oracle.first)
+    assert dict(ours.tickets) == dict(oracle.tickets)
+    assert dict(ours.events) == dict(oracle.events)
+    assert dict(ours.examples) == oracle.examples
+    assert ours.sample == oracle.sample
+    for summary in summaries:
+        assert (summary.cases, summary.events, summary.tickets, summary.examples) == (
+            oracle.first[summary.rule], oracle.events[summary.rule],
+            oracle.tickets[summary.rule], oracle.examples.get(summary.rule, []))
+        assert (summary.kind, summary.stage, summary.trigger, summary.reason) == (
+            oracle.sample[summary.rule])

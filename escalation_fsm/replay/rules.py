@@ -279,9 +279,9 @@ class RowPlan:
         SLA policy needs the urgency).
         """
         raw = case.priority
-        column = self.mapping.columns.priority or ""
         if raw is None:
             return None, Urgency.NORMAL
+        column = self.mapping.columns.priority or ""
         if self._priority_map is not None:
             mapped = self._priority_map.get(raw)
             if mapped is None:

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from replay_helpers import HELPDESK, SERVICENOW
 from test_replay_differential import POLICIES, fast_report, slow_report
 
+from escalation_fsm.replay import Replayer, sample_log, shipped_mapping
 from escalation_fsm.replay import deviations as deviations_module
 from escalation_fsm.replay import quantiles as quantiles_module
 from escalation_fsm.replay import report as report_module
-from escalation_fsm.replay import shipped_mapping
 from escalation_fsm.replay.deviations import DeviationRule, Deviations
+from escalation_fsm.replay.program import CaseProgram
+from escalation_fsm.replay.reader import read_case_data
 from escalation_fsm.replay.specs import logged_procedure_spec
 
 
@@ -112,3 +114,33 @@ def test_refused_steps_counted_per_sequence_are_those_counted_step_by_step(
             oracle.tickets[summary.rule], oracle.examples.get(summary.rule, []))
         assert (summary.kind, summary.stage, summary.trigger, summary.reason) == (
             oracle.sample[summary.rule])
+
+
+def _replayed(program: CaseProgram) -> tuple[object, ...]:
+    return (program.steps, program.fired, program.records, program.deviations, program.status,
+            program.final_stage, program.stage_after, program.escalated, program.reopened,
+            program.resolve_index)
+
+
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_a_case_found_by_its_activities_replays_as_its_trace_does(name: str) -> None:
+    """A mapping with no rules, roles or left-out events (the helpdesk one) finds a case's
+    program by its activities, without building its trace: on every case of the sample it is
+    the program the trace gives, fired anew per case (``cache_traces=False``); a mapping with
+    rules (ServiceNow's) goes through the trace. Each case is compiled again with a category
+    (the replay starts it from another ticket): the same activities, another program."""
+    fast, plain = Replayer(shipped_mapping(name)), Replayer(shipped_mapping(name),
+                                                            cache_traces=False)
+    assert fast.plan.activities_only == (name == "helpdesk")
+    seen = 0
+    for case in read_case_data(sample_log(name), fast.mapping):
+        for category in (case.category, "network"):  # a category: another blank ticket
+            case.category = category
+            program = fast.compile(case)
+            assert case.positions is None or name != "helpdesk"
+            assert _replayed(program) == _replayed(plain.compile(case))
+            assert program is fast._compile(case)  # the very program its trace and flag key
+        seen += 1
+    assert seen >= 30
+    if name == "helpdesk":
+        assert fast._by_activities  # the shortcut was taken

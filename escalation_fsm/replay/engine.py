@@ -114,6 +114,11 @@ class Replayer:
         self.plan = RowPlan(mapping, projected, cache=cache_traces)
         """The mapping compiled against the spec; its ``notes`` and ``fired`` count what the rules
         read and did over everything this replayer replayed."""
+        self._by_activities: dict[tuple[bool, tuple[str, ...]], CaseProgram] | None = (
+            {} if cache_traces and not self.roles_observable and self.plan.activities_only
+            else None)
+        """With no rules, roles or events left out, a case's program by (whether it has a
+        category, its activities): what :meth:`compile` finds through its trace, found at once."""
 
     def replay(self, path: str | Path, stats: LogStats | None = None, *,
                progress: Progress | None = None) -> Iterator[CaseResult]:
@@ -142,6 +147,19 @@ class Replayer:
 
         Sets ``case.positions`` (the events the trace holds, when not all).
         """
+        by_activities = self._by_activities
+        if by_activities is not None:  # the trace is the activities: no trace built per case
+            key = (case.category is not None, tuple(case.activities))
+            program = by_activities.get(key)
+            if program is None:
+                if len(by_activities) >= _MAX_PROGRAMS:
+                    by_activities.clear()
+                program = by_activities[key] = self._compile(case)
+            case.positions = None
+            return program
+        return self._compile(case)
+
+    def _compile(self, case: CaseData) -> CaseProgram:
         roles = tuple(map(self._role, case.resources)) if self.roles_observable else None
         trace, positions = self.plan.trace(case, roles)
         case.positions = positions

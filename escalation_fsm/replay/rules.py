@@ -107,6 +107,14 @@ class RowPlan:
         self._category_map = mapping.label_map(mapping.columns.category)
         self._priority_map = mapping.label_map(mapping.columns.priority)
 
+    @property
+    def activities_only(self) -> bool:
+        """Whether a case's trace is its activities alone (no rules, no event left out).
+
+        Then cases with the same activities share their trace, whatever their cells say.
+        """
+        return not self.rules and not self._sparse
+
     def never_fired(self) -> tuple[str, ...]:
         """Rules that fired on no row of anything replayed so far."""
         return tuple(rule.label for rule in self.rules if not self.fired[rule.label])

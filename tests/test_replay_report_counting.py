@@ -21,6 +21,7 @@ from escalation_fsm.replay import deviations as deviations_module
 from escalation_fsm.replay import quantiles as quantiles_module
 from escalation_fsm.replay import report as report_module
 from escalation_fsm.replay.deviations import DeviationRule, Deviations
+from escalation_fsm.replay.engine import Measured
 from escalation_fsm.replay.program import CaseProgram
 from escalation_fsm.replay.reader import read_case_data
 from escalation_fsm.replay.specs import logged_procedure_spec
@@ -144,3 +145,25 @@ def test_a_case_found_by_its_activities_replays_as_its_trace_does(name: str) -> 
     assert seen >= 30
     if name == "helpdesk":
         assert fast._by_activities  # the shortcut was taken
+
+
+@pytest.mark.parametrize("name", ["helpdesk", "servicenow"])
+def test_what_a_case_adds_to_its_trace_is_named_field_by_field(name: str) -> None:
+    """``Replayer.measure`` builds its ``Measured`` without the named tuple's own constructor:
+    on every case of both samples each named field holds what it names (category, priority and
+    urgency as the plan reads them, the stage times, the earliest and the latest event)."""
+    replayer = Replayer(shipped_mapping(name), sla=POLICIES["default"])
+    seen = 0
+    for case in read_case_data(sample_log(name), replayer.mapping):
+        program = replayer.compile(case)
+        measured = replayer.measure(case, program)
+        assert type(measured) is Measured
+        assert measured.category == replayer.plan.category(case)
+        assert (measured.priority, measured.urgency) == replayer.plan.priority(
+            case, urgency_needed=True)
+        assert (measured.seconds, measured.backwards) == program.stage_seconds(
+            case.instants, case.positions)
+        assert measured.first == min(case.stamps, key=lambda stamp: stamp[0])
+        assert measured.last == max(case.stamps, key=lambda stamp: stamp[0])
+        seen += 1
+    assert seen >= 30

@@ -63,6 +63,9 @@ class Measured(NamedTuple):
     """The latest event (the case's end)."""
 
 
+_new_tuple = tuple.__new__
+
+
 class Replayer:
     """Replays cases of a log mapped by ``mapping`` against its spec (or ``spec`` if given)."""
 
@@ -286,8 +289,9 @@ class Replayer:
         else:  # in time order
             first, last = stamps[0], stamps[instants.index(instants[-1])]
         priority, urgency = self.plan.priority(case, urgency_needed=self.sla is not None)
-        return Measured(self.plan.category(case), priority, urgency, seconds, backwards,
-                        first, last)
+        # tuple.__new__ directly: a named tuple's own __new__ is a Python call (once per case)
+        return _new_tuple(Measured, (self.plan.category(case), priority, urgency, seconds,
+                                     backwards, first, last))
 
     def result(self, case: CaseData, program: CaseProgram,
                measured: Measured | None = None) -> CaseResult:

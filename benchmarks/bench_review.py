@@ -222,7 +222,7 @@ def peak_rss_kb() -> int:
     """This process's own peak RSS in kB. Not ``ru_maxrss`` alone: on Linux a child started by
     (v)fork and exec starts from its parent's peak, so every size showed the builder's 66.8 MB."""
     try:
-        with open("/proc/self/status") as status:
+        with Path("/proc/self/status").open() as status:
             return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -85,6 +85,12 @@ def test_applied_histories_review_alike(tmp_path: Path) -> None:
                '"trigger": "attempt", "source": "identified", "dest": "attempted", "payload": {}, '
                '"spec_fingerprint": null}'),
     ("changes", '{"priority": ["+", "high"]}'),  # a change the digest cannot apply
+    ("record", '{"seq": 1, "at": "2026-01-05T10:00:00Z", "actor_id": "a", "actor_role": "agent", '
+               '"trigger": "attempt", "source": "identified", "payload": {}, '
+               '"spec_fingerprint": null}'),  # no stage entered
+    ("record", '{"seq": 1.5, "at": "2026-01-05T10:00:00Z", "actor_id": "a", '
+               '"actor_role": "agent", "trigger": "attempt", "source": "identified", '
+               '"dest": "attempted", "payload": {}, "spec_fingerprint": null}'),  # not a number 1..n
 ])
 def test_a_page_the_digest_cannot_vouch_for_is_read_in_full(tmp_path: Path, column: str,
                                                             value: str) -> None:

@@ -135,7 +135,9 @@ class DataNote(_Out):
 
     ``problem``: ``not_a_number``, ``unmapped_label``, ``unparseable_time``, ``unknown_urgency``
     (a priority naming no urgency), ``empty`` (a cell a rule needed was empty: information
-    only) or ``never_fired``. ``strict``: whether ``--strict`` makes it exit status 2.
+    only), ``never_fired``, or ``approximate`` (a group whose median and 90th percentile come
+    from a histogram, within 0.1%: information only). ``strict``: whether ``--strict`` makes it
+    exit status 2.
     """
 
     column: str

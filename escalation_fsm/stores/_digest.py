@@ -2,18 +2,19 @@
 
 A review reads, of each record, its trigger, the stage it entered, its time and its actor, and of
 a few records two payload values; never the rest of the record. A store that can pull those out
-in its query (SQLite's and PostgreSQL's JSON functions) hands them over as one :class:`DigestRow`
-per ticket: no record text crosses into Python and none is parsed there. :func:`digest_of` turns
-such a row into a :class:`HistoryDigest`, checking what the full bulk read checks where the digest
-carries it (a document; the history's sequence numbers run 1..n in both the rows and the records;
-every record has a trigger, a stage, a readable time and an actor; the last record entered the
-row's stage; the row's version is the history's length). A row that fails any check, or holds a
-migration record (read under renamed meanings: it needs the records), gives ``None``: its caller
-reads that page through the full bulk read instead, which reads it or skips it and says why
-(:mod:`._histories`), so a digest never counts what the full read would have left out. What the
-digest does not carry is not checked here: the stages each record left (the full read checks they
-chain) and the record's other fields; :meth:`~escalation_fsm.stores.StoreBase.verify` vouches
-for those.
+in its query (SQLite's JSON functions) hands them over as one :class:`DigestRow` per ticket: no
+record text crosses into Python, only a short JSON array of the four values of each record
+(parsed in one call per ticket). :func:`digest_of` turns such a row into a
+:class:`HistoryDigest`, checking what the full bulk read checks where the digest carries it (a
+document; the history's sequence numbers run 1..n in both the rows and the records; every record
+has a trigger, a stage and an actor that are texts, and a readable time; the last record entered
+the row's stage; the row's version is the history's length). A row that fails any check, or holds
+a migration record (read under renamed meanings: it needs the records), gives ``None``: its
+caller reads that page through the full bulk read instead, which reads it or skips it and says
+why (:mod:`._histories`), so a digest never counts what the full read would have left out. What
+the digest does not carry is not checked here: the stages each record left (the full read checks
+they chain) and the record's other fields; :meth:`~escalation_fsm.stores.StoreBase.verify`
+vouches for those.
 """
 
 from __future__ import annotations
@@ -28,26 +29,27 @@ from pydantic_core import from_json
 from ..bounds import MIGRATE_TRIGGER
 from ._history import expected_seqs
 
-__all__ = ["STEP_SEPARATOR", "DigestRow", "HistoryDigest", "digest_of"]
+__all__ = ["DigestRow", "HistoryDigest", "digest_of"]
 
-STEP_SEPARATOR = "\x1f"
-"""Between a record's trigger and the stage it entered (the steps themselves: ``\\x1e``)."""
 _ITEM = "\x1e"
+_CHANGE = "\x1f"
 _fromiso = datetime.fromisoformat
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-_STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+_TRIGGERS: dict[str, tuple[str, ...] | None] = {}
 _MAX_STEPS = 20_000
+_NUMBERS: dict[int, tuple[int, ...]] = {}
+_MAX_REMEMBERED_COUNT = 1_000
 
 
 class DigestRow(NamedTuple):
     r"""One ticket as a store's digest query returns it (``None`` texts: no history).
 
-    ``steps`` joins each record's ``trigger + STEP_SEPARATOR + dest`` with ``\\x1e``; ``times``
-    the records' ``at`` texts with ``,``; ``actors`` their actor ids with ``\\x1e``; ``payloads``
-    the JSON array ``[eta, direction]`` of each record whose trigger was asked for, with
-    ``\\x1e``; ``watched`` the change texts that mention ``priority`` or ``opened_at``, with
-    ``\\x1f``. ``seqs`` are the rows' sequence numbers, ``record_seqs`` the records' own.
+    ``records`` joins with ``,`` each record's JSON array ``[seq, at, actor_id, dest]`` (its own
+    sequence number, time, actor and the stage it entered); ``triggers`` the rows' triggers with
+    ``\\x1e``; ``payloads`` the JSON array ``[eta, direction]`` of each record whose trigger was
+    asked for, with ``\\x1e``; ``watched`` the change texts that mention ``priority`` or
+    ``opened_at``, with ``\\x1f``. ``seqs`` are the rows' sequence numbers.
     """
 
     id: str
@@ -58,11 +60,9 @@ class DigestRow(NamedTuple):
     opened: str | None
     priority: str | None
     seqs: str | None
-    record_seqs: str | None
+    records: str | None
     first_stage: str | None
-    steps: str | None
-    times: str | None
-    actors: str | None
+    triggers: str | None
     payloads: str | None
     watched: str | None
 
@@ -70,8 +70,8 @@ class DigestRow(NamedTuple):
 class HistoryDigest:
     """What a counter reads of one stored ticket (see the module docstring).
 
-    ``shape`` names the history's first stage, triggers and stages (its first stage and steps
-    text): histories with equal shapes went the same way through the procedure. ``payloads``
+    ``shape`` names the history's first stage, triggers and stages (its first stage, triggers
+    text and stages): histories with equal shapes went the same way through the procedure. ``payloads``
     holds, in record order, one JSON text ``[eta, direction]`` per record whose trigger the
     reader asked about.
     """
@@ -81,11 +81,11 @@ class HistoryDigest:
 
     def __init__(self, row: DigestRow, *, first_stage: str, triggers: tuple[str, ...],
                  stages: tuple[str, ...], times: list[datetime], micros: list[int],
-                 actors: list[str], opened_at: datetime | None, opened_us: int | None,
+                 actors: tuple[str, ...], opened_at: datetime | None, opened_us: int | None,
                  priority: str) -> None:
         self.id, self.stage, self.category = row.id, row.stage, row.category
         self.first_stage, self.triggers, self.stages = first_stage, triggers, stages
-        self.shape = (first_stage, row.steps)
+        self.shape = (first_stage, row.triggers, stages)
         self.times, self.actors = times, actors
         self.micros: list[int] = micros
         """The records' times in microseconds since the Unix epoch."""
@@ -105,19 +105,20 @@ class HistoryDigest:
 def digest_of(row: DigestRow) -> HistoryDigest | None:
     """The digest of one ticket with history, or ``None`` when only the full read may judge it."""
     count = row.version
-    if not row.has_document or row.steps is None or row.times is None or row.actors is None:
+    if not row.has_document or row.records is None or row.triggers is None:
         return None
-    expected = expected_seqs(count)
-    if row.seqs != expected or row.record_seqs != expected or row.first_stage is None:
+    if row.seqs != expected_seqs(count) or row.first_stage is None:
         return None
-    steps = _STEPS[row.steps] if row.steps in _STEPS else _steps(row.steps)
-    if steps is None or len(steps[0]) != count or steps[1][-1] != row.stage:
-        return None
-    times_text = row.times.split(",")
-    actors = row.actors.split(_ITEM)
-    if len(times_text) != count or len(actors) != count:
+    triggers = _TRIGGERS[row.triggers] if row.triggers in _TRIGGERS else _triggers(row.triggers)
+    if triggers is None or len(triggers) != count:
         return None
     try:
+        records = from_json(f"[{row.records}]")
+        seqs, times_text, actors, stages = zip(*records, strict=True)
+        # join() refuses anything but texts (a missing value is JSON null): cheaper than a test
+        # of each value's type, and what the full read's validation would refuse too.
+        "".join(actors)
+        "".join(stages)
         times = list(map(_fromiso, times_text))
         opened, priority = _current(row)
         opened_at = None if opened is None else _fromiso(opened)
@@ -126,21 +127,30 @@ def digest_of(row: DigestRow) -> HistoryDigest | None:
         opened_us = None if opened_at is None else (opened_at - _EPOCH) // _MICRO
     except (ValueError, TypeError, IndexError):
         return None
-    return HistoryDigest(row, first_stage=row.first_stage, triggers=steps[0], stages=steps[1],
+    if len(seqs) != count or seqs != _numbers(count) or stages[-1] != row.stage:
+        return None
+    return HistoryDigest(row, first_stage=row.first_stage, triggers=triggers, stages=stages,
                          times=times, micros=micros, actors=actors, opened_at=opened_at,
                          opened_us=opened_us, priority=priority)
 
 
-def _steps(text: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """A steps text as (triggers, stages), remembered; ``None`` if it does not read as steps."""
-    pairs = [step.split(STEP_SEPARATOR) for step in text.split(_ITEM)]
-    found = None
-    if all(len(pair) == 2 for pair in pairs) and not any(
-            pair[0] == MIGRATE_TRIGGER for pair in pairs):
-        found = (tuple(pair[0] for pair in pairs), tuple(pair[1] for pair in pairs))
-    if len(_STEPS) >= _MAX_STEPS:
-        _STEPS.clear()
-    _STEPS[text] = found
+def _numbers(count: int) -> tuple[int, ...]:
+    """``(1, ..., count)``, remembered for the usual lengths."""
+    found = _NUMBERS.get(count)
+    if found is None:
+        found = tuple(range(1, count + 1))
+        if count <= _MAX_REMEMBERED_COUNT:
+            _NUMBERS[count] = found
+    return found
+
+
+def _triggers(text: str) -> tuple[str, ...] | None:
+    """A triggers text as a tuple, remembered; ``None`` if it holds a migration record."""
+    parts = tuple(text.split(_ITEM))
+    found = None if MIGRATE_TRIGGER in parts else parts
+    if len(_TRIGGERS) >= _MAX_STEPS:
+        _TRIGGERS.clear()
+    _TRIGGERS[text] = found
     return found
 
 
@@ -148,7 +158,7 @@ def _current(row: DigestRow) -> tuple[Any, str]:
     """The ticket's opening time and priority: its document's, then what its changes set."""
     opened, priority = row.opened, row.priority
     if row.watched:
-        for part in row.watched.split(STEP_SEPARATOR):
+        for part in row.watched.split(_CHANGE):
             for name, operation in zip(("priority", "opened_at"), from_json(part), strict=True):
                 if operation is not None:
                     if operation[0] != "=":

@@ -37,7 +37,7 @@ _fromiso = datetime.fromisoformat
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _TRIGGERS: dict[str, tuple[str, ...] | None] = {}
-_MAX_STEPS = 20_000
+_MAX_TRIGGER_TEXTS = 20_000
 _NUMBERS: dict[int, tuple[int, ...]] = {}
 _MAX_REMEMBERED_COUNT = 1_000
 
@@ -148,7 +148,7 @@ def _triggers(text: str) -> tuple[str, ...] | None:
     """A triggers text as a tuple, remembered; ``None`` if it holds a migration record."""
     parts = tuple(text.split(_ITEM))
     found = None if MIGRATE_TRIGGER in parts else parts
-    if len(_TRIGGERS) >= _MAX_STEPS:
+    if len(_TRIGGERS) >= _MAX_TRIGGER_TEXTS:
         _TRIGGERS.clear()
     _TRIGGERS[text] = found
     return found

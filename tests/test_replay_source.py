@@ -219,6 +219,7 @@ def _plain_read(reader: Any) -> tuple[object, ...]:
     cases: dict[str, list[tuple[object, ...]]] = {}
     attributes: dict[str, str | None] = {}
     unknown: Counter[str] = Counter()
+    unknown_first: dict[str, int] = {}
     notes: list[str] = []
     rows = ignored = 0
     finished: set[str] = set()
@@ -235,6 +236,7 @@ def _plain_read(reader: Any) -> tuple[object, ...]:
             return ("error", line)
         if activity not in KNOWN:
             unknown[activity] += 1
+            unknown_first.setdefault(activity, line)
             continue
         ignored += activity == "Note"
         if raw in MISSING:
@@ -263,7 +265,7 @@ def _plain_read(reader: Any) -> tuple[object, ...]:
         result.append((case_id, [(e[1], e[0].isoformat(), e[2], e[3], e[4]) for e in ordered],
                        attributes[case_id], ordered != found))
     times = [e[0] for found in cases.values() for e in found]
-    return ("ok", result, rows, dict(unknown), ignored, sum(r[3] for r in result),
+    return ("ok", result, rows, dict(unknown), unknown_first, ignored, sum(r[3] for r in result),
             _iso(min(times, default=None)), _iso(max(times, default=None)), len(notes),
             notes[:3])
 
@@ -285,7 +287,8 @@ def chunked_read(path: Path) -> tuple[object, ...]:
         return ("error", exc.line)
     key = ("at", "timestamp", "unparseable_time")
     examples = [example.split(":")[0] for example in stats.notes.examples.get(key, [])]
-    return ("ok", found, stats.rows, dict(stats.unknown), stats.ignored, stats.reordered_cases,
+    return ("ok", found, stats.rows, dict(stats.unknown), stats.unknown_first_line, stats.ignored,
+            stats.reordered_cases,
             _iso(stats.start), _iso(stats.end), stats.notes.counts[key], examples)
 
 
@@ -347,7 +350,9 @@ def outcome(path: Path, shift: int) -> tuple[object, ...]:
     if found[0] == "ok":
         cases = [(case_id, [(line - shift, *rest) for line, *rest in events], *more)
                  for case_id, events, *more in found[1]]  # type: ignore[attr-defined]
-        return ("ok", cases, *found[2:9])
+        first_lines = {name: line - shift
+                       for name, line in found[4].items()}  # type: ignore[attr-defined]
+        return ("ok", cases, *found[2:4], first_lines, *found[5:10])
     return found
 
 

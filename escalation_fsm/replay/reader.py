@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from itertools import compress, islice
-from operator import gt, itemgetter, ne
+from operator import gt, itemgetter, ne, not_
 from pathlib import Path
 from typing import NamedTuple
 
@@ -109,6 +109,12 @@ class _Rows(NamedTuple):
 _INSTANT = itemgetter(0)
 
 
+def _kept(column: Callable[[int], list[str | None]],
+          keep: list[bool]) -> Callable[[int], list[str | None]]:
+    """The cells of a column for the rows ``keep`` marks."""
+    return lambda index: list(compress(column(index), keep))
+
+
 class _Columns(NamedTuple):
     """Where the columns the mapping names are in the header (``None``: not named)."""
 
@@ -169,11 +175,19 @@ class _Grouper:
         """The chunk read a column at a time, or ``None`` if some row needs a closer look."""
         if not chunk.uniform(self.width):
             return None
-        column = chunk.column
+        column: Callable[[int], list[str | None]] = chunk.column
         cases = column(self.at.case)
         activities = column(self.at.activity)
-        if not self.no_id.isdisjoint(cases) or not self.known.issuperset(activities):
+        unknown = not self.known.issuperset(activities)
+        if not self.no_id.isdisjoint(cases) or (unknown and None in activities):
             return None
+        lines: list[int] | range = chunk.lines  # type: ignore[assignment]
+        every = keep = None
+        if unknown:  # rows to skip (counted once every other check has passed)
+            every, keep = (activities, lines), [a in self.known for a in activities]
+            column = _kept(column, keep)
+            lines, cases, activities = (list(compress(lines, keep)), list(compress(cases, keep)),
+                                        list(compress(activities, keep)))
         times = column(self.at.time)
         seen = self.parse.seen
         stamps = list(map(seen.get, times))
@@ -196,8 +210,26 @@ class _Grouper:
                 return None
         if self.ignored:
             self.stats.ignored += sum(map(self.ignored.__contains__, activities))
-        return _Rows(column, chunk.lines, cases, activities, stamps,  # type: ignore[arg-type]
-                     keys, len(cases))
+        counted = len(cases)
+        if every is not None and keep is not None:
+            self._count_unknown(*every, keep)
+            counted = len(keep)
+        return _Rows(column, lines, cases, activities, stamps,  # type: ignore[arg-type]
+                     keys, counted)
+
+    def _count_unknown(self, activities: list[str | None], lines: list[int] | range,
+                       keep: list[bool]) -> None:
+        """Count the rows not kept (unknown activities) as :meth:`_row_by_row` counts them.
+
+        They are skipped either way: with ``on_unknown = "error"`` reading goes on, so that the
+        error can list every unknown activity with its count and first line.
+        """
+        unknown, first = self.stats.unknown, self.stats.unknown_first_line
+        skipped = list(map(not_, keep))
+        for activity, line in zip(compress(activities, skipped), compress(lines, skipped),
+                                  strict=True):
+            unknown[activity] += 1  # type: ignore[index]
+            first.setdefault(activity, line)  # type: ignore[arg-type]
 
     def _row_by_row(self, chunk: Chunk) -> tuple[_Rows, LogError | None]:
         """The rows to keep, checked one by one, and the first error (after which none is kept)."""

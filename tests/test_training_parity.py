@@ -226,3 +226,15 @@ def test_workloads_with_findings_of_every_measure_match_the_plain_computation() 
     assert {f.measure for f in fast.findings} == {
         "escalation_rate", "first_contact_resolution", "reopen_rate", "time_to_first_response"}
     assert {f.subject_kind for f in fast.findings} == {"agent", "team"}
+
+
+def test_a_subject_compared_on_one_measure_only_is_still_judged() -> None:
+    """A resolver who never took a ticket is compared on reopenings alone (one comparison, no
+    escalation, first-contact or response figures): the section still flags them, as the plain
+    computation does."""
+    cases = [TrainingCase("technical", f"t-{n % 4}", False, True, 600.0, f"r-{n % 5}",
+                          (n % 5 == 1 and n % 2 == 0) or (n % 5 != 1 and n % 40 == 0))
+             for n in range(300)]
+    fast, slow = _both(cases)
+    assert fast == slow
+    assert [(f.subject, f.measure) for f in fast.findings] == [("r-1", "reopen_rate")]

@@ -293,13 +293,14 @@ class TrainingFigures:
         totals = {key: _Total.of(cells) for key, cells in members.items()}
         # With a single category, "all categories" would repeat every finding.
         single = len({category for _, _, category in self._cells} - {_ALL_CATEGORIES}) <= 1
-        pairs = [(key, cell, totals[key[0], key[2]]) for key, cell in self._cells.items()
-                 if not (single and key[2] == _ALL_CATEGORIES)]
-        compared = sum(self._comparisons(cell, total) for _, cell, total in pairs)
-        z = _z(1 - (1 - self.confidence) / max(compared, 1))
+        pairs = [(key, cell, total, self._comparisons(cell, total))
+                 for key, cell in self._cells.items() if not (single and key[2] == _ALL_CATEGORIES)
+                 for total in (totals[key[0], key[2]],)]
+        z = _z(1 - (1 - self.confidence) / max(sum(pair[3] for pair in pairs), 1))
         findings = []
-        for (kind, who, category), cell, total in pairs:
-            findings += self._judge(kind, who, category, cell, total, z)  # type: ignore[arg-type]
+        for (kind, who, category), cell, total, compared in pairs:
+            if compared:  # a measure is only judged when it is compared (most cells are small)
+                findings += self._judge(kind, who, category, cell, total, z)  # type: ignore[arg-type]
         findings.sort(key=lambda f: (-(f.ratio or 0) if f.measure != "first_contact_resolution"
                                      else -(1 / f.ratio if f.ratio else math.inf),
                                      f.subject, f.category))
@@ -311,6 +312,7 @@ class TrainingFigures:
             pseudonymised=self._key is not None, findings=findings)
 
     def _comparisons(self, cell: _Cell, total: _Total) -> int:
+        """How many measures of ``cell`` are compared: those :meth:`_judge` may report."""
         enough, timed = self.min_tickets, sum(cell.times)
         return ((cell.taken >= enough and total.taken - cell.taken >= enough) * 2
                 + (cell.resolved >= enough and total.resolved - cell.resolved >= enough)

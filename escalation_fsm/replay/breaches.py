@@ -201,8 +201,8 @@ class BreachCounter:
         """
         if len(self._positions) >= _MEMO:
             self._positions.clear()
-        year, worked = self.policy.calendar.year_position(stamp[1])
-        found = self._positions[stamp[0]] = (year, worked // _MICRO)
+        # From the instant's integer microseconds: no datetime arithmetic (see position_us).
+        found = self._positions[stamp[0]] = self.policy.calendar.position_us(stamp[0])
         return found
 
     def _between(self, before: Stamp, at: Stamp) -> int:

@@ -25,9 +25,12 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import sub
 from statistics import NormalDist
 from typing import Literal
 
@@ -41,13 +44,22 @@ Measure = Literal["escalation_rate", "first_contact_resolution", "reopen_rate",
 _ALL_CATEGORIES = "all categories"
 
 
+def _z(confidence: float) -> float:
+    """The two-sided normal quantile of ``confidence``."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion (``(0, 1)`` for no trials)."""
     if not 0 <= successes <= trials:
         raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
     if trials == 0:
         return 0.0, 1.0
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return _wilson(successes, trials, _z(confidence))
+
+
+def _wilson(successes: int, trials: int, z: float) -> tuple[float, float]:
+    """:func:`wilson_interval` of checked counts (``trials`` > 0), ``z`` for its confidence."""
     p, n = successes / trials, trials
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -132,36 +144,47 @@ class _Cell:
     reopened: int = 0
     times: list[int] = field(default_factory=lambda: [0] * _BINS)
 
-    def add(self, other: _Cell) -> None:
-        self.taken += other.taken
-        self.escalated += other.escalated
-        self.first_contact += other.first_contact
-        self.resolved += other.resolved
-        self.reopened += other.reopened
-        self.times = [a + b for a, b in zip(self.times, other.times, strict=True)]
 
-    def minus(self, other: _Cell) -> _Cell:
-        return _Cell(self.taken - other.taken, self.escalated - other.escalated,
-                     self.first_contact - other.first_contact, self.resolved - other.resolved,
-                     self.reopened - other.reopened,
-                     [a - b for a, b in zip(self.times, other.times, strict=True)])
+
+@dataclass(slots=True)
+class _Total:
+    """The counts of every subject of one kind in one category, the times as running totals."""
+
+    taken: int
+    escalated: int
+    first_contact: int
+    resolved: int
+    reopened: int
+    cumulative: list[int]
+
+    @classmethod
+    def of(cls, cells: list[_Cell]) -> _Total:
+        """The sum of ``cells`` (bin by bin for the times, then accumulated)."""
+        return cls(sum(cell.taken for cell in cells), sum(cell.escalated for cell in cells),
+                   sum(cell.first_contact for cell in cells),
+                   sum(cell.resolved for cell in cells), sum(cell.reopened for cell in cells),
+                   list(accumulate(map(sum, zip(*(cell.times for cell in cells), strict=True)))))
 
 
 def _median_interval(times: list[int], confidence: float) -> tuple[int, float, float, float]:
     """Count, median and its distribution-free interval (order statistics), in hours."""
-    n = sum(times)
+    return _median_interval_cumulative(list(accumulate(times)), _z(confidence))
+
+
+def _median_interval_cumulative(cumulative: list[int], z: float,
+                                ) -> tuple[int, float, float, float]:
+    """:func:`_median_interval` of the running totals of the bins, ``z`` for its confidence.
+
+    An order statistic of rank ``r`` lies in the first bin whose running total reaches ``r``
+    (found by bisection: the running totals never decrease).
+    """
+    n = cumulative[-1] if cumulative else 0
     if n == 0:
         return 0, 0.0, 0.0, 0.0
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    ranks = (max(1, math.floor(n / 2 - z * math.sqrt(n) / 2)), math.ceil(n / 2),
-             min(n, math.ceil(n / 2 + z * math.sqrt(n) / 2 + 1)))
-    found, seen, wanted = [], 0, list(ranks)
-    for index, count in enumerate(times):
-        seen += count
-        while wanted and seen >= wanted[0]:
-            found.append(_bin_hours(index))
-            wanted.pop(0)
-    low, median, high = found
+    low, median, high = (
+        _bin_hours(bisect_left(cumulative, rank))
+        for rank in (max(1, math.floor(n / 2 - z * math.sqrt(n) / 2)), math.ceil(n / 2),
+                     min(n, math.ceil(n / 2 + z * math.sqrt(n) / 2 + 1))))
     return n, median, low, high
 
 
@@ -227,15 +250,23 @@ class TrainingFigures:
 
     def _fold(self) -> None:
         """Add the tickets counted so far to the cells of their subjects and categories."""
+        # The cells of one (person, category) are looked up once (made in the same order).
+        found: dict[tuple[str | None, str], list[_Cell]] = {}
         for (category, agent, escalated, first_contact, time_bin, resolver, reopened), n in (
                 self._pending.items()):
-            for cell in self._cells_of(agent, category):
+            cells = found.get((agent, category))
+            if cells is None:
+                cells = found[agent, category] = list(self._cells_of(agent, category))
+            for cell in cells:
                 cell.taken += n
                 cell.escalated += escalated * n
                 cell.first_contact += first_contact * n
                 if time_bin is not None:
                     cell.times[time_bin] += n
-            for cell in self._cells_of(resolver, category):
+            cells = found.get((resolver, category))
+            if cells is None:
+                cells = found[resolver, category] = list(self._cells_of(resolver, category))
+            for cell in cells:
                 cell.resolved += n
                 cell.reopened += reopened * n
         self._pending.clear()
@@ -253,18 +284,23 @@ class TrainingFigures:
     def section(self) -> TrainingSection:
         """The differences that stand out, largest ratio first."""
         self._fold()
-        totals: defaultdict[tuple[str, str], _Cell] = defaultdict(_Cell)
+        # Each subject is compared with the rest of its kind in its category: the total of
+        # them all less its own counts (the totals' times kept as running totals, from which
+        # an order statistic is found by bisection).
+        members: defaultdict[tuple[str, str], list[_Cell]] = defaultdict(list)
         for (kind, _, category), cell in self._cells.items():
-            totals[kind, category].add(cell)
+            members[kind, category].append(cell)
+        totals = {key: _Total.of(cells) for key, cells in members.items()}
         # With a single category, "all categories" would repeat every finding.
         single = len({category for _, _, category in self._cells} - {_ALL_CATEGORIES}) <= 1
-        pairs = [(key, cell, totals[key[0], key[2]].minus(cell)) for key, cell in self._cells.items()
-                 if not (single and key[2] == _ALL_CATEGORIES)]
-        compared = sum(self._comparisons(cell, rest) for _, cell, rest in pairs)
-        each = 1 - (1 - self.confidence) / max(compared, 1)
+        pairs = [(key, cell, total, self._comparisons(cell, total))
+                 for key, cell in self._cells.items() if not (single and key[2] == _ALL_CATEGORIES)
+                 for total in (totals[key[0], key[2]],)]
+        z = _z(1 - (1 - self.confidence) / max(sum(pair[3] for pair in pairs), 1))
         findings = []
-        for (kind, who, category), cell, rest in pairs:
-            findings += self._judge(kind, who, category, cell, rest, each)  # type: ignore[arg-type]
+        for (kind, who, category), cell, total, compared in pairs:
+            if compared:  # a measure is only judged when it is compared (most cells are small)
+                findings += self._judge(kind, who, category, cell, total, z)  # type: ignore[arg-type]
         findings.sort(key=lambda f: (-(f.ratio or 0) if f.measure != "first_contact_resolution"
                                      else -(1 / f.ratio if f.ratio else math.inf),
                                      f.subject, f.category))
@@ -275,32 +311,41 @@ class TrainingFigures:
             teams=sum(kind == "team" for kind, _ in subjects),
             pseudonymised=self._key is not None, findings=findings)
 
-    def _comparisons(self, cell: _Cell, rest: _Cell) -> int:
-        enough = self.min_tickets
-        return ((cell.taken >= enough and rest.taken >= enough) * 2
-                + (cell.resolved >= enough and rest.resolved >= enough)
-                + (sum(cell.times) >= enough and sum(rest.times) >= enough))
+    def _comparisons(self, cell: _Cell, total: _Total) -> int:
+        """How many measures of ``cell`` are compared: those :meth:`_judge` may report."""
+        enough, timed = self.min_tickets, sum(cell.times)
+        return ((cell.taken >= enough and total.taken - cell.taken >= enough) * 2
+                + (cell.resolved >= enough and total.resolved - cell.resolved >= enough)
+                + (timed >= enough and total.cumulative[-1] - timed >= enough))
 
     def _judge(self, kind: Literal["agent", "team"], who: str, category: str, cell: _Cell,  # noqa: PLR0917
-               rest: _Cell, confidence: float) -> list[TrainingFinding]:
+               total: _Total, z: float) -> list[TrainingFinding]:
+        """The findings of ``cell`` against the rest of ``total``, at the normal quantile ``z``."""
         found = []
         rates: list[tuple[Measure, int, int, int, int, bool]] = [
-            ("escalation_rate", cell.escalated, cell.taken, rest.escalated, rest.taken, True),
-            ("first_contact_resolution", cell.first_contact, cell.taken, rest.first_contact,
-             rest.taken, False),
-            ("reopen_rate", cell.reopened, cell.resolved, rest.reopened, rest.resolved, True),
+            ("escalation_rate", cell.escalated, cell.taken, total.escalated - cell.escalated,
+             total.taken - cell.taken, True),
+            ("first_contact_resolution", cell.first_contact, cell.taken,
+             total.first_contact - cell.first_contact, total.taken - cell.taken, False),
+            ("reopen_rate", cell.reopened, cell.resolved, total.reopened - cell.reopened,
+             total.resolved - cell.resolved, True),
         ]
         for measure, k, n, rest_k, rest_n, higher_is_worse in rates:
             if n < self.min_tickets or rest_n < self.min_tickets:
                 continue
-            low, high = wilson_interval(k, n, confidence)
-            rest_low, rest_high = wilson_interval(rest_k, rest_n, confidence)
+            low, high = _wilson(k, n, z)
+            rest_low, rest_high = _wilson(rest_k, rest_n, z)
             if (low > rest_high) if higher_is_worse else (high < rest_low):
                 found.append(self._finding(kind, who, category, measure, n, k / n, low, high,
                                            rest_n, rest_k / rest_n, rest_low, rest_high))
-        n, median, low, high = _median_interval(cell.times, confidence)
-        rest_n, rest_median, rest_low, rest_high = _median_interval(rest.times, confidence)
-        if n >= self.min_tickets and rest_n >= self.min_tickets and low > rest_high:
+        timed = sum(cell.times)
+        if timed < self.min_tickets or total.cumulative[-1] - timed < self.min_tickets:
+            return found
+        cumulative = list(accumulate(cell.times))
+        n, median, low, high = _median_interval_cumulative(cumulative, z)
+        rest_n, rest_median, rest_low, rest_high = _median_interval_cumulative(
+            list(map(sub, total.cumulative, cumulative)), z)
+        if low > rest_high:
             found.append(self._finding(kind, who, category, "time_to_first_response", n, median,
                                        low, high, rest_n, rest_median, rest_low, rest_high))
         return found

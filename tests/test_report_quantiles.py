@@ -131,6 +131,33 @@ def test_the_largest_groups_leave_the_budget_first() -> None:
     assert small.quantiles(0.5) == [10.0]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+                          durations), max_size=300),
+       st.integers(0, 120))
+def test_adding_to_several_groups_at_once_is_adding_to_each_in_turn(
+        additions: list[tuple[list[int], float]], limit: int) -> None:
+    """Invariant: ``Quantiles.add_to_each(groups, value)`` leaves every group and the budget as
+    ``group.add(value)`` on each group in turn does: the same values held, the same groups moved
+    to histograms when the budget overflows (the largest at that moment), the same quantiles."""
+    one_by_one, at_once = ExactBudget(limit), ExactBudget(limit)
+    singles = [Quantiles(one_by_one) for _ in range(4)]
+    batched = [Quantiles(at_once) for _ in range(4)]
+    for chosen, value in additions:
+        for n in chosen:
+            singles[n].add(value)
+        Quantiles.add_to_each([batched[n] for n in chosen], value)
+    assert one_by_one.held == at_once.held
+    for single, batch in zip(singles, batched, strict=True):
+        assert (single.exact, single.count, list(single.values)) == (
+            batch.exact, batch.count, list(batch.values))
+        assert single.quantiles(0.5, 0.9) == batch.quantiles(0.5, 0.9)
+        assert single.total() == batch.total()
+    with pytest.raises(ValueError, match="finite numbers"):
+        Quantiles.add_to_each(batched, math.nan)
+    assert [group.count for group in batched] == [group.count for group in singles]
+
+
 def test_bad_values_and_quantiles_are_refused() -> None:
     """A histogram cannot hold NaN or an infinity, a quantile is in [0, 1], a budget is not
     negative: each is refused with what is allowed, and the group is unchanged."""

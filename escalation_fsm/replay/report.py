@@ -234,9 +234,9 @@ class ReportFigures:
             hours = (case.instants[resolved] - first[0]) / _SECOND / _HOUR
             self.resolution_bins.add(hours)
             kind += RESOLVED
-            for counts, ttr in zip(kinds, ttrs):  # noqa: B905 (equal lengths)
+            for counts in kinds:
                 counts[kind] += 1
-                ttr.add(hours)
+            Quantiles.add_to_each(ttrs, hours)
         if program.deviation_rules:
             self.deviations.add(case.case_id, program.deviation_rules)
         stage_times = self.stage_times

@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -417,3 +417,22 @@ def test_numeric_timestamps_parse_like_strptime(  # noqa: PLR0917 (one argument 
         assert stamp == (micros(found), found, f"{found.year:04d}-{found.month:02d}")
         assert (stamp[1].isoformat(), stamp[1].tzinfo, stamp[1].fold) == (
             found.isoformat(), found.tzinfo, found.fold)
+
+
+@settings(max_examples=150)
+@given(st.sampled_from(FORMATS), st.sampled_from(["UTC", "Europe/Rome"]),
+       st.lists(st.tuples(st.dates(date(1990, 1, 1), date(2030, 12, 31)),
+                          st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
+                min_size=1, max_size=30))
+def test_one_parser_gives_each_text_the_stamp_parsing_it_alone_gives(
+        fmt: str, zone: str, moments: list[tuple[date, int, int, int]]) -> None:
+    """Invariant: a parser that has remembered other texts (the same day at other times, the same
+    time on other days, across daylight-saving changes) gives each text the stamp a fresh parse
+    of that text alone gives: its days and times of day are remembered apart, never mixed up."""
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+    shared = Timestamps(fmt, tz)
+    for day, hour, minute, second in moments * 2:  # the second round from what is remembered
+        value = datetime(day.year, day.month, day.day, hour, minute, second).strftime(fmt)
+        alone = Timestamps(fmt, tz).parse(value)
+        assert shared(value) == (micros(alone), alone, f"{alone.year:04d}-{alone.month:02d}")
+        assert shared(value)[1].isoformat() == alone.isoformat()

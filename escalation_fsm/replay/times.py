@@ -67,6 +67,10 @@ class Timestamps:
         self.months: dict[int, str] = {}
         self.days: dict[tuple[str, ...], tuple[datetime, int, str]] = {}
         """Per (year, month, day) text of a numeric format: its midnight, instant and month."""
+        self.clocks: dict[tuple[str, ...], tuple[timedelta, int]] = {}
+        """Per (hour, minute, second) text of a numeric format: its time of day, as a timedelta
+        and in microseconds (a log's thousands of distinct times share a few hundred days and
+        at most 86,400 times of day)."""
         self.fast: re.Pattern[str] | None = None
         self.pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = tuple
         self.iso = _ISO
@@ -114,9 +118,15 @@ class Timestamps:
         if match is None:
             return None
         year, month, day, hour, minute, second = self.pick((*match.groups(), *_TEXTS))
-        hours, minutes, seconds = int(hour), int(minute), int(second)
-        if hours > 23 or minutes > 59 or seconds > 59:
-            return None
+        clock = self.clocks.get((hour, minute, second))
+        if clock is None:
+            hours, minutes, seconds = int(hour), int(minute), int(second)
+            if hours > 23 or minutes > 59 or seconds > 59:
+                return None
+            offset = hours * 3600 + minutes * 60 + seconds
+            if len(self.clocks) >= _MEMO:
+                self.clocks.clear()
+            clock = self.clocks[hour, minute, second] = (timedelta(0, offset), offset * 1_000_000)
         known = self.days.get((year, month, day))
         if known is None:
             try:
@@ -127,11 +137,9 @@ class Timestamps:
                 self.days.clear()
             known = self.days[year, month, day] = (
                 midnight, micros(midnight), f"{midnight.year:04d}-{midnight.month:02d}")
-        offset = hours * 3600 + minutes * 60 + seconds
         # Wall-clock arithmetic in the zone, as datetime(...) builds it (fold 0, same tzinfo).
-        when = known[0] + timedelta(0, offset)
-        instant = (known[1] + offset * 1_000_000 if self.zone is UTC
-                   else (when - EPOCH) // _MICRO)
+        when = known[0] + clock[0]
+        instant = known[1] + clock[1] if self.zone is UTC else (when - EPOCH) // _MICRO
         return instant, when, known[2]
 
     def parse(self, value: str) -> datetime:

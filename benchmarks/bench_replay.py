@@ -204,8 +204,14 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
     print(f"  cli, no SLA (--sla none)           {none:6.2f} s [{low['none']:5.2f}]  "
           f"{rows / none:>10,.0f} rows/s   SLA / no SLA = {sla / none:.2f}x   CPU "
           f"{busy['none']:.2f} s ({busy['sla'] / busy['none']:.2f}x)")
+    # Per round too: the two runs of a round are seconds apart, so their ratio is steadier than
+    # the ratio of medians when the machine's speed drifts.
+    print(f"    SLA / no SLA by round: median {_round_ratio(runs, 'sla', 'none'):.2f}x "
+          f"(rounds: {_rounds(runs, 'sla', 'none')})")
     print(f"  bare dict replay, whole process    {bare:6.2f} s [{low['bare']:5.2f}]  (its replay "
           f"loop alone {statistics.median(bare_loop):.2f} s)   CPU {busy['bare']:.2f} s")
+    print(f"    SLA / bare dict replay by round: median {_round_ratio(runs, 'sla', 'bare'):.2f}x "
+          f"(rounds: {_rounds(runs, 'sla', 'bare')})")
     reached = sorted(what_if["steps"], key=lambda step: -step["tickets"])[:2]
     print("  what-if: " + "; ".join(f"{s['tickets']:,} of {s['eligible']:,} {s['urgency']} "
                                     f"tickets would have reached '{s['description']}'"
@@ -213,6 +219,15 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
     k = report["overall"]
     print(f"  conformance {k['conformance_rate']:.1%}; escalation {k['escalation_rate']:.1%}; "
           f"data notes {len(report['data_notes'])}")
+
+
+def _round_ratio(runs: dict[str, list[float]], top: str, bottom: str) -> float:
+    """The median over the rounds of ``top``'s time over ``bottom``'s in the same round."""
+    return statistics.median(a / b for a, b in zip(runs[top], runs[bottom], strict=True))
+
+
+def _rounds(runs: dict[str, list[float]], top: str, bottom: str) -> str:
+    return ", ".join(f"{a / b:.2f}" for a, b in zip(runs[top], runs[bottom], strict=True))
 
 
 def scaled(times: int, repeat: int, env: dict[str, str]) -> None:

@@ -199,7 +199,7 @@ def compare(name: str, log: Path, repeat: int, env: dict[str, str]) -> None:
           f"{rows / sla:>10,.0f} rows/s   CPU {busy['sla']:.2f} s")
     print(f"  cli, SLA + ladder what-if          {ladder_s:6.2f} s [{low['ladder']:5.2f}]  "
           f"{rows / ladder_s:>10,.0f} rows/s   what-if / SLA = {ladder_s / sla:.3f}x "
-          f"(rounds: {', '.join(f'{a / b:.3f}' for a, b in zip(runs['ladder'], runs['sla'], strict=True))})"
+          f"(rounds: {_rounds(runs, 'ladder', 'sla', digits=3)})"
           f"   CPU {busy['ladder']:.2f} s")
     print(f"  cli, no SLA (--sla none)           {none:6.2f} s [{low['none']:5.2f}]  "
           f"{rows / none:>10,.0f} rows/s   SLA / no SLA = {sla / none:.2f}x   CPU "
@@ -226,8 +226,9 @@ def _round_ratio(runs: dict[str, list[float]], top: str, bottom: str) -> float:
     return statistics.median(a / b for a, b in zip(runs[top], runs[bottom], strict=True))
 
 
-def _rounds(runs: dict[str, list[float]], top: str, bottom: str) -> str:
-    return ", ".join(f"{a / b:.2f}" for a, b in zip(runs[top], runs[bottom], strict=True))
+def _rounds(runs: dict[str, list[float]], top: str, bottom: str, digits: int = 2) -> str:
+    """``top``'s time over ``bottom``'s, round by round."""
+    return ", ".join(f"{a / b:.{digits}f}" for a, b in zip(runs[top], runs[bottom], strict=True))
 
 
 def scaled(times: int, repeat: int, env: dict[str, str]) -> None:
